@@ -1,0 +1,73 @@
+"""Evaluate a trained checkpoint on a labelled set: tagging metrics always, event metrics
+when the labels have onsets and offsets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpoint import Checkpoint, load_checkpoint
+from ..data import FeatureSet, build_feature_set
+from ..labels import Manifest, read_labels
+from ..predict import Predictions, predict_features
+from .tagging import TaggingMetrics, per_class_table, tagging_metrics
+
+
+@dataclass
+class EvaluationReport:
+    checkpoint: str
+    labels: str
+    num_clips: int
+    skipped: int
+    tagging: TaggingMetrics
+    events: object | None = None  # EventMetrics when the labels are strong
+
+    def to_markdown(self) -> str:
+        t = self.tagging
+        lines = [
+            f"# Evaluation of {self.checkpoint}",
+            "",
+            f"labels: {self.labels} ({self.num_clips} clips, {self.skipped} skipped)",
+            "",
+            "| metric | value |",
+            "|---|---|",
+            f"| mAP | {t.mAP:.4f} |",
+            f"| AUC | {t.AUC:.4f} |",
+            f"| d' | {t.d_prime:.3f} |",
+        ]
+        if t.f1_macro is not None:
+            lines += [f"| F1 macro (validation thresholds) | {t.f1_macro:.4f} |", f"| F1 micro | {t.f1_micro:.4f} |"]
+        if self.events is not None:
+            for name, value in self.events.to_dict().items():
+                if isinstance(value, (int, float)):
+                    lines.append(f"| {name} | {value:.4f} |")
+        lines += ["", per_class_table(t)]
+        return "\n".join(lines) + "\n"
+
+
+def evaluate_predictions(checkpoint: Checkpoint, features: FeatureSet, predictions: Predictions,
+                         ground_truth: Manifest) -> tuple[TaggingMetrics, object | None]:
+    """Tagging metrics with the checkpoint's thresholds, and event metrics for strong labels."""
+    tagging = tagging_metrics(features.weak, predictions.clip_probs, checkpoint.classes,
+                              thresholds=checkpoint.tag_thresholds)
+    events = None
+    if ground_truth.has_strong:
+        from .event_eval import event_metrics_for
+
+        events = event_metrics_for(checkpoint, features, predictions)
+    return tagging, events
+
+
+def evaluate_checkpoint(checkpoint_path: str | Path, labels: str | Path, audio_dir: str | Path | None = None,
+                        progress: bool = False) -> EvaluationReport:
+    checkpoint = load_checkpoint(checkpoint_path)
+    kwargs = {"audio_dir": audio_dir} if audio_dir else {}
+    manifest = read_labels(labels, **kwargs).with_classes(checkpoint.classes)
+    features = build_feature_set(manifest, checkpoint.classes, progress=progress)
+    if len(features) == 0:
+        raise ValueError(f"{labels}: no usable clip to evaluate ({len(features.skipped)} skipped)")
+    predictions = predict_features(checkpoint.model, features)
+    tagging, events = evaluate_predictions(checkpoint, features, predictions, manifest)
+    return EvaluationReport(str(checkpoint_path), str(labels), len(features), len(features.skipped), tagging, events)

@@ -1,0 +1,211 @@
+"""The typed manifest every label reader produces and every other module consumes.
+
+A manifest is a list of clips plus the ordered class list. A clip always has a weak
+label set; it has strong events (onset/offset in seconds) only when the source gave
+them. ``events is None`` means "no strong labels for this clip", which is different
+from ``events == ()`` ("strongly labelled, and nothing happens in it").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+
+class LabelError(ValueError):
+    """A label file is malformed or names an unknown label; the message names file and line."""
+
+    def __init__(self, path: str | Path, line: int | None, message: str) -> None:
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {message}")
+        self.path = Path(path)
+        self.line = line
+
+
+@dataclass(frozen=True)
+class Event:
+    """One strongly labelled occurrence of a class, times in seconds from clip start."""
+
+    label: str
+    onset: float
+    offset: float
+
+    def __post_init__(self) -> None:
+        if not (self.offset >= self.onset >= 0.0):
+            raise ValueError(f"bad event times for {self.label!r}: onset={self.onset}, offset={self.offset}")
+
+    @property
+    def duration(self) -> float:
+        return self.offset - self.onset
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One audio clip with its labels.
+
+    ``audio_path`` may be None for label-only manifests (e.g. AudioSet lists whose audio
+    the user has not downloaded); ``duration`` may be None when not known without reading audio.
+    """
+
+    clip_id: str
+    audio_path: Path | None
+    labels: frozenset[str]
+    events: tuple[Event, ...] | None = None
+    duration: float | None = None
+
+    @property
+    def has_strong(self) -> bool:
+        return self.events is not None
+
+
+@dataclass
+class Manifest:
+    """Clips and the ordered class list that indexes model outputs."""
+
+    clips: list[Clip]
+    classes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.classes:
+            self.classes = sorted({label for clip in self.clips for label in clip.labels})
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __iter__(self) -> Iterator[Clip]:
+        return iter(self.clips)
+
+    def __getitem__(self, index: int) -> Clip:
+        return self.clips[index]
+
+    @property
+    def has_strong(self) -> bool:
+        return any(clip.has_strong for clip in self.clips)
+
+    def class_index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.classes)}
+
+    def with_classes(self, classes: Sequence[str]) -> "Manifest":
+        """The same clips indexed by another class list (e.g. a checkpoint's); unknown labels raise."""
+        known = set(classes)
+        for clip in self.clips:
+            unknown = clip.labels - known
+            if unknown:
+                raise ValueError(f"clip {clip.clip_id!r} has labels not in the class list: {sorted(unknown)}")
+        return Manifest(list(self.clips), list(classes))
+
+    def subset(self, clip_ids: Iterable[str]) -> "Manifest":
+        wanted = set(clip_ids)
+        return Manifest([c for c in self.clips if c.clip_id in wanted], list(self.classes))
+
+    def resolve_audio(self, audio_dir: str | Path, suffix: str = "") -> "Manifest":
+        """Point every clip at ``audio_dir / (clip_id + suffix)`` (for readers that know only ids)."""
+        audio_dir = Path(audio_dir)
+        return Manifest([replace(c, audio_path=audio_dir / f"{c.clip_id}{suffix}") for c in self.clips], list(self.classes))
+
+    # --- persistence: one JSON object per line, so manifests diff and stream well ---
+    def to_jsonl(self, path: str | Path) -> None:
+        path = Path(path)
+        with path.open("w") as f:
+            f.write(json.dumps({"classes": self.classes}) + "\n")
+            for c in self.clips:
+                f.write(
+                    json.dumps(
+                        {
+                            "clip_id": c.clip_id,
+                            "audio_path": str(c.audio_path) if c.audio_path is not None else None,
+                            "labels": sorted(c.labels),
+                            "events": None
+                            if c.events is None
+                            else [[e.label, e.onset, e.offset] for e in c.events],
+                            "duration": c.duration,
+                        }
+                    )
+                    + "\n"
+                )
+
+    @classmethod
+    def from_jsonl(cls, path: str | Path) -> "Manifest":
+        path = Path(path)
+        clips: list[Clip] = []
+        classes: list[str] = []
+        with path.open() as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise LabelError(path, lineno, f"not JSON: {exc}") from None
+                if lineno == 1 and "classes" in obj:
+                    classes = list(obj["classes"])
+                    continue
+                try:
+                    events = obj.get("events")
+                    clips.append(
+                        Clip(
+                            clip_id=obj["clip_id"],
+                            audio_path=Path(obj["audio_path"]) if obj.get("audio_path") else None,
+                            labels=frozenset(obj["labels"]),
+                            events=None if events is None else tuple(Event(l, float(a), float(b)) for l, a, b in events),
+                            duration=obj.get("duration"),
+                        )
+                    )
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise LabelError(path, lineno, f"bad manifest row: {exc}") from None
+        return cls(clips, classes)
+
+
+# --- small helpers shared by the readers (not public API) ---
+
+
+def _label_file_lines(path: str | Path) -> list[tuple[int, str]]:
+    """``(1-based line number, text without line ending)`` for every line of a label file.
+
+    Handles CRLF files (the DCASE 2017 evaluation lists use them) and a UTF-8 BOM; a missing
+    or unreadable file becomes a :class:`LabelError` so callers see one error type.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise LabelError(path, None, "file not found")
+    if path.is_dir():
+        raise LabelError(path, None, "is a directory, not a label file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LabelError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise LabelError(path, None, f"cannot read file ({exc.strerror})") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [(number, line.rstrip("\r")) for number, line in enumerate(lines, 1)]
+
+
+def _parse_seconds(text: str, path: str | Path, line: int, what: str) -> float:
+    """A finite, non-negative time in seconds, or a :class:`LabelError` naming the column."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise LabelError(path, line, f"{what} {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise LabelError(path, line, f"{what} {text!r} is not a finite number")
+    if value < 0:
+        raise LabelError(path, line, f"{what} {value} is negative")
+    return value
+
+
+def _check_known(label: str, known: set[str] | None, path: str | Path, line: int | None) -> None:
+    """Raise the standard unknown-label error when ``known`` (the caller's classes) is given."""
+    if known is not None and label not in known:
+        raise LabelError(path, line, f"unknown label {label!r} (not in the {len(known)} given classes)")
+
+
+def _manifest(clips: list[Clip], classes: Sequence[str] | None) -> Manifest:
+    """A manifest indexed by ``classes`` when given, else by the sorted labels seen."""
+    if classes is None:
+        return Manifest(clips, sorted({label for clip in clips for label in clip.labels}))
+    return Manifest(clips, list(classes))

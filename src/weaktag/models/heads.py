@@ -1,0 +1,46 @@
+"""Heads that turn backbone features into segment and clip predictions (the paper's L8).
+
+``AttentionHead``: L8-a, a 1x1 convolution with C filters and a sigmoid, gives the segment
+class probabilities X^a; L8-b, a parallel 1x1 convolution with a sigmoid, gives X^b > 0.
+A = X^b / sum_t X^b and the clip prediction is y = sum_t A_t * X^a_t.
+
+We use a sigmoid for X^b (the paper only requires X^b > 0): it keeps X^b in (0, 1), so
+the alternative attention loss on X^b itself (``attention_target="raw"``) is a proper
+binary cross-entropy.
+
+``MeanPoolHead``: L8-a only, clip prediction = mean of X^a over time (Table I rows 1-3).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .output import ModelOutput
+
+# Keeps A finite when every X^b of a class underflows to 0 (possible only in float16).
+_EPS = 1e-7
+
+
+class AttentionHead(nn.Module):
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.segment = nn.Conv1d(in_channels, num_classes, kernel_size=1)  # L8-a
+        self.attention = nn.Conv1d(in_channels, num_classes, kernel_size=1)  # L8-b
+
+    def forward(self, features: torch.Tensor) -> ModelOutput:
+        xa = torch.sigmoid(self.segment(features))
+        xb = torch.sigmoid(self.attention(features))
+        att = xb / (xb.sum(dim=-1, keepdim=True) + _EPS)
+        clip = (att * xa).sum(dim=-1)
+        return ModelOutput(segment_probs=xa, clip_probs=clip, attention=att, attention_raw=xb)
+
+
+class MeanPoolHead(nn.Module):
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.segment = nn.Conv1d(in_channels, num_classes, kernel_size=1)  # L8-a
+
+    def forward(self, features: torch.Tensor) -> ModelOutput:
+        xa = torch.sigmoid(self.segment(features))
+        return ModelOutput(segment_probs=xa, clip_probs=xa.mean(dim=-1))

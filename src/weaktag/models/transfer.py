@@ -1,0 +1,59 @@
+"""Transfer learning (the paper's Fig. 3): start a network from pretrained weights.
+
+* One-step transfer: VGGish conv weights (its PyTorch port's state dict, keys
+  ``features.<i>.weight`` / ``features.<i>.bias``) into L1-L6.
+* Two-step transfer: a weaktag checkpoint (e.g. a pooling model fine-tuned on AudioSet)
+  into L1-L7; the L8 head is not transferred because the class list changes.
+
+Weights are never downloaded here: the user passes a file they have.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .network import WeakTagNet
+
+
+def vggish_to_backbone(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Pick the conv weights of a VGGish port state dict, renamed to ``backbone.features.*``.
+
+    The port numbers its ``features`` Sequential exactly as :data:`VGGISH_LAYOUT` does
+    (conv, ReLU, and pool modules each take an index), so indices carry over unchanged.
+    Its fully connected ``embeddings.*`` layers have no counterpart and are dropped.
+    """
+    return {f"backbone.{k}": v for k, v in state_dict.items() if k.startswith("features.")}
+
+
+def initialise_from(model: WeakTagNet, path: str | Path) -> list[str]:
+    """Load matching backbone weights from ``path`` into ``model``; returns the names loaded.
+
+    Raises ValueError naming the file when nothing matches or a shape disagrees (e.g. a
+    narrow model given full-size VGGish weights).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: initial weights not found")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(payload, dict) and payload.get("format", "").startswith("weaktag-checkpoint"):
+        source = {k: v for k, v in payload["state_dict"].items() if k.startswith("backbone.")}
+    elif isinstance(payload, dict) and any(k.startswith("features.") for k in payload):
+        source = vggish_to_backbone(payload)
+    else:
+        raise ValueError(f"{path}: neither a weaktag checkpoint nor a VGGish state dict (no 'features.*' keys)")
+    target = model.state_dict()
+    loaded = []
+    for name, tensor in source.items():
+        if name not in target:
+            continue
+        if target[name].shape != tensor.shape:
+            raise ValueError(f"{path}: {name} has shape {tuple(tensor.shape)}, the model expects "
+                             f"{tuple(target[name].shape)} (is model.width the same as the source's?)")
+        target[name] = tensor
+        loaded.append(name)
+    if not loaded:
+        raise ValueError(f"{path}: no weight matches the model's backbone")
+    model.load_state_dict(target)
+    return loaded

@@ -1,0 +1,105 @@
+import pytest
+import torch
+
+from weaktag.models import ModelConfig, ModelOutput, WeakTagNet
+from weaktag.supervision import SCHEMES, Batch, make_scheme, pseudo_strong_labels
+
+
+def test_pseudo_labels_follow_eq_1_on_a_hand_built_xa():
+    # one clip, 3 classes, 4 segments; classes 0 and 2 present, class 1 absent
+    xa = torch.tensor([[[0.9, 0.2, 0.6, 0.1],
+                        [0.3, 0.5, 0.1, 0.3],   # absent: theta = mean(0.3, 0.5, 0.1, 0.3) = 0.3
+                        [0.3, 0.29, 0.8, 0.0]]])
+    weak = torch.tensor([[1.0, 0.0, 1.0]])
+    p = pseudo_strong_labels(xa, weak)
+    expected = torch.tensor([[[1, 0, 1, 0],
+                              [0, 0, 0, 0],      # absent class: always 0
+                              [1, 0, 1, 0]]], dtype=torch.float32)  # 0.3 >= theta, 0.29 < theta
+    assert torch.equal(p, expected)
+
+
+def test_pseudo_labels_carry_no_gradient_and_fall_back_when_all_present():
+    xa = torch.tensor([[[0.7, 0.4], [0.2, 0.6]]], requires_grad=True)
+    p = pseudo_strong_labels(xa, torch.ones(1, 2))
+    assert not p.requires_grad
+    assert p.tolist() == [[[1.0, 0.0], [0.0, 1.0]]]  # theta = 0.5
+
+
+def test_theta_is_per_clip():
+    xa = torch.tensor([[[0.5, 0.5], [0.1, 0.1]],
+                       [[0.5, 0.5], [0.9, 0.9]]])
+    weak = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    p = pseudo_strong_labels(xa, weak)
+    assert p[0, 0].tolist() == [1.0, 1.0] and p[1, 0].tolist() == [0.0, 0.0]
+
+
+def _tiny_batch(c: int = 3, t: int = 62) -> Batch:
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(4, 998, 64, generator=g)
+    weak = torch.tensor([[1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 0, 1]], dtype=torch.float32)
+    strong = torch.zeros(4, c, t)
+    strong[0, 0, 10:20] = 1
+    strong[1, 1, 30:50] = 1
+    strong[2, 0, 0:5] = 1
+    strong[2, 2, 40:45] = 1
+    strong[3, 2, 20:60] = 1
+    # class-specific structure in the features so the loss can fall
+    for i in range(4):
+        for cls in range(c):
+            active = torch.nn.functional.pad(strong[i, cls].repeat_interleave(16), (0, 6)).bool()
+            feats[i, active, cls * 20 : cls * 20 + 10] += 3.0
+    return Batch(feats, weak, strong, torch.tensor([True, True, True, False]))
+
+
+@pytest.mark.parametrize("name", list(SCHEMES))
+def test_every_scheme_loss_falls_on_a_tiny_batch(name):
+    torch.manual_seed(0)
+    scheme = make_scheme(name)
+    model = WeakTagNet(ModelConfig(3, attention=scheme.uses_attention, width=0.125))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batch = _tiny_batch()
+    losses = []
+    for _ in range(20):
+        terms = scheme.loss(model.forward_features(batch.features), batch)
+        opt.zero_grad()
+        terms.total.backward()
+        opt.step()
+        losses.append(terms.total.item())
+        assert set(terms.parts)  # every scheme names its parts
+    # the attention terms have a floor well above 0 (A sums to 1 over time), so ask for a clear drop
+    assert min(losses[-5:]) < losses[0] - 0.1, losses
+
+
+def test_strong_terms_ignore_clips_without_strong_labels():
+    scheme = make_scheme("attention-strong")
+    c, t = 2, 4
+    att = torch.full((2, c, t), 0.25)
+    out = ModelOutput(segment_probs=torch.full((2, c, t), 0.5), clip_probs=torch.full((2, c), 0.5),
+                      attention=att, attention_raw=att)
+    strong = torch.zeros(2, c, t)
+    strong[1] = 1.0  # garbage on a clip marked as weak-only: must not count
+    batch = Batch(torch.zeros(2, 16, 64), torch.zeros(2, c), strong, torch.tensor([True, False]))
+    terms = scheme.loss(out, batch)
+    expected_att = -torch.log(torch.tensor(0.75))  # BCE(0.25, 0) on every cell of clip 0
+    assert torch.allclose(terms.parts["att_strong"], expected_att, atol=1e-5)
+
+
+def test_strong_self_weak_only_clips_get_only_the_self_term():
+    scheme = make_scheme("attention-strong-self")
+    out_a = ModelOutput(torch.rand(1, 2, 4), torch.rand(1, 2), torch.full((1, 2, 4), 0.25), torch.rand(1, 2, 4))
+    batch = Batch(torch.zeros(1, 16, 64), torch.tensor([[1.0, 0.0]]), torch.ones(1, 2, 4), torch.tensor([False]))
+    terms = scheme.loss(out_a, batch)
+    assert float(terms.parts["att_strong"]) == 0.0 and float(terms.parts["att_self"]) > 0
+
+
+def test_unknown_scheme_lists_the_known_ones():
+    with pytest.raises(ValueError, match="attention-self"):
+        make_scheme("mode3")
+
+
+def test_attention_target_option():
+    with pytest.raises(ValueError, match="attention_target"):
+        make_scheme("attention-self", attention_target="softmax").loss(
+            ModelOutput(torch.rand(1, 2, 4), torch.rand(1, 2), torch.rand(1, 2, 4), torch.rand(1, 2, 4)),
+            Batch(torch.zeros(1, 16, 64), torch.tensor([[1.0, 0.0]]), torch.zeros(1, 2, 4), torch.tensor([False])),
+        )
