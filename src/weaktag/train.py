@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .checkpoint import EventSettings, save_checkpoint
+from .checkpoint import save_checkpoint
 from .config import ExperimentConfig
 from .data import FeatureSet, build_feature_set
+from .evaluate.event_eval import choose_event_settings, event_metrics_for
 from .evaluate.tagging import choose_thresholds, tagging_metrics
 from .labels import Manifest, read_labels
 from .models import ModelConfig, WeakTagNet
@@ -85,9 +86,10 @@ def prepare_data(config: ExperimentConfig, progress: bool = False) -> PreparedDa
 class WeakTagModule(L.LightningModule):
     """Lightning wrapper: the network, its scheme's loss, Adam, and validation mAP."""
 
-    def __init__(self, model: WeakTagNet, scheme: TrainingScheme, lr: float) -> None:
+    def __init__(self, model: WeakTagNet, scheme: TrainingScheme, lr: float, classes: list[str]) -> None:
         super().__init__()
         self.model = model
+        self.classes = classes
         self.scheme = scheme
         self.lr = lr
         self._val_scores: list[torch.Tensor] = []
@@ -114,7 +116,7 @@ class WeakTagModule(L.LightningModule):
         if self.trainer.world_size > 1:  # every rank must see all of validation for one mAP
             scores = self.all_gather(scores).reshape(-1, scores.shape[-1])
             targets = self.all_gather(targets).reshape(-1, targets.shape[-1])
-        m = tagging_metrics(targets.cpu().numpy(), scores.cpu().numpy())
+        m = tagging_metrics(targets.cpu().numpy(), scores.cpu().numpy(), self.classes)
         value = m.mAP if np.isfinite(m.mAP) else 0.0
         self.log("val_mAP", value, prog_bar=True, sync_dist=False)
 
@@ -171,7 +173,7 @@ def train(config: ExperimentConfig, data: PreparedData | None = None) -> TrainRe
 
     L.seed_everything(config.train.seed, workers=True, verbose=False)
     model = build_model(config, len(data.classes), scheme)
-    module = WeakTagModule(model, scheme, config.train.lr)
+    module = WeakTagModule(model, scheme, config.train.lr, data.classes)
     ckpt_cb = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor="val_mAP", mode="max",
                                                   save_top_k=1, filename="best-{epoch}", save_last=True)
     with warnings.catch_warnings():
@@ -207,6 +209,7 @@ def train(config: ExperimentConfig, data: PreparedData | None = None) -> TrainRe
     val_pred = predict_features(model, data.validation)
     val_metrics = tagging_metrics(data.validation.weak, val_pred.clip_probs, data.classes)
     thresholds = choose_thresholds(data.validation.weak, val_pred.clip_probs)
+    event_settings = choose_event_settings(data.validation, val_pred)
     metrics: dict = {"validation": {"mAP": val_metrics.mAP, "AUC": val_metrics.AUC, "best_epoch": best_epoch}}
     test_map = None
     if data.test is not None and len(data.test):
@@ -214,8 +217,10 @@ def train(config: ExperimentConfig, data: PreparedData | None = None) -> TrainRe
         test_metrics = tagging_metrics(data.test.weak, test_pred.clip_probs, data.classes, thresholds=thresholds)
         test_map = float(test_metrics.mAP)
         metrics["test"] = {"mAP": test_metrics.mAP, "AUC": test_metrics.AUC}
+        if any(c.has_strong for c in data.test.clips):
+            metrics["test"]["events"] = event_metrics_for(event_settings, data.test, test_pred).to_dict()
     checkpoint = save_checkpoint(out / "model.pt", model, data.classes, scheme.name, config.to_dict(),
-                                 tag_thresholds=thresholds, events=EventSettings(), metrics=metrics)
+                                 tag_thresholds=thresholds, events=event_settings, metrics=metrics)
     result = TrainResult(checkpoint, best_epoch, float(val_metrics.mAP), test_map, time.time() - started, data.skipped)
     summary = {**asdict(result), "checkpoint": str(checkpoint), "scheme": scheme.name, "seed": config.train.seed,
                "skipped_counts": {k: len(v) for k, v in data.skipped.items()}}

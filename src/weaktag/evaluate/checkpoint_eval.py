@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..data import FeatureSet, build_feature_set
 from ..labels import Manifest, read_labels
@@ -56,7 +54,7 @@ def evaluate_predictions(checkpoint: Checkpoint, features: FeatureSet, predictio
     if ground_truth.has_strong:
         from .event_eval import event_metrics_for
 
-        events = event_metrics_for(checkpoint, features, predictions)
+        events = event_metrics_for(checkpoint.events, features, predictions)
     return tagging, events
 
 

@@ -1,0 +1,164 @@
+"""Label readers: every format becomes one typed :class:`Manifest`.
+
+:func:`read_labels` picks the reader from the path (what the CLI's ``--labels`` uses); the
+format readers can also be called directly for their extra options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from .audioset import AudioSetClass, audioset_clip_id, read_audioset_csv, read_class_labels_indices
+from .dcase import (
+    _is_number,
+    _times_are_segment_bounds,
+    clip_id_from_filename,
+    read_dcase_strong_tsv,
+    read_dcase_weak_tsv,
+    split_weak_labels,
+    write_dcase_strong_tsv,
+    write_dcase_weak_tsv,
+)
+from .folder import read_folder
+from .manifest import Clip, Event, LabelError, Manifest, _check_known, _label_file_lines
+from .sl_dcase17 import (
+    DCASE17_CLASS_LIST,
+    DCASE17_CLASSES,
+    read_dcase17_class_list,
+    read_sl_dcase17_segments,
+    read_sl_dcase17_strong,
+)
+
+__all__ = [
+    "AudioSetClass",
+    "Clip",
+    "DCASE17_CLASSES",
+    "DCASE17_CLASS_LIST",
+    "Event",
+    "LabelError",
+    "Manifest",
+    "audioset_clip_id",
+    "clip_id_from_filename",
+    "detect_label_format",
+    "read_audioset_csv",
+    "read_class_labels_indices",
+    "read_dcase17_class_list",
+    "read_dcase_strong_tsv",
+    "read_dcase_weak_tsv",
+    "read_folder",
+    "read_labels",
+    "read_manifest_jsonl",
+    "read_sl_dcase17_segments",
+    "read_sl_dcase17_strong",
+    "split_weak_labels",
+    "write_dcase_strong_tsv",
+    "write_dcase_weak_tsv",
+]
+
+
+def read_manifest_jsonl(
+    path: str | Path, classes: Sequence[str] | None = None, audio_dir: str | Path | None = None
+) -> Manifest:
+    """:meth:`Manifest.from_jsonl` with the readers' ``classes`` and ``audio_dir`` options.
+
+    ``classes`` re-indexes the manifest (a label outside it is a :class:`LabelError`);
+    ``audio_dir`` is prepended to relative audio paths.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise LabelError(path, None, "file not found")
+    manifest = Manifest.from_jsonl(path)
+    if audio_dir is not None:
+        manifest = Manifest(
+            [
+                replace(c, audio_path=Path(audio_dir) / c.audio_path)
+                if c.audio_path is not None and not c.audio_path.is_absolute()
+                else c
+                for c in manifest.clips
+            ],
+            list(manifest.classes),
+        )
+    if classes is not None:
+        known = set(classes)
+        for clip in manifest:
+            for label in sorted(clip.labels):
+                _check_known(label, known, path, None)
+        manifest = Manifest(list(manifest.clips), list(classes))
+    return manifest
+
+
+def detect_label_format(path: str | Path) -> str:
+    """Name the format of ``path`` from what it holds (the file extension is not trusted).
+
+    One of ``folder``, ``jsonl``, ``dcase_strong``, ``dcase_weak``, ``audioset``,
+    ``sl_dcase17_strong``, ``sl_dcase17_segments``; anything else is a :class:`LabelError`.
+    Headerless tab-separated rows of four columns with a numeric second one are DCASE
+    strong labels, unless every row's times are the segment bounds in its file name (DCASE
+    2017 weak ground truth, see :func:`read_dcase_strong_tsv`).
+    """
+    path = Path(path)
+    if path.is_dir():
+        return "folder"
+    if path.suffix.lower() == ".jsonl":
+        return "jsonl"
+    lines = [(n, text) for n, text in _label_file_lines(path) if text.strip()]
+    if not lines:
+        raise LabelError(path, None, "empty label file: cannot tell its format")
+    first_line, first = lines[0]
+    cells = [c.strip().lower() for c in first.split("\t")]
+    if "dcase17-filename" in cells:
+        return "sl_dcase17_strong"
+    if "# ytid" in cells:
+        return "sl_dcase17_segments"
+    if cells[0] == "filename":
+        if {"onset", "offset", "event_label"} <= set(cells):
+            return "dcase_strong"
+        if "event_labels" in cells:
+            return "dcase_weak"
+    elif first.startswith("#") or (len(cells) == 1 and first.count(",") >= 3):
+        return "audioset"
+    elif len(cells) == 4 and (_is_number(cells[1]) or cells[1:] == ["", "", ""]):
+        timed = []
+        for _, text in lines:
+            row = [c.strip() for c in text.split("\t")]
+            if len(row) == 4 and _is_number(row[1]) and _is_number(row[2]):
+                timed.append((row[0], float(row[1]), float(row[2])))
+        return "dcase_weak" if _times_are_segment_bounds(timed) else "dcase_strong"
+    elif len(cells) == 2:
+        return "dcase_weak"
+    raise LabelError(
+        path,
+        first_line,
+        "unrecognised label format: expected a folder, a .jsonl manifest, a DCASE strong/weak "
+        "TSV, an AudioSet segment CSV or an SL-DCASE-17 file",
+    )
+
+
+def read_labels(path: str | Path, **kwargs: Any) -> Manifest:
+    """Read any supported label source, choosing the reader with :func:`detect_label_format`.
+
+    ``kwargs`` go to that reader (``classes``, ``audio_dir``, ...); ones set to None are
+    dropped first, so a CLI can pass its options through unchanged. An AudioSet segment
+    list needs ``class_labels_indices``.
+    """
+    path = Path(path)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if not path.exists():
+        raise LabelError(path, None, "file not found")
+    kind = detect_label_format(path)
+    if kind == "audioset" and "class_labels_indices" not in kwargs:
+        raise LabelError(
+            path, None, "an AudioSet segment list needs class_labels_indices= (its class_labels_indices.csv)"
+        )
+    reader = {
+        "folder": read_folder,
+        "jsonl": read_manifest_jsonl,
+        "dcase_strong": read_dcase_strong_tsv,
+        "dcase_weak": read_dcase_weak_tsv,
+        "audioset": read_audioset_csv,
+        "sl_dcase17_strong": read_sl_dcase17_strong,
+        "sl_dcase17_segments": read_sl_dcase17_segments,
+    }[kind]
+    return reader(path, **kwargs)
