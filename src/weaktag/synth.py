@@ -1,0 +1,658 @@
+"""Soundscape synthesis: clips whose event onsets/offsets are known to the millisecond.
+
+Weak-label training needs many clips, and judging localisation (attention maps, frame
+outputs) needs strong labels that are true to the audio. ``synthesize`` mixes isolated
+events over a background at a random event-to-background ratio and writes::
+
+    out_dir/audio/<clip_id>.wav   16 kHz mono PCM16 (config.sample_rate)
+    out_dir/strong.tsv            DCASE strong labels (filename onset offset event_label)
+    out_dir/weak.tsv              DCASE weak labels (filename event_labels)
+    out_dir/manifest.jsonl        the returned Manifest (clips carry events AND labels)
+    out_dir/sources.tsv           provenance of every event: strong columns plus
+                                  ``source`` (file relative to the sources folder, or
+                                  ``generated``) and ``source_start`` (seconds into it)
+
+Event sounds are either generated here (offline, deterministic from the seed; see
+``GENERATED_CLASSES``) or real recordings from a folder: ``<class>/<file>`` (like ESC-10)
+or flat, class = file stem without trailing digits (like DCASE 2016 task 2). Real sources
+are trimmed of leading/trailing silence by energy so that the labelled extent is the sound.
+
+Every clip is drawn from its own random stream ``SeedSequence([seed, split, index])``, so
+a clip depends only on the seed, the split name and its index.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+import threading
+import warnings
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import scipy.fft
+import soundfile as sf
+
+from .audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioError, load_audio, warn_skipped
+from .labels.dcase import write_dcase_strong_tsv, write_dcase_weak_tsv
+from .labels.manifest import Clip, Event, Manifest
+
+PEAK_LIMIT = 0.9  # the mix is scaled down to this peak when it would exceed it
+FADE_SECONDS = 0.005  # raised-cosine fade on placed events, against clicks at cut points
+TRIM_FRAME_SECONDS = 0.02
+ACTIVE_DB = 20.0  # frames within this of the loudest frame define an event's level for the SNR
+SILENT_DBFS = -80.0  # a source whose loudest frame is below this is treated as silent
+SOURCES_TSV = "sources.tsv"
+MAX_WORKERS = 4  # clips are rendered in threads (numpy, soxr and libsndfile release the GIL)
+GENERATED_SOURCE = "generated"
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What to synthesize; every random choice derives from ``seed``."""
+
+    num_clips: int = 100
+    clip_seconds: float = 10.0
+    min_events: int = 1
+    max_events: int = 3
+    snr_db: tuple[float, float] = (0.0, 15.0)  # event (active RMS) to background (RMS) ratio range
+    seed: int = 0
+    sample_rate: int = SAMPLE_RATE
+    background_only_prob: float = 0.0  # chance that a clip has no event at all
+    background_dbfs: tuple[float, float] = (-40.0, -30.0)  # background RMS level range
+    trim_db: float = 35.0  # real sources keep frames within this many dB of their loudest frame
+
+    def __post_init__(self) -> None:
+        if self.num_clips < 0:
+            raise ValueError(f"num_clips must be >= 0, got {self.num_clips}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0 (it seeds numpy's SeedSequence), got {self.seed}")
+        if not self.clip_seconds > 0:
+            raise ValueError(f"clip_seconds must be > 0, got {self.clip_seconds}")
+        if not 0 <= self.min_events <= self.max_events:
+            raise ValueError(f"need 0 <= min_events <= max_events, got {self.min_events}, {self.max_events}")
+        for name in ("snr_db", "background_dbfs"):
+            low, high = getattr(self, name)
+            if not low <= high:
+                raise ValueError(f"{name} must be (low, high) with low <= high, got {(low, high)}")
+        if self.background_dbfs[1] > 0:
+            raise ValueError(f"background_dbfs must be <= 0 dBFS, got {self.background_dbfs}")
+        if self.sample_rate < 8000:
+            raise ValueError(f"sample_rate must be >= 8000, got {self.sample_rate}")
+        if not 0.0 <= self.background_only_prob <= 1.0:
+            raise ValueError(f"background_only_prob must be in [0, 1], got {self.background_only_prob}")
+        if not self.trim_db > 0:
+            raise ValueError(f"trim_db must be > 0, got {self.trim_db}")
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.clip_seconds * self.sample_rate))
+
+
+# --------------------------------------------------------------------------- generated sounds
+# Each generator returns a float32 sound starting and ending at its labelled extent; its level
+# is irrelevant (events are scaled to the drawn SNR). Durations are capped at ``max_seconds``.
+
+
+def _envelope(n: int, sr: int, attack: float, release: float) -> np.ndarray:
+    """Raised-cosine attack and release over ``n`` samples (shortened for short sounds)."""
+    env = np.ones(n, dtype=np.float64)
+    n_attack = min(int(attack * sr), n // 2)
+    n_release = min(int(release * sr), n // 2)
+    if n_attack > 0:
+        env[:n_attack] = 0.5 - 0.5 * np.cos(np.pi * np.arange(n_attack) / n_attack)
+    if n_release > 0:
+        env[n - n_release :] *= 0.5 + 0.5 * np.cos(np.pi * np.arange(1, n_release + 1) / n_release)
+    return env
+
+
+def _loguniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def _duration(rng: np.random.Generator, low: float, high: float, sr: int, max_seconds: float) -> int:
+    return max(1, int(min(rng.uniform(low, high), max_seconds) * sr))
+
+
+def _nyquist_safe(freq: np.ndarray | float, sr: int) -> np.ndarray | float:
+    return np.minimum(freq, 0.45 * sr)
+
+
+def _beep(rng: np.random.Generator, sr: int, max_seconds: float) -> np.ndarray:
+    """Short steady tone with a few harmonics, 0.1-0.4 s."""
+    n = _duration(rng, 0.1, 0.4, sr, max_seconds)
+    t = np.arange(n) / sr
+    f0 = _loguniform(rng, 400.0, 3000.0)
+    sound = np.zeros(n)
+    for k, amp in enumerate((1.0, rng.uniform(0, 0.5), rng.uniform(0, 0.3)), start=1):
+        if k * f0 < 0.45 * sr:
+            sound += amp * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi))
+    return sound * _envelope(n, sr, 0.005, rng.uniform(0.01, 0.03))
+
+
+def _chirp(rng: np.random.Generator, sr: int, max_seconds: float) -> np.ndarray:
+    """Exponential frequency sweep up or down between ~300-1500 Hz and ~2-6 kHz, 0.3-1 s."""
+    n = _duration(rng, 0.3, 1.0, sr, max_seconds)
+    duration = n / sr
+    low, high = _loguniform(rng, 300.0, 1500.0), float(_nyquist_safe(_loguniform(rng, 2000.0, 6000.0), sr))
+    f_start, f_end = (low, high) if rng.random() < 0.5 else (high, low)
+    t = np.arange(n) / sr
+    ratio = f_end / f_start
+    phase = 2 * np.pi * f_start * duration / math.log(ratio) * (ratio ** (t / duration) - 1.0)
+    return np.sin(phase) * _envelope(n, sr, 0.01, 0.02)
+
+
+def _click_train(rng: np.random.Generator, sr: int, max_seconds: float) -> np.ndarray:
+    """Regular train of broadband clicks at 8-30 Hz, 0.5-2 s."""
+    n = _duration(rng, 0.5, 2.0, sr, max_seconds)
+    tau = rng.uniform(0.0005, 0.002)
+    kernel_len = min(int(0.01 * sr), n)
+    period = 1.0 / rng.uniform(8.0, 30.0)
+    times = np.arange(0.0, (n - kernel_len) / sr + 1e-9, period)
+    times[1:] += rng.uniform(-0.1, 0.1, len(times) - 1) * period  # slight irregularity
+    starts = np.clip((times * sr).astype(int), 0, n - kernel_len)
+    decay = np.exp(-np.arange(kernel_len) / (tau * sr))
+    sound = np.zeros(n)
+    for start in starts:
+        sound[start : start + kernel_len] += rng.standard_normal(kernel_len) * decay
+    return sound[: starts[-1] + kernel_len]
+
+
+def _hum(rng: np.random.Generator, sr: int, max_seconds: float) -> np.ndarray:
+    """Harmonic tone (80-250 Hz fundamental) with vibrato, 2-6 s."""
+    n = _duration(rng, 2.0, 6.0, sr, max_seconds)
+    t = np.arange(n) / sr
+    f0 = _loguniform(rng, 80.0, 250.0)
+    vibrato = 1.0 + rng.uniform(0.005, 0.02) * np.sin(2 * np.pi * rng.uniform(4.0, 7.0) * t)
+    phase = 2 * np.pi * np.cumsum(f0 * vibrato) / sr
+    rolloff = rng.uniform(0.7, 1.5)
+    sound = np.zeros(n)
+    for k in range(1, int(rng.integers(6, 11)) + 1):
+        if k * f0 * 1.02 < 0.45 * sr:
+            sound += k**-rolloff * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
+    return sound * _envelope(n, sr, rng.uniform(0.05, 0.15), rng.uniform(0.05, 0.15))
+
+
+def _noise_burst(rng: np.random.Generator, sr: int, max_seconds: float) -> np.ndarray:
+    """Band-passed noise (centre 0.5-5 kHz, 0.3-1 octave wide), 0.2-1 s."""
+    n = _duration(rng, 0.2, 1.0, sr, max_seconds)
+    centre = float(_nyquist_safe(_loguniform(rng, 500.0, 5000.0), sr))
+    half_octaves = rng.uniform(0.3, 1.0) / 2
+    freqs = np.fft.rfftfreq(n, 1.0 / sr)
+    distance = np.abs(np.log2(np.maximum(freqs, 1.0) / centre))  # octaves from centre
+    gain = np.clip(1.5 - distance / half_octaves, 0.0, 1.0)  # flat top, sloped skirts
+    spectrum = np.fft.rfft(rng.standard_normal(n)) * gain
+    sound = np.fft.irfft(spectrum, n)
+    return sound * _envelope(n, sr, rng.uniform(0.005, 0.02), rng.uniform(0.02, 0.05))
+
+
+def _siren(rng: np.random.Generator, sr: int, max_seconds: float) -> np.ndarray:
+    """Slow sinusoidal FM tone (carrier 600-1200 Hz, +-20-50 %, 0.3-1.5 Hz), 2-5 s."""
+    n = _duration(rng, 2.0, 5.0, sr, max_seconds)
+    t = np.arange(n) / sr
+    carrier = _loguniform(rng, 600.0, 1200.0)
+    deviation = rng.uniform(0.2, 0.5) * carrier
+    freq = carrier + deviation * np.sin(2 * np.pi * rng.uniform(0.3, 1.5) * t + rng.uniform(0, 2 * np.pi))
+    phase = 2 * np.pi * np.cumsum(freq) / sr
+    sound = np.sin(phase) + rng.uniform(0.1, 0.4) * np.sin(2 * phase)
+    return sound * _envelope(n, sr, 0.05, 0.05)
+
+
+def _knock(rng: np.random.Generator, sr: int, max_seconds: float) -> np.ndarray:
+    """2-5 decaying resonant impulses (150-700 Hz, 10-40 ms decay), about 0.15-1.3 s."""
+    freq = _loguniform(rng, 150.0, 700.0)
+    tau = rng.uniform(0.01, 0.04)
+    knock_len = int(6 * tau * sr)  # e^-6: the tail is ~52 dB down
+    starts = [0]
+    for _ in range(int(rng.integers(2, 6)) - 1):
+        nxt = starts[-1] + int(rng.uniform(0.08, 0.25) * sr)
+        if (nxt + knock_len) / sr > max_seconds:
+            break
+        starts.append(nxt)
+    knock_len = min(knock_len, int(max_seconds * sr) - starts[-1])
+    t = np.arange(knock_len) / sr
+    sound = np.zeros(starts[-1] + knock_len)
+    for start in starts:
+        detune = rng.uniform(0.97, 1.03)
+        strike = np.sin(2 * np.pi * freq * detune * t) + 0.3 * rng.standard_normal(knock_len) * np.exp(-t / 0.002)
+        sound[start : start + knock_len] += rng.uniform(0.6, 1.0) * strike * np.exp(-t / tau)
+    return sound
+
+
+GeneratorFn = Callable[[np.random.Generator, int, float], np.ndarray]
+_GENERATORS: dict[str, GeneratorFn] = {
+    "beep": _beep,
+    "chirp": _chirp,
+    "click_train": _click_train,
+    "hum": _hum,
+    "knock": _knock,
+    "noise_burst": _noise_burst,
+    "siren": _siren,
+}
+GENERATED_CLASSES: tuple[str, ...] = tuple(sorted(_GENERATORS))
+
+
+def generate_event(label: str, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE,
+                   max_seconds: float = 10.0) -> np.ndarray:
+    """One generated instance of ``label`` (float32, peak 1); exposed for demos and tests."""
+    if label not in _GENERATORS:
+        raise ValueError(f"unknown generated class {label!r}; known: {', '.join(GENERATED_CLASSES)}")
+    sound = _GENERATORS[label](rng, sample_rate, max_seconds)
+    return (sound / max(float(np.max(np.abs(sound))), 1e-12)).astype(np.float32)
+
+
+def _generated_background(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
+    """Pink-to-brown noise (1/f^a, a in [1, 1.6]) plus low-level mains hum; RMS 1.
+
+    Single precision and a 1 s hum period keep this cheap: it runs once per clip.
+    """
+    alpha = rng.uniform(1.0, 1.6)
+    freqs = np.fft.rfftfreq(n, 1.0 / sr).astype(np.float32)
+    spectrum = rng.standard_normal(2 * len(freqs), dtype=np.float32).view(np.complex64)
+    spectrum *= np.maximum(freqs, np.float32(20.0)) ** np.float32(-alpha / 2)
+    spectrum[0] = 0.0
+    noise = scipy.fft.irfft(spectrum, n)
+    noise /= max(float(np.sqrt(np.mean(noise.astype(np.float64) ** 2))), 1e-12)
+    # mains hum at an integer frequency repeats every second: synthesize one second and tile it
+    mains = 50.0 if rng.random() < 0.5 else 60.0
+    t = np.arange(min(n, sr)) / sr
+    hum = sum(rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * k * mains * t + rng.uniform(0, 2 * np.pi)) for k in range(1, 5))
+    hum *= 10 ** (rng.uniform(-25.0, -12.0) / 20) / max(float(np.sqrt(np.mean(hum**2))), 1e-12)
+    background = noise + np.resize(hum.astype(np.float32), n)
+    return background / np.float32(np.sqrt(np.mean(background.astype(np.float64) ** 2)))
+
+
+# --------------------------------------------------------------------------- trimming and levels
+
+
+def _frame_rms(audio: np.ndarray, frame: int) -> np.ndarray:
+    """RMS of consecutive ``frame``-sample frames; a trailing partial frame counts its own samples."""
+    n_frames = max(1, -(-len(audio) // frame))
+    padded = np.zeros(n_frames * frame, dtype=np.float64)
+    padded[: len(audio)] = audio
+    counts = np.full(n_frames, frame, dtype=np.float64)
+    counts[-1] = len(audio) - (n_frames - 1) * frame
+    return np.sqrt((padded.reshape(n_frames, frame) ** 2).sum(axis=1) / np.maximum(counts, 1))
+
+
+def trim_bounds(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, threshold_db: float = 35.0,
+                frame_seconds: float = TRIM_FRAME_SECONDS) -> tuple[int, int]:
+    """Sample range ``[start, end)`` from the first to the last frame within ``threshold_db`` of
+    the loudest frame, so that a placed source's labelled extent is the sound, not its padding.
+
+    Returns ``(0, 0)`` for an all-zero or empty signal.
+    """
+    if len(audio) == 0:
+        return 0, 0
+    frame = max(1, int(round(frame_seconds * sample_rate)))
+    rms = _frame_rms(audio, frame)
+    peak = float(rms.max())
+    if peak <= 0.0:
+        return 0, 0
+    active = np.flatnonzero(rms >= peak * 10 ** (-threshold_db / 20))
+    return int(active[0]) * frame, min(len(audio), (int(active[-1]) + 1) * frame)
+
+
+def trim_silence(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, threshold_db: float = 35.0,
+                 frame_seconds: float = TRIM_FRAME_SECONDS) -> np.ndarray:
+    """``audio`` without its leading/trailing near-silence (see :func:`trim_bounds`)."""
+    start, end = trim_bounds(audio, sample_rate, threshold_db, frame_seconds)
+    return audio[start:end]
+
+
+def _active_rms(sound: np.ndarray, sr: int) -> float:
+    """RMS over the frames within ``ACTIVE_DB`` of the loudest, so sparse sounds (clicks, knocks)
+    are levelled by what is heard, not diluted by their gaps."""
+    rms = _frame_rms(sound, max(1, int(TRIM_FRAME_SECONDS * sr)))
+    loud = rms[rms >= rms.max() * 10 ** (-ACTIVE_DB / 20)]
+    return float(np.sqrt(np.mean(loud**2)))
+
+
+def _fade(sound: np.ndarray, sr: int) -> np.ndarray:
+    n_fade = min(int(FADE_SECONDS * sr), len(sound) // 4)
+    if n_fade > 0:
+        ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(n_fade) / n_fade)
+        sound = sound.copy()
+        sound[:n_fade] *= ramp
+        sound[len(sound) - n_fade :] *= ramp[::-1]
+    return sound
+
+
+# --------------------------------------------------------------------------- source discovery
+
+
+def _is_audio(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in AUDIO_SUFFIXES
+
+
+def _flat_label(stem: str) -> str:
+    """``cough012`` -> ``cough``, ``dog_bark_01`` -> ``dog_bark``."""
+    return re.sub(r"[\d\s_.\-]+$", "", stem)
+
+
+def discover_sources(sources: str | Path) -> dict[str, list[Path]]:
+    """Class -> audio files under ``sources``.
+
+    Sub-folders holding audio are class folders (``<class>/<file>``, searched recursively);
+    without any, the folder is flat and the class is the file stem without trailing digits.
+    """
+    root = Path(sources)
+    if not root.is_dir():
+        raise FileNotFoundError(f"sources folder not found: {root}")
+    by_folder: dict[str, list[Path]] = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(f for f in sub.rglob("*") if _is_audio(f))
+        if files:
+            by_folder[sub.name] = files
+    if by_folder:
+        loose = [f for f in root.iterdir() if _is_audio(f)]
+        if loose:
+            warnings.warn(f"{root}: using class folders; ignoring {len(loose)} audio files directly in it", stacklevel=2)
+        return by_folder
+    flat: dict[str, list[Path]] = {}
+    for f in sorted(p for p in root.iterdir() if _is_audio(p)):
+        label = _flat_label(f.stem)
+        if not label:
+            warn_skipped(f, "file name gives no class (flat layout: class = stem without trailing digits)")
+            continue
+        flat.setdefault(label, []).append(f)
+    if not flat:
+        raise ValueError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) found under {root}")
+    return flat
+
+
+def class_names(sources: str | Path | None = None) -> list[str]:
+    """The classes :func:`synthesize` draws from: the generated ones, or the source folder's."""
+    if sources is None:
+        return list(GENERATED_CLASSES)
+    return sorted(discover_sources(sources))
+
+
+# --------------------------------------------------------------------------- banks (cached audio)
+
+
+@dataclass
+class _SourceBank:
+    """Event sounds of each class: generated, or real files loaded, trimmed and cached on first use."""
+
+    files: dict[str, list[Path]] | None  # None: generated sounds
+    root: Path | None
+    sample_rate: int
+    trim_db: float
+    cache: dict[Path, tuple[np.ndarray, int] | None] = field(default_factory=dict)
+    locks: dict[Path, threading.Lock] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(GENERATED_CLASSES) if self.files is None else sorted(self.files)
+
+    def _load(self, path: Path) -> tuple[np.ndarray, int] | None:
+        """Trimmed audio and its start sample in the file, or None (warned once) when unusable."""
+        with self.locks.setdefault(path, threading.Lock()):  # setdefault is atomic: one load per file
+            if path not in self.cache:
+                self.cache[path] = self._load_uncached(path)
+        return self.cache[path]
+
+    def _load_uncached(self, path: Path) -> tuple[np.ndarray, int] | None:
+        try:
+            audio = load_audio(path, self.sample_rate)
+        except AudioError as exc:
+            warn_skipped(path, exc.reason)
+            return None
+        start, end = trim_bounds(audio, self.sample_rate, self.trim_db)
+        trimmed = audio[start:end]
+        frame = max(1, int(TRIM_FRAME_SECONDS * self.sample_rate))
+        if end <= start or _frame_rms(trimmed, frame).max() < 10 ** (SILENT_DBFS / 20):
+            warn_skipped(path, f"silent (loudest 20 ms frame below {SILENT_DBFS:g} dBFS)")
+            return None
+        return trimmed, start
+
+    def draw(self, label: str, rng: np.random.Generator, max_samples: int) -> tuple[np.ndarray, str, float]:
+        """A sound of ``label``, its provenance (relative path or ``generated``) and start (s) in it.
+
+        An unusable file is replaced by another drawn from the rest, so a clip depends only on
+        which files are usable, not on the order in which clips are made.
+        """
+        if self.files is None:
+            return generate_event(label, rng, self.sample_rate, max_samples / self.sample_rate), GENERATED_SOURCE, 0.0
+        candidates = list(self.files[label])
+        while candidates:
+            path = candidates.pop(int(rng.integers(len(candidates))))
+            loaded = self._load(path)
+            if loaded is not None:
+                audio, start = loaded
+                name = path.relative_to(self.root).as_posix() if self.root is not None else str(path)
+                return audio, name, start / self.sample_rate
+        raise ValueError(f"no usable source file for class {label!r} under {self.root}")
+
+
+@dataclass
+class _BackgroundBank:
+    """Backgrounds: generated noise, or random excerpts (looped if short) of real recordings."""
+
+    files: list[Path] | None
+    sample_rate: int
+    cache: dict[Path, np.ndarray | None] = field(default_factory=dict)
+    locks: dict[Path, threading.Lock] = field(default_factory=dict)
+
+    def _load(self, path: Path) -> np.ndarray | None:
+        with self.locks.setdefault(path, threading.Lock()):
+            if path not in self.cache:
+                self.cache[path] = self._load_uncached(path)
+        return self.cache[path]
+
+    def _load_uncached(self, path: Path) -> np.ndarray | None:
+        try:
+            audio = load_audio(path, self.sample_rate)
+        except AudioError as exc:
+            warn_skipped(path, exc.reason)
+            return None
+        if np.sqrt(np.mean(audio.astype(np.float64) ** 2)) < 10 ** (SILENT_DBFS / 20):
+            warn_skipped(path, f"background is silent (RMS below {SILENT_DBFS:g} dBFS)")
+            return None
+        return audio
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` float32 samples with RMS 1."""
+        if self.files is None:
+            return _generated_background(rng, n, self.sample_rate)
+        candidates = list(self.files)
+        while candidates:
+            audio = self._load(candidates.pop(int(rng.integers(len(candidates)))))
+            if audio is None:
+                continue
+            if len(audio) < n:
+                audio = np.tile(audio, -(-n // len(audio)) + 1)
+            start = int(rng.integers(len(audio) - n + 1))
+            excerpt = audio[start : start + n]
+            rms = float(np.sqrt(np.mean(excerpt.astype(np.float64) ** 2)))
+            if rms < 10 ** (SILENT_DBFS / 20):  # a silent stretch of a usable file: level by the file
+                rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
+            return excerpt * np.float32(1.0 / rms)
+        raise ValueError("no usable background file among: " + ", ".join(str(f) for f in self.files))
+
+
+def _background_bank(backgrounds: str | Path | None, sample_rate: int) -> _BackgroundBank:
+    if backgrounds is None:
+        return _BackgroundBank(None, sample_rate)
+    root = Path(backgrounds)
+    if root.is_file():
+        return _BackgroundBank([root], sample_rate)
+    if not root.is_dir():
+        raise FileNotFoundError(f"backgrounds folder not found: {root}")
+    files = sorted(f for f in root.rglob("*") if _is_audio(f))
+    if not files:
+        raise ValueError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) found under {root}")
+    return _BackgroundBank(files, sample_rate)
+
+
+def _source_bank(sources: str | Path | None, config: SynthConfig) -> _SourceBank:
+    if sources is None:
+        return _SourceBank(None, None, config.sample_rate, config.trim_db)
+    return _SourceBank(discover_sources(sources), Path(sources), config.sample_rate, config.trim_db)
+
+
+# --------------------------------------------------------------------------- mixing
+
+
+@dataclass(frozen=True)
+class _Placed:
+    event: Event
+    source: str
+    source_start: float
+
+
+def _split_key(split: str | None) -> int:
+    return 0 if split is None else zlib.crc32(split.encode()) + 1
+
+
+def _make_clip(index: int, config: SynthConfig, split: str | None, bank: _SourceBank,
+               background_bank: _BackgroundBank) -> tuple[np.ndarray, list[_Placed]]:
+    """One mixed clip (float32) and its placed events, from its own random stream."""
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, _split_key(split), index]))
+    sr, n = config.sample_rate, config.clip_samples
+    background_rms = 10 ** (rng.uniform(*config.background_dbfs) / 20)
+    mix = background_bank.draw(rng, n) * np.float32(background_rms)
+    placed: list[_Placed] = []
+    n_events = 0 if rng.random() < config.background_only_prob else int(rng.integers(config.min_events, config.max_events + 1))
+    classes = bank.classes
+    for _ in range(n_events):
+        label = classes[int(rng.integers(len(classes)))]
+        sound, source, source_start = bank.draw(label, rng, n)
+        if len(sound) <= n:
+            start = int(rng.integers(n - len(sound) + 1))
+        else:  # longer than the clip: start in its first half and cut at the clip's end
+            start = int(rng.integers(n // 2 + 1))
+            sound = sound[: n - start]
+        snr = rng.uniform(*config.snr_db)
+        gain = background_rms * 10 ** (snr / 20) / max(_active_rms(sound, sr), 1e-12)
+        mix[start : start + len(sound)] += (gain * _fade(sound.astype(np.float64), sr)).astype(np.float32)
+        onset, offset = round(start / sr, 3), round((start + len(sound)) / sr, 3)
+        placed.append(_Placed(Event(label, onset, offset), source, round(source_start, 3)))
+    peak = float(np.max(np.abs(mix)))
+    if peak > PEAK_LIMIT:
+        mix *= np.float32(PEAK_LIMIT / peak)
+    return mix, placed
+
+
+def _write_sources_tsv(path: Path, rows: list[tuple[str, _Placed]]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+        writer.writerow(["filename", "onset", "offset", "event_label", "source", "source_start"])
+        for filename, p in rows:
+            e = p.event
+            writer.writerow([filename, f"{e.onset:.3f}", f"{e.offset:.3f}", e.label, p.source, f"{p.source_start:.3f}"])
+
+
+def read_sources_tsv(path: str | Path) -> list[dict[str, str]]:
+    """Rows of a ``sources.tsv`` (which source file each event came from), as dicts of strings."""
+    with Path(path).open(newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def _synthesize(out_dir: Path, config: SynthConfig, bank: _SourceBank, background_bank: _BackgroundBank,
+                split: str | None) -> Manifest:
+    audio_dir = (out_dir / "audio").resolve()
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    prefix = split if split else "synth"
+
+    def render(index: int) -> tuple[Path, list[_Placed]]:
+        mix, placed = _make_clip(index, config, split, bank, background_bank)
+        audio_path = audio_dir / f"{prefix}_{index:05d}.wav"
+        sf.write(str(audio_path), mix, config.sample_rate, subtype="PCM_16")
+        return audio_path, sorted(placed, key=lambda p: (p.event.onset, p.event.label))
+
+    workers = max(1, min(MAX_WORKERS, os.cpu_count() or 1, config.num_clips))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        rendered = list(pool.map(render, range(config.num_clips)))
+    clips: list[Clip] = []
+    provenance: list[tuple[str, _Placed]] = []
+    for audio_path, placed in rendered:
+        events = tuple(p.event for p in placed)
+        duration = config.clip_samples / config.sample_rate
+        clips.append(Clip(audio_path.stem, audio_path, frozenset(e.label for e in events), events, duration))
+        provenance.extend((audio_path.name, p) for p in placed)
+    manifest = Manifest(clips, bank.classes)
+    write_dcase_strong_tsv(out_dir / "strong.tsv", manifest)
+    write_dcase_weak_tsv(out_dir / "weak.tsv", manifest)
+    manifest.to_jsonl(out_dir / "manifest.jsonl")
+    _write_sources_tsv(out_dir / SOURCES_TSV, provenance)
+    return manifest
+
+
+def synthesize(out_dir: str | Path, config: SynthConfig, sources: str | Path | None = None,
+               backgrounds: str | Path | None = None, split: str | None = None) -> Manifest:
+    """Write ``config.num_clips`` soundscapes with exact strong labels under ``out_dir``.
+
+    ``sources``: folder of real event recordings (class folders or flat); None = generated
+    sounds. ``backgrounds``: folder (or file) of real recordings to excerpt; None = generated
+    noise. ``split`` names the clips (``<split>_00000``) and enters the seed, so splits made
+    with one config differ. Returns the manifest (clips have ``events`` and ``labels``; its
+    class list is :func:`class_names`, including classes no clip happened to draw).
+    """
+    return _synthesize(Path(out_dir), config, _source_bank(sources, config),
+                       _background_bank(backgrounds, config.sample_rate), split)
+
+
+def _allocate(num_files: int, weights: list[int]) -> list[int]:
+    """Split ``num_files`` in proportion to ``weights``, at least one to each non-zero weight."""
+    active = [i for i, w in enumerate(weights) if w > 0]
+    counts = [0] * len(weights)
+    for i in active:
+        counts[i] = 1
+    remaining = num_files - len(active)
+    total = sum(weights)
+    shares = {i: remaining * weights[i] / total for i in active}
+    for i in active:
+        counts[i] += int(shares[i])
+    leftover = num_files - sum(counts)
+    for i in sorted(active, key=lambda i: (-(shares[i] - int(shares[i])), i))[:leftover]:
+        counts[i] += 1
+    return counts
+
+
+def synthesize_splits(out_dir: str | Path, splits: dict[str, int], config: SynthConfig,
+                      sources: str | Path | None = None, backgrounds: str | Path | None = None) -> dict[str, Manifest]:
+    """Synthesize ``{"train": 600, "test": 300, ...}`` into ``out_dir/<split>/``.
+
+    Each split has its own random stream (the split name enters the seed). With real
+    ``sources`` each class's files are partitioned across the splits in proportion to their
+    sizes, so test events are unseen recordings; ``sources.tsv`` in each split says which.
+    Backgrounds are shared (different random excerpts).
+    """
+    for name, count in splits.items():
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            raise ValueError(f"bad split name {name!r}")
+        if count < 0:
+            raise ValueError(f"split {name!r} has a negative clip count {count}")
+    out_dir = Path(out_dir)
+    background_bank = _background_bank(backgrounds, config.sample_rate)
+    names = list(splits)
+    if sources is None:
+        banks = {name: _source_bank(None, config) for name in names}
+    else:
+        files = discover_sources(sources)
+        needed = sum(1 for name in names if splits[name] > 0)
+        short = {label: len(paths) for label, paths in files.items() if len(paths) < needed}
+        if short:
+            raise ValueError(f"cannot give {needed} splits disjoint source files: too few files for {short}")
+        rng = np.random.default_rng(np.random.SeedSequence([config.seed, zlib.crc32(b"partition")]))
+        per_split: dict[str, dict[str, list[Path]]] = {name: {} for name in names}
+        for label in sorted(files):
+            shuffled = [files[label][i] for i in rng.permutation(len(files[label]))]
+            counts = _allocate(len(shuffled), [splits[name] for name in names])
+            start = 0
+            for name, count in zip(names, counts):
+                per_split[name][label] = sorted(shuffled[start : start + count])
+                start += count
+        shared_cache: dict[Path, tuple[np.ndarray, int] | None] = {}
+        banks = {name: _SourceBank(per_split[name], Path(sources), config.sample_rate, config.trim_db, shared_cache)
+                 for name in names}
+    return {name: _synthesize(out_dir / name, replace(config, num_clips=splits[name]), banks[name], background_bank, name)
+            for name in names}
