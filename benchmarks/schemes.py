@@ -73,7 +73,7 @@ def main() -> int:
         return config_from_dict({
             "data": {split: str(data_dir / split / "manifest.jsonl") for split in ("train", "validation", "test")}
             | {"audio_dir": ""},
-            "model": {"width": args.width},
+            "model": {"width": args.width, "batch_norm": True},
             "scheme": {"name": scheme},
             "train": {"lr": 1e-3, "batch_size": 16, "max_epochs": args.epochs, "seed": seed, "progress": False,
                       "logger": "none", "accelerator": "cpu"},

@@ -77,3 +77,12 @@ def test_vggish_transfer_refuses_wrong_width(tmp_path):
     torch.save(_vggish_port_state_dict(), path)
     with pytest.raises(ValueError, match="vggish.pth: backbone.features.0.weight has shape"):
         initialise_from(WeakTagNet(ModelConfig(17, width=0.5)), path)
+
+
+def test_batch_norm_option_adds_norms_and_keeps_shapes():
+    model = WeakTagNet(ModelConfig(3, width=0.125, batch_norm=True)).eval()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 7  # after L1-L6 and L7
+    out = model.forward_features(torch.randn(2, 998, 64))
+    assert out.segment_probs.shape == (2, 3, 62)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in WeakTagNet(ModelConfig(3)).modules())

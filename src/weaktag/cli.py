@@ -40,32 +40,51 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_tag(args: argparse.Namespace) -> int:
-    from .infer import Tagger
+    from .infer import Tagger, parse_thresholds, tag_files
 
-    tagger = Tagger.from_checkpoint(args.checkpoint)
-    rows, failures = [], []
-    segments: dict[str, np.ndarray] = {}
-    for path in args.files:
-        try:
-            result = tagger.tag(path)
-        except Exception as exc:  # one bad file must not stop the others
-            failures.append((path, str(exc)))
-            print(f"error: {exc}", file=sys.stderr)
-            continue
-        tags = result.top(args.top_k)
-        rows.append({"file": path, "duration": round(result.duration, 3),
-                     "tags": [{"label": l, "probability": round(p, 4)} for l, p in tags]})
-        print(f"{path}\t" + "\t".join(f"{l}:{p:.3f}" for l, p in tags))
-        if args.segments:
-            key = Path(path).name
-            segments[f"{key}/segment_probs"] = result.segment_probs
-            if result.attention is not None:
-                segments[f"{key}/attention"] = result.attention
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
-    if args.segments:
-        np.savez_compressed(args.segments, classes=np.array(tagger.classes), **segments)
-    return 1 if failures and not rows else 0
+    if args.timeline and not args.out:
+        raise ValueError("--timeline needs --out DIR")
+    segments = args.segments
+    if segments == "":
+        if not args.out:
+            raise ValueError("--segments without a path needs --out DIR (or give --segments FILE.npz)")
+        segments = True
+    tagger = Tagger.from_checkpoint(
+        args.checkpoint, backend=args.backend, onnx_path=args.onnx, batch_size=args.batch_size,
+        chunk_seconds=args.chunk_seconds, pad_batches=args.pad_batches, keep_spectrogram=args.timeline,
+        num_threads=args.threads, event_output=args.event_output, median_filter_seconds=args.median_filter)
+    if args.event_threshold is not None:
+        defaults = tagger.event_settings.thresholds or None
+        tagger.configure_events(thresholds=parse_thresholds(args.event_threshold, tagger.classes, defaults))
+    if args.tag_threshold is not None:
+        tagger.tag_thresholds = np.asarray(parse_thresholds(args.tag_threshold, tagger.classes, tagger.tag_thresholds))
+
+    def show(result) -> None:
+        tags = result.select_tags(args.top_k, args.select)
+        print(f"{result.source}\t" + "\t".join(f"{t.label}:{t.probability:.3f}" for t in tags), flush=True)
+
+    summary = tag_files(tagger, args.inputs, args.out, top_k=args.top_k, select=args.select, timeline=args.timeline,
+                        segments=segments, json_path=args.json, progress=not args.quiet,
+                        on_result=None if args.out else show)
+    print(summary.text(), file=sys.stderr)
+    return 1 if summary.failed and not summary.ok else 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    if args.format != "onnx":
+        raise ValueError(f"unknown export format {args.format!r} (only onnx)")
+    output = args.output or str(Path(args.checkpoint).with_suffix(".onnx"))
+    report = export_onnx(args.checkpoint, output, frontend=not args.no_frontend, opset=args.opset,
+                         verify=not args.no_verify, verify_audio=args.verify_audio)
+    kind = "waveform (batch, samples) in, front end included" if report.frontend else "log-mel (batch, frames, 64) in"
+    print(f"wrote {report.path} (ONNX opset {report.opset}; {kind})")
+    for name, diff in report.max_abs_diff.items():
+        print(f"  max |onnxruntime - torch| on {name}: {diff:.2e}")
+    if report.max_abs_diff:
+        print(f"  parity {'OK' if report.ok else 'FAILED'} (tolerance {report.tolerance:g})")
+    return 0
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -104,6 +123,53 @@ def _cmd_schemes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .compare import run_compare
+    from .config import load_config
+    from .supervision import SCHEMES
+
+    config = load_config(args.config, args.overrides)
+    schemes = [s.strip() for s in args.schemes.split(",") if s.strip()] if args.schemes else list(SCHEMES)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    trials = args.trials if args.trials is not None else (len(seeds) if seeds else 5)
+    gain_pair = tuple(s.strip() for s in args.gain_pair.split(",")) if args.gain_pair else None
+    out_dir = args.out_dir or config.output_dir
+    command = ["weaktag", "compare", "--config", args.config, "--schemes", ",".join(schemes), "--trials", str(trials),
+               "--out-dir", str(out_dir)]
+    for flag, value in (("--seeds", args.seeds), ("--gain-pair", args.gain_pair), ("--clip", args.clip)):
+        if value:
+            command += [flag, value]
+    if args.durations_from != "auto":
+        command += ["--durations-from", args.durations_from]
+    result = run_compare(config, schemes, trials, out_dir, seeds, gain_pair=gain_pair, attention_clip=args.clip,
+                         durations_from=args.durations_from, command=shlex.join(command + list(args.overrides)),
+                         note=args.note, log=None if args.quiet else print)
+    print()
+    print((Path(out_dir) / "table.md").read_text())
+    print(f"{len(result.ran)} trial(s) run, {len(result.reused)} reused; {result.wall_seconds:.0f} s")
+    print(f"report: {result.report}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .evaluate.report import attention_figure_for_audio, gain_vs_duration_for_checkpoints
+
+    if args.figure == "gain-vs-duration":
+        table = gain_vs_duration_for_checkpoints(args.checkpoint_a, args.checkpoint_b, args.labels, args.out,
+                                                 audio_dir=args.audio_dir, durations_labels=args.durations_labels,
+                                                 table_out=args.table)
+        print(table.to_markdown())
+    else:
+        figure = attention_figure_for_audio(args.checkpoint, args.audio, args.out, labels=args.labels,
+                                            audio_dir=args.audio_dir, show=args.show)
+        events = ", ".join(f"{e.label} {e.onset:.2f}-{e.offset:.2f} s" for e in figure.events)
+        print(f"{figure.seconds:.1f} s of audio; panels: {'; '.join(figure.panels)}" + (f"; events: {events}" if events else ""))
+    print(f"figure: {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="weaktag", description="Weakly labeled audio event classification.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show library warnings and logs")
@@ -122,13 +188,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("tag", help="clip tags with probabilities for audio files")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("files", nargs="+")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--json", default=None, help="write the tags as JSON here")
-    p.add_argument("--segments", default=None, help="save segment-level X^a and attention A to this .npz")
+    p = sub.add_parser("tag", help="tag audio files, folders or globs: clip tags, events, timelines")
+    p.add_argument("--checkpoint", required=True, help="weaktag checkpoint (.pt), or an ONNX file from `weaktag export`")
+    p.add_argument("inputs", nargs="+", help="audio files, folders (searched recursively) and glob patterns")
+    p.add_argument("--out", default=None, help="write tags.csv, tags.json, events.tsv, errors.tsv, summary.json here")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    p.add_argument("--onnx", default=None, help="exported model for --backend onnxruntime (default: export now)")
+    p.add_argument("--top-k", type=int, default=5, help="report the K most probable classes (default 5)")
+    p.add_argument("--select", choices=("top-k", "threshold", "union"), default="union",
+                   help="clip tags: the top K, those above their class threshold, or either (default)")
+    p.add_argument("--tag-threshold", default=None,
+                   help="clip thresholds: 0.4 | one per class, comma-separated | label=value,... (default: checkpoint)")
+    p.add_argument("--event-output", choices=("segment", "attention", "product"), default=None,
+                   help="segment matrix that scores events (default: checkpoint)")
+    p.add_argument("--event-threshold", default=None,
+                   help="event thresholds: 0.5 | one per class | label=value,... (default: checkpoint, else 0.5)")
+    p.add_argument("--median-filter", type=float, default=None, metavar="SECONDS",
+                   help="median filter length in seconds, 0 = off (default: checkpoint)")
+    p.add_argument("--timeline", action="store_true", help="also write timelines/<name>.png under --out")
+    p.add_argument("--segments", nargs="?", const="", default=None, metavar="FILE.npz",
+                   help="save X^a, A and X^b per file (default file: OUT/segments.npz)")
+    p.add_argument("--json", default=None, help="also write the tags and events as JSON here")
+    p.add_argument("--batch-size", type=int, default=32, help="files per forward pass (default 32)")
+    p.add_argument("--chunk-seconds", type=float, default=30.72, help="chunk length for long files (default 30.72)")
+    p.add_argument("--pad-batches", action="store_true", help="also batch files of different lengths (zero-padded)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_tag)
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX (dynamic batch and time), verified against PyTorch")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--format", default="onnx", choices=("onnx",))
+    p.add_argument("--output", "-o", default=None, help="output file (default: the checkpoint's name with .onnx)")
+    p.add_argument("--no-frontend", action="store_true", help="log-mel (batch, frames, 64) input instead of waveform")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--verify-audio", nargs="*", default=[], metavar="FILE",
+                   help="also check parity on these audio files (random audio is always checked)")
+    p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime-vs-PyTorch check")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("synth", help="write soundscapes with known onsets/offsets")
     p.add_argument("out_dir")
@@ -148,6 +245,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schemes", help="list the training schemes")
     p.set_defaults(func=_cmd_schemes)
+
+    p = sub.add_parser("compare", help="N paired trials of several schemes on the same data; tables, tests, figures, report")
+    p.add_argument("--config", required=True, help="YAML config shared by every trial (needs data.test)")
+    p.add_argument("--schemes", default=None, help="comma-separated scheme names (default: all; see weaktag schemes)")
+    p.add_argument("--trials", type=int, default=None, help="trials (seeds) per scheme (default 5, or the number of --seeds)")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds, one per trial (default: train.seed + i)")
+    p.add_argument("--out-dir", default=None, help="runs and report (default: the config's output_dir); "
+                   "finished trials found here are not run again")
+    p.add_argument("--gain-pair", default=None, help="a,b for Fig. 4: AP(b) - AP(a) (default: attention,attention-self)")
+    p.add_argument("--clip", default=None, help="test clip id for Fig. 5 (default: one with a short event)")
+    p.add_argument("--durations-from", choices=("auto", "train", "test"), default="auto",
+                   help="strong labels giving each class's median event duration (auto: train when strong)")
+    p.add_argument("--note", default=None, help="a line of text for the report")
+    p.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
+    p.add_argument("overrides", nargs="*", help="section.key=value config overrides, e.g. train.max_epochs=10")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("plot", help="the paper's figures from checkpoints: gain-vs-duration (Fig. 4), attention (Fig. 5)")
+    figures = p.add_subparsers(dest="figure", required=True)
+    f = figures.add_parser("gain-vs-duration", help="per-class AP gain of checkpoint B over A vs. median event duration")
+    f.add_argument("--checkpoint-a", required=True, help="baseline model (e.g. attention)")
+    f.add_argument("--checkpoint-b", required=True, help="model whose gain is plotted (e.g. attention-self)")
+    f.add_argument("--labels", required=True, help="labelled evaluation set (AP per class; durations if strong)")
+    f.add_argument("--audio-dir", default=None, help="folder of the audio files the labels name")
+    f.add_argument("--durations-labels", default=None, help="strong labels for the durations (default: --labels)")
+    f.add_argument("--table", default=None, help="also write the table here (.csv, else markdown)")
+    f.add_argument("--out", required=True, help="PNG to write")
+    f.set_defaults(func=_cmd_plot)
+    f = figures.add_parser("attention", help="log-mel, ground truth, attention A and X^a of one recording")
+    f.add_argument("--checkpoint", required=True, action="append", help="a model; repeat for more panels")
+    f.add_argument("--audio", required=True, help="the recording")
+    f.add_argument("--labels", default=None, help="strong labels holding the recording (ground-truth row)")
+    f.add_argument("--audio-dir", default=None, help="folder of the audio files the labels name")
+    f.add_argument("--show", choices=("both", "attention", "segment"), default="both", help="which matrices per model")
+    f.add_argument("--out", required=True, help="PNG to write")
+    f.set_defaults(func=_cmd_plot)
     return parser
 
 

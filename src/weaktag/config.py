@@ -24,6 +24,7 @@ class ModelSection:
     width: float = 1.0  # channel multiplier; 1.0 = the paper's VGGish-size network
     l7_channels: int = 1024
     freq_pool: str = "max"
+    batch_norm: bool = False  # off as in VGGish; the narrow CPU recipes turn it on
     init: str = ""  # path to weights to start from: a weaktag checkpoint or a VGGish state dict
     freeze: int = 0  # number of leading conv layers to freeze (the paper froze 3 for AudioSet)
 

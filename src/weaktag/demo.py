@@ -34,7 +34,7 @@ def demo_config(out_dir: Path, scheme: str, epochs: int, seed: int) -> Experimen
             "validation": str(out_dir / "data" / "validation" / "manifest.jsonl"),
             "test": str(out_dir / "data" / "test" / "manifest.jsonl"),
         },
-        "model": {"width": 0.125, "l7_channels": 1024},
+        "model": {"width": 0.125, "batch_norm": True},
         "scheme": {"name": scheme},
         "train": {"lr": 1e-3, "batch_size": 16, "max_epochs": epochs, "seed": seed, "progress": False,
                   "logger": "csv", "accelerator": "cpu"},

@@ -127,7 +127,7 @@ class WeakTagModule(L.LightningModule):
 
 def build_model(config: ExperimentConfig, num_classes: int, scheme: TrainingScheme) -> WeakTagNet:
     m = config.model
-    model = WeakTagNet(ModelConfig(num_classes, scheme.uses_attention, m.width, m.l7_channels, m.freq_pool))
+    model = WeakTagNet(ModelConfig(num_classes, scheme.uses_attention, m.width, m.l7_channels, m.freq_pool, m.batch_norm))
     if m.init:
         from .models.transfer import initialise_from
 

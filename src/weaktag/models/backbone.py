@@ -28,6 +28,10 @@ class BackboneConfig:
     width: float = 1.0  # channel multiplier; 1.0 is the paper's size
     l7_channels: int = 1024
     freq_pool: str = "max"  # "max" or "mean" over the frequency bins left after L7
+    # Batch norm after every convolution. VGGish has none (and its weights assume none), so the
+    # paper-size default is off; narrow models trained from scratch on a CPU converge in far
+    # fewer epochs with it, which is why the CPU recipes turn it on.
+    batch_norm: bool = False
 
     def channels(self, base: int) -> int:
         return max(1, int(round(base * self.width)))
@@ -46,14 +50,17 @@ class VGGishBackbone(nn.Module):
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             else:
                 out_ch = config.channels(int(item))
-                layers += [nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+                layers += [nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1)]
+                if config.batch_norm:
+                    layers.append(nn.BatchNorm2d(out_ch))
+                layers.append(nn.ReLU(inplace=True))
                 in_ch = out_ch
         self.features = nn.Sequential(*layers)  # L1-L6
         self.out_channels = config.channels(config.l7_channels)
-        self.l7 = nn.Sequential(
-            nn.Conv2d(in_ch, self.out_channels, kernel_size=(3, 1), padding=(1, 0)),
-            nn.ReLU(inplace=True),
-        )
+        l7: list[nn.Module] = [nn.Conv2d(in_ch, self.out_channels, kernel_size=(3, 1), padding=(1, 0))]
+        if config.batch_norm:
+            l7.append(nn.BatchNorm2d(self.out_channels))
+        self.l7 = nn.Sequential(*l7, nn.ReLU(inplace=True))
         if config.freq_pool not in ("max", "mean"):
             raise ValueError(f"freq_pool must be 'max' or 'mean', not {config.freq_pool!r}")
         # He initialisation, as VGG implementations use: PyTorch's default shrinks the

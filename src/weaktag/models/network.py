@@ -21,6 +21,7 @@ class ModelConfig:
     width: float = 1.0
     l7_channels: int = 1024
     freq_pool: str = "max"
+    batch_norm: bool = False  # see BackboneConfig.batch_norm
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -33,7 +34,7 @@ class WeakTagNet(nn.Module):
         super().__init__()
         self.config = config
         self.frontend = LogMel()
-        self.backbone = VGGishBackbone(BackboneConfig(config.width, config.l7_channels, config.freq_pool))
+        self.backbone = VGGishBackbone(BackboneConfig(config.width, config.l7_channels, config.freq_pool, config.batch_norm))
         head_cls = AttentionHead if config.attention else MeanPoolHead
         self.head = head_cls(self.backbone.out_channels, config.num_classes)
 

@@ -1,0 +1,531 @@
+"""``weaktag compare``: N paired trials of several training schemes on the same data, and one report.
+
+Trial ``i`` of every scheme trains with seed ``seeds[i]`` (default ``config.train.seed + i``),
+so results are paired and the Wilcoxon signed-rank test applies (the paper, Sec. IV, trains
+every variant 20 times). Features are computed once and shared by all trials.
+
+Layout under ``out_dir``::
+
+    runs/<scheme>/seed<k>/         one trial: train()'s model.pt, summary.json, logs
+    runs/<scheme>/seed<k>/trial.json   its test metrics; written atomically, last
+    results.json  results.csv  summary.csv  table.md  wilcoxon.md  wilcoxon.csv
+    per_class_ap.csv  gain_vs_duration.png/.md/.csv  attention_<clip>.png  report.md
+
+Resuming: a trial is finished when its ``trial.json`` exists; it is never run again. A trial
+folder without one (an interrupted trial) is deleted and the trial run from scratch. A
+finished trial made with a different experiment config is an error, not silently mixed in.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .checkpoint import load_checkpoint
+from .config import ExperimentConfig
+from .data import FeatureSet, build_feature_set
+from .evaluate import report as rep
+from .evaluate.plots import gain_vs_duration_table, median_event_durations, plot_attention, plot_gain_vs_duration
+from .evaluate.statistics import summarize, wilcoxon_pairs
+from .evaluate.tagging import tagging_metrics
+from .labels import Clip, read_labels
+from .models import segment_duration
+from .predict import predict_features
+from .supervision import SCHEMES, make_scheme
+from .train import PreparedData, prepare_data, train
+
+TRIAL_FILE = "trial.json"
+TRIAL_FORMAT = "weaktag-trial/1"
+RESULTS_FORMAT = "weaktag-compare/1"
+#: events at most this long make a clip a good Fig. 5 example (the paper's gain is on short events)
+SHORT_EVENT_SECONDS = 1.0
+
+
+@dataclass
+class CompareConfig:
+    """What to compare and how to report it (the experiment itself is an :class:`ExperimentConfig`)."""
+
+    schemes: list[str]
+    trials: int = 5
+    seeds: list[int] | None = None  # None: config.train.seed + i for trial i
+    gain_pair: tuple[str, str] | None = None  # Fig. 4 (a, b): gain = AP(b) - AP(a); None: see default_gain_pair
+    attention_clip: str | None = None  # Fig. 5 test clip id; None: chosen by choose_attention_clip
+    durations_from: str = "auto"  # median event durations from "train" or "test" strong labels; auto: train if strong
+    command: str | None = None  # recorded in the report
+    note: str | None = None  # a line for the report (e.g. which script ran the command)
+
+    def validate(self, base_seed: int) -> list[int]:
+        """Check the options; return the seed of every trial."""
+        if not self.schemes:
+            raise ValueError("give at least one scheme")
+        if len(set(self.schemes)) != len(self.schemes):
+            raise ValueError(f"a scheme is listed twice: {self.schemes}")
+        for name in self.schemes:
+            if name not in SCHEMES:
+                raise ValueError(f"unknown scheme {name!r}; choose from: {', '.join(SCHEMES)}")
+        if self.trials < 1:
+            raise ValueError(f"trials must be >= 1, got {self.trials}")
+        seeds = list(self.seeds) if self.seeds is not None else [base_seed + i for i in range(self.trials)]
+        if len(seeds) != self.trials:
+            raise ValueError(f"{len(seeds)} seeds for {self.trials} trials")
+        if len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
+            raise ValueError(f"seeds must be distinct and >= 0: {seeds}")
+        if self.gain_pair is not None:
+            if len(self.gain_pair) != 2 or self.gain_pair[0] == self.gain_pair[1]:
+                raise ValueError(f"gain pair must be two different schemes, got {self.gain_pair}")
+            missing = [s for s in self.gain_pair if s not in self.schemes]
+            if missing:
+                raise ValueError(f"gain pair scheme(s) {missing} are not among the compared schemes {self.schemes}")
+        if self.durations_from not in ("auto", "train", "test"):
+            raise ValueError(f"durations_from must be auto, train or test, not {self.durations_from!r}")
+        return seeds
+
+
+@dataclass
+class CompareResult:
+    """Everything ``run_compare`` found; ``results`` is what ``results.json`` holds."""
+
+    out_dir: Path
+    schemes: list[str]
+    seeds: list[int]
+    trials: dict[str, list[dict]]  # scheme -> trial records (trial.json contents), in seed order
+    summary: dict[str, dict[str, dict]]  # scheme -> metric -> {"mean", "std", "n"}
+    results: dict[str, Any]
+    files: dict[str, Path]
+    ran: list[tuple[str, int]] = field(default_factory=list)  # (scheme, seed) trained in this call
+    reused: list[tuple[str, int]] = field(default_factory=list)  # finished earlier, read back
+    wall_seconds: float = 0.0
+
+    def values(self, scheme: str, metric: str) -> list[float]:
+        """The metric over the trials of one scheme (NaN where undefined)."""
+        return [_num(t["metrics"].get(metric)) for t in self.trials[scheme]]
+
+    @property
+    def report(self) -> Path:
+        return self.files["report.md"]
+
+
+def _num(x: Any) -> float:
+    return float("nan") if x is None else float(x)
+
+
+# --------------------------------------------------------------------------- trials
+
+
+def trial_dir(out_dir: str | Path, scheme: str, seed: int) -> Path:
+    return Path(out_dir) / "runs" / scheme / f"seed{seed}"
+
+
+def fingerprint(config: ExperimentConfig) -> dict[str, Any]:
+    """The parts of a config that change a trial's result, except the scheme name and seed it varies.
+
+    Cosmetic settings (progress bar, logger, workers, output folder) are left out, so changing
+    them does not invalidate finished trials.
+    """
+    d = config.to_dict()
+    return {
+        "data": d["data"],
+        "model": d["model"],
+        "scheme": {k: v for k, v in d["scheme"].items() if k != "name"},
+        "train": {k: d["train"][k] for k in ("lr", "batch_size", "max_epochs", "precision")},
+    }
+
+
+_MISSING = object()
+
+
+def _differences(then: Any, now: Any, default: Any, prefix: str = "") -> list[str]:
+    """Settings that differ between a finished trial's fingerprint and the current one.
+
+    A key the trial's record lacks (a setting added to weaktag since) counts as its default,
+    and a key the current config lacks (a setting since removed) is ignored.
+    """
+    if isinstance(then, dict) and isinstance(now, dict):
+        out = []
+        for key in sorted(now):
+            default_value = default.get(key, _MISSING) if isinstance(default, dict) else _MISSING
+            old = then.get(key, default_value)
+            if old is _MISSING:
+                old = None
+            out += _differences(old, now[key], default_value, f"{prefix}{key}.")
+        return out
+    return [] if then == now else [f"{prefix[:-1]} ({then!r} then, {now!r} now)"]
+
+
+def trial_config(config: ExperimentConfig, scheme: str, seed: int, out_dir: Path) -> ExperimentConfig:
+    c = copy.deepcopy(config)
+    c.scheme.name = scheme
+    c.train.seed = seed
+    c.output_dir = str(trial_dir(out_dir, scheme, seed))
+    return c
+
+
+def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> dict | None:
+    """A finished trial's record, or None when it has not finished; raises if it was made differently."""
+    from json import JSONDecodeError, loads
+
+    file = path / TRIAL_FILE
+    if not file.exists():
+        return None
+    try:
+        record = loads(file.read_text())
+    except (OSError, JSONDecodeError) as exc:
+        raise ValueError(f"{file}: unreadable trial record ({exc}); delete it to run the trial again") from None
+    if record.get("format") != TRIAL_FORMAT or record.get("scheme") != scheme or record.get("seed") != seed:
+        raise ValueError(f"{file}: not the record of {scheme} seed {seed}; delete it to run the trial again")
+    diffs = _differences(record.get("fingerprint") or {}, expected, fingerprint(ExperimentConfig()))
+    if diffs:
+        raise ValueError(f"{file} was made with a different config ({'; '.join(diffs)}); use another --out-dir, "
+                         f"or delete {path.parent.parent} to start over")
+    return record
+
+
+def evaluate_trial(checkpoint_path: Path, test: FeatureSet) -> dict[str, Any]:
+    """Test metrics of one trained trial: tagging with validation thresholds, events when test labels are strong."""
+    ckpt = load_checkpoint(checkpoint_path)
+    predictions = predict_features(ckpt.model, test)
+    tagging = tagging_metrics(test.weak, predictions.clip_probs, test.classes, thresholds=ckpt.tag_thresholds)
+    metrics: dict[str, Any] = {"mAP": tagging.mAP, "AUC": tagging.AUC, "d_prime": tagging.d_prime,
+                               "f1_macro": tagging.f1_macro, "f1_micro": tagging.f1_micro}
+    if any(c.has_strong for c in test.clips):
+        events = (ckpt.metrics.get("test") or {}).get("events")  # train() computed them with the same settings
+        if events is None:
+            from .evaluate.event_eval import event_metrics_for
+
+            events = event_metrics_for(ckpt.events, test, predictions).to_dict()
+        metrics.update(events)
+    validation = ckpt.metrics.get("validation") or {}
+    metrics["val_mAP"] = validation.get("mAP")
+    return {"metrics": metrics, "per_class_ap": tagging.per_class_ap, "per_class_auc": tagging.per_class_auc,
+            "support": tagging.support}
+
+
+def run_trial(config: ExperimentConfig, scheme: str, seed: int, index: int, out_dir: Path, data: PreparedData,
+              expected: dict[str, Any]) -> dict:
+    """Train and evaluate one trial from scratch; write its ``trial.json`` last (atomically)."""
+    started = time.time()
+    folder = trial_dir(out_dir, scheme, seed)
+    if folder.exists():  # an interrupted trial: start over, never continue from its leftovers
+        shutil.rmtree(folder)
+    result = train(trial_config(config, scheme, seed, out_dir), data=data)
+    evaluation = evaluate_trial(Path(result.checkpoint), data.test)
+    metrics = {**evaluation["metrics"], "best_epoch": result.best_epoch, "wall_seconds": time.time() - started}
+    record = {
+        "format": TRIAL_FORMAT, "scheme": scheme, "seed": seed, "trial": index,
+        "checkpoint": Path(result.checkpoint).name, "classes": list(data.classes), "n_test": len(data.test),
+        "metrics": metrics, "per_class_ap": evaluation["per_class_ap"], "per_class_auc": evaluation["per_class_auc"],
+        "test_support": evaluation["support"], "fingerprint": expected,
+        "skipped": {k: len(v) for k, v in result.skipped.items()},
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    rep.write_json(folder / TRIAL_FILE, record)
+    return rep._plain(record)
+
+
+class _Data:
+    """Features on demand: nothing is computed when every trial is already finished but the test set."""
+
+    def __init__(self, config: ExperimentConfig, data: PreparedData | None) -> None:
+        self.config = config
+        self._prepared = data
+        self._test: FeatureSet | None = data.test if data is not None else None
+        d = config.data
+        kwargs = {"audio_dir": d.audio_dir} if d.audio_dir else {}
+        train_manifest = read_labels(d.train, **kwargs)
+        self.classes = list(d.classes) if d.classes else list(train_manifest.classes)
+        self.manifests = {"train": train_manifest.with_classes(self.classes),
+                          "validation": read_labels(d.validation, **kwargs).with_classes(self.classes),
+                          "test": read_labels(d.test, **kwargs).with_classes(self.classes)}
+
+    @property
+    def prepared(self) -> PreparedData:
+        if self._prepared is None:
+            self._prepared = prepare_data(self.config)
+            self._test = self._prepared.test
+        if self._prepared.test is None:
+            raise ValueError("compare needs a test set (config data.test)")
+        return self._prepared
+
+    @property
+    def test(self) -> FeatureSet:
+        if self._test is None:
+            self._test = build_feature_set(self.manifests["test"], self.classes)
+        return self._test
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def default_gain_pair(schemes: Sequence[str]) -> tuple[str, str] | None:
+    """``attention`` vs ``attention-self`` (the paper's Fig. 4) when both are compared, else the first two."""
+    if "attention" in schemes and "attention-self" in schemes:
+        return "attention", "attention-self"
+    return (schemes[0], schemes[1]) if len(schemes) >= 2 else None
+
+
+def choose_attention_clip(clips: Sequence[Clip], classes: Sequence[str], clip_id: str | None = None) -> Clip | None:
+    """The Fig. 5 example: ``clip_id``, or the strongly labelled test clip that best shows short events.
+
+    Preference: a target-class event of at most ``SHORT_EVENT_SECONDS``, then more distinct
+    classes (up to 3; the paper's example has two), then the shortest such event, then clip id.
+    """
+    if clip_id is not None:
+        for clip in clips:
+            if clip.clip_id == clip_id:
+                return clip
+        raise ValueError(f"clip {clip_id!r} is not in the test set")
+    known = set(classes)
+    best, best_key = None, None
+    for clip in clips:
+        events = [e for e in (clip.events or ()) if e.label in known and e.onset < 10.0]
+        if not events:
+            continue
+        shortest = min(e.duration for e in events)
+        key = (shortest > SHORT_EVENT_SECONDS, -min(len({e.label for e in events}), 3), shortest, clip.clip_id)
+        if best_key is None or key < best_key:
+            best, best_key = clip, key
+    return best
+
+
+def _safe_name(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
+
+
+def draw_attention(out_dir: Path, schemes: Sequence[str], seed: int, test: FeatureSet,
+                   clip_id: str | None = None) -> dict[str, Any] | None:
+    """Fig. 5 for one test clip from the trial-``seed`` checkpoint of each scheme (attention schemes; all when none)."""
+    clip = choose_attention_clip(test.clips, test.classes, clip_id)
+    if clip is None:
+        return None
+    index = next(i for i, c in enumerate(test.clips) if c.clip_id == clip.clip_id)
+    chosen = [s for s in schemes if SCHEMES[s].uses_attention] or list(schemes)
+    one = FeatureSet([clip], list(test.classes), test.features[index : index + 1])
+    outputs = []
+    for scheme in chosen:
+        ckpt = load_checkpoint(trial_dir(out_dir, scheme, seed) / "model.pt")
+        pred = predict_features(ckpt.model, one)
+        outputs.append((f"{scheme} (seed {seed})", pred.segment_probs[0],
+                        None if pred.attention is None else pred.attention[0]))
+    name = f"attention_{_safe_name(clip.clip_id)}.png"
+    events = [e for e in (clip.events or ())]
+    plot_attention(test.features[index].numpy(), events, test.classes, rep.attention_panels(outputs),
+                   segment_duration(), out_dir / name)
+    return {"clip": clip.clip_id, "figure": name, "seed": seed, "schemes": chosen,
+            "attention": any(o[2] is not None for o in outputs),
+            "events": [{"label": e.label, "onset": e.onset, "offset": e.offset} for e in events]}
+
+
+# --------------------------------------------------------------------------- the comparison
+
+
+def run_compare(
+    config: ExperimentConfig,
+    schemes: Sequence[str],
+    trials: int,
+    out_dir: str | Path,
+    seeds: Sequence[int] | None = None,
+    *,
+    gain_pair: tuple[str, str] | None = None,
+    attention_clip: str | None = None,
+    durations_from: str = "auto",
+    command: str | None = None,
+    note: str | None = None,
+    data: PreparedData | None = None,
+    log: Callable[[str], None] | None = print,
+) -> CompareResult:
+    """Train ``trials`` paired seeds of every scheme (skipping finished trials) and write the report.
+
+    ``config`` is the experiment every trial shares; its ``scheme.name``, ``train.seed`` and
+    ``output_dir`` are replaced per trial. ``data``: features already prepared for ``config``.
+    """
+    started = time.time()
+    options = CompareConfig(list(schemes), trials, list(seeds) if seeds is not None else None,
+                            tuple(gain_pair) if gain_pair else None, attention_clip, durations_from, command, note)
+    seeds = options.validate(config.train.seed)
+    schemes = options.schemes
+    out_dir = Path(out_dir)
+    say = log or (lambda _msg: None)
+    if not config.data.test:
+        raise ValueError("compare needs a test set: set data.test in the config")
+    source = _Data(config, data)
+    if any(SCHEMES[s].needs_strong for s in schemes) and not source.manifests["train"].has_strong:
+        needing = [s for s in schemes if SCHEMES[s].needs_strong]
+        raise ValueError(f"scheme(s) {needing} need strong labels (onset/offset) and {config.data.train} has none")
+    for s in schemes:
+        make_scheme(s, config.scheme.alpha, config.scheme.attention_target)  # fail now on bad scheme settings
+    expected = fingerprint(config)
+
+    records: dict[str, list[dict | None]] = {s: [None] * len(seeds) for s in schemes}
+    ran, reused = [], []
+    for i, seed in enumerate(seeds):
+        for scheme in schemes:
+            records[scheme][i] = read_trial(trial_dir(out_dir, scheme, seed), scheme, seed, expected)
+            if records[scheme][i] is not None:
+                reused.append((scheme, seed))
+    todo = [(i, seed, s) for i, seed in enumerate(seeds) for s in schemes if records[s][i] is None]
+    if reused:
+        say(f"compare: {len(reused)} finished trial(s) reused, {len(todo)} to run")
+    for n, (i, seed, scheme) in enumerate(todo, start=1):
+        say(f"compare: trial {n}/{len(todo)}: {scheme} seed {seed} ...")
+        record = run_trial(config, scheme, seed, i, out_dir, source.prepared, expected)
+        records[scheme][i] = record
+        ran.append((scheme, seed))
+        m = record["metrics"]
+        say(f"compare:   {scheme} seed {seed}: test mAP {_num(m['mAP']):.4f}, best epoch {m['best_epoch']}, "
+            f"{m['wall_seconds']:.0f} s")
+
+    finished: dict[str, list[dict]] = {s: [r for r in records[s] if r is not None] for s in schemes}
+    for s in schemes:
+        for r in finished[s]:
+            if r["classes"] != source.classes:
+                raise ValueError(f"{trial_dir(out_dir, s, r['seed'])} was trained on other classes than the config's")
+    result = write_report(out_dir, config, options, seeds, finished, source, ran, reused, started, say)
+    return result
+
+
+def _summary(trials: dict[str, list[dict]]) -> tuple[dict[str, dict[str, dict]], list[str]]:
+    metrics = [m for m in rep.METRICS if any(
+        math.isfinite(_num(t["metrics"].get(m))) for ts in trials.values() for t in ts)]
+    summary = {}
+    for scheme, ts in trials.items():
+        summary[scheme] = {}
+        for m in metrics:
+            values = [_num(t["metrics"].get(m)) for t in ts]
+            finite = [v for v in values if math.isfinite(v)]
+            mean, std = summarize(finite)
+            summary[scheme][m] = {"mean": mean, "std": std, "n": len(finite)}
+    return summary, metrics
+
+
+def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig, seeds: list[int],
+                 trials: dict[str, list[dict]], source: _Data, ran: list, reused: list, started: float,
+                 say: Callable[[str], None]) -> CompareResult:
+    """Every table, figure and ``report.md`` from the finished trial records."""
+    schemes, classes = options.schemes, source.classes
+    summary, metrics = _summary(trials)
+    headline = [m for m in rep.HEADLINE_METRICS if m in metrics]
+    files: dict[str, Path] = {}
+    described: dict[str, str] = {}
+
+    def add(name: str, path: Path, what: str) -> None:
+        files[name] = path
+        described[name] = what
+
+    # results.csv: one row per scheme x trial
+    rows = []
+    for scheme in schemes:
+        for t in trials[scheme]:
+            row = {"scheme": scheme, "trial": t["trial"], "seed": t["seed"]}
+            row.update({m: t["metrics"].get(m) for m in metrics})
+            row.update({f"AP:{c}": ap for c, ap in zip(classes, t["per_class_ap"])})
+            rows.append(row)
+    add("results.csv", rep.write_csv(out_dir / "results.csv", rows), "one row per scheme x trial: every metric, per-class AP")
+    srows = [{"scheme": s, "trials": len(trials[s]),
+              **{f"{m}_{k}": summary[s][m][k] for m in metrics for k in ("mean", "std")}} for s in schemes]
+    add("summary.csv", rep.write_csv(out_dir / "summary.csv", srows), "mean and std (ddof=1) of every metric per scheme")
+
+    # Wilcoxon: every pair x headline metric, on trial indices every scheme finished
+    tests = []
+    for m in headline:
+        values = {s: [_num(t["metrics"].get(m)) for t in trials[s]] for s in schemes}
+        for test in wilcoxon_pairs(values, m) if len(schemes) >= 2 else []:
+            a, b = np.asarray(values[test.a]), np.asarray(values[test.b])
+            keep = np.isfinite(a) & np.isfinite(b)
+            tests.append({**asdict(test), "b_better": int((b[keep] > a[keep]).sum()),
+                          "a_better": int((a[keep] > b[keep]).sum())})
+
+    # per-class AP (mean over trials) and median event durations
+    durations_from = options.durations_from
+    if durations_from == "auto":
+        durations_from = "train" if source.manifests["train"].has_strong else "test"
+    duration_manifest = source.manifests[durations_from]
+    durations = median_event_durations(duration_manifest, classes)
+    durations_label = f"{durations_from} strong labels ({sum(len(c.events or ()) for c in duration_manifest)} events)"
+    per_class_ap = {s: np.nanmean(np.array([[_num(x) for x in t["per_class_ap"]] for t in trials[s]]), axis=0)
+                    if trials[s] else np.full(len(classes), np.nan) for s in schemes}
+    pc_rows = [{"class": c, "median_duration": durations[k], **{s: per_class_ap[s][k] for s in schemes}}
+               for k, c in enumerate(classes)]
+    add("per_class_ap.csv", rep.write_csv(out_dir / "per_class_ap.csv", pc_rows),
+        f"mean AP per class and scheme, with median event duration from the {durations_label}")
+
+    # Fig. 4
+    pair = options.gain_pair or default_gain_pair(schemes)
+    gain, gain_skipped = None, None
+    if pair is None:
+        gain_skipped = "needs two schemes"
+    elif not np.isfinite(durations).any():
+        gain_skipped = f"no strong labels in the {durations_from} set, so no event durations"
+    else:
+        a, b = pair
+        table = gain_vs_duration_table(per_class_ap[a], per_class_ap[b], classes, durations, a, b)
+        plot_gain_vs_duration(per_class_ap[a], per_class_ap[b], classes, durations, a, b, out_dir / "gain_vs_duration.png")
+        add("gain_vs_duration.png", out_dir / "gain_vs_duration.png", f"Fig. 4: per-class AP gain of {b} over {a} vs. duration")
+        add("gain_vs_duration.csv", rep.write_csv(out_dir / "gain_vs_duration.csv", rep.gain_rows(table)),
+            "Fig. 4's numbers")
+        gain = {"a": a, "b": b, "durations_from": durations_label, "figure": "gain_vs_duration.png",
+                "rows": rep.gain_rows(table), "spearman_rho": table.spearman_rho, "spearman_p": table.spearman_p,
+                "n": table.n}
+        add("gain_vs_duration.md", rep.write_text_atomic(
+            out_dir / "gain_vs_duration.md", rep.gain_markdown(rep._plain(gain)) + "\n\n" + rep.gain_finding(rep._plain(gain)) + "\n"),
+            "Fig. 4's table, Spearman's rho and the finding")
+
+    # Fig. 5
+    attention, attention_skipped = None, None
+    attention = draw_attention(out_dir, schemes, seeds[0], source.test, options.attention_clip)
+    if attention is None:
+        attention_skipped = "no test clip has strong labels"
+    else:
+        add(attention["figure"], out_dir / attention["figure"],
+            f"Fig. 5: attention A and X^a of test clip {attention['clip']} (first trial of each scheme)")
+
+    split_info = {k: {"clips": len(m), "strong": sum(1 for c in m if c.has_strong)} for k, m in source.manifests.items()}
+    results: dict[str, Any] = {
+        "format": RESULTS_FORMAT,
+        "command": options.command, "note": options.note,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": time.time() - started,
+        "trial_seconds_total": sum(_num(t["metrics"]["wall_seconds"]) for ts in trials.values() for t in ts),
+        "ran": len(ran), "reused": len(reused),
+        "schemes": schemes, "trials": options.trials, "seeds": seeds,
+        "compare": asdict(options),
+        "config": config.to_dict(),
+        "data": {"train": config.data.train, "validation": config.data.validation, "test": config.data.test,
+                 "classes": classes, "clips": split_info},
+        "metrics": metrics, "headline_metrics": headline,
+        "summary": summary, "wilcoxon": tests,
+        "per_class": {"classes": classes, "median_duration": durations, "durations_from": durations_label,
+                      "ap": per_class_ap},
+        "gain_vs_duration": gain, "gain_skipped": gain_skipped,
+        "attention_figure": attention, "attention_skipped": attention_skipped,
+        "runs": {s: [{k: t[k] for k in ("trial", "seed", "metrics", "per_class_ap", "checkpoint")}
+                     for t in trials[s]] for s in schemes},
+    }
+    results = rep._plain(results)
+    add("table.md", rep.write_text_atomic(out_dir / "table.md", rep.table_markdown(results)),
+        "Table I style: mean ± std per scheme (tagging, events, training)")
+    wrows = [{k: t[k] for k in ("metric", "a", "b", "mean_diff", "b_better", "a_better", "n", "statistic", "p_value")}
+             for t in results["wilcoxon"]]
+    add("wilcoxon.csv", rep.write_csv(out_dir / "wilcoxon.csv", wrows,
+                                      ["metric", "a", "b", "mean_diff", "b_better", "a_better", "n", "statistic", "p_value"]),
+        "Wilcoxon signed-rank test of every pair on every headline metric")
+    add("wilcoxon.md", rep.write_text_atomic(
+        out_dir / "wilcoxon.md", rep.wilcoxon_note(options.trials) + "\n\n" + rep.wilcoxon_markdown(results["wilcoxon"], headline) + "\n"),
+        "the same as markdown")
+    files["results.json"] = out_dir / "results.json"
+    described["results.json"] = "everything above, and every trial's metrics"
+    files["report.md"] = out_dir / "report.md"
+    described["report.md"] = "this report"
+    results["files"] = described
+    results["wall_seconds"] = time.time() - started
+    rep.write_json(out_dir / "results.json", results)
+    rep.write_text_atomic(out_dir / "report.md", rep.report_markdown(results))
+    say(f"compare: report -> {out_dir / 'report.md'}")
+    return CompareResult(out_dir, schemes, seeds, trials, summary, results, files, ran, reused, results["wall_seconds"])

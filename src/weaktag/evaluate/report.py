@@ -1,0 +1,562 @@
+"""Reports of repeated-trial comparisons, and the paper's figures drawn straight from checkpoints.
+
+Two parts:
+
+* **Formatting** (pure): the Table-I-style markdown table, Wilcoxon tables, CSV/JSON writers and
+  ``report.md``, all built from the plain dict that ``weaktag compare`` writes as ``results.json``
+  (so a report can be rebuilt from that file alone).
+* **Figures from checkpoints**: :func:`gain_vs_duration_for_checkpoints` (Fig. 4 for two trained
+  models on a labelled set) and :func:`attention_figure_for_audio` (Fig. 5 for one recording and
+  one or more models); ``weaktag plot`` calls them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .plots import GainRow, GainVsDuration, gain_vs_duration_table, median_event_durations, plot_attention, plot_gain_vs_duration
+from .statistics import PairTest
+
+# --------------------------------------------------------------------------- metrics and schemes
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How one metric is named and printed: ``scale`` 100 prints a fraction as a percentage."""
+
+    label: str
+    scale: float = 100.0
+    mean_decimals: int = 1
+    std_decimals: int = 2
+    higher_is_better: bool = True
+
+
+#: every metric a trial records, in report order (keys of ``trial.json``'s ``metrics``)
+METRICS: dict[str, MetricInfo] = {
+    "mAP": MetricInfo("mAP"),
+    "AUC": MetricInfo("AUC"),
+    "d_prime": MetricInfo("d'", 1.0, 2, 2),
+    "f1_macro": MetricInfo("F1 macro"),
+    "f1_micro": MetricInfo("F1 micro"),
+    "psds1": MetricInfo("PSDS1"),
+    "psds2": MetricInfo("PSDS2"),
+    "segment_f1_macro": MetricInfo("segment F1 macro"),
+    "segment_f1_micro": MetricInfo("segment F1 micro"),
+    "event_f1_macro": MetricInfo("event F1 macro"),
+    "event_f1_micro": MetricInfo("event F1 micro"),
+    "val_mAP": MetricInfo("validation mAP"),
+    "best_epoch": MetricInfo("best epoch", 1.0, 1, 1, higher_is_better=False),
+    "wall_seconds": MetricInfo("time per trial (s)", 1.0, 0, 0, higher_is_better=False),
+}
+TAGGING_COLUMNS = ("mAP", "AUC", "d_prime", "f1_macro", "f1_micro")
+EVENT_COLUMNS = ("psds1", "psds2", "segment_f1_macro", "event_f1_macro", "event_f1_micro")
+TRAINING_COLUMNS = ("val_mAP", "best_epoch", "wall_seconds")
+#: metrics tested pairwise when present: the paper's mAP, plus AUC and the event-level summaries
+HEADLINE_METRICS = ("mAP", "AUC", "psds1", "psds2", "event_f1_macro")
+
+#: Table I's columns per scheme: attention with no / strong / self supervision, strong labels, weak labels.
+#: "Strong label": onsets/offsets enter the loss; "weak label": clip labels enter the loss.
+SCHEME_COLUMNS: dict[str, tuple[bool, bool, bool, bool, bool]] = {
+    "pool-weak": (False, False, False, False, True),
+    "pool-strong": (False, False, False, True, False),
+    "pool-weak-strong": (False, False, False, True, True),
+    "attention": (True, False, False, False, True),
+    "attention-strong": (False, True, False, True, True),
+    "attention-self": (False, False, True, False, True),
+    "attention-strong-self": (False, True, True, True, True),
+}
+TABLE_I_HEADER = ("Attention: no supervision", "strongly supervised", "self-supervised", "Strong label", "Weak label")
+
+#: key comparisons quoted first in the report (the paper's claims), as (baseline, challenger)
+KEY_PAIRS = (("attention", "attention-self"), ("attention-strong", "attention-self"),
+             ("attention", "attention-strong"), ("pool-weak", "attention"))
+
+
+def fmt_mean_std(mean: float | None, std: float | None, info: MetricInfo) -> str:
+    """``54.4 ± 0.12`` (scaled; ``n/a`` when undefined; no ``±`` for a single trial)."""
+    if mean is None or not math.isfinite(mean):
+        return "n/a"
+    text = f"{mean * info.scale:.{info.mean_decimals}f}"
+    if std is not None and math.isfinite(std):
+        text += f" ± {std * info.scale:.{info.std_decimals}f}"
+    return text
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return f"{p:.3g}" + (" *" if p < 0.05 else "")
+
+
+def min_two_sided_p(n: int) -> float:
+    """The smallest p-value the exact two-sided Wilcoxon signed-rank test can give for n pairs."""
+    return min(1.0, 2.0 / 2**n) if n > 0 else float("nan")
+
+
+def _stat(summary: Mapping[str, Any], scheme: str, metric: str) -> tuple[float | None, float | None]:
+    entry = summary.get(scheme, {}).get(metric)
+    if not entry:
+        return None, None
+    return entry.get("mean"), entry.get("std")
+
+
+def _best(summary: Mapping[str, Any], schemes: Sequence[str], metric: str) -> set[str]:
+    """The schemes with the best mean as printed (ties included); none when all print the same."""
+    info = METRICS.get(metric, MetricInfo(metric))
+    printed = {s: fmt_mean_std(_stat(summary, s, metric)[0], None, info) for s in schemes}
+    values = {s: float(t) for s, t in printed.items() if t != "n/a"}
+    if len(values) < 2 or len(set(values.values())) == 1:
+        return set()
+    top = (max if info.higher_is_better else min)(values.values())
+    return {s for s, v in values.items() if v == top}
+
+
+def metrics_table(summary: Mapping[str, Any], schemes: Sequence[str], metrics: Sequence[str],
+                  table_i: bool = False, bold_best: bool = True) -> str:
+    """Markdown: one row per scheme, mean ± std per metric (percent where the metric is a fraction).
+
+    ``table_i`` adds the paper's Table I columns (attention supervision, label kinds) in front.
+    """
+    labels = []
+    for m in metrics:
+        info = METRICS.get(m, MetricInfo(m))
+        labels.append(info.label + (" (%)" if info.scale == 100.0 else ""))
+    head = (list(TABLE_I_HEADER) if table_i else []) + ["Scheme"] + labels
+    align = (["---:"] * len(TABLE_I_HEADER) if table_i else []) + ["---"] + ["---:"] * len(metrics)
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
+    best = {m: _best(summary, schemes, m) if bold_best else set() for m in metrics}
+    for scheme in schemes:
+        cells = []
+        if table_i:
+            marks = SCHEME_COLUMNS.get(scheme)
+            cells += ["✓" if x else "" for x in marks] if marks else ["?"] * len(TABLE_I_HEADER)
+        cells.append(f"`{scheme}`")
+        for m in metrics:
+            text = fmt_mean_std(*_stat(summary, scheme, m), METRICS.get(m, MetricInfo(m)))
+            cells.append(f"**{text}**" if scheme in best[m] else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def present_metrics(summary: Mapping[str, Any], candidates: Iterable[str]) -> list[str]:
+    """The candidates with a finite mean for at least one scheme."""
+    out = []
+    for m in candidates:
+        if any(_finite(entry.get(m, {}).get("mean")) for entry in summary.values()):
+            out.append(m)
+    return out
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def table_markdown(results: Mapping[str, Any]) -> str:
+    """``table.md``: the Table-I-style tagging table, then event metrics and training statistics."""
+    summary, schemes = results["summary"], results["schemes"]
+    n = results["trials"]
+    parts = [
+        f"**Table I style: audio tagging on the test set** (mean ± std over {n} trials; "
+        "bold: best mean; F1 with per-class thresholds chosen on validation)",
+        "",
+        metrics_table(summary, schemes, present_metrics(summary, TAGGING_COLUMNS), table_i=True),
+        "",
+        "Strong label ✓: onsets/offsets enter the loss; weak label ✓: clip labels enter the loss. "
+        "No mark under Attention: no attention layer (mean pooling over time).",
+    ]
+    events = present_metrics(summary, EVENT_COLUMNS)
+    if events:
+        parts += ["", f"**Event metrics on the strongly labelled test clips** (mean ± std over {n} trials; "
+                  "F1 from events decoded with thresholds chosen on validation)", "",
+                  metrics_table(summary, schemes, events)]
+    parts += ["", "**Training**", "", metrics_table(summary, schemes, present_metrics(summary, TRAINING_COLUMNS),
+                                                  bold_best=False)]
+    return "\n".join(parts) + "\n"
+
+
+def oriented(test: Mapping[str, Any], baseline: str, challenger: str) -> dict[str, Any]:
+    """A pair test as "challenger vs baseline": mean diff = challenger - baseline."""
+    out = dict(test)
+    if test["a"] == baseline and test["b"] == challenger:
+        return out
+    if test["a"] == challenger and test["b"] == baseline:
+        out.update(a=baseline, b=challenger, mean_diff=-test["mean_diff"] if _finite(test["mean_diff"]) else test["mean_diff"])
+        if test.get("b_better") is not None and test.get("a_better") is not None:
+            out.update(b_better=test["a_better"], a_better=test["b_better"])
+        return out
+    raise ValueError(f"test {test['a']} vs {test['b']} is not {baseline} vs {challenger}")
+
+
+def wilcoxon_markdown(tests: Sequence[Mapping[str, Any]], metrics: Sequence[str] | None = None) -> str:
+    """One row per pair and metric: mean(B - A), how many trials B beat A, W and the two-sided p."""
+    lines = ["| metric | A | B | mean(B − A) | B > A in | W | p |", "|---|---|---|---:|---:|---:|---:|"]
+    order = {m: i for i, m in enumerate(metrics or [])}
+    for t in sorted(tests, key=lambda t: order.get(t["metric"], len(order))) if metrics else tests:
+        info = METRICS.get(t["metric"], MetricInfo(t["metric"]))
+        diff = t["mean_diff"]
+        diff_text = f"{diff * info.scale:+.{max(info.std_decimals, 1)}f}" if _finite(diff) else "n/a"
+        better = f"{t['b_better']}/{t['n']}" if t.get("b_better") is not None else ""
+        stat = f"{t['statistic']:g}" if _finite(t["statistic"]) else "n/a"
+        lines.append(f"| {info.label} | `{t['a']}` | `{t['b']}` | {diff_text} | {better} | {stat} | {fmt_p(t['p_value'])} |")
+    return "\n".join(lines)
+
+
+def wilcoxon_note(n: int) -> str:
+    text = (f"Two-sided Wilcoxon signed-rank test (scipy) over the {n} paired trials (trial i of every scheme "
+            "uses the same seed); mean(B − A) in percentage points (d' in units); * marks p < 0.05.")
+    floor = min_two_sided_p(n)
+    if n and floor >= 0.05:
+        text += (f" With {n} pairs the smallest attainable two-sided p is {floor:.4g} (2/2^{n}), so no "
+                 "difference can reach p < 0.05 however consistent it is: read the 'B > A in' column "
+                 "(the paper used 20 trials).")
+    return text
+
+
+def key_comparisons(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The paper's claims (:data:`KEY_PAIRS`) among the compared schemes, oriented challenger vs baseline."""
+    out = []
+    for baseline, challenger in KEY_PAIRS:
+        for t in results.get("wilcoxon", []):
+            if {t["a"], t["b"]} == {baseline, challenger}:
+                out.append(oriented(t, baseline, challenger))
+    return out
+
+
+def gain_finding(gain: Mapping[str, Any]) -> str:
+    """One sentence answering "is the gain larger for short events?" (paper, Fig. 4)."""
+    rho, p, n = gain.get("spearman_rho"), gain.get("spearman_p"), gain.get("n", 0)
+    a, b = gain["a"], gain["b"]
+    rows = [r for r in gain["rows"] if _finite(r["median_duration"]) and _finite(r["gain"])]
+    if n < 3 or not _finite(rho):
+        return f"Too few classes with a duration and an AP ({n}) to relate the gain of `{b}` over `{a}` to duration."
+    median = float(np.median([r["median_duration"] for r in rows]))
+    short = [r["gain"] for r in rows if r["median_duration"] <= median]
+    long = [r["gain"] for r in rows if r["median_duration"] > median]
+    split = (f" Mean AP gain of classes with median duration ≤ {median:.2f} s: {np.mean(short) * 100:+.2f} points "
+             f"({len(short)} classes); longer: {np.mean(long) * 100:+.2f} points ({len(long)} classes).") if long else ""
+    if rho < 0:
+        verdict = ("Yes: the gain of `{b}` over `{a}` is larger for shorter events" if p < 0.05 else
+                   "Only as a tendency: the gain of `{b}` over `{a}` is larger for shorter events, but not "
+                   "significantly")
+    else:
+        verdict = "No: the gain of `{b}` over `{a}` is not larger for shorter events"
+    return (verdict.format(a=a, b=b) + f" (Spearman rho(duration, gain) = {rho:.2f}, p = {p:.2g}, n = {n} classes)."
+            + split)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: numpy -> Python, NaN/inf -> None."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write via a temporary file and rename, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def write_json(path: str | Path, payload: Any) -> Path:
+    return write_text_atomic(path, json.dumps(_plain(payload), indent=2, ensure_ascii=False) + "\n")
+
+
+def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> Path:
+    """Rows of dicts as CSV (columns: ``columns`` or the keys in first-seen order); None/NaN -> empty."""
+    if columns is None:
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if (v := _plain(row.get(c))) is None else v for c in columns])
+    os.replace(tmp, path)
+    return path
+
+
+# --------------------------------------------------------------------------- report.md
+
+
+def report_markdown(results: Mapping[str, Any]) -> str:
+    """The one-file report: command, data, Table I, events, Wilcoxon, Fig. 4 and Fig. 5 (relative links)."""
+    n, schemes = results["trials"], results["schemes"]
+    data = results.get("data", {})
+    lines = ["# Scheme comparison: weakly labelled audio event classification", ""]
+    if results.get("command"):
+        lines += ["Command:", "", "```", results["command"], "```", ""]
+    if results.get("note"):
+        lines += [results["note"], ""]
+    lines += [
+        f"- schemes: {', '.join(f'`{s}`' for s in schemes)}; {n} trials each, seeds {results['seeds']} "
+        "(trial i of every scheme uses the same seed: paired)",
+        f"- wall time of this invocation: {results['wall_seconds']:.0f} s; training + evaluation time summed over "
+        f"all trials: {results['trial_seconds_total']:.0f} s ({results['ran']} trial(s) run now, "
+        f"{results['reused']} reused from earlier runs)",
+        f"- written {results['created']}",
+    ]
+    for split in ("train", "validation", "test"):
+        if data.get(split):
+            info = data.get("clips", {}).get(split)
+            extra = f" ({info['clips']} clips, {info['strong']} with strong labels)" if info else ""
+            lines.append(f"- {split}: `{data[split]}`{extra}")
+    if data.get("classes"):
+        lines.append(f"- {len(data['classes'])} classes: {', '.join(data['classes'])}")
+    config = results.get("config", {})
+    if config:
+        m, t, s = config.get("model", {}), config.get("train", {}), config.get("scheme", {})
+        lines.append(f"- model width {m.get('width')}, L7 {m.get('l7_channels')} channels; lr {t.get('lr')}, "
+                     f"batch {t.get('batch_size')}, {t.get('max_epochs')} epochs (best epoch on validation mAP); "
+                     f"alpha {s.get('alpha')}")
+    lines += ["", "## Results (Table I)", "", table_markdown(results).rstrip(), ""]
+
+    keys = key_comparisons(results)
+    lines += ["## Statistical tests", "", wilcoxon_note(n), ""]
+    if keys:
+        lines += ["Key comparisons (the paper's claims):", "", wilcoxon_markdown(keys, results["headline_metrics"]), ""]
+    lines += ["<details><summary>Every pair of schemes on every headline metric "
+              f"({', '.join(METRICS[m].label for m in results['headline_metrics'])})</summary>", "",
+              wilcoxon_markdown(results.get("wilcoxon", []), results["headline_metrics"]), "", "</details>", ""]
+
+    gain = results.get("gain_vs_duration")
+    lines += ["## Per-class gain vs. event duration (Fig. 4)", ""]
+    if gain:
+        lines += [
+            f"AP of `{gain['b']}` minus AP of `{gain['a']}` per class (mean AP over the {n} trials), against the "
+            f"class's median event duration from the {gain['durations_from']}.", "",
+            f"![gain vs duration]({gain['figure']})", "", gain_finding(gain), "",
+            gain_markdown(gain), "",
+        ]
+    else:
+        lines += [f"Not drawn: {results.get('gain_skipped', 'no pair of schemes')}.", ""]
+
+    att = results.get("attention_figure")
+    lines += ["## Attention matrices (Fig. 5)", ""]
+    if att:
+        events = ", ".join(f"{e['label']} {e['onset']:.2f}-{e['offset']:.2f} s" for e in att["events"]) or "none"
+        lines += [
+            f"Test clip `{att['clip']}` (events: {events}). Rows: log-mel spectrogram, ground truth, then for the "
+            "first trial of each scheme " + ("its attention A and segment output X^a" if att.get("attention") else
+                                             "its segment output X^a (no scheme here has attention)") + ".", "",
+            f"![attention matrices]({att['figure']})", "",
+        ]
+    else:
+        lines += [f"Not drawn: {results.get('attention_skipped', 'no strongly labelled test clip')}.", ""]
+
+    per_class = results.get("per_class")
+    if per_class:
+        lines += [f"## Per-class AP (mean over trials, %; durations from the {per_class['durations_from']})", "",
+                  per_class_markdown(per_class["classes"], per_class["median_duration"], per_class["ap"]), ""]
+    files = results.get("files", {})
+    if files:
+        lines += ["## Files", ""] + [f"- `{name}`: {what}" for name, what in files.items()] + [""]
+    return "\n".join(lines)
+
+
+def per_class_markdown(classes: Sequence[str], durations: Sequence[float], per_class: Mapping[str, Sequence[float]]) -> str:
+    """Classes (sorted by median duration) x schemes, mean AP in percent."""
+    schemes = list(per_class)
+    lines = ["| class | median duration (s) | " + " | ".join(f"`{s}`" for s in schemes) + " |",
+             "|---|---:|" + "---:|" * len(schemes)]
+    order = sorted(range(len(classes)), key=lambda c: (not _finite(durations[c]), durations[c] if _finite(durations[c]) else 0))
+    for c in order:
+        d = f"{durations[c]:.2f}" if _finite(durations[c]) else "n/a"
+        cells = [f"{per_class[s][c] * 100:.1f}" if _finite(per_class[s][c]) else "n/a" for s in schemes]
+        lines.append(f"| {classes[c]} | {d} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def gain_markdown(gain: Mapping[str, Any]) -> str:
+    """The Fig. 4 table (as :meth:`GainVsDuration.to_markdown`) from its ``results.json`` form."""
+    table = GainVsDuration(
+        label_a=gain["a"], label_b=gain["b"],
+        rows=[GainRow(r["class"], _nan(r["median_duration"]), _nan(r["ap_a"]), _nan(r["ap_b"]), _nan(r["gain"]))
+              for r in gain["rows"]],
+        spearman_rho=_nan(gain["spearman_rho"]), spearman_p=_nan(gain["spearman_p"]), n=gain["n"])
+    return table.to_markdown()
+
+
+def _nan(x: Any) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def gain_rows(table: GainVsDuration) -> list[dict[str, Any]]:
+    return [{"class": r.class_name, "median_duration": r.median_duration, "ap_a": r.ap_a, "ap_b": r.ap_b, "gain": r.gain}
+            for r in table.rows]
+
+
+# --------------------------------------------------------------------------- figures from checkpoints
+
+
+def _load_same_classes(paths: Sequence[str | Path]) -> list[Any]:
+    from ..checkpoint import load_checkpoint
+
+    checkpoints = [load_checkpoint(p) for p in paths]
+    for c in checkpoints[1:]:
+        if c.classes != checkpoints[0].classes:
+            raise ValueError(f"{c.path} and {checkpoints[0].path} have different class lists; cannot compare them")
+    return checkpoints
+
+
+def gain_vs_duration_for_checkpoints(
+    checkpoint_a: str | Path,
+    checkpoint_b: str | Path,
+    labels: str | Path,
+    out: str | Path,
+    audio_dir: str | Path | None = None,
+    durations_labels: str | Path | None = None,
+    table_out: str | Path | None = None,
+    label_a: str | None = None,
+    label_b: str | None = None,
+) -> GainVsDuration:
+    """Fig. 4 for two checkpoints: per-class AP on ``labels``, gain (b - a) vs. median event duration.
+
+    Durations come from the strong labels of ``durations_labels`` when given (e.g. the training
+    set, as the paper), else from ``labels`` itself. Writes the PNG to ``out`` and, with
+    ``table_out``, the table (``.csv`` or markdown by suffix).
+    """
+    from ..data import build_feature_set
+    from ..labels import read_labels
+    from ..predict import predict_features
+    from .tagging import tagging_metrics
+
+    ckpt_a, ckpt_b = _load_same_classes([checkpoint_a, checkpoint_b])
+    classes = ckpt_a.classes
+    manifest = read_labels(labels, audio_dir=audio_dir).with_classes(classes)
+    duration_source = read_labels(durations_labels, audio_dir=audio_dir) if durations_labels else manifest
+    if not any(clip.events for clip in duration_source):
+        raise ValueError(f"{durations_labels or labels} has no strong labels (onset/offset): event durations are "
+                         "unknown; pass labels with onsets/offsets (--durations-labels)")
+    durations = median_event_durations(duration_source, classes)
+    features = build_feature_set(manifest, classes)
+    if len(features) == 0:
+        raise ValueError(f"{labels}: no usable clip ({len(features.skipped)} skipped)")
+    ap = [tagging_metrics(features.weak, predict_features(c.model, features).clip_probs, classes).per_class_ap
+          for c in (ckpt_a, ckpt_b)]
+    label_a = label_a or f"{ckpt_a.scheme} ({Path(checkpoint_a).parent.name})"
+    label_b = label_b or f"{ckpt_b.scheme} ({Path(checkpoint_b).parent.name})"
+    table = gain_vs_duration_table(ap[0], ap[1], classes, durations, label_a, label_b)
+    plot_gain_vs_duration(ap[0], ap[1], classes, durations, label_a, label_b, out)
+    if table_out:
+        if Path(table_out).suffix.lower() == ".csv":
+            write_csv(table_out, gain_rows(table))
+        else:
+            write_text_atomic(table_out, table.to_markdown() + "\n")
+    return table
+
+
+@dataclass
+class AttentionFigure:
+    """What :func:`attention_figure_for_audio` drew."""
+
+    path: Path
+    clip_id: str | None
+    events: list[Any]
+    panels: list[str]
+    seconds: float
+
+
+def attention_panels(outputs: Sequence[tuple[str, np.ndarray, np.ndarray | None]], show: str = "both"
+                     ) -> list[tuple[str, np.ndarray]]:
+    """``(name, X^a, A or None)`` per model -> plot panels: ``A — name`` and/or ``X^a — name``.
+
+    ``show``: ``both``, ``attention`` (A only; X^a for models without attention) or ``segment``.
+    """
+    if show not in ("both", "attention", "segment"):
+        raise ValueError(f"show must be both, attention or segment, not {show!r}")
+    panels = []
+    for name, segment, attention in outputs:
+        if attention is not None and show in ("both", "attention"):
+            panels.append((f"attention A — {name}", attention))
+        if show in ("both", "segment") or attention is None:
+            panels.append((f"segment output X^a — {name}", segment))
+    return panels
+
+
+def _panel_names(paths: Sequence[str | Path], schemes: Sequence[str]) -> list[str]:
+    names = list(schemes)
+    if len(set(names)) < len(names):  # the same scheme twice: tell them apart by folder
+        names = [f"{s} ({Path(p).parent.name}/{Path(p).name})" for s, p in zip(schemes, paths)]
+    return names
+
+
+def _find_clip(manifest: Any, audio: Path) -> Any:
+    target = audio.resolve()
+    for clip in manifest:
+        if clip.audio_path is not None and Path(clip.audio_path).resolve() == target:
+            return clip
+    for clip in manifest:  # labels naming files without the folder
+        if clip.clip_id == audio.stem or (clip.audio_path is not None and Path(clip.audio_path).name == audio.name):
+            return clip
+    raise ValueError(f"{audio.name} is not in the label file (looked for its path, file name and clip id {audio.stem!r})")
+
+
+def attention_figure_for_audio(
+    checkpoints: Sequence[str | Path],
+    audio: str | Path,
+    out: str | Path,
+    labels: str | Path | None = None,
+    audio_dir: str | Path | None = None,
+    show: str = "both",
+    names: Sequence[str] | None = None,
+) -> AttentionFigure:
+    """Fig. 5 for one recording: log-mel, ground truth (from ``labels`` when given) and A / X^a of each checkpoint.
+
+    All checkpoints must share a class list. The whole recording is used (no 10 s crop).
+    """
+    import torch
+
+    from ..audio import SAMPLE_RATE, LogMel, load_audio
+    from ..infer import Tagger
+    from ..labels import read_labels
+    from ..models import segment_duration
+
+    if not checkpoints:
+        raise ValueError("give at least one checkpoint")
+    loaded = _load_same_classes(checkpoints)
+    classes = loaded[0].classes
+    audio = Path(audio)
+    wave = load_audio(audio, allow_silent=True)
+    with torch.no_grad():
+        logmel = LogMel()(torch.from_numpy(wave))[0].numpy()
+    clip_id, events = None, []
+    if labels:
+        clip = _find_clip(read_labels(labels, audio_dir=audio_dir), audio)
+        clip_id, events = clip.clip_id, list(clip.events or ())
+    names = list(names) if names else _panel_names(checkpoints, [c.scheme for c in loaded])
+    if len(names) != len(loaded):
+        raise ValueError(f"{len(names)} names for {len(loaded)} checkpoints")
+    outputs = []
+    for name, ckpt in zip(names, loaded):
+        result = Tagger(ckpt).tag(wave, name=str(audio))
+        outputs.append((name, result.segment_probs, result.attention))
+    panels = attention_panels(outputs, show)
+    plot_attention(logmel, events, classes, panels, segment_duration(), out)
+    return AttentionFigure(Path(out), clip_id, events, [t for t, _ in panels], len(wave) / SAMPLE_RATE)

@@ -1,0 +1,86 @@
+"""A PNG timeline per file: log-mel spectrogram, segment scores and detected events.
+
+Panels, sharing the time axis: (1) the log-mel spectrogram (64 bands, time-pooled for long
+files; present when the tagger ran with ``keep_spectrogram=True``), (2) the per-segment
+scores used for event detection for the classes shown, with each class's threshold dashed,
+(3) one lane per class with its detected events. Classes shown: those with events, then the
+most probable clip tags, at most ``max_classes``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .checkpoint import EventSettings
+
+
+def plot_timeline(result, path: str | Path, top_k: int = 3, event_settings: EventSettings | None = None,
+                  max_classes: int = 8, dpi: int = 100) -> Path:
+    """Write the timeline of ``result`` (a :class:`weaktag.infer.TagResult`) to ``path`` (PNG)."""
+    from .infer import event_thresholds
+
+    settings = event_settings or EventSettings()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scores = result.scores(settings.output)
+    thresholds = event_thresholds(settings, result.classes)
+    index = {name: i for i, name in enumerate(result.classes)}
+    shown: list[int] = []
+    for e in result.events:
+        if index[e.label] not in shown:
+            shown.append(index[e.label])
+    for label, _ in result.top(top_k):
+        if index[label] not in shown:
+            shown.append(index[label])
+    shown = shown[:max_classes]
+
+    duration = max(result.duration, result.num_segments * result.segment_seconds)
+    width = float(np.clip(4 + duration / 4, 8, 20))
+    lanes = max(1, len(shown))
+    fig = Figure(figsize=(width, 4.2 + 0.28 * lanes), dpi=dpi)
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(3, 1, height_ratios=[2.2, 1.4, 0.25 * lanes + 0.3], hspace=0.08)
+    ax_spec = fig.add_subplot(grid[0])
+    ax_score = fig.add_subplot(grid[1], sharex=ax_spec)
+    ax_events = fig.add_subplot(grid[2], sharex=ax_spec)
+    colors = [f"C{k % 10}" for k in range(len(shown))]
+
+    if result.spectrogram is not None and result.spectrogram.size:
+        spec = result.spectrogram
+        ax_spec.imshow(spec, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",
+                       extent=(0.0, spec.shape[1] * result.spectrogram_hop, 0, spec.shape[0]))
+        ax_spec.set_ylabel("mel band")
+    else:
+        ax_spec.text(0.5, 0.5, "spectrogram not kept (Tagger(keep_spectrogram=True))", ha="center", va="center",
+                     transform=ax_spec.transAxes)
+        ax_spec.set_yticks([])
+    tags = ", ".join(f"{label} {p:.2f}" for label, p in result.top(min(top_k, 3)))
+    ax_spec.set_title(f"{result.source}  ({result.duration:.1f} s)  top: {tags}", fontsize=10, loc="left")
+
+    times = np.arange(result.num_segments + 1) * result.segment_seconds
+    for k, c in enumerate(shown):
+        curve = np.append(scores[c], scores[c, -1]) if scores.shape[1] else np.zeros(1)
+        ax_score.step(times[: len(curve)], curve, where="post", color=colors[k], lw=1.0, label=result.classes[c])
+        ax_score.axhline(thresholds[c], color=colors[k], lw=0.8, ls="--", alpha=0.7)
+    ax_score.set_ylim(-0.02, 1.02)
+    ax_score.set_ylabel(f"{settings.output} score")
+    if shown:
+        ax_score.legend(loc="upper right", fontsize=7, ncol=min(4, len(shown)), framealpha=0.7)
+
+    for k, c in enumerate(shown):
+        spans = [(e.onset, e.offset - e.onset) for e in result.events if e.label == result.classes[c]]
+        if spans:
+            ax_events.broken_barh(spans, (k - 0.4, 0.8), facecolors=colors[k])
+    ax_events.set_yticks(range(len(shown)), [result.classes[c] for c in shown], fontsize=7)
+    ax_events.set_ylim(-0.6, lanes - 0.4)
+    ax_events.invert_yaxis()
+    ax_events.set_xlim(0, duration)
+    ax_events.set_xlabel("time (s)")
+    for ax in (ax_spec, ax_score):
+        ax.tick_params(labelbottom=False)
+    fig.savefig(path, bbox_inches="tight")
+    return path

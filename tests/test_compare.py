@@ -1,0 +1,267 @@
+"""``weaktag compare`` and ``weaktag plot``: paired trials, resuming, every table and figure, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+import yaml
+
+import weaktag.compare as compare_mod
+from weaktag.cli import main
+from weaktag.compare import CompareConfig, choose_attention_clip, default_gain_pair, run_compare, trial_dir
+from weaktag.config import config_from_dict
+from weaktag.evaluate import attention_figure_size
+from weaktag.evaluate import report as rep
+from weaktag.evaluate.plots import DPI, GAIN_FIGURE_SIZE
+from weaktag.labels import Clip, Event
+from weaktag.synth import SynthConfig, synthesize_splits
+
+SCHEMES = ["attention", "attention-self"]
+SPLITS = {"train": 40, "validation": 16, "test": 24}
+
+
+def _pixels(path: Path) -> tuple[int, int]:
+    image = matplotlib.image.imread(path)
+    return image.shape[1], image.shape[0]
+
+
+def _config_dict(data: Path) -> dict:
+    return {
+        "data": {split: str(data / split / "manifest.jsonl") for split in SPLITS},
+        "model": {"width": 0.0625, "l7_channels": 64},
+        "train": {"lr": 1e-3, "batch_size": 16, "max_epochs": 1, "seed": 0, "progress": False, "logger": "none",
+                  "accelerator": "cpu"},
+    }
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory: pytest.TempPathFactory):
+    """2 schemes x 2 trials, 1 epoch, on 40/16/24 generated soundscapes (about 20 s on 2 cores)."""
+    root = tmp_path_factory.mktemp("compare")
+    synthesize_splits(root / "data", SPLITS, SynthConfig(seed=0))
+    config = config_from_dict(_config_dict(root / "data"))
+    result = run_compare(config, SCHEMES, 2, root / "out", command="weaktag compare (test)", log=None)
+    return root, config, result
+
+
+@pytest.fixture
+def copy(compared, tmp_path: Path) -> Path:
+    """A private copy of the finished comparison, for tests that change it."""
+    root, _, _ = compared
+    shutil.copytree(root / "out", tmp_path / "out")
+    return tmp_path / "out"
+
+
+def test_compare_writes_every_table_and_figure(compared) -> None:
+    root, _, result = compared
+    out = root / "out"
+    for name in ("results.json", "results.csv", "summary.csv", "table.md", "wilcoxon.md", "wilcoxon.csv",
+                 "per_class_ap.csv", "gain_vs_duration.png", "gain_vs_duration.md", "gain_vs_duration.csv", "report.md"):
+        assert (out / name).stat().st_size > 0, name
+    assert result.ran == [("attention", 0), ("attention-self", 0), ("attention", 1), ("attention-self", 1)]
+    for scheme in SCHEMES:
+        for seed in (0, 1):
+            assert (trial_dir(out, scheme, seed) / "trial.json").exists()
+            assert (trial_dir(out, scheme, seed) / "model.pt").exists()
+
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4
+    assert {(r["scheme"], r["seed"]) for r in rows} == {(s, str(k)) for s in SCHEMES for k in (0, 1)}
+    assert all(0.0 <= float(r["mAP"]) <= 1.0 for r in rows)
+    with (out / "summary.csv").open() as f:
+        assert [r["scheme"] for r in csv.DictReader(f)] == SCHEMES
+
+    results = json.loads((out / "results.json").read_text())
+    assert results["seeds"] == [0, 1] and results["schemes"] == SCHEMES
+    tests = {(t["metric"], t["a"], t["b"]): t for t in results["wilcoxon"]}
+    for metric in ("mAP", "AUC", "psds1", "psds2", "event_f1_macro"):  # test labels are strong: events included
+        assert (metric, "attention", "attention-self") in tests
+        assert tests[(metric, "attention", "attention-self")]["p_value"] is not None
+        assert tests[(metric, "attention", "attention-self")]["n"] == 2
+    assert results["gain_vs_duration"]["a"] == "attention" and results["gain_vs_duration"]["b"] == "attention-self"
+
+    # figures: non-empty PNGs of the promised pixel size
+    assert _pixels(out / "gain_vs_duration.png") == (GAIN_FIGURE_SIZE[0] * DPI, GAIN_FIGURE_SIZE[1] * DPI)
+    figure = out / results["attention_figure"]["figure"]
+    width, height = attention_figure_size(4)  # A and X^a for each of the two schemes
+    assert _pixels(figure) == (width * DPI, height * DPI)
+
+    table = (out / "table.md").read_text()
+    assert "mAP (%)" in table and "±" in table and "`attention-self`" in table and "✓" in table and "PSDS1" in table
+    report = (out / "report.md").read_text()
+    assert "](gain_vs_duration.png)" in report and f"]({figure.name})" in report
+    assert "weaktag compare (test)" in report and "Wilcoxon" in report and "Spearman" in report
+
+
+def test_second_run_resumes_without_training(compared, copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, config, first = compared
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished trial was trained again")
+
+    monkeypatch.setattr(compare_mod, "train", no_training)
+    monkeypatch.setattr(compare_mod, "prepare_data", no_training)  # not even features for training are needed
+    again = run_compare(config, SCHEMES, 2, copy, log=None)
+    assert again.ran == [] and len(again.reused) == 4
+    for scheme in SCHEMES:
+        for metric in ("mAP", "AUC", "psds1"):
+            assert again.values(scheme, metric) == first.values(scheme, metric)
+    assert again.results["summary"] == first.results["summary"]
+
+
+def test_deleted_trial_record_reruns_exactly_that_trial(compared, copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, config, first = compared
+    (trial_dir(copy, "attention-self", 1) / "trial.json").unlink()  # as if interrupted before its record was written
+    calls = []
+    real_train = compare_mod.train
+
+    def counting_train(cfg, data=None):
+        calls.append((cfg.scheme.name, cfg.train.seed))
+        return real_train(cfg, data=data)
+
+    monkeypatch.setattr(compare_mod, "train", counting_train)
+    again = run_compare(config, SCHEMES, 2, copy, log=None)
+    assert calls == [("attention-self", 1)]
+    assert again.ran == [("attention-self", 1)] and len(again.reused) == 3
+    assert again.values("attention", "mAP") == first.values("attention", "mAP")
+    assert (trial_dir(copy, "attention-self", 1) / "trial.json").exists()
+    # same seed, same data, CPU: the re-run trial reproduces the interrupted one
+    assert again.values("attention-self", "mAP") == pytest.approx(first.values("attention-self", "mAP"), abs=1e-6)
+
+
+def test_other_config_is_refused_cosmetic_change_is_not(compared, copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, config, _ = compared
+    data = Path(config.data.train).parents[1]
+    changed = config_from_dict({**_config_dict(data), "train": {**_config_dict(data)["train"], "max_epochs": 2}})
+    with pytest.raises(ValueError, match="different config.*max_epochs"):
+        run_compare(changed, SCHEMES, 2, copy, log=None)
+    with pytest.raises(ValueError, match="unknown scheme"):
+        run_compare(config, ["attention", "nope"], 2, copy, log=None)
+    monkeypatch.setattr(compare_mod, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    cosmetic = config_from_dict({**_config_dict(data), "train": {**_config_dict(data)["train"], "logger": "csv",
+                                                                 "progress": True}, "output_dir": "elsewhere"})
+    assert run_compare(cosmetic, SCHEMES, 2, copy, log=None).ran == []
+
+
+def test_more_trials_run_only_the_new_ones(compared, copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, config, _ = compared
+    calls = []
+    real_train = compare_mod.train
+
+    def counting_train(cfg, data=None):
+        calls.append((cfg.scheme.name, cfg.train.seed))
+        return real_train(cfg, data=data)
+
+    monkeypatch.setattr(compare_mod, "train", counting_train)
+    result = run_compare(config, SCHEMES, 3, copy, log=None)
+    assert calls == [("attention", 2), ("attention-self", 2)]
+    assert result.seeds == [0, 1, 2] and all(len(result.values(s, "mAP")) == 3 for s in SCHEMES)
+    assert json.loads((copy / "results.json").read_text())["wilcoxon"][0]["n"] == 3
+
+
+def test_cli_compare_reuses_and_reports(compared, copy: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    _, config, _ = compared
+    config_file = copy.parent / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump(_config_dict(Path(config.data.train).parents[1])))
+    monkeypatch.setattr(compare_mod, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    rc = main(["compare", "--config", str(config_file), "--schemes", ",".join(SCHEMES), "--trials", "2",
+               "--out-dir", str(copy), "--gain-pair", "attention-self,attention", "--quiet"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "0 trial(s) run, 4 reused" in out and "mAP (%)" in out
+    results = json.loads((copy / "results.json").read_text())
+    assert results["gain_vs_duration"]["a"] == "attention-self"
+    assert results["command"].startswith("weaktag compare --config ") and "--gain-pair attention-self,attention" in results["command"]
+
+
+def test_cli_plot_attention(compared, tmp_path: Path) -> None:
+    root, _, _ = compared
+    out = root / "out"
+    audio = root / "data" / "test" / "audio" / "test_00003.wav"
+    png = tmp_path / "attention.png"
+    rc = main(["plot", "attention", "--checkpoint", str(trial_dir(out, "attention", 0) / "model.pt"),
+               "--checkpoint", str(trial_dir(out, "attention-self", 0) / "model.pt"), "--audio", str(audio),
+               "--labels", str(root / "data" / "test" / "strong.tsv"), "--out", str(png)])
+    assert rc == 0 and png.stat().st_size > 0
+    width, height = attention_figure_size(4)
+    assert _pixels(png) == (width * DPI, height * DPI)
+
+    one = tmp_path / "one.png"
+    assert main(["plot", "attention", "--checkpoint", str(trial_dir(out, "attention", 0) / "model.pt"),
+                 "--audio", str(audio), "--show", "attention", "--out", str(one)]) == 0
+    width, height = attention_figure_size(1)
+    assert _pixels(one) == (width * DPI, height * DPI)
+
+
+def test_cli_plot_gain_vs_duration(compared, tmp_path: Path) -> None:
+    root, _, _ = compared
+    out = root / "out"
+    png, table = tmp_path / "gain.png", tmp_path / "gain.csv"
+    rc = main(["plot", "gain-vs-duration", "--checkpoint-a", str(trial_dir(out, "attention", 0) / "model.pt"),
+               "--checkpoint-b", str(trial_dir(out, "attention-self", 0) / "model.pt"),
+               "--labels", str(root / "data" / "test" / "manifest.jsonl"),
+               "--durations-labels", str(root / "data" / "train" / "strong.tsv"), "--table", str(table), "--out", str(png)])
+    assert rc == 0
+    assert _pixels(png) == (GAIN_FIGURE_SIZE[0] * DPI, GAIN_FIGURE_SIZE[1] * DPI)
+    with table.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 7 and set(rows[0]) == {"class", "median_duration", "ap_a", "ap_b", "gain"}
+
+
+def test_cli_plot_errors_are_reported(compared, tmp_path: Path, capsys) -> None:
+    root, _, _ = compared
+    rc = main(["plot", "attention", "--checkpoint", str(tmp_path / "missing.pt"), "--audio",
+               str(root / "data" / "test" / "audio" / "test_00000.wav"), "--out", str(tmp_path / "x.png")])
+    assert rc == 2 and "checkpoint not found" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def test_choose_attention_clip_prefers_short_events_and_several_classes() -> None:
+    classes = ["a", "b", "c"]
+    clips = [
+        Clip("long", None, frozenset({"a"}), (Event("a", 0.0, 5.0),)),
+        Clip("short_one_class", None, frozenset({"a"}), (Event("a", 1.0, 1.3),)),
+        Clip("short_two_classes", None, frozenset({"a", "b"}), (Event("a", 1.0, 1.5), Event("b", 3.0, 8.0))),
+        Clip("weak", None, frozenset({"c"}), None),
+    ]
+    assert choose_attention_clip(clips, classes).clip_id == "short_two_classes"
+    assert choose_attention_clip(clips, classes, "long").clip_id == "long"
+    assert choose_attention_clip(clips[3:], classes) is None
+    with pytest.raises(ValueError, match="not in the test set"):
+        choose_attention_clip(clips, classes, "nope")
+
+
+def test_default_gain_pair_and_options() -> None:
+    assert default_gain_pair(["pool-weak", "attention-self", "attention"]) == ("attention", "attention-self")
+    assert default_gain_pair(["pool-weak", "attention-strong"]) == ("pool-weak", "attention-strong")
+    assert default_gain_pair(["attention"]) is None
+    assert CompareConfig(["attention"], 3).validate(10) == [10, 11, 12]
+    with pytest.raises(ValueError, match="2 seeds for 3 trials"):
+        CompareConfig(["attention"], 3, seeds=[1, 2]).validate(0)
+    with pytest.raises(ValueError, match="not among the compared"):
+        CompareConfig(["attention", "attention-self"], 2, gain_pair=("attention", "pool-weak")).validate(0)
+
+
+def test_report_formatting() -> None:
+    assert rep.fmt_mean_std(0.544, 0.0012, rep.METRICS["mAP"]) == "54.4 ± 0.12"
+    assert rep.fmt_mean_std(0.544, float("nan"), rep.METRICS["mAP"]) == "54.4"
+    assert rep.fmt_mean_std(None, None, rep.METRICS["mAP"]) == "n/a"
+    assert rep.min_two_sided_p(5) == pytest.approx(0.0625)
+    assert "smallest attainable" in rep.wilcoxon_note(5) and "smallest attainable" not in rep.wilcoxon_note(20)
+    test = {"a": "attention-self", "b": "attention", "metric": "mAP", "mean_diff": -0.01, "statistic": 0.0,
+            "p_value": 0.0625, "n": 5, "b_better": 0, "a_better": 5}
+    flipped = rep.oriented(test, "attention", "attention-self")
+    assert flipped["mean_diff"] == pytest.approx(0.01) and flipped["b_better"] == 5
+    gain = {"a": "attention", "b": "attention-self", "spearman_rho": -0.9, "spearman_p": 0.01, "n": 4,
+            "rows": [{"class": c, "median_duration": d, "ap_a": 0.5, "ap_b": 0.5 + g, "gain": g}
+                     for c, d, g in (("w", 0.2, 0.1), ("x", 0.5, 0.05), ("y", 2.0, 0.0), ("z", 5.0, -0.02))]}
+    assert rep.gain_finding(gain).startswith("Yes: the gain of `attention-self` over `attention` is larger for shorter")
+    assert "Spearman rho" in rep.gain_markdown(gain)
