@@ -61,7 +61,8 @@ def test_compare_writes_every_table_and_figure(compared) -> None:
     root, _, result = compared
     out = root / "out"
     for name in ("results.json", "results.csv", "summary.csv", "table.md", "wilcoxon.md", "wilcoxon.csv",
-                 "per_class_ap.csv", "gain_vs_duration.png", "gain_vs_duration.md", "gain_vs_duration.csv", "report.md"):
+                 "per_class_ap.csv", "gain_vs_duration.png", "gain_vs_duration.md", "gain_vs_duration.csv",
+                 "report.md"):
         assert (out / name).stat().st_size > 0, name
     assert result.ran == [("attention", 0), ("attention-self", 0), ("attention", 1), ("attention-self", 1)]
     for scheme in SCHEMES:
@@ -177,7 +178,8 @@ def test_cli_compare_reuses_and_reports(compared, copy: Path, monkeypatch: pytes
     assert "0 trial(s) run, 4 reused" in out and "mAP (%)" in out
     results = json.loads((copy / "results.json").read_text())
     assert results["gain_vs_duration"]["a"] == "attention-self"
-    assert results["command"].startswith("weaktag compare --config ") and "--gain-pair attention-self,attention" in results["command"]
+    assert results["command"].startswith("weaktag compare --config ")
+    assert "--gain-pair attention-self,attention" in results["command"]
 
 
 def test_cli_plot_attention(compared, tmp_path: Path) -> None:
@@ -206,7 +208,8 @@ def test_cli_plot_gain_vs_duration(compared, tmp_path: Path) -> None:
     rc = main(["plot", "gain-vs-duration", "--checkpoint-a", str(trial_dir(out, "attention", 0) / "model.pt"),
                "--checkpoint-b", str(trial_dir(out, "attention-self", 0) / "model.pt"),
                "--labels", str(root / "data" / "test" / "manifest.jsonl"),
-               "--durations-labels", str(root / "data" / "train" / "strong.tsv"), "--table", str(table), "--out", str(png)])
+               "--durations-labels", str(root / "data" / "train" / "strong.tsv"), "--table", str(table),
+               "--out", str(png)])
     assert rc == 0
     assert _pixels(png) == (GAIN_FIGURE_SIZE[0] * DPI, GAIN_FIGURE_SIZE[1] * DPI)
     with table.open() as f:

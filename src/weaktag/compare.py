@@ -190,6 +190,8 @@ def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> 
 
 def evaluate_trial(checkpoint_path: Path, test: FeatureSet) -> dict[str, Any]:
     """Test metrics of one trained trial: tagging with validation thresholds, events when test labels are strong."""
+    if len(test) == 0:
+        raise ValueError(f"no usable test clip ({len(test.skipped)} skipped): nothing to evaluate")
     ckpt = load_checkpoint(checkpoint_path)
     predictions = predict_features(ckpt.model, test)
     tagging = tagging_metrics(test.weak, predictions.clip_probs, test.classes, thresholds=ckpt.tag_thresholds)
@@ -315,7 +317,10 @@ def draw_attention(out_dir: Path, schemes: Sequence[str], seed: int, test: Featu
         outputs.append((f"{scheme} (seed {seed})", pred.segment_probs[0],
                         None if pred.attention is None else pred.attention[0]))
     name = f"attention_{_safe_name(clip.clip_id)}.png"
-    events = [e for e in (clip.events or ())]
+    for old in out_dir.glob("attention_*.png"):  # a figure of another clip, from an earlier run
+        if old.name != name:
+            old.unlink()
+    events = list(clip.events or ())
     plot_attention(test.features[index].numpy(), events, test.classes, rep.attention_panels(outputs),
                    segment_duration(), out_dir / name)
     return {"clip": clip.clip_id, "figure": name, "seed": seed, "schemes": chosen,
@@ -367,8 +372,13 @@ def run_compare(
     ran, reused = [], []
     for i, seed in enumerate(seeds):
         for scheme in schemes:
-            records[scheme][i] = read_trial(trial_dir(out_dir, scheme, seed), scheme, seed, expected)
-            if records[scheme][i] is not None:
+            record = read_trial(trial_dir(out_dir, scheme, seed), scheme, seed, expected)
+            if record is not None:
+                if record["classes"] != source.classes:
+                    raise ValueError(f"{trial_dir(out_dir, scheme, seed)} was trained on other classes than the "
+                                     f"config's ({len(record['classes'])} vs {len(source.classes)}); use another "
+                                     "--out-dir")
+                records[scheme][i] = record
                 reused.append((scheme, seed))
     todo = [(i, seed, s) for i, seed in enumerate(seeds) for s in schemes if records[s][i] is None]
     if reused:
@@ -383,12 +393,17 @@ def run_compare(
             f"{m['wall_seconds']:.0f} s")
 
     finished: dict[str, list[dict]] = {s: [r for r in records[s] if r is not None] for s in schemes}
-    for s in schemes:
-        for r in finished[s]:
-            if r["classes"] != source.classes:
-                raise ValueError(f"{trial_dir(out_dir, s, r['seed'])} was trained on other classes than the config's")
-    result = write_report(out_dir, config, options, seeds, finished, source, ran, reused, started, say)
-    return result
+    return write_report(out_dir, config, options, seeds, finished, source, ran, reused, started, say)
+
+
+def _shown(path: str) -> str:
+    """A data path as the report shows it: relative to the working folder when inside it."""
+    if not path:
+        return path
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
 
 
 def _summary(trials: dict[str, list[dict]]) -> tuple[dict[str, dict[str, dict]], list[str]]:
@@ -427,10 +442,12 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
             row.update({m: t["metrics"].get(m) for m in metrics})
             row.update({f"AP:{c}": ap for c, ap in zip(classes, t["per_class_ap"])})
             rows.append(row)
-    add("results.csv", rep.write_csv(out_dir / "results.csv", rows), "one row per scheme x trial: every metric, per-class AP")
+    add("results.csv", rep.write_csv(out_dir / "results.csv", rows),
+        "one row per scheme x trial: every metric, per-class AP")
     srows = [{"scheme": s, "trials": len(trials[s]),
               **{f"{m}_{k}": summary[s][m][k] for m in metrics for k in ("mean", "std")}} for s in schemes]
-    add("summary.csv", rep.write_csv(out_dir / "summary.csv", srows), "mean and std (ddof=1) of every metric per scheme")
+    add("summary.csv", rep.write_csv(out_dir / "summary.csv", srows),
+        "mean and std (ddof=1) of every metric per scheme")
 
     # Wilcoxon: every pair x headline metric, on trial indices every scheme finished
     tests = []
@@ -466,15 +483,16 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
     else:
         a, b = pair
         table = gain_vs_duration_table(per_class_ap[a], per_class_ap[b], classes, durations, a, b)
-        plot_gain_vs_duration(per_class_ap[a], per_class_ap[b], classes, durations, a, b, out_dir / "gain_vs_duration.png")
-        add("gain_vs_duration.png", out_dir / "gain_vs_duration.png", f"Fig. 4: per-class AP gain of {b} over {a} vs. duration")
+        png = out_dir / "gain_vs_duration.png"
+        plot_gain_vs_duration(per_class_ap[a], per_class_ap[b], classes, durations, a, b, png)
+        add(png.name, png, f"Fig. 4: per-class AP gain of {b} over {a} vs. median event duration")
         add("gain_vs_duration.csv", rep.write_csv(out_dir / "gain_vs_duration.csv", rep.gain_rows(table)),
             "Fig. 4's numbers")
         gain = {"a": a, "b": b, "durations_from": durations_label, "figure": "gain_vs_duration.png",
                 "rows": rep.gain_rows(table), "spearman_rho": table.spearman_rho, "spearman_p": table.spearman_p,
                 "n": table.n}
-        add("gain_vs_duration.md", rep.write_text_atomic(
-            out_dir / "gain_vs_duration.md", rep.gain_markdown(rep._plain(gain)) + "\n\n" + rep.gain_finding(rep._plain(gain)) + "\n"),
+        text = rep.gain_markdown(rep._plain(gain)) + "\n\n" + rep.gain_finding(rep._plain(gain)) + "\n"
+        add("gain_vs_duration.md", rep.write_text_atomic(out_dir / "gain_vs_duration.md", text),
             "Fig. 4's table, Spearman's rho and the finding")
 
     # Fig. 5
@@ -486,7 +504,8 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
         add(attention["figure"], out_dir / attention["figure"],
             f"Fig. 5: attention A and X^a of test clip {attention['clip']} (first trial of each scheme)")
 
-    split_info = {k: {"clips": len(m), "strong": sum(1 for c in m if c.has_strong)} for k, m in source.manifests.items()}
+    split_info = {k: {"clips": len(m), "strong": sum(1 for c in m if c.has_strong)}
+                  for k, m in source.manifests.items()}
     results: dict[str, Any] = {
         "format": RESULTS_FORMAT,
         "command": options.command, "note": options.note,
@@ -497,7 +516,7 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
         "schemes": schemes, "trials": options.trials, "seeds": seeds,
         "compare": asdict(options),
         "config": config.to_dict(),
-        "data": {"train": config.data.train, "validation": config.data.validation, "test": config.data.test,
+        "data": {**{k: _shown(getattr(config.data, k)) for k in ("train", "validation", "test")},
                  "classes": classes, "clips": split_info},
         "metrics": metrics, "headline_metrics": headline,
         "summary": summary, "wilcoxon": tests,
@@ -511,14 +530,11 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
     results = rep._plain(results)
     add("table.md", rep.write_text_atomic(out_dir / "table.md", rep.table_markdown(results)),
         "Table I style: mean ± std per scheme (tagging, events, training)")
-    wrows = [{k: t[k] for k in ("metric", "a", "b", "mean_diff", "b_better", "a_better", "n", "statistic", "p_value")}
-             for t in results["wilcoxon"]]
-    add("wilcoxon.csv", rep.write_csv(out_dir / "wilcoxon.csv", wrows,
-                                      ["metric", "a", "b", "mean_diff", "b_better", "a_better", "n", "statistic", "p_value"]),
+    columns = ["metric", "a", "b", "mean_diff", "b_better", "a_better", "n", "statistic", "p_value"]
+    add("wilcoxon.csv", rep.write_csv(out_dir / "wilcoxon.csv", results["wilcoxon"], columns),
         "Wilcoxon signed-rank test of every pair on every headline metric")
-    add("wilcoxon.md", rep.write_text_atomic(
-        out_dir / "wilcoxon.md", rep.wilcoxon_note(options.trials) + "\n\n" + rep.wilcoxon_markdown(results["wilcoxon"], headline) + "\n"),
-        "the same as markdown")
+    text = rep.wilcoxon_note(options.trials) + "\n\n" + rep.wilcoxon_markdown(results["wilcoxon"], headline) + "\n"
+    add("wilcoxon.md", rep.write_text_atomic(out_dir / "wilcoxon.md", text), "the same as markdown")
     files["results.json"] = out_dir / "results.json"
     described["results.json"] = "everything above, and every trial's metrics"
     files["report.md"] = out_dir / "report.md"

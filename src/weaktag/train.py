@@ -171,6 +171,10 @@ def train(config: ExperimentConfig, data: PreparedData | None = None) -> TrainRe
         raise ValueError(f"scheme {scheme.name!r} needs strong labels (onset/offset), and no training clip in "
                          f"{config.data.train} has them")
 
+    if not config.train.progress:
+        # "GPU available", logger tips and the like: noise when runs are driven by a script.
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+        logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
     L.seed_everything(config.train.seed, workers=True, verbose=False)
     model = build_model(config, len(data.classes), scheme)
     module = WeakTagModule(model, scheme, config.train.lr, data.classes)
@@ -180,6 +184,7 @@ def train(config: ExperimentConfig, data: PreparedData | None = None) -> TrainRe
         # Lightning's hints about DataLoader workers and tiny logging intervals are noise on small CPU runs.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+        warnings.filterwarnings("ignore", message=".*treespec.*")
         trainer = L.Trainer(
             max_epochs=config.train.max_epochs,
             accelerator=config.train.accelerator,

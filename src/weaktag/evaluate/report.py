@@ -22,8 +22,14 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .plots import GainRow, GainVsDuration, gain_vs_duration_table, median_event_durations, plot_attention, plot_gain_vs_duration
-from .statistics import PairTest
+from .plots import (
+    GainRow,
+    GainVsDuration,
+    gain_vs_duration_table,
+    median_event_durations,
+    plot_attention,
+    plot_gain_vs_duration,
+)
 
 # --------------------------------------------------------------------------- metrics and schemes
 
@@ -88,6 +94,10 @@ def fmt_mean_std(mean: float | None, std: float | None, info: MetricInfo) -> str
     if std is not None and math.isfinite(std):
         text += f" ± {std * info.scale:.{info.std_decimals}f}"
     return text
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def fmt_p(p: float | None) -> str:
@@ -164,7 +174,7 @@ def table_markdown(results: Mapping[str, Any]) -> str:
     summary, schemes = results["summary"], results["schemes"]
     n = results["trials"]
     parts = [
-        f"**Table I style: audio tagging on the test set** (mean ± std over {n} trials; "
+        f"**Table I style: audio tagging on the test set** (mean ± std over {plural(n, 'trial')}; "
         "bold: best mean; F1 with per-class thresholds chosen on validation)",
         "",
         metrics_table(summary, schemes, present_metrics(summary, TAGGING_COLUMNS), table_i=True),
@@ -174,7 +184,7 @@ def table_markdown(results: Mapping[str, Any]) -> str:
     ]
     events = present_metrics(summary, EVENT_COLUMNS)
     if events:
-        parts += ["", f"**Event metrics on the strongly labelled test clips** (mean ± std over {n} trials; "
+        parts += ["", f"**Event metrics on the strongly labelled test clips** (mean ± std over {plural(n, 'trial')}; "
                   "F1 from events decoded with thresholds chosen on validation)", "",
                   metrics_table(summary, schemes, events)]
     parts += ["", "**Training**", "", metrics_table(summary, schemes, present_metrics(summary, TRAINING_COLUMNS),
@@ -188,7 +198,8 @@ def oriented(test: Mapping[str, Any], baseline: str, challenger: str) -> dict[st
     if test["a"] == baseline and test["b"] == challenger:
         return out
     if test["a"] == challenger and test["b"] == baseline:
-        out.update(a=baseline, b=challenger, mean_diff=-test["mean_diff"] if _finite(test["mean_diff"]) else test["mean_diff"])
+        diff = test["mean_diff"]
+        out.update(a=baseline, b=challenger, mean_diff=-diff if _finite(diff) else diff)
         if test.get("b_better") is not None and test.get("a_better") is not None:
             out.update(b_better=test["a_better"], a_better=test["b_better"])
         return out
@@ -205,16 +216,18 @@ def wilcoxon_markdown(tests: Sequence[Mapping[str, Any]], metrics: Sequence[str]
         diff_text = f"{diff * info.scale:+.{max(info.std_decimals, 1)}f}" if _finite(diff) else "n/a"
         better = f"{t['b_better']}/{t['n']}" if t.get("b_better") is not None else ""
         stat = f"{t['statistic']:g}" if _finite(t["statistic"]) else "n/a"
-        lines.append(f"| {info.label} | `{t['a']}` | `{t['b']}` | {diff_text} | {better} | {stat} | {fmt_p(t['p_value'])} |")
+        lines.append(f"| {info.label} | `{t['a']}` | `{t['b']}` | {diff_text} | {better} | {stat} "
+                     f"| {fmt_p(t['p_value'])} |")
     return "\n".join(lines)
 
 
 def wilcoxon_note(n: int) -> str:
-    text = (f"Two-sided Wilcoxon signed-rank test (scipy) over the {n} paired trials (trial i of every scheme "
+    text = (f"Two-sided Wilcoxon signed-rank test (scipy) over {plural(n, 'paired trial')} (trial i of every scheme "
             "uses the same seed); mean(B − A) in percentage points (d' in units); * marks p < 0.05.")
-    floor = min_two_sided_p(n)
-    if n and floor >= 0.05:
-        text += (f" With {n} pairs the smallest attainable two-sided p is {floor:.4g} (2/2^{n}), so no "
+    if n < 2:
+        text += " With fewer than 2 pairs no test is possible (p = n/a)."
+    elif min_two_sided_p(n) >= 0.05:
+        text += (f" With {n} pairs the smallest attainable two-sided p is {min_two_sided_p(n):.4g} (2/2^{n}), so no "
                  "difference can reach p < 0.05 however consistent it is: read the 'B > A in' column "
                  "(the paper used 20 trials).")
     return text
@@ -240,12 +253,17 @@ def gain_finding(gain: Mapping[str, Any]) -> str:
     median = float(np.median([r["median_duration"] for r in rows]))
     short = [r["gain"] for r in rows if r["median_duration"] <= median]
     long = [r["gain"] for r in rows if r["median_duration"] > median]
-    split = (f" Mean AP gain of classes with median duration ≤ {median:.2f} s: {np.mean(short) * 100:+.2f} points "
-             f"({len(short)} classes); longer: {np.mean(long) * 100:+.2f} points ({len(long)} classes).") if long else ""
-    if rho < 0:
-        verdict = ("Yes: the gain of `{b}` over `{a}` is larger for shorter events" if p < 0.05 else
-                   "Only as a tendency: the gain of `{b}` over `{a}` is larger for shorter events, but not "
-                   "significantly")
+    split = ""
+    if long:
+        split = (f" Mean AP gain of classes with median duration ≤ {median:.2f} s: {np.mean(short) * 100:+.2f} points "
+                 f"({len(short)} classes); longer: {np.mean(long) * 100:+.2f} points ({len(long)} classes).")
+    if rho < 0 and p < 0.05:
+        verdict = "Yes: the gain of `{b}` over `{a}` is larger for shorter events"
+    elif rho < 0:
+        verdict = ("Not shown: the gain of `{b}` over `{a}` tends to be larger for shorter events, but the "
+                   "correlation is not significant")
+    elif p < 0.05:
+        verdict = "No: the gain of `{b}` over `{a}` is larger for longer events"
     else:
         verdict = "No: the gain of `{b}` over `{a}` is not larger for shorter events"
     return (verdict.format(a=a, b=b) + f" (Spearman rho(duration, gain) = {rho:.2f}, p = {p:.2g}, n = {n} classes)."
@@ -315,10 +333,10 @@ def report_markdown(results: Mapping[str, Any]) -> str:
     if results.get("note"):
         lines += [results["note"], ""]
     lines += [
-        f"- schemes: {', '.join(f'`{s}`' for s in schemes)}; {n} trials each, seeds {results['seeds']} "
+        f"- schemes: {', '.join(f'`{s}`' for s in schemes)}; {plural(n, 'trial')} each, seeds {results['seeds']} "
         "(trial i of every scheme uses the same seed: paired)",
         f"- wall time of this invocation: {results['wall_seconds']:.0f} s; training + evaluation time summed over "
-        f"all trials: {results['trial_seconds_total']:.0f} s ({results['ran']} trial(s) run now, "
+        f"all trials: {results['trial_seconds_total']:.0f} s ({plural(results['ran'], 'trial')} run now, "
         f"{results['reused']} reused from earlier runs)",
         f"- written {results['created']}",
     ]
@@ -332,15 +350,16 @@ def report_markdown(results: Mapping[str, Any]) -> str:
     config = results.get("config", {})
     if config:
         m, t, s = config.get("model", {}), config.get("train", {}), config.get("scheme", {})
-        lines.append(f"- model width {m.get('width')}, L7 {m.get('l7_channels')} channels; lr {t.get('lr')}, "
-                     f"batch {t.get('batch_size')}, {t.get('max_epochs')} epochs (best epoch on validation mAP); "
-                     f"alpha {s.get('alpha')}")
+        norm = ", batch norm" if m.get("batch_norm") else ""
+        lines.append(f"- model width {m.get('width')}{norm}, L7 {m.get('l7_channels')} channels; lr {t.get('lr')}, "
+                     f"batch {t.get('batch_size')}, {plural(t.get('max_epochs') or 0, 'epoch')} "
+                     f"(best epoch on validation mAP); alpha {s.get('alpha')}")
     lines += ["", "## Results (Table I)", "", table_markdown(results).rstrip(), ""]
 
     keys = key_comparisons(results)
     lines += ["## Statistical tests", "", wilcoxon_note(n), ""]
     if keys:
-        lines += ["Key comparisons (the paper's claims):", "", wilcoxon_markdown(keys, results["headline_metrics"]), ""]
+        lines += ["Key comparisons (the paper's claims):", "", wilcoxon_markdown(keys), ""]
     lines += ["<details><summary>Every pair of schemes on every headline metric "
               f"({', '.join(METRICS[m].label for m in results['headline_metrics'])})</summary>", "",
               wilcoxon_markdown(results.get("wilcoxon", []), results["headline_metrics"]), "", "</details>", ""]
@@ -349,7 +368,7 @@ def report_markdown(results: Mapping[str, Any]) -> str:
     lines += ["## Per-class gain vs. event duration (Fig. 4)", ""]
     if gain:
         lines += [
-            f"AP of `{gain['b']}` minus AP of `{gain['a']}` per class (mean AP over the {n} trials), against the "
+            f"AP of `{gain['b']}` minus AP of `{gain['a']}` per class (mean AP over {plural(n, 'trial')}), against the "
             f"class's median event duration from the {gain['durations_from']}.", "",
             f"![gain vs duration]({gain['figure']})", "", gain_finding(gain), "",
             gain_markdown(gain), "",
@@ -380,12 +399,13 @@ def report_markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def per_class_markdown(classes: Sequence[str], durations: Sequence[float], per_class: Mapping[str, Sequence[float]]) -> str:
+def per_class_markdown(classes: Sequence[str], durations: Sequence[float | None],
+                       per_class: Mapping[str, Sequence[float | None]]) -> str:
     """Classes (sorted by median duration) x schemes, mean AP in percent."""
     schemes = list(per_class)
     lines = ["| class | median duration (s) | " + " | ".join(f"`{s}`" for s in schemes) + " |",
              "|---|---:|" + "---:|" * len(schemes)]
-    order = sorted(range(len(classes)), key=lambda c: (not _finite(durations[c]), durations[c] if _finite(durations[c]) else 0))
+    order = sorted(range(len(classes)), key=lambda c: (not _finite(durations[c]), durations[c] or 0.0))
     for c in order:
         d = f"{durations[c]:.2f}" if _finite(durations[c]) else "n/a"
         cells = [f"{per_class[s][c] * 100:.1f}" if _finite(per_class[s][c]) else "n/a" for s in schemes]
@@ -408,8 +428,8 @@ def _nan(x: Any) -> float:
 
 
 def gain_rows(table: GainVsDuration) -> list[dict[str, Any]]:
-    return [{"class": r.class_name, "median_duration": r.median_duration, "ap_a": r.ap_a, "ap_b": r.ap_b, "gain": r.gain}
-            for r in table.rows]
+    return [{"class": r.class_name, "median_duration": r.median_duration, "ap_a": r.ap_a, "ap_b": r.ap_b,
+             "gain": r.gain} for r in table.rows]
 
 
 # --------------------------------------------------------------------------- figures from checkpoints
@@ -515,7 +535,8 @@ def _find_clip(manifest: Any, audio: Path) -> Any:
     for clip in manifest:  # labels naming files without the folder
         if clip.clip_id == audio.stem or (clip.audio_path is not None and Path(clip.audio_path).name == audio.name):
             return clip
-    raise ValueError(f"{audio.name} is not in the label file (looked for its path, file name and clip id {audio.stem!r})")
+    raise ValueError(f"{audio.name} is not in the label file (looked for its path, its file name and clip id "
+                     f"{audio.stem!r})")
 
 
 def attention_figure_for_audio(

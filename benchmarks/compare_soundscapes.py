@@ -1,0 +1,147 @@
+#!/usr/bin/env python
+"""Benchmark (outside CI): every training scheme x 5 trials on real-recording soundscapes.
+
+    python benchmarks/compare_soundscapes.py                # the full run: 7 schemes x 5 trials
+    python benchmarks/compare_soundscapes.py --smoke        # 2 schemes x 1 trial x 1 epoch, into benchmarks/work/smoke*
+
+Steps (each skipped when its output is already there, so an interrupted run resumes):
+
+1. ``benchmarks/work/sources/<class>/``: symlinks to the isolated events of ESC-10 (10 classes
+   x 40) and DCASE 2016 task 2 (11 classes x 20), one class-folder view of both, because
+   ``synthesize_splits`` takes one sources folder;
+2. ``benchmarks/work/soundscapes/{train,validation,test}``: 10 s soundscapes of 1-3 of those
+   events over excerpts of ``../shared/data/backgrounds``, with exact strong labels (each
+   class's recordings are split disjointly across train / validation / test);
+3. ``weaktag compare --config benchmarks/soundscapes.yaml --schemes <all> --trials 5
+   --out-dir benchmarks/work/compare`` (trials already finished are not run again);
+4. the report (markdown, CSV, JSON, PNG; not the checkpoints) is copied to
+   ``benchmarks/results/compare/``.
+
+Extra arguments after the options are ``section.key=value`` config overrides.
+``WEAKTAG_SHARED_DATA`` points at the shared data folder when it is not ``../shared/data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "benchmarks"
+WORK = BENCH / "work"
+CONFIG = BENCH / "soundscapes.yaml"
+SPLITS = {"train": 600, "validation": 200, "test": 300}
+SYNTH_SEED = 0
+ALL_SCHEMES = "pool-weak,pool-strong,pool-weak-strong,attention,attention-strong,attention-self,attention-strong-self"
+REPORT_SUFFIXES = {".md", ".csv", ".json", ".png"}
+
+
+def shared_data() -> Path:
+    path = Path(os.environ.get("WEAKTAG_SHARED_DATA", REPO.parent / "shared" / "data"))
+    needed = [path / "esc10", path / "dcase2016_task2_events", path / "backgrounds"]
+    missing = [str(p) for p in needed if not p.is_dir()]
+    if missing:
+        sys.exit(f"real data not available: {', '.join(missing)} missing (set WEAKTAG_SHARED_DATA)")
+    return path
+
+
+def build_sources(shared: Path, out: Path) -> dict[str, int]:
+    """``out/<class>/<file>`` symlinks over ESC-10 (class folders) and DCASE 2016 task 2 (flat)."""
+    from weaktag.synth import discover_sources
+
+    banks = [discover_sources(shared / "esc10"), discover_sources(shared / "dcase2016_task2_events")]
+    overlap = set(banks[0]) & set(banks[1])
+    if overlap:
+        raise SystemExit(f"ESC-10 and DCASE 2016 share class names {sorted(overlap)}; cannot merge")
+    counts = {}
+    for bank in banks:
+        for label, files in bank.items():
+            folder = out / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for f in files:
+                link = folder / f.name
+                if not link.is_symlink():
+                    link.symlink_to(f.resolve())
+            counts[label] = len(files)
+    return counts
+
+
+def build_soundscapes(shared: Path) -> bool:
+    """Synthesize the benchmark's soundscapes unless already built as now specified; True when (re)built."""
+    from weaktag.synth import SynthConfig, synthesize_splits
+
+    stamp = WORK / "soundscapes" / "built.json"
+    wanted = {"splits": SPLITS, "seed": SYNTH_SEED, "sources": ["esc10", "dcase2016_task2_events"],
+              "backgrounds": "backgrounds"}
+    if stamp.exists() and json.loads(stamp.read_text()) == wanted:
+        print(f"soundscapes: {stamp.parent} already built")
+        return False
+    started = time.time()
+    if (WORK / "soundscapes").exists():
+        shutil.rmtree(WORK / "soundscapes")
+    counts = build_sources(shared, WORK / "sources")
+    print(f"sources: {len(counts)} classes, {sum(counts.values())} recordings -> {WORK / 'sources'}")
+    manifests = synthesize_splits(WORK / "soundscapes", SPLITS, SynthConfig(seed=SYNTH_SEED),
+                                  sources=WORK / "sources", backgrounds=shared / "backgrounds")
+    for name, m in manifests.items():
+        print(f"  {name}: {len(m)} clips, {sum(len(c.events or ()) for c in m)} events")
+    stamp.write_text(json.dumps(wanted, indent=2))  # last: an interrupted build is rebuilt
+    print(f"soundscapes built in {time.time() - started:.0f} s")
+    return True
+
+
+def copy_report(src: Path, dst: Path) -> list[Path]:
+    dst.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for f in sorted(src.iterdir()):
+        if f.is_file() and f.suffix in REPORT_SUFFIXES:
+            shutil.copy2(f, dst / f.name)
+            copied.append(dst / f.name)
+    return copied
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--schemes", default=ALL_SCHEMES)
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--out-dir", default=str(WORK / "compare"), help="trial runs and the report")
+    parser.add_argument("--results-dir", default=str(BENCH / "results" / "compare"), help="where the report is copied")
+    parser.add_argument("--smoke", action="store_true",
+                        help="attention,attention-self x 1 trial x 1 epoch into benchmarks/work/smoke*")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. train.max_epochs=1")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.schemes, args.trials = "attention,attention-self", 1
+        args.out_dir, args.results_dir = str(WORK / "smoke"), str(WORK / "smoke-results")
+        args.overrides = ["train.max_epochs=1", *args.overrides]
+
+    started = time.time()
+    if build_soundscapes(shared_data()) and (Path(args.out_dir) / "runs").exists():
+        print(f"new soundscapes: removing the trials trained on the old ones in {args.out_dir}")
+        shutil.rmtree(Path(args.out_dir) / "runs")
+    from weaktag.cli import main as weaktag
+
+    rel = lambda p: os.path.relpath(p, Path.cwd())  # noqa: E731 - short paths in the recorded command
+    options = ["--config", rel(CONFIG), "--schemes", args.schemes, "--trials", str(args.trials),
+               "--out-dir", rel(args.out_dir)]
+    print("weaktag " + shlex.join(["compare", *options, *args.overrides]), flush=True)
+    script = shlex.join(["python", "benchmarks/compare_soundscapes.py", *(sys.argv[1:] if argv is None else argv)])
+    note = (f"Produced by `{script}` (it builds the soundscapes if missing, then runs the command above) "
+            f"on a machine with {os.cpu_count()} CPU cores.")
+    command = ["compare", *options, "--note", note, *args.overrides]
+    rc = weaktag(command)
+    if rc != 0:
+        return rc
+    copied = copy_report(Path(args.out_dir), Path(args.results_dir))
+    print(f"report: {len(copied)} files -> {args.results_dir} (see report.md); total {time.time() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
