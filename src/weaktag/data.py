@@ -14,7 +14,6 @@ segment that contains its onset. The same spans turn segment outputs back into t
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .audio import SAMPLE_RATE, AudioError, LogMel, load_audio, pad_or_truncate
+from .audio import SAMPLE_RATE, AudioError, LogMel, load_audio, pad_or_truncate, warn_skipped
 from .labels import Clip, Event, Manifest
 from .models import num_segments, segment_duration
 from .supervision import Batch
@@ -145,7 +144,7 @@ def build_feature_set(manifest: Manifest, classes: Sequence[str] | None = None, 
                 raise ValueError(f"labels not in the class list: {sorted(unknown)}")
             wave = load_audio(clip.audio_path)
         except (AudioError, ValueError) as exc:
-            warnings.warn(f"skipping clip {clip.clip_id}: {exc}", stacklevel=2)
+            warn_skipped(clip.clip_id, str(exc))
             skipped.append(SkippedClip(clip.clip_id, str(exc)))
             continue
         kept.append(clip)

@@ -30,7 +30,6 @@ from .models import ModelConfig, WeakTagNet
 from .predict import predict_features
 from .supervision import Batch, TrainingScheme, make_scheme
 
-log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -199,6 +199,12 @@ def read_dcase_strong_tsv(
             "every onset/offset equals the segment bounds in its file name: this is DCASE 2017 "
             "weak ground truth (groundtruth_weak_label_*.csv), read it with read_dcase_weak_tsv",
         )
+    return strong_manifest(labels_of, events_of, classes, audio_dir)
+
+
+def strong_manifest(labels_of: dict[str, set[str]], events_of: dict[str, set[Event]],
+                    classes: Sequence[str] | None, audio_dir: str | Path | None) -> Manifest:
+    """Strongly labelled clips from per-file label sets and events (shared by the strong readers)."""
     clips = [
         Clip(
             clip_id=clip_id_from_filename(filename),

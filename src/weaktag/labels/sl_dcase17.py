@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .audioset import AudioSetClass, _segments_manifest
-from .dcase import _audio_path, clip_id_from_filename
-from .manifest import Clip, Event, LabelError, Manifest, _check_known, _label_file_lines, _manifest
+from .dcase import strong_manifest
+from .manifest import Event, LabelError, Manifest, _check_known, _label_file_lines, _manifest
 
 # sound_event_list_17_classes.txt in file order (verified against the file by the tests).
 DCASE17_CLASS_LIST: tuple[AudioSetClass, ...] = tuple(
@@ -143,16 +143,7 @@ def read_sl_dcase17_strong(
             if offset > onset or keep_zero_length:
                 events.add(Event(label, onset, offset))
 
-    clips = [
-        Clip(
-            clip_id=clip_id_from_filename(filename),
-            audio_path=_audio_path(filename, audio_dir),
-            labels=frozenset(labels),
-            events=tuple(sorted(events_of[filename], key=lambda e: (e.onset, e.offset, e.label))),
-        )
-        for filename, labels in labels_of.items()
-    ]
-    return _manifest(clips, classes)
+    return strong_manifest(labels_of, events_of, classes, audio_dir)
 
 
 def read_sl_dcase17_segments(
