@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import warnings
@@ -31,7 +30,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate.checkpoint_eval import evaluate_checkpoint
 
-    report = evaluate_checkpoint(args.checkpoint, args.labels, args.audio_dir, progress=not args.quiet)
+    report = evaluate_checkpoint(args.checkpoint, args.labels, args.audio_dir, progress=not args.quiet,
+                                 event_output=args.event_output)
     text = report.to_markdown()
     print(text)
     if args.output:
@@ -52,7 +52,8 @@ def _cmd_tag(args: argparse.Namespace) -> int:
     tagger = Tagger.from_checkpoint(
         args.checkpoint, backend=args.backend, onnx_path=args.onnx, batch_size=args.batch_size,
         chunk_seconds=args.chunk_seconds, pad_batches=args.pad_batches, keep_spectrogram=args.timeline,
-        num_threads=args.threads, event_output=args.event_output, median_filter_seconds=args.median_filter)
+        num_threads=args.threads, event_output=args.event_output, median_filter_seconds=args.median_filter,
+        detect_events=not args.no_events)
     if args.event_threshold is not None:
         defaults = tagger.event_settings.thresholds or None
         tagger.configure_events(thresholds=parse_thresholds(args.event_threshold, tagger.classes, defaults))
@@ -165,7 +166,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         figure = attention_figure_for_audio(args.checkpoint, args.audio, args.out, labels=args.labels,
                                             audio_dir=args.audio_dir, show=args.show)
         events = ", ".join(f"{e.label} {e.onset:.2f}-{e.offset:.2f} s" for e in figure.events)
-        print(f"{figure.seconds:.1f} s of audio; panels: {'; '.join(figure.panels)}" + (f"; events: {events}" if events else ""))
+        print(f"{figure.seconds:.1f} s of audio; panels: {'; '.join(figure.panels)}"
+              + (f"; events: {events}" if events else ""))
     print(f"figure: {args.out}")
     return 0
 
@@ -185,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", required=True, help="label file: DCASE TSV, manifest .jsonl, folder ...")
     p.add_argument("--audio-dir", default=None, help="folder of the audio files the labels name")
     p.add_argument("--output", default=None, help="also write the report (markdown) here")
+    p.add_argument("--event-output", choices=["segment", "attention", "product"], default=None,
+                   help="which output scores time for event metrics (default: the checkpoint's, X^a)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -192,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="weaktag checkpoint (.pt), or an ONNX file from `weaktag export`")
     p.add_argument("inputs", nargs="+", help="audio files, folders (searched recursively) and glob patterns")
     p.add_argument("--out", default=None, help="write tags.csv, tags.json, events.tsv, errors.tsv, summary.json here")
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
+                   help="default: onnxruntime for an .onnx --checkpoint, torch otherwise")
     p.add_argument("--onnx", default=None, help="exported model for --backend onnxruntime (default: export now)")
     p.add_argument("--top-k", type=int, default=5, help="report the K most probable classes (default 5)")
     p.add_argument("--select", choices=("top-k", "threshold", "union"), default="union",
@@ -205,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="event thresholds: 0.5 | one per class | label=value,... (default: checkpoint, else 0.5)")
     p.add_argument("--median-filter", type=float, default=None, metavar="SECONDS",
                    help="median filter length in seconds, 0 = off (default: checkpoint)")
+    p.add_argument("--no-events", action="store_true", help="clip tags only: no event decoding, no events.tsv")
     p.add_argument("--timeline", action="store_true", help="also write timelines/<name>.png under --out")
     p.add_argument("--segments", nargs="?", const="", default=None, metavar="FILE.npz",
                    help="save X^a, A and X^b per file (default file: OUT/segments.npz)")
@@ -246,14 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schemes", help="list the training schemes")
     p.set_defaults(func=_cmd_schemes)
 
-    p = sub.add_parser("compare", help="N paired trials of several schemes on the same data; tables, tests, figures, report")
+    p = sub.add_parser("compare", help="paired trials of several schemes on one data set: tables, tests, figures")
     p.add_argument("--config", required=True, help="YAML config shared by every trial (needs data.test)")
     p.add_argument("--schemes", default=None, help="comma-separated scheme names (default: all; see weaktag schemes)")
-    p.add_argument("--trials", type=int, default=None, help="trials (seeds) per scheme (default 5, or the number of --seeds)")
+    p.add_argument("--trials", type=int, default=None,
+                   help="trials (seeds) per scheme (default 5, or the number of --seeds)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds, one per trial (default: train.seed + i)")
     p.add_argument("--out-dir", default=None, help="runs and report (default: the config's output_dir); "
                    "finished trials found here are not run again")
-    p.add_argument("--gain-pair", default=None, help="a,b for Fig. 4: AP(b) - AP(a) (default: attention,attention-self)")
+    p.add_argument("--gain-pair", default=None,
+                   help="a,b for Fig. 4: AP(b) - AP(a) (default: attention,attention-self)")
     p.add_argument("--clip", default=None, help="test clip id for Fig. 5 (default: one with a short event)")
     p.add_argument("--durations-from", choices=("auto", "train", "test"), default="auto",
                    help="strong labels giving each class's median event duration (auto: train when strong)")
@@ -262,9 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="section.key=value config overrides, e.g. train.max_epochs=10")
     p.set_defaults(func=_cmd_compare)
 
-    p = sub.add_parser("plot", help="the paper's figures from checkpoints: gain-vs-duration (Fig. 4), attention (Fig. 5)")
+    p = sub.add_parser("plot", help="the paper's figures from checkpoints: gain-vs-duration (Fig. 4), attention (5)")
     figures = p.add_subparsers(dest="figure", required=True)
-    f = figures.add_parser("gain-vs-duration", help="per-class AP gain of checkpoint B over A vs. median event duration")
+    f = figures.add_parser("gain-vs-duration", help="per-class AP gain of checkpoint B over A vs. event duration")
     f.add_argument("--checkpoint-a", required=True, help="baseline model (e.g. attention)")
     f.add_argument("--checkpoint-b", required=True, help="model whose gain is plotted (e.g. attention-self)")
     f.add_argument("--labels", required=True, help="labelled evaluation set (AP per class; durations if strong)")

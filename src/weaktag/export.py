@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio import HOP, LOG_OFFSET, N_FFT, SAMPLE_RATE, WINDOW, LogMel, load_audio, mel_filterbank
+from .audio import HOP, LOG_OFFSET, N_FFT, SAMPLE_RATE, WINDOW, load_audio, mel_filterbank
 from .checkpoint import Checkpoint, load_checkpoint
 from .models import TIME_STRIDE, WeakTagNet, segment_duration
 

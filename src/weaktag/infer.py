@@ -48,14 +48,14 @@ import time
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Literal, Sequence
+from typing import Callable, Iterator, Literal, Sequence
 
 import numpy as np
 import soundfile as sf
 import soxr
 import torch
 
-from .audio import AUDIO_SUFFIXES, HOP, SAMPLE_RATE, WINDOW, AudioError, LogMel
+from .audio import AUDIO_SUFFIXES, HOP, SAMPLE_RATE, WINDOW, AudioError, LogMel, num_frames
 from .checkpoint import Checkpoint, EventSettings, load_checkpoint
 from .evaluate.events import OUTPUT_KINDS, DetectedEvent, decode_events, segment_scores
 from .models import TIME_STRIDE, num_segments, segment_duration
@@ -125,15 +125,15 @@ class TagResult:
         if select not in ("top-k", "threshold", "union"):
             raise ValueError(f"select must be 'top-k', 'threshold' or 'union', not {select!r}")
         thr = self._thresholds(thresholds)
-        order = np.argsort(-self.clip_probs, kind="stable")
-        tags = []
-        for rank, i in enumerate(order, start=1):
-            above = bool(self.clip_probs[i] >= thr[i])
-            in_top = rank <= top_k
-            keep = in_top if select == "top-k" else above if select == "threshold" else (in_top or above)
-            if keep:
-                tags.append(ClipTag(self.classes[i], float(self.clip_probs[i]), float(thr[i]), above, rank))
-        return tags
+        probs = self.clip_probs
+        order = np.argsort(-probs, kind="stable")
+        ranks = np.empty(len(order), dtype=int)
+        ranks[order] = np.arange(1, len(order) + 1)
+        above = probs >= thr
+        in_top = ranks <= top_k
+        keep = in_top if select == "top-k" else above if select == "threshold" else (in_top | above)
+        return [ClipTag(self.classes[i], float(probs[i]), float(thr[i]), bool(above[i]), int(ranks[i]))
+                for i in order[keep[order]]]
 
     def scores(self, output: str = "segment") -> np.ndarray:
         """(C, T) detection scores of ``output`` kind (see :func:`weaktag.evaluate.events.segment_scores`)."""
@@ -141,9 +141,8 @@ class TagResult:
 
     def detect_events(self, settings: EventSettings) -> list[DetectedEvent]:
         """Events from the segment outputs with ``settings`` (output kind, thresholds, median filter)."""
-        return decode_events(self.scores(settings.output), self.classes, event_thresholds(settings, self.classes),
-                             self.segment_seconds, median_filter_segments(settings.median_filter_seconds,
-                                                                          self.segment_seconds))
+        return _decode(self.scores(settings.output), self.classes, event_thresholds(settings, self.classes),
+                       self.segment_seconds, median_filter_segments(settings.median_filter_seconds, self.segment_seconds))
 
     def to_dict(self, top_k: int = 5, select: TagSelection = "union") -> dict:
         """JSON-ready: file, duration, selected tags and events (matrices left out)."""
@@ -169,6 +168,23 @@ class TagFailure:
 
     source: str
     reason: str
+
+
+def _decode(scores: np.ndarray, classes: Sequence[str], thresholds: np.ndarray, segment_seconds: float,
+            median: int) -> list[DetectedEvent]:
+    """:func:`~weaktag.evaluate.events.decode_events` on the classes that reach their threshold somewhere.
+
+    A class with no segment at or above its threshold has no event whatever the median filter
+    (the median of zeros is zero), and the order of events among the remaining classes is
+    unchanged, so this returns exactly what ``decode_events`` on all classes returns; it only
+    skips the per-class work for the (usually many) silent classes.
+    """
+    active = np.flatnonzero((scores >= thresholds[:, None]).any(axis=1))
+    if len(active) == 0:
+        return []
+    if len(active) == len(classes):
+        return decode_events(scores, classes, thresholds, segment_seconds, median)
+    return decode_events(scores[active], [classes[i] for i in active], thresholds[active], segment_seconds, median)
 
 
 def event_thresholds(settings: EventSettings, classes: Sequence[str]) -> np.ndarray:
@@ -213,25 +229,27 @@ def iter_audio_blocks(path: str | Path, block_frames: int = READ_BLOCK) -> Itera
         raise AudioError(path, f"cannot decode audio ({type(exc).__name__}: {exc})") from None
     with handle:
         rate, channels = handle.samplerate, handle.channels
+        # only float sample formats can hold NaN / inf; integer PCM and lossy decoders cannot
+        check_finite = handle.subtype in ("FLOAT", "DOUBLE") or handle.format not in ("WAV", "WAVEX", "AIFF", "FLAC")
         stream = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32",
                                                                      quality="HQ")
         total = 0
         while True:
             try:
-                block = handle.read(block_frames, dtype="float32", always_2d=True)
+                block = handle.read(block_frames, dtype="float32", always_2d=channels > 1)
             except Exception as exc:
                 raise AudioError(path, f"cannot decode audio after {total / rate:.2f} s "
                                        f"({type(exc).__name__}: {exc})") from None
             last = len(block) < block_frames
-            mono = block.mean(axis=1) if channels > 1 else block[:, 0]
-            if not np.all(np.isfinite(mono)):
+            mono = block.mean(axis=1) if channels > 1 else block
+            if check_finite and not np.all(np.isfinite(mono)):
                 raise AudioError(path, "audio contains NaN or infinite samples")
             total += len(block)
             if total == 0 and last:
                 raise AudioError(path, "file holds no samples (empty audio)")
-            out = mono if stream is None else stream.resample_chunk(np.ascontiguousarray(mono), last=last)
+            out = mono if stream is None else stream.resample_chunk(mono, last=last)
             if len(out):
-                yield np.ascontiguousarray(out, dtype=np.float32)
+                yield out if out.dtype == np.float32 and out.flags.c_contiguous else np.ascontiguousarray(out, np.float32)
             if last:
                 return
 
@@ -251,15 +269,15 @@ def _array_blocks(audio: np.ndarray, sample_rate: int, name: str) -> Iterator[np
     yield np.ascontiguousarray(wave, dtype=np.float32)
 
 
-def _expected_samples(path: Path) -> int:
-    """16 kHz length from the header (raises AudioError when the header is unreadable)."""
+def _probe(path: Path) -> tuple[int, int]:
+    """(16 kHz length, frames in the file) from the header; raises AudioError when it is unreadable."""
     try:
         info = sf.info(str(path))
     except Exception as exc:
         raise AudioError(path, f"cannot decode audio ({type(exc).__name__}: {exc})") from None
     if info.frames <= 0:
         raise AudioError(path, "file holds no samples (empty audio)")
-    return int(math.ceil(info.frames * SAMPLE_RATE / info.samplerate))
+    return int(math.ceil(info.frames * SAMPLE_RATE / info.samplerate)), int(info.frames)
 
 
 # --------------------------------------------------------------------------- backends
@@ -331,7 +349,8 @@ class Tagger:
     ``chunk_seconds`` / ``context_seconds`` / ``chunk_batch`` for long files (see the module
     doc); ``pad_batches``; event overrides ``event_output``, ``event_thresholds`` (one value or
     one per class), ``median_filter_seconds`` (default: the checkpoint's :class:`EventSettings`);
-    ``tag_thresholds`` (default: the checkpoint's); ``keep_spectrogram`` to keep a time-pooled
+    ``tag_thresholds`` (default: the checkpoint's); ``detect_events=False`` skips event decoding
+    (clip tags and matrices only; ``TagResult.detect_events`` can still decode later); ``keep_spectrogram`` to keep a time-pooled
     log-mel (at most ``spectrogram_columns`` columns) for timelines; ``num_threads``.
     """
 
@@ -340,8 +359,9 @@ class Tagger:
                  chunk_seconds: float = 30.72, context_seconds: float = 0.64, chunk_batch: int = 1,
                  pad_batches: bool = False, event_output: str | None = None,
                  event_thresholds: float | Sequence[float] | None = None, median_filter_seconds: float | None = None,
-                 tag_thresholds: float | Sequence[float] | None = None, keep_spectrogram: bool = False,
-                 spectrogram_columns: int = 4000, num_threads: int | None = None) -> None:
+                 tag_thresholds: float | Sequence[float] | None = None, detect_events: bool = True,
+                 keep_spectrogram: bool = False, spectrogram_columns: int = 4000,
+                 num_threads: int | None = None) -> None:
         self.checkpoint = checkpoint
         self.device = torch.device(device)
         self.backend = backend
@@ -369,6 +389,7 @@ class Tagger:
         self.context_segments = max(1, int(math.ceil(context_seconds * SAMPLE_RATE / SEGMENT_SAMPLES)))
         self.chunk_batch = chunk_batch
         self.pad_batches = pad_batches
+        self.detect_events = detect_events
         self.keep_spectrogram = keep_spectrogram
         self.spectrogram_columns = spectrogram_columns
         self._logmel = LogMel() if keep_spectrogram else None
@@ -391,7 +412,13 @@ class Tagger:
         """
         path = Path(path)
         if path.suffix.lower() == ".onnx":
+            backend = options.pop("backend", None)
+            if backend not in (None, "onnxruntime"):
+                raise ValueError(f"{path}: an exported ONNX file runs on the onnxruntime backend, not {backend!r}")
+            options.pop("onnx_path", None)
             return cls(_checkpoint_from_onnx(path), device, backend="onnxruntime", onnx_path=path, **options)
+        if options.get("backend") is None:
+            options["backend"] = "torch"
         return cls(load_checkpoint(path), device, **options)
 
     @property
@@ -447,7 +474,7 @@ class Tagger:
         with the seconds of audio just finished.
         """
         names = [str(s) for s in sources] if names is None else list(names)
-        short: list[tuple[int, int]] = []
+        short: list[tuple[int, int, int]] = []  # (16 kHz length, index, frames in the file)
         long: list[int] = []
         single_pass = self._single_pass_samples
         for i, src in enumerate(sources):
@@ -457,19 +484,20 @@ class Tagger:
                 yield i, TagFailure(names[i], reason)
                 continue
             try:
-                expected = _expected_samples(path)
+                expected, frames = _probe(path)
             except AudioError as exc:
                 yield i, TagFailure(names[i], exc.reason)
                 continue
             if expected < single_pass:
-                short.append((expected, i))
+                short.append((expected, i, frames))
             else:
                 long.append(i)
         short.sort()
         pending: dict[int, list[tuple[int, np.ndarray]]] = {}
-        for _, i in short:
-            try:
-                wave = np.concatenate(list(iter_audio_blocks(sources[i])))
+        for _, i, frames in short:
+            try:  # one read for the whole (short) file
+                blocks = list(iter_audio_blocks(sources[i], block_frames=max(READ_BLOCK, frames + 1)))
+                wave = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
             except AudioError as exc:
                 yield i, TagFailure(names[i], exc.reason)
                 continue
@@ -648,8 +676,9 @@ class Tagger:
             spectrogram=raw.spectrogram,
             spectrogram_hop=raw.spectrogram_pool * HOP / SAMPLE_RATE,
         )
-        result.events = decode_events(result.scores(self.event_settings.output), self.classes, self._event_thr,
-                                      result.segment_seconds, self._median)
+        if self.detect_events:
+            result.events = _decode(result.scores(self.event_settings.output), self.classes, self._event_thr,
+                                    result.segment_seconds, self._median)
         return result
 
     # ---------------------------------------------------------------- spectrogram for timelines
@@ -674,8 +703,7 @@ class Tagger:
 
 
 def _segments_of(samples: int) -> int:
-    from .audio import num_frames
-
+    """Output segments for ``samples`` of audio (at least one: short clips are zero-padded)."""
     return max(1, num_segments(max(num_frames(samples), TIME_STRIDE)))
 
 
@@ -852,7 +880,8 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
     """What ``weaktag tag`` does: find files, tag them in batches, write the outputs, summarise.
 
     With ``out_dir``: ``tags.csv`` and ``tags.json`` (selected clip tags), ``events.tsv``
-    (DCASE: filename onset offset event_label score, with header), ``errors.tsv`` (filename,
+    (DCASE: filename onset offset event_label score, with header; not with a tagger made with
+    ``detect_events=False``), ``errors.tsv`` (filename,
     reason), ``summary.json``; ``timelines/<name>.png`` with ``timeline``; ``segments.npz``
     with ``segments=True`` (or at the path ``segments`` names): per file ``<name>/clip_probs``,
     ``<name>/segment_probs`` and, for attention models, ``<name>/attention`` and
@@ -873,7 +902,7 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
     paths = [p for p, _ in found]
     names = [n for _, n in found]
     expected = 0.0
-    for p in paths:
+    for p in paths if progress else ():  # the progress bar's total (bad headers count 0)
         try:
             expected += sf.info(str(p)).duration
         except Exception:
@@ -934,15 +963,16 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
                             audio_seconds=audio_seconds, wall_seconds=time.perf_counter() - started, events=n_events,
                             backend=tagger.backend, failures=failures)
     if json_path is not None:
-        Path(json_path).write_text(json.dumps(ordered, indent=2))
+        Path(json_path).write_text(_json_lines(ordered))
         summary.outputs["json"] = str(json_path)
     if npz is not None:
         summary.outputs["segments"] = str(segments)
     if out is not None:
-        _write_tables(out, ordered, failures)
-        summary.outputs.update({"tags": str(out / "tags.csv"), "tags_json": str(out / "tags.json"),
-                                "events": str(out / "events.tsv"), "errors": str(out / "errors.tsv"),
-                                "summary": str(out / "summary.json")})
+        _write_tables(out, ordered, failures, events=tagger.detect_events)
+        summary.outputs.update({"tags": str(out / "tags.csv"), "tags_json": str(out / "tags.json")})
+        if tagger.detect_events:
+            summary.outputs["events"] = str(out / "events.tsv")
+        summary.outputs.update({"errors": str(out / "errors.tsv"), "summary": str(out / "summary.json")})
         if timeline_dir is not None:
             summary.outputs["timelines"] = str(timeline_dir)
         summary.wall_seconds = time.perf_counter() - started
@@ -956,7 +986,7 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
     return summary
 
 
-def _write_tables(out: Path, rows: list[dict], failures: list[TagFailure]) -> None:
+def _write_tables(out: Path, rows: list[dict], failures: list[TagFailure], events: bool = True) -> None:
     with open(out / "tags.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["filename", "rank", "label", "probability", "threshold", "above_threshold"])
@@ -964,17 +994,27 @@ def _write_tables(out: Path, rows: list[dict], failures: list[TagFailure]) -> No
             for t in row["tags"]:
                 w.writerow([row["filename"], t["rank"], t["label"], f"{t['probability']:.6f}", f"{t['threshold']:.6f}",
                             int(t["above_threshold"])])
-    (out / "tags.json").write_text(json.dumps([{k: r[k] for k in ("filename", "duration", "tags")} for r in rows],
-                                              indent=2))
-    with open(out / "events.tsv", "w", newline="") as f:
+    (out / "tags.json").write_text(_json_lines([{k: r[k] for k in ("filename", "duration", "tags")} for r in rows]))
+    if events:
+        _write_events(out / "events.tsv", rows)
+    with open(out / "errors.tsv", "w", newline="") as f:
+        w = csv.writer(f, delimiter="\t", lineterminator="\n")
+        w.writerow(["filename", "reason"])
+        for failure in failures:
+            w.writerow([failure.source, failure.reason.replace("\t", " ").replace("\n", " ")])
+
+
+def _write_events(path: Path, rows: list[dict]) -> None:
+    """DCASE event table with a score column: filename onset offset event_label score."""
+    with open(path, "w", newline="") as f:
         w = csv.writer(f, delimiter="\t", lineterminator="\n")
         w.writerow(["filename", "onset", "offset", "event_label", "score"])
         for row in rows:
             for e in row["events"]:
                 w.writerow([row["filename"], f"{e['onset']:.3f}", f"{e['offset']:.3f}", e["event_label"],
                             f"{e['score']:.6f}"])
-    with open(out / "errors.tsv", "w", newline="") as f:
-        w = csv.writer(f, delimiter="\t", lineterminator="\n")
-        w.writerow(["filename", "reason"])
-        for failure in failures:
-            w.writerow([failure.source, failure.reason.replace("\t", " ").replace("\n", " ")])
+
+
+def _json_lines(rows: list[dict]) -> str:
+    """A JSON array with one file per line: readable, and written by the fast (C) encoder."""
+    return "[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]\n" if rows else "[]\n"

@@ -46,7 +46,7 @@ class EvaluationReport:
 
 
 def evaluate_predictions(checkpoint: Checkpoint, features: FeatureSet, predictions: Predictions,
-                         ground_truth: Manifest) -> tuple[TaggingMetrics, object | None]:
+                         ground_truth: Manifest, event_output: str | None = None) -> tuple[TaggingMetrics, object | None]:
     """Tagging metrics with the checkpoint's thresholds, and event metrics for strong labels."""
     tagging = tagging_metrics(features.weak, predictions.clip_probs, checkpoint.classes,
                               thresholds=checkpoint.tag_thresholds)
@@ -54,12 +54,14 @@ def evaluate_predictions(checkpoint: Checkpoint, features: FeatureSet, predictio
     if ground_truth.has_strong:
         from .event_eval import event_metrics_for
 
-        events = event_metrics_for(checkpoint.events, features, predictions)
+        events = event_metrics_for(checkpoint.events, features, predictions, output=event_output)
     return tagging, events
 
 
 def evaluate_checkpoint(checkpoint_path: str | Path, labels: str | Path, audio_dir: str | Path | None = None,
-                        progress: bool = False) -> EvaluationReport:
+                        progress: bool = False, event_output: str | None = None) -> EvaluationReport:
+    """``event_output`` picks the matrix that scores time (X^a "segment", "attention" or "product");
+    None uses the checkpoint's setting (X^a unless changed)."""
     checkpoint = load_checkpoint(checkpoint_path)
     kwargs = {"audio_dir": audio_dir} if audio_dir else {}
     manifest = read_labels(labels, **kwargs).with_classes(checkpoint.classes)
@@ -67,5 +69,5 @@ def evaluate_checkpoint(checkpoint_path: str | Path, labels: str | Path, audio_d
     if len(features) == 0:
         raise ValueError(f"{labels}: no usable clip to evaluate ({len(features.skipped)} skipped)")
     predictions = predict_features(checkpoint.model, features)
-    tagging, events = evaluate_predictions(checkpoint, features, predictions, manifest)
+    tagging, events = evaluate_predictions(checkpoint, features, predictions, manifest, event_output)
     return EvaluationReport(str(checkpoint_path), str(labels), len(features), len(features.skipped), tagging, events)

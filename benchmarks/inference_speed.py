@@ -1,0 +1,313 @@
+"""Inference speed and memory of ``weaktag tag``: end-to-end tagging vs the bare forward pass.
+
+    python benchmarks/inference_speed.py            # about 5-10 minutes on 2 CPU cores
+    python benchmarks/inference_speed.py --quick    # fewer clips and repeats, no full-size onnxruntime
+
+What is measured (random weights: speed does not depend on what the weights are):
+
+* Models: narrow = ``ModelConfig(17, width=0.125)`` (0.1 M parameters), full size =
+  ``ModelConfig(527)`` (width 1.0, 7.2 M parameters, AudioSet's 527 classes).
+* Backends: PyTorch and onnxruntime (the graph of ``weaktag export``, front end included).
+* Throughput on 10 s clips (16 kHz mono WAV files on disk), batch 1 and 32:
+  - end-to-end: :func:`weaktag.infer.tag_files` on the folder, i.e. what ``weaktag tag DIR --out
+    OUT`` does: find files, read them, batch, forward, attention pooling, event decoding,
+    write tags.csv / tags.json / events.tsv / summary.json (no progress bar);
+  - bare forward: the same network on the same number of clips already in memory as one
+    (B, 160000) float32 array per batch; nothing else. This is the limit.
+  Both are timed in the same run, interleaved (bare, end-to-end, end-to-end without events),
+  ``--repeats`` times. Throughput: the best repeat (the machine may be shared; the minimum is
+  the least disturbed run). Ratio end-to-end / bare: the median over repeats of the ratio of
+  the two back-to-back timings. Reported: clips/s, x real time (seconds of audio per second
+  of wall time), real-time factor (wall / audio), events per clip, ratios.
+* Peak memory (VmHWM, peak resident set of the process) tagging one file of 1 min, 10 min
+  and 1 h (44.1 kHz mono PCM16 WAV, so streaming resampling is included), narrow model,
+  PyTorch, default chunking, each in a fresh subprocess; the baseline (Python, torch and the
+  model loaded, nothing tagged) is reported beside it.
+
+Writes ``benchmarks/results/inference_speed.json`` and ``.md`` and prints the markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from weaktag.checkpoint import save_checkpoint
+from weaktag.export import export_onnx
+from weaktag.infer import Tagger, tag_files
+from weaktag.models import ModelConfig, WeakTagNet
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+SR = 16_000
+CLIP_SECONDS = 10.0
+MODELS = {"narrow": ModelConfig(17, width=0.125), "full": ModelConfig(527)}
+TARGET_E2E_RATIO = 1.3
+TARGET_NARROW_SPEED = 500.0
+TARGET_MEMORY_RATIO = 1.5
+MEMORY_FILES = {"1 min": 60, "10 min": 600, "1 h": 3600}
+
+
+def _vm_hwm_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
+def _write_clips(folder: Path, n: int, seed: int = 0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(CLIP_SECONDS * SR)) / SR
+    paths = []
+    for i in range(n):
+        x = rng.standard_normal(len(t)) * 0.05 + 0.3 * np.sin(2 * np.pi * rng.uniform(200, 4000) * t) * (t % 3 < 1)
+        path = folder / f"clip{i:03d}.wav"
+        sf.write(str(path), x.astype(np.float32), SR, subtype="PCM_16")
+        paths.append(path)
+    return paths
+
+
+def _write_long(path: Path, seconds: int, sr: int = 44_100, seed: int = 0) -> Path:
+    """A long WAV written block by block (the generator never holds the file)."""
+    rng = np.random.default_rng(seed)
+    with sf.SoundFile(str(path), "w", samplerate=sr, channels=1, subtype="PCM_16") as f:
+        for start in range(0, seconds, 10):
+            t = np.arange(10 * sr) / sr
+            x = rng.standard_normal(len(t)) * 0.05
+            x += 0.3 * np.sin(2 * np.pi * rng.uniform(200, 4000) * t) * (t < rng.uniform(0, 10))
+            f.write(x.astype(np.float32))
+    return path
+
+
+def _bare(tagger: Tagger, batch: np.ndarray) -> None:
+    """The network alone on an in-memory batch: the limit end-to-end tagging is compared with."""
+    if tagger.backend == "torch":
+        with torch.inference_mode():
+            tagger.model(torch.from_numpy(batch))
+    else:
+        runner = tagger._runner
+        runner.session.run(None, {runner.input_name: batch})
+
+
+def bench_throughput(name: str, backend: str, batch_size: int, ckpt: Path, onnx_path: Path | None,
+                     clips: list[Path], repeats: int, work: Path) -> dict:
+    taggers = {events: Tagger.from_checkpoint(ckpt, backend=backend, onnx_path=onnx_path, batch_size=batch_size,
+                                              detect_events=events) for events in (True, False)}
+    waves = np.stack([sf.read(str(p), dtype="float32")[0] for p in clips])
+    batches = [waves[i : i + batch_size] for i in range(0, len(waves), batch_size)]
+    folder = clips[0].parent
+    for tagger in taggers.values():  # warm up every path (allocator, oneDNN / ORT kernels)
+        _bare(tagger, batches[0])
+        tag_files(tagger, [folder], work / "warm", progress=False)
+    times: dict[str, list[float]] = {"bare": [], "e2e": [], "e2e_tags_only": []}
+    events = 0
+    for r in range(repeats):
+        started = time.perf_counter()
+        for b in batches:
+            _bare(taggers[True], b)
+        times["bare"].append(time.perf_counter() - started)
+        for key, tagger in (("e2e", taggers[True]), ("e2e_tags_only", taggers[False])):
+            summary = tag_files(tagger, [folder], work / f"{key}{r}", progress=False)
+            times[key].append(summary.wall_seconds)
+            assert summary.ok == len(clips), summary.text()
+            events = summary.events if key == "e2e" else events
+    best = {k: min(v) for k, v in times.items()}
+    audio = len(clips) * CLIP_SECONDS
+    row = {"model": name, "backend": backend, "batch": batch_size, "clips": len(clips), "repeats": repeats,
+           "events_per_clip": events / len(clips)}
+    for key, seconds in best.items():
+        row[f"{key}_seconds"] = seconds
+        row[f"{key}_clips_per_s"] = len(clips) / seconds
+        row[f"{key}_x_real_time"] = audio / seconds
+        row[f"{key}_real_time_factor"] = seconds / audio
+        row[f"all_{key}_seconds"] = times[key]
+    # ratios: median over repeats of (end-to-end / bare forward) timed back to back, which a busy
+    # machine disturbs less than a ratio of minima taken at different moments
+    row["e2e_over_bare"] = float(np.median(np.array(times["e2e"]) / np.array(times["bare"])))
+    row["e2e_tags_only_over_bare"] = float(np.median(np.array(times["e2e_tags_only"]) / np.array(times["bare"])))
+    row["e2e_over_bare_of_minima"] = best["e2e"] / best["bare"]
+    print(f"  {name:6s} {backend:11s} batch {batch_size:2d}: bare {row['bare_x_real_time']:6.0f}x RT; e2e "
+          f"{row['e2e_x_real_time']:6.0f}x RT (ratio {row['e2e_over_bare']:.2f}, {row['events_per_clip']:.0f} "
+          f"events/clip); tags only {row['e2e_tags_only_x_real_time']:6.0f}x RT (ratio "
+          f"{row['e2e_tags_only_over_bare']:.2f})  [load {_load():.1f}]", flush=True)
+    return row
+
+
+def memory_child(ckpt: str, audio: str | None) -> None:
+    """Run in a subprocess: tag ``audio`` (or nothing: baseline) and print peak RSS as JSON."""
+    tagger = Tagger.from_checkpoint(ckpt)
+    started = time.perf_counter()
+    info: dict = {}
+    if audio:
+        result = tagger.tag(audio)
+        info = {"duration": result.duration, "segments": result.num_segments, "events": len(result.events)}
+    info.update(peak_rss_mb=_vm_hwm_mb(), seconds=time.perf_counter() - started)
+    print(json.dumps(info))
+
+
+def bench_memory(ckpt: Path, work: Path, sizes: dict[str, int]) -> list[dict]:
+    rows = []
+    for label, seconds in {"baseline (model loaded, no audio)": 0, **sizes}.items():
+        audio = ""
+        if seconds:
+            audio = str(_write_long(work / f"long_{seconds}s.wav", seconds))
+        out = subprocess.run([sys.executable, __file__, "--memory-child", str(ckpt), audio], check=True,
+                             capture_output=True, text=True)
+        info = json.loads(out.stdout.strip().splitlines()[-1])
+        row = {"file": label, "seconds": seconds, **info}
+        if seconds:
+            row["x_real_time"] = seconds / info["seconds"]
+            Path(audio).unlink()
+        rows.append(row)
+        print(f"  memory {label:34s}: peak RSS {info['peak_rss_mb']:7.1f} MB"
+              + (f", tagged in {info['seconds']:.1f} s ({row['x_real_time']:.0f}x RT)" if seconds else ""), flush=True)
+    return rows
+
+
+def to_markdown(report: dict) -> str:
+    lines = ["# Inference speed (`benchmarks/inference_speed.py`)", "",
+             f"{report['machine']['cpu']}, {report['machine']['cpus']} CPU cores, torch {report['machine']['torch']} "
+             f"({report['machine']['torch_threads']} threads), onnxruntime {report['machine']['onnxruntime']}; "
+             f"load average {report['machine']['load_before']:.1f} before, {report['machine']['load_after']:.1f} after. "
+             "Random weights (with random weights about 2/3 of the classes hover around 0.5, so event decoding "
+             "finds far more events than a trained model would: see events/clip). 10 s clips, 16 kHz WAV files. "
+             "Throughput: best repeat; ratio: median over repeats of back-to-back end-to-end / bare.", "",
+             "| model | backend | batch | bare forward: clips/s, x RT | end-to-end, tags + events: clips/s, x RT, "
+             "RTF | ratio to bare | events/clip | end-to-end, clip tags only: clips/s, x RT | ratio to bare |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in report["throughput"]:
+        lines.append(f"| {r['model']} | {r['backend']} | {r['batch']} | {r['bare_clips_per_s']:.1f}, "
+                     f"{r['bare_x_real_time']:.0f}x | {r['e2e_clips_per_s']:.1f}, {r['e2e_x_real_time']:.0f}x, "
+                     f"{r['e2e_real_time_factor']:.5f} | {r['e2e_over_bare']:.2f} | {r['events_per_clip']:.1f} | "
+                     f"{r['e2e_tags_only_clips_per_s']:.1f}, {r['e2e_tags_only_x_real_time']:.0f}x | "
+                     f"{r['e2e_tags_only_over_bare']:.2f} |")
+    lines += ["", "Peak memory tagging one long file (narrow model, PyTorch, 44.1 kHz WAV, default 30.72 s chunks):", "",
+              "| file | peak RSS (MB) | tagging time (s) | x real time |", "|---|---|---|---|"]
+    for r in report["memory"]:
+        speed = f"{r['x_real_time']:.0f}x" if r.get("seconds") and "x_real_time" in r else "-"
+        secs = f"{r['seconds']:.1f}" if r["seconds"] else "-"
+        lines.append(f"| {r['file']} | {r['peak_rss_mb']:.0f} | {secs} | {speed} |")
+    lines += ["", "Targets:", ""]
+    for t in report["targets"]:
+        lines.append(f"- {t['target']}: {t['measured']} -> **{'met' if t['met'] else 'MISSED'}**")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer clips and repeats; no full-size onnxruntime")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--memory-child", nargs=2, metavar=("CKPT", "AUDIO"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(*args.memory_child)
+        return
+    import onnxruntime
+
+    started = time.perf_counter()
+    load_before = _load()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="weaktag-bench-") as tmp:
+        work = Path(tmp)
+        ckpts, onnx_paths = {}, {}
+        for name, config in MODELS.items():
+            torch.manual_seed(0)
+            model = WeakTagNet(config).eval()
+            ckpts[name] = save_checkpoint(work / f"{name}.pt", model, [f"class{i}" for i in range(config.num_classes)],
+                                          "attention", {})
+            onnx_paths[name] = export_onnx(ckpts[name], work / f"{name}.onnx").path
+        plan = {  # model -> (clips, repeats)
+            "narrow": (64, args.repeats or (2 if args.quick else 5)),
+            "full": (32 if not args.quick else 16, args.repeats or (1 if args.quick else 3)),
+        }
+        print("throughput on 10 s clips:", flush=True)
+        for name in MODELS:
+            n_clips, repeats = plan[name]
+            clips = _write_clips(work / f"clips_{name}", n_clips)
+            for backend in ("torch", "onnxruntime"):
+                if args.quick and name == "full" and backend == "onnxruntime":
+                    continue
+                for batch in (1, 32):
+                    rows.append(bench_throughput(name, backend, batch, ckpts[name], onnx_paths[name] if backend ==
+                                                 "onnxruntime" else None, clips, repeats, work / f"run_{name}_{backend}_{batch}"))
+        print("peak memory, one long file:", flush=True)
+        sizes = {"1 min": 60, "10 min": 600} if args.quick else MEMORY_FILES
+        memory = bench_memory(ckpts["narrow"], work, sizes)
+
+    narrow_best = max((r for r in rows if r["model"] == "narrow"), key=lambda r: r["e2e_x_real_time"])
+    worst = max(rows, key=lambda r: r["e2e_over_bare"])
+    worst_tags = max(rows, key=lambda r: r["e2e_tags_only_over_bare"])
+    mem = {r["file"]: r["peak_rss_mb"] for r in memory}
+    targets = [
+        {"target": f"end-to-end (tags + events) within {TARGET_E2E_RATIO}x of the bare forward, every row",
+         "measured": f"worst {worst['e2e_over_bare']:.2f} ({worst['model']}, {worst['backend']}, batch {worst['batch']}); "
+                     + ", ".join(f"{r['model']}/{r['backend']}/{r['batch']}: {r['e2e_over_bare']:.2f}" for r in rows),
+         "met": worst["e2e_over_bare"] <= TARGET_E2E_RATIO},
+        {"target": f"end-to-end, clip tags only (--no-events), within {TARGET_E2E_RATIO}x of the bare forward, every row",
+         "measured": f"worst {worst_tags['e2e_tags_only_over_bare']:.2f} ({worst_tags['model']}, {worst_tags['backend']}, "
+                     f"batch {worst_tags['batch']})",
+         "met": worst_tags["e2e_tags_only_over_bare"] <= TARGET_E2E_RATIO},
+        {"target": f"narrow model >= {TARGET_NARROW_SPEED:.0f}x real time end-to-end (tags + events) on 2 CPU cores",
+         "measured": f"{narrow_best['e2e_x_real_time']:.0f}x at best ({narrow_best['backend']}, batch "
+                     f"{narrow_best['batch']}); slowest narrow row "
+                     f"{min(r['e2e_x_real_time'] for r in rows if r['model'] == 'narrow'):.0f}x",
+         "met": min(r["e2e_x_real_time"] for r in rows if r["model"] == "narrow") >= TARGET_NARROW_SPEED},
+    ]
+    if "1 h" in mem:
+        targets.append({"target": f"peak memory 1 h file within {TARGET_MEMORY_RATIO}x of 1 min file",
+                        "measured": f"{mem['1 h']:.0f} MB vs {mem['1 min']:.0f} MB = {mem['1 h'] / mem['1 min']:.2f}x",
+                        "met": mem["1 h"] <= TARGET_MEMORY_RATIO * mem["1 min"]})
+    report = {
+        "machine": {"cpu": _cpu_name(), "cpus": os.cpu_count(),
+                    "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                    "onnxruntime": onnxruntime.__version__, "python": platform.python_version(),
+                    "load_before": load_before, "load_after": _load()},
+        "weights": "random (speed does not depend on the weights)",
+        "models": {k: v.to_dict() for k, v in MODELS.items()},
+        "throughput": rows, "memory": memory, "targets": targets,
+        "wall_seconds": time.perf_counter() - started, "quick": args.quick,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "inference_speed.json").write_text(json.dumps(report, indent=2))
+    text = to_markdown(report)
+    (out / "inference_speed.md").write_text(text)
+    print()
+    print(text)
+    print(f"benchmark took {report['wall_seconds']:.0f} s; wrote {out / 'inference_speed.json'} and .md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""``weaktag export --format onnx``: graph parity with PyTorch, dynamic shapes, and the onnxruntime backend."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import soundfile as sf
+import torch
+
+from weaktag.audio import LogMel, load_audio
+from weaktag.checkpoint import save_checkpoint
+from weaktag.cli import main
+from weaktag.export import PARITY_TOLERANCE, DftLogMel, export_onnx, read_metadata
+from weaktag.infer import Tagger
+from weaktag.models import ModelConfig, WeakTagNet
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CLASSES = ["dog", "rain", "siren", "baby"]
+SR = 16_000
+
+
+def _checkpoint(path: Path, attention: bool = True, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    model = WeakTagNet(ModelConfig(len(CLASSES), attention=attention, width=0.125)).eval()
+    return save_checkpoint(path, model, CLASSES, "attention", {}, tag_thresholds=np.array([0.5, 0.4, 0.6, 0.5]))
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    return _checkpoint(tmp_path_factory.mktemp("export") / "model.pt")
+
+
+@pytest.fixture(scope="module")
+def exported(ckpt: Path) -> Path:
+    return export_onnx(ckpt, ckpt.with_suffix(".onnx")).path
+
+
+def _real_file() -> Path:
+    folder = SHARED_DATA / "esc10"
+    if not folder.exists():
+        pytest.skip(f"real data not available: {folder} is absent")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".ogg", ".wav", ".flac"))
+    if not files:
+        pytest.skip(f"no audio under {folder}")
+    return files[0]
+
+
+def _torch_outputs(ckpt: Path, wave: np.ndarray) -> list[np.ndarray]:
+    from weaktag.checkpoint import load_checkpoint
+
+    model = load_checkpoint(ckpt).model
+    with torch.no_grad():
+        out = model(torch.from_numpy(wave))
+    names = [out.clip_probs, out.segment_probs, out.attention, out.attention_raw]
+    return [t.numpy() for t in names if t is not None]
+
+
+def test_dft_frontend_equals_logmel() -> None:
+    x = torch.from_numpy((np.random.default_rng(0).standard_normal((3, 33_333)) * 0.2).astype(np.float32))
+    x[1, 5000:9000] = 0.0
+    assert (DftLogMel()(x) - LogMel()(x)).abs().max().item() <= 1e-4
+
+
+def test_export_parity_random_audio(exported: Path, ckpt: Path) -> None:
+    session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(5)
+    for batch, samples in [(1, 2800), (3, 12_345), (2, 160_000), (1, 16_000 * 45 + 77)]:  # dynamic batch and time
+        wave = (rng.standard_normal((batch, samples)) * 0.1).astype(np.float32)
+        got = session.run(None, {"waveform": wave})
+        expected = _torch_outputs(ckpt, wave)
+        assert [g.shape for g in got] == [e.shape for e in expected]
+        assert max(float(np.abs(g - e).max()) for g, e in zip(got, expected)) <= PARITY_TOLERANCE
+    names = [o.name for o in session.get_outputs()]
+    assert names == ["clip_probs", "segment_probs", "attention", "attention_raw"]
+
+
+def test_export_parity_real_audio(ckpt: Path, tmp_path: Path) -> None:
+    real = _real_file()
+    for frontend in (True, False):
+        report = export_onnx(ckpt, tmp_path / f"m{int(frontend)}.onnx", frontend=frontend, verify_audio=[real])
+        assert report.ok and set(report.max_abs_diff) == {"random", "random_10s", real.name}
+        assert report.worst <= PARITY_TOLERANCE
+
+
+def test_export_without_frontend_and_pooling_model(tmp_path: Path) -> None:
+    ckpt = _checkpoint(tmp_path / "pool.pt", attention=False, seed=3)
+    report = export_onnx(ckpt, tmp_path / "pool.onnx", frontend=False)
+    assert report.ok and not report.frontend
+    session = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["logmel"]
+    assert [o.name for o in session.get_outputs()] == ["clip_probs", "segment_probs"]
+    meta = read_metadata(report.path)
+    assert meta["classes"] == CLASSES and meta["frontend"] is False
+
+
+def test_onnxruntime_backend_matches_torch(ckpt: Path, exported: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    long = (rng.standard_normal(SR * 50) * 0.1).astype(np.float32)
+    short = (rng.standard_normal(1600) * 0.1).astype(np.float32)  # 0.1 s
+    torch_tagger = Tagger.from_checkpoint(ckpt, chunk_seconds=10.24)
+    for tagger in (Tagger.from_checkpoint(ckpt, backend="onnxruntime", onnx_path=exported, chunk_seconds=10.24),
+                   Tagger.from_checkpoint(exported, chunk_seconds=10.24)):  # the .onnx alone, metadata inside
+        assert tagger.classes == CLASSES and tagger.backend == "onnxruntime"
+        np.testing.assert_allclose(tagger.tag_thresholds, [0.5, 0.4, 0.6, 0.5])
+        for wave in (long, short):
+            a, b = tagger.tag(wave), torch_tagger.tag(wave)
+            assert np.abs(a.segment_probs - b.segment_probs).max() <= PARITY_TOLERANCE
+            assert np.abs(a.attention - b.attention).max() <= PARITY_TOLERANCE
+            assert np.abs(a.clip_probs - b.clip_probs).max() <= PARITY_TOLERANCE
+
+
+def test_cli_export_then_tag_with_onnxruntime(ckpt: Path, tmp_path: Path, capsys) -> None:
+    onnx_path = tmp_path / "cli.onnx"
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "onnx", "--output", str(onnx_path)]) == 0
+    assert "parity OK" in capsys.readouterr().out
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        sf.write(str(audio / f"{i}.wav"), rng.standard_normal(SR * 5).astype(np.float32) * 0.1, SR)
+    probs = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / backend
+        args = ["tag", "--checkpoint", str(ckpt), str(audio), "--out", str(out), "--backend", backend,
+                "--select", "top-k", "--top-k", "4", "--quiet"]
+        if backend == "onnxruntime":
+            args += ["--onnx", str(onnx_path)]
+        assert main(args) == 0
+        with open(out / "tags.csv", newline="") as f:
+            probs[backend] = {(r["filename"], r["label"]): float(r["probability"]) for r in csv.DictReader(f)}
+        if backend == "onnxruntime":  # the .onnx file alone as the checkpoint: onnxruntime is implied
+            assert main(["tag", "--checkpoint", str(onnx_path), str(audio), "--out", str(tmp_path / "alone"),
+                         "--select", "top-k", "--top-k", "4", "--quiet"]) == 0
+            assert (tmp_path / "alone" / "tags.csv").read_text() == (out / "tags.csv").read_text()
+    assert probs["torch"].keys() == probs["onnxruntime"].keys() and len(probs["torch"]) == 12
+    assert max(abs(probs["torch"][k] - probs["onnxruntime"][k]) for k in probs["torch"]) <= PARITY_TOLERANCE
+    with pytest.raises(ValueError, match="onnxruntime"):
+        Tagger.from_checkpoint(onnx_path, backend="torch")
+
+
+def test_real_file_through_both_backends(ckpt: Path, exported: Path) -> None:
+    real = _real_file()
+    a = Tagger.from_checkpoint(exported).tag(real)
+    b = Tagger.from_checkpoint(ckpt).tag(real)
+    assert a.duration == pytest.approx(len(load_audio(real, allow_silent=True)) / SR)
+    assert np.abs(a.segment_probs - b.segment_probs).max() <= PARITY_TOLERANCE
