@@ -267,12 +267,21 @@ def decode_events(
             raise ValueError(f"median filter windows must be odd positive integers; got {window}")
 
     reduce = np.max if score_reduce == "max" else np.mean
+    activity = scores >= thresholds_c[:, None]
+    if np.all(windows == windows[0]):
+        # one filter call for the whole matrix (size 1 across classes): the same result as
+        # filtering each class, without a Python-level call per class on the inference hot path
+        if windows[0] > 1:
+            activity = median_filter(activity.astype(np.uint8), size=(1, int(windows[0])), mode="nearest").astype(bool)
+    else:
+        for c in range(n_classes):
+            if windows[c] > 1:
+                activity[c] = median_filter(activity[c].astype(np.uint8), size=int(windows[c]), mode="nearest").astype(bool)
     events: list[DetectedEvent] = []
     for c, label in enumerate(classes):
-        active = scores[c] >= thresholds_c[c]
-        if windows[c] > 1:
-            active = median_filter(active.astype(np.uint8), size=int(windows[c]), mode="nearest").astype(bool)
-        for start, stop in _runs(active):
+        if not activity[c].any():
+            continue
+        for start, stop in _runs(activity[c]):
             events.append(
                 DetectedEvent(
                     label=label,
