@@ -37,6 +37,16 @@ class AudioError(RuntimeError):
         self.reason = reason
 
 
+def check_audio_path(path: str | Path) -> Path:
+    """The path as a Path, or AudioError when it is missing or a directory (shared by every reader)."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "file not found")
+    if path.is_dir():
+        raise AudioError(path, "is a directory, not an audio file")
+    return path
+
+
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, allow_silent: bool = False) -> np.ndarray:
     """Read any soundfile-readable file into mono float32 at ``sample_rate``.
 
@@ -45,11 +55,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, allow_silent: b
     unless ``allow_silent`` (silence is legal audio, but in training data it almost always
     means a broken export, so callers must opt in).
     """
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(path, "file not found")
-    if path.is_dir():
-        raise AudioError(path, "is a directory, not an audio file")
+    path = check_audio_path(path)
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError, TypeError)

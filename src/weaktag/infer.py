@@ -55,7 +55,7 @@ import soundfile as sf
 import soxr
 import torch
 
-from .audio import AUDIO_SUFFIXES, HOP, SAMPLE_RATE, WINDOW, AudioError, LogMel, num_frames
+from .audio import AUDIO_SUFFIXES, HOP, SAMPLE_RATE, WINDOW, AudioError, LogMel, check_audio_path, num_frames
 from .checkpoint import Checkpoint, EventSettings, load_checkpoint
 from .evaluate.events import OUTPUT_KINDS, DetectedEvent, decode_events, segment_scores
 from .models import TIME_STRIDE, num_segments, segment_duration
@@ -218,11 +218,7 @@ def iter_audio_blocks(path: str | Path, block_frames: int = READ_BLOCK) -> Itera
     samples :func:`weaktag.audio.load_audio` gives. Raises :class:`AudioError` for a missing,
     unreadable, corrupt or empty file and for NaN / infinite samples (silence is allowed).
     """
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(path, "file not found")
-    if path.is_dir():
-        raise AudioError(path, "is a directory, not an audio file")
+    path = check_audio_path(path)
     try:
         handle = sf.SoundFile(str(path))
     except Exception as exc:  # LibsndfileError, RuntimeError, TypeError ...
