@@ -5,7 +5,7 @@
 
 What is measured (random weights: speed does not depend on what the weights are):
 
-* Models: narrow = ``ModelConfig(17, width=0.125)`` (0.1 M parameters), full size =
+* Models: narrow = ``ModelConfig(17, backbone=BackboneConfig(width=0.125))`` (0.1 M parameters), full size =
   ``ModelConfig(527)`` (width 1.0, 7.2 M parameters, AudioSet's 527 classes).
 * Backends: PyTorch and onnxruntime (the graph of ``weaktag export``, front end included).
 * Throughput on 10 s clips (16 kHz mono WAV files on disk), batch 1 and 32:
@@ -44,15 +44,15 @@ import soundfile as sf
 import torch
 
 from weaktag.checkpoint import save_checkpoint
-from weaktag.export import export_onnx
-from weaktag.infer import Tagger, tag_files
-from weaktag.models import ModelConfig, WeakTagNet
+from weaktag.inference import Tagger, tag_files
+from weaktag.inference.export import export_onnx
+from weaktag.models import BackboneConfig, ModelConfig, WeakTagNet
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 SR = 16_000
 CLIP_SECONDS = 10.0
-MODELS = {"narrow": ModelConfig(17, width=0.125), "full": ModelConfig(527)}
+MODELS = {"narrow": ModelConfig(17, backbone=BackboneConfig(width=0.125)), "full": ModelConfig(527)}
 TARGET_E2E_RATIO = 1.3
 TARGET_NARROW_SPEED = 500.0
 TARGET_MEMORY_RATIO = 1.5
@@ -116,7 +116,7 @@ def _bare(tagger: Tagger, batch: np.ndarray) -> None:
         with torch.inference_mode():
             tagger.model(torch.from_numpy(batch))
     else:
-        runner = tagger._runner
+        runner = tagger.runner
         runner.session.run(None, {runner.input_name: batch})
 
 

@@ -13,7 +13,7 @@ import pytest
 from weaktag.checkpoint import load_checkpoint
 from weaktag.config import config_from_dict
 from weaktag.synth import SynthConfig, synthesize_splits
-from weaktag.train import train
+from weaktag.training import train
 
 EXPECTED = {
     "attention-self": {

@@ -11,13 +11,12 @@ import matplotlib.image
 import pytest
 import yaml
 
-import weaktag.compare as compare_mod
+import weaktag.experiments.compare as compare_mod
 from weaktag.cli import main
-from weaktag.compare import CompareConfig, choose_attention_clip, default_gain_pair, run_compare, trial_dir
 from weaktag.config import config_from_dict
-from weaktag.evaluate import attention_figure_size
-from weaktag.evaluate import report as rep
-from weaktag.evaluate.plots import DPI, GAIN_FIGURE_SIZE
+from weaktag.experiments import report as rep
+from weaktag.experiments.compare import CompareConfig, choose_attention_clip, default_gain_pair, run_compare, trial_dir
+from weaktag.experiments.plots import DPI, GAIN_FIGURE_SIZE, attention_figure_size
 from weaktag.labels import Clip, Event
 from weaktag.synth import SynthConfig, synthesize_splits
 

@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
 
-from weaktag.data import segment_labels, segment_times
+from weaktag.geometry import VGGISH_GRID
+
+segment_labels = VGGISH_GRID.segment_labels
+segment_times = VGGISH_GRID.segment_times
 from weaktag.labels import Event
 
 

@@ -14,9 +14,9 @@ import torch
 from weaktag.audio import LogMel, load_audio
 from weaktag.checkpoint import save_checkpoint
 from weaktag.cli import main
-from weaktag.export import PARITY_TOLERANCE, DftLogMel, export_onnx, read_metadata
-from weaktag.infer import Tagger
-from weaktag.models import ModelConfig, WeakTagNet
+from weaktag.inference import Tagger
+from weaktag.inference.export import PARITY_TOLERANCE, DftLogMel, export_onnx, read_metadata
+from weaktag.models import BackboneConfig, ModelConfig, WeakTagNet
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CLASSES = ["dog", "rain", "siren", "baby"]
@@ -25,7 +25,7 @@ SR = 16_000
 
 def _checkpoint(path: Path, attention: bool = True, seed: int = 0) -> Path:
     torch.manual_seed(seed)
-    model = WeakTagNet(ModelConfig(len(CLASSES), attention=attention, width=0.125)).eval()
+    model = WeakTagNet(ModelConfig(len(CLASSES), attention=attention, backbone=BackboneConfig(width=0.125))).eval()
     return save_checkpoint(path, model, CLASSES, "attention", {}, tag_thresholds=np.array([0.5, 0.4, 0.6, 0.5]))
 
 

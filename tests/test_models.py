@@ -1,14 +1,15 @@
 import pytest
 import torch
 
-from weaktag.models import ModelConfig, WeakTagNet, num_segments, segment_duration
+from weaktag.geometry import VGGISH_GRID
+from weaktag.models import BackboneConfig, ModelConfig, WeakTagNet, num_segments
 from weaktag.models.transfer import initialise_from, vggish_to_backbone
 
 
 @pytest.fixture(scope="module")
 def narrow():
     torch.manual_seed(0)
-    return WeakTagNet(ModelConfig(num_classes=5, attention=True, width=0.125)).eval()
+    return WeakTagNet(ModelConfig(num_classes=5, attention=True, backbone=BackboneConfig(width=0.125))).eval()
 
 
 def test_ten_second_input_gives_62_segments_and_attention_sums_to_one(narrow):
@@ -28,7 +29,7 @@ def test_any_length_runs(narrow, frames):
 
 
 def test_pooling_head_is_mean_of_segments():
-    model = WeakTagNet(ModelConfig(num_classes=4, attention=False, width=0.125)).eval()
+    model = WeakTagNet(ModelConfig(num_classes=4, attention=False, backbone=BackboneConfig(width=0.125))).eval()
     out = model.forward_features(torch.randn(2, 998, 64))
     assert out.attention is None
     assert torch.allclose(out.clip_probs, out.segment_probs.mean(-1))
@@ -46,7 +47,7 @@ def test_waveform_forward_matches_feature_forward(narrow):
     a = narrow(wave)
     b = narrow.forward_features(narrow.frontend(wave))
     assert torch.allclose(a.clip_probs, b.clip_probs)
-    assert segment_duration() == pytest.approx(0.16)
+    assert VGGISH_GRID.segment_seconds == pytest.approx(0.16)
 
 
 def _vggish_port_state_dict() -> dict:
@@ -76,11 +77,11 @@ def test_vggish_transfer_refuses_wrong_width(tmp_path):
     path = tmp_path / "vggish.pth"
     torch.save(_vggish_port_state_dict(), path)
     with pytest.raises(ValueError, match="vggish.pth: backbone.features.0.weight has shape"):
-        initialise_from(WeakTagNet(ModelConfig(17, width=0.5)), path)
+        initialise_from(WeakTagNet(ModelConfig(17, backbone=BackboneConfig(width=0.5))), path)
 
 
 def test_batch_norm_option_adds_norms_and_keeps_shapes():
-    model = WeakTagNet(ModelConfig(3, width=0.125, batch_norm=True)).eval()
+    model = WeakTagNet(ModelConfig(3, backbone=BackboneConfig(width=0.125, batch_norm=True))).eval()
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert len(norms) == 7  # after L1-L6 and L7
     out = model.forward_features(torch.randn(2, 998, 64))

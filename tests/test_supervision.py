@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from weaktag.models import ModelConfig, ModelOutput, WeakTagNet
+from weaktag.models import BackboneConfig, ModelConfig, ModelOutput, WeakTagNet
 from weaktag.supervision import SCHEMES, Batch, make_scheme, pseudo_strong_labels
 
 
@@ -55,7 +55,7 @@ def _tiny_batch(c: int = 3, t: int = 62) -> Batch:
 def test_every_scheme_loss_falls_on_a_tiny_batch(name):
     torch.manual_seed(0)
     scheme = make_scheme(name)
-    model = WeakTagNet(ModelConfig(3, attention=scheme.uses_attention, width=0.125))
+    model = WeakTagNet(ModelConfig(3, attention=scheme.uses_attention, backbone=BackboneConfig(width=0.125)))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     batch = _tiny_batch()
     losses = []

@@ -1,8 +1,11 @@
-"""Audio loading (any file -> mono float32 at 16 kHz) and the VGGish log-mel front end.
+"""Audio in: any file (or array) -> mono float32 at a front end's rate, read whole or as a stream; and the
+log-mel front end.
 
-Front-end conventions follow VGGish: 16 kHz, 25 ms Hann window (400 samples), 10 ms hop
-(160 samples), no centring, 64 mel bands between 125 and 7500 Hz (HTK mel scale),
-``log(mel + 0.01)``. A 10 s clip gives ``1 + (160000 - 400) // 160 = 998`` frames.
+Front-end conventions default to VGGish's (:data:`weaktag.geometry.VGGISH_FRONTEND`): 16 kHz,
+25 ms periodic Hann window (400 samples), 10 ms hop (160 samples), no centring, |FFT| with 512
+points, 64 HTK-mel bands between 125 and 7500 Hz, ``log(mel + 0.01)``. A 10 s clip gives
+``1 + (160000 - 400) // 160 = 998`` frames. A backbone with another front end passes its own
+:class:`~weaktag.geometry.FrontEndSpec`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -17,15 +21,20 @@ import soxr
 import torch
 from torch import nn
 
-SAMPLE_RATE = 16_000
-WINDOW = 400  # 25 ms
-HOP = 160  # 10 ms
-N_FFT = 512  # next power of two above the window, as VGGish
-N_MELS = 64
-F_MIN = 125.0
-F_MAX = 7500.0
-LOG_OFFSET = 0.01
+from .geometry import VGGISH_FRONTEND, FrontEndSpec
+
+# VGGish's front end, for code that works on its grid only (tests, benchmarks, the synthesizer)
+SAMPLE_RATE = VGGISH_FRONTEND.sample_rate
+WINDOW = VGGISH_FRONTEND.window
+HOP = VGGISH_FRONTEND.hop
+N_FFT = VGGISH_FRONTEND.n_fft
+N_MELS = VGGISH_FRONTEND.n_mels
+F_MIN = VGGISH_FRONTEND.f_min
+F_MAX = VGGISH_FRONTEND.f_max
+LOG_OFFSET = VGGISH_FRONTEND.log_offset
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus")
+READ_BLOCK = 1 << 16  # frames per soundfile read when streaming
+SILENT = "audio is entirely silent (all samples are zero)"
 
 
 class AudioError(RuntimeError):
@@ -38,38 +47,111 @@ class AudioError(RuntimeError):
 
 
 def check_audio_path(path: str | Path) -> Path:
-    """The path as a Path, or AudioError when it is missing or a directory (shared by every reader)."""
+    """The path as a Path, or AudioError when it is missing, a directory or an empty (0-byte) file."""
     path = Path(path)
     if not path.exists():
         raise AudioError(path, "file not found")
     if path.is_dir():
         raise AudioError(path, "is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
     return path
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, allow_silent: bool = False) -> np.ndarray:
-    """Read any soundfile-readable file into mono float32 at ``sample_rate``.
+def _open(path: Path) -> sf.SoundFile:
+    try:
+        return sf.SoundFile(str(path))
+    except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError, TypeError)
+        raise AudioError(path, f"cannot decode audio ({type(exc).__name__}: {exc})") from None
 
-    Channels are averaged; resampling uses soxr (high quality). Raises :class:`AudioError`
-    for a missing, unreadable, corrupt or empty file, and for an all-zero (silent) file
-    unless ``allow_silent`` (silence is legal audio, but in training data it almost always
-    means a broken export, so callers must opt in).
+
+def iter_audio_blocks(path: str | Path, sample_rate: int = SAMPLE_RATE, block_frames: int = READ_BLOCK,
+                      allow_silent: bool = True) -> Iterator[np.ndarray]:
+    """Mono float32 blocks at ``sample_rate`` from any soundfile-readable file, never the whole file at once.
+
+    Channels are averaged and the stream resampled with soxr (HQ): the samples equal those of
+    :func:`load_audio`. Raises :class:`AudioError` for a missing, unreadable, corrupt or empty
+    file, for NaN / infinite samples, and (unless ``allow_silent``) when the whole file turns
+    out to be zeros: that is known only at its end, after every block has been yielded.
+    """
+    path = check_audio_path(path)
+    with _open(path) as handle:
+        rate, channels = handle.samplerate, handle.channels
+        # only float sample formats can hold NaN / inf; integer PCM and lossy decoders cannot
+        check_finite = handle.subtype in ("FLOAT", "DOUBLE") or handle.format not in ("WAV", "WAVEX", "AIFF", "FLAC")
+        stream = None if rate == sample_rate else soxr.ResampleStream(rate, sample_rate, 1, dtype="float32",
+                                                                      quality="HQ")
+        total = 0
+        sound = False
+        while True:
+            try:
+                block = handle.read(block_frames, dtype="float32", always_2d=channels > 1)
+            except Exception as exc:
+                raise AudioError(path, f"cannot decode audio after {total / rate:.2f} s "
+                                       f"({type(exc).__name__}: {exc})") from None
+            last = len(block) < block_frames
+            mono = block.mean(axis=1) if channels > 1 else block
+            if check_finite and not np.all(np.isfinite(mono)):
+                raise AudioError(path, "audio contains NaN or infinite samples")
+            total += len(block)
+            if total == 0 and last:
+                raise AudioError(path, "file holds no samples (empty audio)")
+            sound = sound or bool(np.any(mono))
+            out = mono if stream is None else stream.resample_chunk(mono, last=last)
+            if len(out):
+                yield out if out.dtype == np.float32 and out.flags.c_contiguous else np.ascontiguousarray(out, np.float32)
+            if last:
+                if not sound and not allow_silent:
+                    raise AudioError(path, SILENT)
+                return
+
+
+def array_blocks(audio: np.ndarray, sample_rate: int, target_rate: int = SAMPLE_RATE, name: str = "<array>",
+                 allow_silent: bool = True) -> Iterator[np.ndarray]:
+    """The :func:`iter_audio_blocks` of an in-memory (samples,) or (samples, channels) array: one block."""
+    wave = np.asarray(audio, dtype=np.float32)
+    if wave.ndim == 2:  # (samples, channels)
+        wave = wave.mean(axis=1)
+    if wave.ndim != 1:
+        raise AudioError(name, f"expected a (samples,) or (samples, channels) array, got shape {audio.shape}")
+    if len(wave) == 0:
+        raise AudioError(name, "array holds no samples (empty audio)")
+    if not np.all(np.isfinite(wave)):
+        raise AudioError(name, "audio contains NaN or infinite samples")
+    if not allow_silent and not np.any(wave):
+        raise AudioError(name, SILENT)
+    if sample_rate != target_rate:
+        wave = soxr.resample(wave, sample_rate, target_rate, quality="HQ")
+    yield np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, allow_silent: bool = False) -> np.ndarray:
+    """Read any soundfile-readable file into mono float32 at ``sample_rate`` (the stream, concatenated).
+
+    Raises :class:`AudioError` for a missing, unreadable, corrupt or empty file, and for an
+    all-zero (silent) file unless ``allow_silent`` (silence is legal audio, but in training data
+    it almost always means a broken export, so callers must opt in).
     """
     path = check_audio_path(path)
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError, TypeError)
+        frames = sf.info(str(path)).frames
+    except Exception as exc:
         raise AudioError(path, f"cannot decode audio ({type(exc).__name__}: {exc})") from None
-    if data.shape[0] == 0:
+    blocks = list(iter_audio_blocks(path, sample_rate, block_frames=max(READ_BLOCK, frames + 1),
+                                    allow_silent=allow_silent))
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+
+
+def probe_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> tuple[int, int, float]:
+    """(length at ``sample_rate``, frames in the file, seconds) from the header; AudioError when unreadable."""
+    path = check_audio_path(path)
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:
+        raise AudioError(path, f"cannot decode audio ({type(exc).__name__}: {exc})") from None
+    if info.frames <= 0:
         raise AudioError(path, "file holds no samples (empty audio)")
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if not np.all(np.isfinite(mono)):
-        raise AudioError(path, "audio contains NaN or infinite samples")
-    if not allow_silent and not np.any(mono):
-        raise AudioError(path, "audio is entirely silent (all samples are zero)")
-    if sr != sample_rate:
-        mono = soxr.resample(mono, sr, sample_rate, quality="HQ")
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return int(math.ceil(info.frames * sample_rate / info.samplerate)), int(info.frames), info.frames / info.samplerate
 
 
 def audio_duration(path: str | Path) -> float:
@@ -81,11 +163,9 @@ def audio_duration(path: str | Path) -> float:
     return info.frames / info.samplerate
 
 
-def num_frames(num_samples: int) -> int:
-    """Log-mel frames for a signal of ``num_samples`` at 16 kHz (no centring)."""
-    if num_samples < WINDOW:
-        return 0
-    return 1 + (num_samples - WINDOW) // HOP
+def num_frames(num_samples: int, spec: FrontEndSpec = VGGISH_FRONTEND) -> int:
+    """Log-mel frames for a signal of ``num_samples`` (no centring)."""
+    return spec.num_frames(num_samples)
 
 
 def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
@@ -109,28 +189,33 @@ def mel_filterbank(n_fft: int = N_FFT, n_mels: int = N_MELS, sample_rate: int = 
     return torch.from_numpy(weights.astype(np.float32))
 
 
-class LogMel(nn.Module):
-    """Batched log-mel front end in torch: waveforms (B, N) -> features (B, frames, 64).
+def spec_filterbank(spec: FrontEndSpec) -> torch.Tensor:
+    return mel_filterbank(spec.n_fft, spec.n_mels, spec.sample_rate, spec.f_min, spec.f_max)
 
-    Runs on whatever device the module is on. The STFT is written as a strided
-    framing + matmul-free ``torch.fft.rfft`` so that it also exports to ONNX
-    (``torch.stft`` does not, for every opset).
+
+class LogMel(nn.Module):
+    """Batched log-mel front end in torch: waveforms (B, N) -> features (B, frames, n_mels).
+
+    Runs on whatever device the module is on. The STFT is written as a strided framing +
+    ``torch.fft.rfft`` (``torch.stft`` does not export to ONNX for every opset).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, spec: FrontEndSpec = VGGISH_FRONTEND) -> None:
         super().__init__()
+        self.spec = spec
         # periodic Hann, as numpy/VGGish "hann" for framing
-        window = 0.5 - 0.5 * torch.cos(2 * math.pi * torch.arange(WINDOW, dtype=torch.float32) / WINDOW)
+        n = torch.arange(spec.window, dtype=torch.float32)
+        window = 0.5 - 0.5 * torch.cos(2 * math.pi * n / spec.window)
         self.register_buffer("window", window, persistent=False)
-        self.register_buffer("mel", mel_filterbank(), persistent=False)
+        self.register_buffer("mel", spec_filterbank(spec), persistent=False)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         if waveform.dim() == 1:
             waveform = waveform.unsqueeze(0)
-        frames = waveform.unfold(-1, WINDOW, HOP) * self.window  # (B, F, 400)
-        spectrum = torch.fft.rfft(frames, n=N_FFT).abs()  # magnitude, as VGGish
+        frames = waveform.unfold(-1, self.spec.window, self.spec.hop) * self.window  # (B, F, window)
+        spectrum = torch.fft.rfft(frames, n=self.spec.n_fft).abs()  # magnitude, as VGGish
         mel = spectrum @ self.mel
-        return torch.log(mel + LOG_OFFSET)
+        return torch.log(mel + self.spec.log_offset)
 
 
 def pad_or_truncate(waveform: np.ndarray, num_samples: int) -> np.ndarray:

@@ -13,21 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from .files import atomic_path, plain
 from .models import ModelConfig, WeakTagNet
+from .postprocess import EventSettings
 
 FORMAT = "weaktag-checkpoint/1"
-
-
-@dataclass
-class EventSettings:
-    """How segment outputs become events (used by evaluation and ``weaktag tag``)."""
-
-    output: str = "segment"  # which matrix scores time: "segment" (X^a), "attention" or "product"
-    thresholds: list[float] = field(default_factory=list)  # per class; empty: use 0.5
-    median_filter_seconds: float = 0.48  # 3 segments of 0.16 s
-
-    def to_dict(self) -> dict:
-        return {"output": self.output, "thresholds": list(self.thresholds), "median_filter_seconds": self.median_filter_seconds}
 
 
 @dataclass
@@ -58,11 +48,11 @@ def save_checkpoint(path: str | Path, model: WeakTagNet, classes: list[str], sch
         "experiment": experiment,
         "tag_thresholds": [float(t) for t in thresholds],
         "events": (events or EventSettings()).to_dict(),
-        "metrics": _plain(metrics or {}),
+        # numpy -> Python so the payload stays weights_only-loadable; NaN stays NaN (a float)
+        "metrics": plain(metrics or {}, nan=float("nan")),
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 
@@ -76,7 +66,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise ValueError(f"{path}: not a readable weaktag checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a weaktag checkpoint (expected format {FORMAT!r})")
-    model = WeakTagNet(ModelConfig(**payload["model_config"]))
+    model = WeakTagNet(ModelConfig.from_dict(payload["model_config"]))
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return Checkpoint(
@@ -89,16 +79,3 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         metrics=payload.get("metrics", {}),
         path=path,
     )
-
-
-def _plain(value: Any) -> Any:
-    """Numpy scalars/arrays -> Python types, so the payload stays weights_only-loadable."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .train import train
+    from .training import train
 
     config = load_config(args.config, args.overrides)
     result = train(config)
@@ -28,7 +29,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate.checkpoint_eval import evaluate_checkpoint
+    from .experiments.evaluation import evaluate_checkpoint
 
     report = evaluate_checkpoint(args.checkpoint, args.labels, args.audio_dir, progress=not args.quiet,
                                  event_output=args.event_output)
@@ -40,7 +41,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_tag(args: argparse.Namespace) -> int:
-    from .infer import Tagger, parse_thresholds, tag_files
+    from .config import tagging_config
+    from .inference import Tagger, parse_thresholds, tag_files
 
     if args.timeline and not args.out:
         raise ValueError("--timeline needs --out DIR")
@@ -49,11 +51,12 @@ def _cmd_tag(args: argparse.Namespace) -> int:
         if not args.out:
             raise ValueError("--segments without a path needs --out DIR (or give --segments FILE.npz)")
         segments = True
-    tagger = Tagger.from_checkpoint(
-        args.checkpoint, backend=args.backend, onnx_path=args.onnx, batch_size=args.batch_size,
-        chunk_seconds=args.chunk_seconds, pad_batches=args.pad_batches, keep_spectrogram=args.timeline,
-        num_threads=args.threads, event_output=args.event_output, median_filter_seconds=args.median_filter,
-        detect_events=not args.no_events)
+    settings = tagging_config(batch_size=args.batch_size, chunk_seconds=args.chunk_seconds,
+                              pad_batches=args.pad_batches or None, skip_silent=False if args.keep_silent else None,
+                              keep_spectrogram=args.timeline or None, num_threads=args.threads,
+                              event_output=args.event_output, median_filter_seconds=args.median_filter,
+                              detect_events=False if args.no_events else None)
+    tagger = Tagger.from_checkpoint(args.checkpoint, backend=args.backend, onnx_path=args.onnx, settings=settings)
     if args.event_threshold is not None:
         defaults = tagger.event_settings.thresholds or None
         tagger.configure_events(thresholds=parse_thresholds(args.event_threshold, tagger.classes, defaults))
@@ -61,18 +64,31 @@ def _cmd_tag(args: argparse.Namespace) -> int:
         tagger.tag_thresholds = np.asarray(parse_thresholds(args.tag_threshold, tagger.classes, tagger.tag_thresholds))
 
     def show(result) -> None:
+        # one line of tags per file (* marks a tag at or above its class threshold), then its events
         tags = result.select_tags(args.top_k, args.select)
-        print(f"{result.source}\t" + "\t".join(f"{t.label}:{t.probability:.3f}" for t in tags), flush=True)
+        write(f"{result.source}\t" + "\t".join(f"{t.label}:{t.probability:.3f}{'*' if t.above_threshold else ''}"
+                                                for t in tags))
+        for e in result.events:
+            write(f"  event\t{e.label}\t{e.onset:.2f}-{e.offset:.2f} s\tscore {e.score:.3f}")
 
+    def write(line: str) -> None:  # above the progress bar, never into it
+        from tqdm.auto import tqdm
+
+        tqdm.write(line, file=sys.stdout)
+
+    if not args.out:
+        print("tags: label:probability, * = at or above the class threshold; events: label onset-offset score",
+              file=sys.stderr)
     summary = tag_files(tagger, args.inputs, args.out, top_k=args.top_k, select=args.select, timeline=args.timeline,
                         segments=segments, json_path=args.json, progress=not args.quiet,
                         on_result=None if args.out else show)
+    sys.stdout.flush()
     print(summary.text(), file=sys.stderr)
     return 1 if summary.failed and not summary.ok else 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_onnx
+    from .inference.export import export_onnx
 
     if args.format != "onnx":
         raise ValueError(f"unknown export format {args.format!r} (only onnx)")
@@ -107,7 +123,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .experiments.demo import run_demo
 
     result = run_demo(args.out_dir, epochs=args.epochs, seed=args.seed)
     print()
@@ -127,8 +143,8 @@ def _cmd_schemes(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     import shlex
 
-    from .compare import run_compare
     from .config import load_config
+    from .experiments.compare import run_compare
     from .supervision import SCHEMES
 
     config = load_config(args.config, args.overrides)
@@ -155,7 +171,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .evaluate.report import attention_figure_for_audio, gain_vs_duration_for_checkpoints
+    from .experiments.figures import attention_figure_for_audio, gain_vs_duration_for_checkpoints
 
     if args.figure == "gain-vs-duration":
         table = gain_vs_duration_for_checkpoints(args.checkpoint_a, args.checkpoint_b, args.labels, args.out,
@@ -172,39 +188,61 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("weaktag")
+    except Exception:  # running from a source tree that was never installed
+        from . import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .config import TaggingConfig
+    from .postprocess import OUTPUT_KINDS
+
+    tagging = TaggingConfig()  # the one set of tagging defaults, shared with the Python API
+    formatter = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="weaktag", description="Weakly labeled audio event classification.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show library warnings and logs")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show library warnings, logs and tracebacks")
+    parser.add_argument("--version", action="version", version=f"weaktag {_version()}")
     sub = parser.add_subparsers(dest="verb", required=True)
 
-    p = sub.add_parser("train", help="train one model from a YAML config")
+    def verb(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, formatter_class=formatter)
+
+    p = verb("train", "train one model from a YAML config")
     p.add_argument("--config", required=True, help="YAML config (see configs/)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. scheme.name=attention train.lr=1e-3")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="tagging (and event) metrics of a checkpoint on a labelled set")
-    p.add_argument("--checkpoint", required=True)
+    p = verb("evaluate", "tagging (and event) metrics of a checkpoint on a labelled set")
+    p.add_argument("--checkpoint", required=True, help="a weaktag checkpoint (model.pt written by train)")
     p.add_argument("--labels", required=True, help="label file: DCASE TSV, manifest .jsonl, folder ...")
-    p.add_argument("--audio-dir", default=None, help="folder of the audio files the labels name")
+    p.add_argument("--audio-dir", default=None, help="folder of the audio files the labels name "
+                   "(default: relative to the label file)")
     p.add_argument("--output", default=None, help="also write the report (markdown) here")
-    p.add_argument("--event-output", choices=["segment", "attention", "product"], default=None,
+    p.add_argument("--event-output", choices=OUTPUT_KINDS, default=None,
                    help="which output scores time for event metrics (default: the checkpoint's, X^a)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("tag", help="tag audio files, folders or globs: clip tags, events, timelines")
+    p = verb("tag", "tag audio files, folders or globs: clip tags, events, timelines")
     p.add_argument("--checkpoint", required=True, help="weaktag checkpoint (.pt), or an ONNX file from `weaktag export`")
     p.add_argument("inputs", nargs="+", help="audio files, folders (searched recursively) and glob patterns")
-    p.add_argument("--out", default=None, help="write tags.csv, tags.json, events.tsv, errors.tsv, summary.json here")
+    p.add_argument("--out", default=None, help="write tags.csv, tags.json, events.tsv, errors.tsv, summary.json here "
+                   "(default: print one line per file, and its events)")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
                    help="default: onnxruntime for an .onnx --checkpoint, torch otherwise")
     p.add_argument("--onnx", default=None, help="exported model for --backend onnxruntime (default: export now)")
-    p.add_argument("--top-k", type=int, default=5, help="report the K most probable classes (default 5)")
+    p.add_argument("--top-k", type=int, default=5, help="report the K most probable classes")
     p.add_argument("--select", choices=("top-k", "threshold", "union"), default="union",
-                   help="clip tags: the top K, those above their class threshold, or either (default)")
+                   help="clip tags: the top K, those above their class threshold, or either")
     p.add_argument("--tag-threshold", default=None,
                    help="clip thresholds: 0.4 | one per class, comma-separated | label=value,... (default: checkpoint)")
-    p.add_argument("--event-output", choices=("segment", "attention", "product"), default=None,
+    p.add_argument("--event-output", choices=OUTPUT_KINDS, default=None,
                    help="segment matrix that scores events (default: checkpoint)")
     p.add_argument("--event-threshold", default=None,
                    help="event thresholds: 0.5 | one per class | label=value,... (default: checkpoint, else 0.5)")
@@ -215,44 +253,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segments", nargs="?", const="", default=None, metavar="FILE.npz",
                    help="save X^a, A and X^b per file (default file: OUT/segments.npz)")
     p.add_argument("--json", default=None, help="also write the tags and events as JSON here")
-    p.add_argument("--batch-size", type=int, default=32, help="files per forward pass (default 32)")
-    p.add_argument("--chunk-seconds", type=float, default=30.72, help="chunk length for long files (default 30.72)")
+    p.add_argument("--keep-silent", action="store_true",
+                   help="tag all-zero (silent) files too, instead of reporting them as failures")
+    p.add_argument("--batch-size", type=int, default=tagging.batch_size, help="files per forward pass")
+    p.add_argument("--chunk-seconds", type=float, default=tagging.chunk_seconds,
+                   help="chunk length for long files, any value > 0 (rounded to whole 0.16 s segments)")
     p.add_argument("--pad-batches", action="store_true", help="also batch files of different lengths (zero-padded)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_tag)
 
-    p = sub.add_parser("export", help="export a checkpoint to ONNX (dynamic batch and time), verified against PyTorch")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--format", default="onnx", choices=("onnx",))
+    p = verb("export", "export a checkpoint to ONNX (dynamic batch and time), verified against PyTorch")
+    p.add_argument("--checkpoint", required=True, help="a weaktag checkpoint (model.pt)")
+    p.add_argument("--format", default="onnx", choices=("onnx",), help="export format")
     p.add_argument("--output", "-o", default=None, help="output file (default: the checkpoint's name with .onnx)")
-    p.add_argument("--no-frontend", action="store_true", help="log-mel (batch, frames, 64) input instead of waveform")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--no-frontend", action="store_true", help="log-mel (batch, frames, bands) input instead of waveform")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset")
     p.add_argument("--verify-audio", nargs="*", default=[], metavar="FILE",
                    help="also check parity on these audio files (random audio is always checked)")
     p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime-vs-PyTorch check")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("synth", help="write soundscapes with known onsets/offsets")
-    p.add_argument("out_dir")
-    p.add_argument("--num-clips", type=int, default=100)
+    p = verb("synth", "write soundscapes with known onsets/offsets")
+    p.add_argument("out_dir", help="folder to write (audio/, strong.tsv, weak.tsv, manifest.jsonl, sources.tsv)")
+    p.add_argument("--num-clips", type=int, default=100, help="soundscapes to write (without --splits)")
     p.add_argument("--splits", default=None, help="e.g. train=600,validation=200,test=300 (overrides --num-clips)")
-    p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sources", default=None, help="real event recordings, <class>/<file> layout")
-    p.add_argument("--backgrounds", default=None, help="real background recordings")
+    p.add_argument("--seconds", type=float, default=10.0, help="length of each soundscape")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same soundscapes)")
+    p.add_argument("--sources", default=None, help="real event recordings, <class>/<file> layout "
+                   "(default: sounds weaktag generates)")
+    p.add_argument("--backgrounds", default=None, help="real background recordings (default: generated noise)")
     p.set_defaults(func=_cmd_synth)
 
-    p = sub.add_parser("demo", help="synthesize data, train attention vs attention-self, compare (CPU, minutes)")
-    p.add_argument("--out-dir", default="weaktag-demo")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--seed", type=int, default=0)
+    p = verb("demo", "synthesize data, train attention vs attention-self, compare (CPU, minutes)")
+    p.add_argument("--out-dir", default="weaktag-demo", help="everything the demo writes goes here")
+    p.add_argument("--epochs", type=int, default=12, help="training epochs per model")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and of both trainings")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("schemes", help="list the training schemes")
+    p = verb("schemes", "list the training schemes")
     p.set_defaults(func=_cmd_schemes)
 
-    p = sub.add_parser("compare", help="paired trials of several schemes on one data set: tables, tests, figures")
+    p = verb("compare", "paired trials of several schemes on one data set: tables, tests, figures")
     p.add_argument("--config", required=True, help="YAML config shared by every trial (needs data.test)")
     p.add_argument("--schemes", default=None, help="comma-separated scheme names (default: all; see weaktag schemes)")
     p.add_argument("--trials", type=int, default=None,
@@ -270,9 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="section.key=value config overrides, e.g. train.max_epochs=10")
     p.set_defaults(func=_cmd_compare)
 
-    p = sub.add_parser("plot", help="the paper's figures from checkpoints: gain-vs-duration (Fig. 4), attention (5)")
+    p = verb("plot", "the paper's figures from checkpoints: gain-vs-duration (Fig. 4), attention (5)")
     figures = p.add_subparsers(dest="figure", required=True)
-    f = figures.add_parser("gain-vs-duration", help="per-class AP gain of checkpoint B over A vs. event duration")
+    f = figures.add_parser("gain-vs-duration", help="per-class AP gain of checkpoint B over A vs. event duration",
+                           formatter_class=formatter)
     f.add_argument("--checkpoint-a", required=True, help="baseline model (e.g. attention)")
     f.add_argument("--checkpoint-b", required=True, help="model whose gain is plotted (e.g. attention-self)")
     f.add_argument("--labels", required=True, help="labelled evaluation set (AP per class; durations if strong)")
@@ -281,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--table", default=None, help="also write the table here (.csv, else markdown)")
     f.add_argument("--out", required=True, help="PNG to write")
     f.set_defaults(func=_cmd_plot)
-    f = figures.add_parser("attention", help="log-mel, ground truth, attention A and X^a of one recording")
+    f = figures.add_parser("attention", help="log-mel, ground truth, attention A and X^a of one recording",
+                           formatter_class=formatter)
     f.add_argument("--checkpoint", required=True, action="append", help="a model; repeat for more panels")
     f.add_argument("--audio", required=True, help="the recording")
     f.add_argument("--labels", default=None, help="strong labels holding the recording (ground-truth row)")
@@ -292,16 +336,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: failures a user can cause and fix (bad files, configs, labels, options): one line, exit status 2
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, PermissionError, IsADirectoryError,
+                                                    NotADirectoryError, ValueError, RuntimeError, OSError)
+
+
+def _quiet_dependencies() -> None:
+    """Warnings and logs from dependencies that a user cannot act on (shown again with -v)."""
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
+    # sed_eval -> dcase_util imports pkg_resources, which setuptools deprecates loudly
+    warnings.filterwarnings("ignore", message=".*pkg_resources is deprecated.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
-        logging.getLogger("lightning").setLevel(logging.ERROR)
-        logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-        warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
+        _quiet_dependencies()
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"weaktag {args.verb}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"weaktag {args.verb}: interrupted", file=sys.stderr)
+        return 130
+    except EXPECTED_ERRORS as exc:
+        if args.verbose:
+            traceback.print_exc()
+        message = " ".join(str(exc).split()) or type(exc).__name__  # one line, whatever the library wrote
+        print(f"weaktag {args.verb}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -1,53 +1,101 @@
-"""Experiment configuration: YAML files with ``section.key=value`` overrides from the CLI."""
+"""One typed config system: experiments (``data``, ``model``, ``scheme``, ``train``) and tagging.
+
+The schemas are dataclasses read through OmegaConf structured configs. We chose OmegaConf over
+jsonargparse/LightningCLI because weaktag's configs are used from Python as much as from the
+command line (``compare`` and ``demo`` build them, checkpoints store them): OmegaConf gives
+typed YAML, ``section.key=value`` dot-list overrides and type coercion (numbers, bools:
+``"false"`` is False) on plain dataclasses, without tying the config to one CLI parser.
+
+A config is validated when it is loaded, before any data is read: unknown keys, values of the
+wrong type, values outside their allowed set (``choices`` in a field's metadata), numbers out
+of range, an unknown scheme or backbone, and scheme parameters the scheme rejects all raise
+:class:`ConfigError` naming the file and key. Empty strings from YAMLs written before this
+module (``init: ""``) mean "not set", as they did.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Optional
 
 import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .models import BACKBONES, BackboneConfig
+from .postprocess import OUTPUT_KINDS
+from .supervision import ATTENTION_TARGETS, SCHEMES, make_scheme
+
+SPLITS = ("train", "validation", "test")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the file (and line, or key) and what is wrong."""
+
+
+def _choices(*values: str) -> dict[str, Any]:
+    return {"choices": values}
+
+
+def _at_least(minimum: float) -> dict[str, Any]:
+    return {"min": minimum}
 
 
 @dataclass
 class DataConfig:
-    train: str = ""  # label file (DCASE TSV, manifest .jsonl, folder, ...); see weaktag.labels.read_labels
-    validation: str = ""
-    test: str = ""
-    audio_dir: str = ""  # where audio lives when the label file names only files
+    train: Optional[str] = None  # label file (DCASE TSV, manifest .jsonl, folder, ...); see weaktag.labels.read_labels
+    validation: Optional[str] = None
+    test: Optional[str] = None
+    # where audio lives when a label file names only files: one folder for every split, or one per
+    # split (DCASE layouts keep audio/train, audio/validation, ...); none: the label file's folder
+    audio_dir: Optional[str] = None
+    train_audio_dir: Optional[str] = None
+    validation_audio_dir: Optional[str] = None
+    test_audio_dir: Optional[str] = None
     classes: list[str] = field(default_factory=list)  # empty: all labels seen in train
 
+    def audio_dir_for(self, split: str) -> Optional[str]:
+        """The audio folder of ``split``: its own, else the shared one, else None (the label file's folder)."""
+        return getattr(self, f"{split}_audio_dir") or self.audio_dir
 
-@dataclass
-class ModelSection:
-    width: float = 1.0  # channel multiplier; 1.0 = the paper's VGGish-size network
-    l7_channels: int = 1024
-    freq_pool: str = "max"
-    batch_norm: bool = False  # off as in VGGish; the narrow CPU recipes turn it on
-    init: str = ""  # path to weights to start from: a weaktag checkpoint or a VGGish state dict
-    freeze: int = 0  # number of leading conv layers to freeze (the paper froze 3 for AudioSet)
+
+@dataclass(frozen=True)
+class ModelSection(BackboneConfig):
+    """The backbone's architecture (:class:`~weaktag.models.BackboneConfig`) and how to initialise it."""
+
+    init: Optional[str] = None  # weights to start from: a weaktag checkpoint or a VGGish state dict
+    freeze: int = field(default=0, metadata=_at_least(0))  # leading conv layers to freeze (the paper froze 3)
+
+    def backbone_config(self) -> BackboneConfig:
+        return BackboneConfig(**{f.name: getattr(self, f.name) for f in fields(BackboneConfig)})
 
 
 @dataclass
 class SchemeSection:
     name: str = "attention-self"
-    alpha: float = 1.0
-    attention_target: str = "normalized"  # or "raw": L_att on X^b before normalisation
+    alpha: float = field(default=1.0, metadata=_at_least(0.0))
+    attention_target: str = field(default="normalized", metadata=_choices(*ATTENTION_TARGETS))
+
+    def settings(self) -> dict[str, Any]:
+        """Every scheme parameter; each scheme takes the ones it declares."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}
 
 
 @dataclass
 class TrainSection:
-    lr: float = 1e-4  # the paper's rate for SL-DCASE-17 (1e-3 for AudioSet)
-    batch_size: int = 32
-    max_epochs: int = 50  # the paper picks the best of the first 50 epochs on validation
-    seed: int = 0
-    num_workers: int = 0
+    lr: float = field(default=1e-4, metadata={"min_exclusive": 0.0})  # the paper's rate for SL-DCASE-17
+    batch_size: int = field(default=32, metadata=_at_least(1))
+    max_epochs: int = field(default=50, metadata=_at_least(1))  # the paper picks the best of 50 epochs
+    seed: int = field(default=0, metadata=_at_least(0))
+    num_workers: int = field(default=0, metadata=_at_least(0))
     accelerator: str = "auto"
     devices: Any = 1  # an int, "auto", or a list of GPU ids; >1 GPUs uses DDP
     strategy: str = "auto"
-    precision: str = "32-true"
-    logger: str = "csv"  # "csv", "tensorboard" or "none"
+    precision: str = field(default="32-true", metadata=_choices(
+        "32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64"))
+    logger: str = field(default="csv", metadata=_choices("csv", "tensorboard", "none"))
     progress: bool = True
 
 
@@ -63,85 +111,168 @@ class ExperimentConfig:
         return asdict(self)
 
 
-def _build(cls: type, values: dict, where: str) -> Any:
-    hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-    kwargs = {}
-    for name, value in values.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            if not isinstance(value, dict):
-                raise ValueError(f"{where}.{name} must be a mapping")
-            kwargs[name] = _build(hint, value, f"{where}.{name}")
-        else:
-            kwargs[name] = _coerce(value, hint, f"{where}.{name}")
-    return cls(**kwargs)
+@dataclass
+class TaggingConfig:
+    """How ``weaktag tag`` and :class:`~weaktag.inference.Tagger` run; the CLI's defaults come from here.
+
+    None for the event settings and thresholds means "the checkpoint's" (chosen on validation).
+    """
+
+    batch_size: int = field(default=32, metadata=_at_least(1))  # files per forward pass
+    max_batch_seconds: float = field(default=320.0, metadata={"min_exclusive": 0.0})  # audio per forward pass
+    chunk_seconds: float = field(default=30.72, metadata={"min_exclusive": 0.0})  # rounded to whole segments
+    context_seconds: float = field(default=0.64, metadata=_at_least(0.0))  # real audio each side of a chunk
+    chunk_batch: int = field(default=1, metadata=_at_least(1))  # chunks of one file per forward pass
+    pad_batches: bool = False  # also batch files of different lengths (zero-padded)
+    skip_silent: bool = True  # report all-zero files as failures instead of tagging them
+    detect_events: bool = True
+    event_output: Optional[str] = field(default=None, metadata=_choices(*OUTPUT_KINDS))
+    event_thresholds: Any = None  # one value, or a list with one per class
+    median_filter_seconds: Optional[float] = field(default=None, metadata=_at_least(0.0))
+    tag_thresholds: Any = None  # one value, or a list with one per class
+    keep_spectrogram: bool = False  # keep a time-pooled log-mel (for timelines)
+    spectrogram_columns: int = field(default=4000, metadata=_at_least(1))
+    num_threads: Optional[int] = field(default=None, metadata=_at_least(1))
 
 
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            raise ValueError(f"{where} must be a number, not {value!r}") from None
-    if hint is int and isinstance(value, bool):
-        raise ValueError(f"{where} must be an integer, not {value!r}")
-    if hint is int and not isinstance(value, int):
-        raise ValueError(f"{where} must be an integer, not {value!r}")
-    if hint is str and not isinstance(value, str):
-        return str(value)
-    return value
+# --------------------------------------------------------------------------- loading
 
 
-def parse_overrides(overrides: list[str]) -> dict:
-    """``["train.lr=1e-3", "scheme.name=attention"]`` -> nested dict (values parsed as YAML)."""
-    nested: dict = {}
+def _read_yaml(path: Path) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc})") from None
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of sections (data, model, scheme, train)")
+    return raw
+
+
+def _resolve_paths(raw: dict, folder: Path) -> None:
+    """Relative data and weight paths in a YAML are relative to the YAML's folder."""
+    data = raw.get("data")
+    if isinstance(data, dict):
+        for key in (*SPLITS, "audio_dir", *(f"{s}_audio_dir" for s in SPLITS)):
+            value = data.get(key)
+            if isinstance(value, str) and value and not Path(value).is_absolute():
+                data[key] = str((folder / value).resolve())
+    model = raw.get("model")
+    if isinstance(model, dict) and isinstance(model.get("init"), str) and model["init"]:
+        if not Path(model["init"]).is_absolute():
+            model["init"] = str((folder / model["init"]).resolve())
+
+
+def _merge(base: Any, extra: Any, where: str) -> Any:
+    try:
+        return OmegaConf.merge(base, extra)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or ""
+        message = str(getattr(exc, "msg", None) or exc).splitlines()[0]
+        raise ConfigError(f"{where}: {key + ': ' if key else ''}{message}") from None
+
+
+def _dotlist(overrides: list[str]) -> Any:
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value (e.g. train.lr=0.001)")
-        key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw != "" else ""
-        node = nested
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return nested
+            raise ConfigError(f"override {item!r} is not key=value (e.g. train.lr=0.001)")
+    try:
+        return OmegaConf.from_dotlist(list(overrides))
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"overrides: {str(exc).splitlines()[0]}") from None
 
 
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+def _build(cls: type, layers: list[tuple[Any, str]]) -> Any:
+    merged = OmegaConf.structured(cls)
+    for values, where in layers:
+        merged = _merge(merged, values, where)
+    try:
+        config = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:  # e.g. a required value missing
+        raise ConfigError(f"{layers[-1][1] if layers else 'config'}: {str(exc).splitlines()[0]}") from None
+    return config
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read a YAML config (relative data paths are resolved against the YAML's folder) and apply overrides."""
-    raw: dict = {}
+    """Read a YAML experiment config, apply ``section.key=value`` overrides, validate; raises ConfigError."""
+    layers: list[tuple[Any, str]] = []
+    where = "config"
     if path is not None:
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: config file not found")
-        raw = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(raw, dict):
-            raise ValueError(f"{path}: a config must be a mapping of sections")
-        data = raw.get("data") or {}
-        for key in ("train", "validation", "test", "audio_dir"):
-            value = data.get(key)
-            if value and not Path(value).is_absolute():
-                data[key] = str((path.parent / value).resolve())
-    merged = _merge(raw, parse_overrides(overrides or []))
-    return _build(ExperimentConfig, merged, str(path) if path else "config")
+        raw = _read_yaml(path)
+        _resolve_paths(raw, path.parent)
+        where = str(path)
+        layers.append((_legacy(raw), where))
+    if overrides:
+        layers.append((_dotlist(overrides), "overrides"))
+    config = _build(ExperimentConfig, layers)
+    validate(config, where)
+    return config
 
 
 def config_from_dict(values: dict) -> ExperimentConfig:
-    return _build(ExperimentConfig, values, "config")
+    """An experiment config from nested dicts (e.g. a checkpoint's ``experiment``), validated."""
+    config = _build(ExperimentConfig, [(_legacy(values), "config")])
+    validate(config, "config")
+    return config
+
+
+def tagging_config(**values: Any) -> TaggingConfig:
+    """A validated :class:`TaggingConfig` with ``values`` (None keeps the default) over the defaults."""
+    config = _build(TaggingConfig, [({k: v for k, v in values.items() if v is not None}, "tagging settings")])
+    validate(config, "tagging settings")
+    return config
+
+
+def _legacy(raw: dict) -> dict:
+    """Configs written before the typed system: ``""`` meant "not set"."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return None if value == "" else value
+
+    return clean(raw)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate(config: Any, where: str = "config") -> None:
+    """Allowed values and ranges from the fields' metadata, then the scheme and backbone registries."""
+    _check_fields(config, where, "")
+    if isinstance(config, ExperimentConfig):
+        if config.model.backbone not in BACKBONES:
+            raise ConfigError(f"{where}: model.backbone: unknown backbone {config.model.backbone!r}; "
+                              f"allowed: {', '.join(BACKBONES)}")
+        if config.scheme.name not in SCHEMES:
+            raise ConfigError(f"{where}: scheme.name: unknown scheme {config.scheme.name!r}; "
+                              f"allowed: {', '.join(SCHEMES)}")
+        try:
+            make_scheme(config.scheme.name, **config.scheme.settings())
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+
+def _check_fields(node: Any, where: str, prefix: str) -> None:
+    for f in fields(node):
+        value = getattr(node, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            _check_fields(value, where, key + ".")
+            continue
+        if value is None:
+            continue
+        meta = f.metadata
+        if "choices" in meta and value not in meta["choices"]:
+            raise ConfigError(f"{where}: {key}: {value!r} is not allowed; allowed: {', '.join(meta['choices'])}")
+        if "min" in meta and value < meta["min"]:
+            raise ConfigError(f"{where}: {key}: {value!r} is below its minimum {meta['min']}")
+        if "min_exclusive" in meta and value <= meta["min_exclusive"]:
+            raise ConfigError(f"{where}: {key}: {value!r} must be above {meta['min_exclusive']}")

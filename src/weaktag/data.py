@@ -1,19 +1,12 @@
 """Datasets: fixed-length training crops, log-mel features, and strong labels as segment matrices.
 
-Segment time spans
-------------------
-The network max-pools time four times by 2, so output segment ``t`` pools input frames
-``16t .. 16t+15``; frames are 10 ms apart, so segment ``t`` *starts* at ``0.16 t`` s. We
-define its span as ``[0.16 t, 0.16 (t + 1))`` s: the stride, not the receptive field
-(which is wider and overlaps neighbours). A class is active in segment ``t`` of Y when
-one of its events overlaps that span by more than zero; a zero-length event marks the
-segment that contains its onset. The same spans turn segment outputs back into times
-(``segment_times``), so labels and detections use one convention.
+Clips are cropped (or zero-padded) to ``clip_seconds`` (10 s, the paper's input) at the
+backbone's front end; strong labels become segment matrices on the backbone's time grid
+(:class:`weaktag.geometry.TimeGrid`, which also defines the segment spans).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -21,41 +14,26 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .audio import SAMPLE_RATE, AudioError, LogMel, load_audio, pad_or_truncate, warn_skipped
-from .labels import Clip, Event, Manifest
-from .models import num_segments, segment_duration
-from .supervision import Batch
+from .audio import AudioError, LogMel, load_audio, pad_or_truncate, warn_skipped
+from .geometry import VGGISH_GRID, TimeGrid
+from .labels import Clip, Manifest
 
-CLIP_SECONDS = 10.0
-CLIP_SAMPLES = int(CLIP_SECONDS * SAMPLE_RATE)
-CLIP_FRAMES = 998  # 1 + (160000 - 400) // 160: the paper's 998 x 64 input
+CLIP_SECONDS = 10.0  # the paper's fixed training input: 998 x 64 log-mel frames on VGGish's grid
 
 
-def segment_times(num_segs: int, segment_seconds: float | None = None) -> np.ndarray:
-    """(T, 2) array of [start, end) seconds for each output segment."""
-    step = segment_duration() if segment_seconds is None else segment_seconds
-    starts = np.arange(num_segs) * step
-    return np.stack([starts, starts + step], axis=1)
+@dataclass
+class Batch:
+    """A training batch. ``strong`` rows of clips without strong labels are zeros and
+    must be ignored: ``has_strong`` says which rows are real."""
 
+    features: torch.Tensor  # (B, frames, mel bands) log-mel
+    weak: torch.Tensor  # (B, C) in {0, 1}
+    strong: torch.Tensor  # (B, C, T) in {0, 1}
+    has_strong: torch.Tensor  # (B,) bool
+    clip_ids: list[str] = field(default_factory=list)
 
-def segment_labels(events: Sequence[Event], classes: Sequence[str], num_segs: int,
-                   segment_seconds: float | None = None) -> np.ndarray:
-    """Strong events -> Y in {0, 1}^(C, T) for ``num_segs`` output segments (see module doc)."""
-    step = segment_duration() if segment_seconds is None else segment_seconds
-    index = {name: i for i, name in enumerate(classes)}
-    y = np.zeros((len(classes), num_segs), dtype=np.float32)
-    for event in events:
-        if event.label not in index:
-            raise ValueError(f"event label {event.label!r} is not in the class list")
-        first = int(math.floor(event.onset / step))
-        if event.offset > event.onset:
-            last = int(math.ceil(event.offset / step)) - 1  # last segment whose start < offset
-        else:
-            last = first
-        first, last = max(first, 0), min(last, num_segs - 1)
-        if first <= last:
-            y[index[event.label], first : last + 1] = 1.0
-    return y
+    def __len__(self) -> int:
+        return self.features.shape[0]
 
 
 def weak_vector(labels: frozenset[str] | set[str], classes: Sequence[str]) -> np.ndarray:
@@ -83,8 +61,10 @@ class FeatureSet(Dataset):
 
     clips: list[Clip]
     classes: list[str]
-    features: torch.Tensor  # (N, 998, 64) float32
+    features: torch.Tensor  # (N, frames, mel bands) float32: (N, 998, 64) on VGGish's grid
     skipped: list[SkippedClip] = field(default_factory=list)
+    grid: TimeGrid = VGGISH_GRID
+    clip_seconds: float = CLIP_SECONDS
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -97,13 +77,13 @@ class FeatureSet(Dataset):
         return np.stack([weak_vector(c.labels, self.classes) for c in self.clips]) if self.clips else np.zeros((0, len(self.classes)), np.float32)
 
     def collate(self, indices: list[int]) -> Batch:
-        t = num_segments(CLIP_FRAMES)
+        t = self.grid.num_segments(self.features.shape[1])
         strong = np.zeros((len(indices), len(self.classes), t), dtype=np.float32)
         has_strong = np.zeros(len(indices), dtype=bool)
         for row, i in enumerate(indices):
             clip = self.clips[i]
             if clip.events is not None:
-                strong[row] = segment_labels(clip.events, self.classes, t)
+                strong[row] = self.grid.segment_labels(clip.events, self.classes, t)
                 has_strong[row] = True
         return Batch(
             features=self.features[indices],
@@ -115,10 +95,12 @@ class FeatureSet(Dataset):
 
 
 def build_feature_set(manifest: Manifest, classes: Sequence[str] | None = None, batch_size: int = 64,
-                      progress: bool = False) -> FeatureSet:
-    """Load, crop to 10 s and compute log-mel for every clip; skip and record bad clips."""
+                      progress: bool = False, grid: TimeGrid = VGGISH_GRID,
+                      clip_seconds: float = CLIP_SECONDS) -> FeatureSet:
+    """Load, crop to ``clip_seconds`` and compute the ``grid``'s log-mel for every clip; skip and record bad clips."""
     classes = list(classes) if classes is not None else list(manifest.classes)
-    frontend = LogMel()
+    frontend = LogMel(grid.frontend)
+    clip_samples = int(round(clip_seconds * grid.sample_rate))
     kept: list[Clip] = []
     skipped: list[SkippedClip] = []
     chunks: list[torch.Tensor] = []
@@ -142,15 +124,16 @@ def build_feature_set(manifest: Manifest, classes: Sequence[str] | None = None, 
             unknown = set(clip.labels) - set(classes)
             if unknown:
                 raise ValueError(f"labels not in the class list: {sorted(unknown)}")
-            wave = load_audio(clip.audio_path)
+            wave = load_audio(clip.audio_path, grid.sample_rate)
         except (AudioError, ValueError) as exc:
             warn_skipped(clip.clip_id, str(exc))
             skipped.append(SkippedClip(clip.clip_id, str(exc)))
             continue
         kept.append(clip)
-        pending.append(pad_or_truncate(wave, CLIP_SAMPLES))
+        pending.append(pad_or_truncate(wave, clip_samples))
         if len(pending) >= batch_size:
             flush()
     flush()
-    features = torch.cat(chunks) if chunks else torch.zeros((0, CLIP_FRAMES, 64))
-    return FeatureSet(kept, classes, features, skipped)
+    empty = (0, grid.num_frames(clip_samples), grid.frontend.n_mels)
+    features = torch.cat(chunks) if chunks else torch.zeros(empty)
+    return FeatureSet(kept, classes, features, skipped, grid, clip_seconds)

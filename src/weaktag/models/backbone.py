@@ -12,19 +12,25 @@ narrow-band event is not diluted by empty bands (``freq_pool="mean"`` is the alt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from ..geometry import VGGISH_GRID, TimeGrid
+
 # (out_channels or "M") in VGGish order; the module names below match the PyTorch port's
 # ``features.<index>`` numbering so that its state dict loads by name.
 VGGISH_LAYOUT: tuple[int | str, ...] = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
-TIME_STRIDE = 16  # four 2x2 max-pools: one output segment per 16 input frames
+TIME_STRIDE = VGGISH_GRID.time_stride  # four 2x2 max-pools: one output segment per 16 input frames
 
 
 @dataclass(frozen=True)
 class BackboneConfig:
+    """The architecture of a backbone: which one (a :data:`BACKBONES` name) and its size."""
+
+    backbone: str = "vggish"
     width: float = 1.0  # channel multiplier; 1.0 is the paper's size
     l7_channels: int = 1024
     freq_pool: str = "max"  # "max" or "mean" over the frequency bins left after L7
@@ -36,9 +42,18 @@ class BackboneConfig:
     def channels(self, base: int) -> int:
         return max(1, int(round(base * self.width)))
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 class VGGishBackbone(nn.Module):
-    """Log-mel (B, frames, 64) -> features (B, channels, T) with T = frames // 16."""
+    """Log-mel (B, frames, 64) -> features (B, channels, T) with T = frames // 16.
+
+    Declares its front end and time resolution in :attr:`grid` (VGGish's 16 kHz, 64-band
+    log-mel; one output segment per 16 frames); callers derive every time index from it.
+    """
+
+    grid: ClassVar[TimeGrid] = VGGISH_GRID
 
     def __init__(self, config: BackboneConfig = BackboneConfig()) -> None:
         super().__init__()
@@ -76,8 +91,21 @@ class VGGishBackbone(nn.Module):
         return x.amax(dim=3) if self.config.freq_pool == "max" else x.mean(dim=3)
 
 
+#: backbones by name (``model.backbone`` in a config); each class declares its ``grid``
+BACKBONES: dict[str, type[nn.Module]] = {"vggish": VGGishBackbone}
+
+
+def backbone_class(name: str) -> type[nn.Module]:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}") from None
+
+
+def build_backbone(config: BackboneConfig) -> nn.Module:
+    return backbone_class(config.backbone)(config)
+
+
 def num_segments(frames: int) -> int:
-    """Output segments T for an input of ``frames`` log-mel frames (floor at each pool)."""
-    for _ in range(4):
-        frames //= 2
-    return frames
+    """Output segments T of the VGGish grid for ``frames`` log-mel frames (floor at each pool)."""
+    return VGGISH_GRID.num_segments(frames)

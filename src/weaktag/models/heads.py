@@ -19,7 +19,17 @@ from torch import nn
 from .output import ModelOutput
 
 # Keeps A finite when every X^b of a class underflows to 0 (possible only in float16).
-_EPS = 1e-7
+ATTENTION_EPS = 1e-7
+
+
+def attention_pool(segment_probs: torch.Tensor, attention_raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A, y): A = X^b / sum_t X^b over the last axis, y = sum_t A * X^a.
+
+    The one definition of the pooling: the head uses it in training, and chunked inference
+    re-pools stitched X^a / X^b of a whole recording with it (in float64 there).
+    """
+    attention = attention_raw / (attention_raw.sum(dim=-1, keepdim=True) + ATTENTION_EPS)
+    return attention, (attention * segment_probs).sum(dim=-1)
 
 
 class AttentionHead(nn.Module):
@@ -31,8 +41,7 @@ class AttentionHead(nn.Module):
     def forward(self, features: torch.Tensor) -> ModelOutput:
         xa = torch.sigmoid(self.segment(features))
         xb = torch.sigmoid(self.attention(features))
-        att = xb / (xb.sum(dim=-1, keepdim=True) + _EPS)
-        clip = (att * xa).sum(dim=-1)
+        att, clip = attention_pool(xa, xb)
         return ModelOutput(segment_probs=xa, clip_probs=clip, attention=att, attention_raw=xb)
 
 

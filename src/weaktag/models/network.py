@@ -1,30 +1,46 @@
-"""The full network of Kim & Ghaffarzadegan (2019), Fig. 1: front end, L1-L7, L8 head."""
+"""The full network of Kim & Ghaffarzadegan (2019), Fig. 1: front end, backbone (L1-L7), L8 head."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..audio import HOP, LOG_OFFSET, SAMPLE_RATE, LogMel
-from .backbone import TIME_STRIDE, BackboneConfig, VGGishBackbone
+from ..audio import LogMel
+from ..geometry import TimeGrid
+from .backbone import BackboneConfig, backbone_class, build_backbone
 from .heads import AttentionHead, MeanPoolHead
 from .output import ModelOutput
 
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """What a network is: its classes, its head (attention or mean pooling) and its backbone."""
+
     num_classes: int
     attention: bool = True  # L8-b present (Table I rows 4-6) or mean pooling (rows 1-3)
-    width: float = 1.0
-    l7_channels: int = 1024
-    freq_pool: str = "max"
-    batch_norm: bool = False  # see BackboneConfig.batch_norm
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def grid(self) -> TimeGrid:
+        """The backbone's front end and time resolution (known without building the network)."""
+        return backbone_class(self.backbone.backbone).grid
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"num_classes": self.num_classes, "attention": self.attention, "backbone": self.backbone.to_dict()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
+        """Also reads checkpoints written before backbones were pluggable (flat width, l7_channels, ...)."""
+        values = dict(values)
+        backbone = values.pop("backbone", None)
+        if not isinstance(backbone, dict):  # the flat layout: backbone fields beside num_classes
+            names = {f.name for f in fields(BackboneConfig)}
+            backbone = {k: values.pop(k) for k in list(values) if k in names}
+        return cls(values.pop("num_classes"), values.pop("attention", True), BackboneConfig(**backbone), **values)
 
 
 class WeakTagNet(nn.Module):
@@ -33,23 +49,25 @@ class WeakTagNet(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.frontend = LogMel()
-        self.backbone = VGGishBackbone(BackboneConfig(config.width, config.l7_channels, config.freq_pool, config.batch_norm))
+        self.backbone = build_backbone(config.backbone)
+        self.grid: TimeGrid = self.backbone.grid
+        self.frontend = LogMel(self.grid.frontend)
         head_cls = AttentionHead if config.attention else MeanPoolHead
         self.head = head_cls(self.backbone.out_channels, config.num_classes)
 
+    @property
+    def has_attention(self) -> bool:
+        return self.config.attention
+
     def forward_features(self, logmel: torch.Tensor) -> ModelOutput:
-        """logmel: (B, frames, 64). Inputs shorter than one segment are padded with silence."""
-        if logmel.shape[1] < TIME_STRIDE:
-            pad = logmel.new_full((logmel.shape[0], TIME_STRIDE - logmel.shape[1], logmel.shape[2]), math.log(LOG_OFFSET))
+        """logmel: (B, frames, mel bands). Inputs shorter than one segment are padded with silence."""
+        stride = self.grid.time_stride
+        if logmel.shape[1] < stride:
+            silence = math.log(self.grid.frontend.log_offset)
+            pad = logmel.new_full((logmel.shape[0], stride - logmel.shape[1], logmel.shape[2]), silence)
             logmel = torch.cat([logmel, pad], dim=1)
         return self.head(self.backbone(logmel))
 
     def forward(self, waveform: torch.Tensor) -> ModelOutput:
-        """waveform: (B, N) mono float32 at 16 kHz."""
+        """waveform: (B, N) mono float32 at the front end's sample rate."""
         return self.forward_features(self.frontend(waveform))
-
-
-def segment_duration() -> float:
-    """Seconds between the starts of consecutive output segments (16 frames x 10 ms = 0.16 s)."""
-    return TIME_STRIDE * HOP / SAMPLE_RATE

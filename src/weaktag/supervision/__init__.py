@@ -1,46 +1,90 @@
-"""Training schemes, one module per family; pick one by name with :func:`make_scheme`."""
+"""Training schemes, one module per family; pick one by name with :func:`make_scheme`.
+
+Each scheme class describes itself (labels it uses, attention supervision, Table I row,
+parameters; see :class:`TrainingScheme`), and the registry checks those declarations when
+the module loads, so a new scheme cannot be half-described.
+"""
 
 from __future__ import annotations
 
-from .attention import ATTENTION_TARGETS, Attention, StronglySupervisedAttention, attention_loss
-from .base import Batch, LossTerms, TrainingScheme, bce
-from .pooling import PoolStrong, PoolWeak, PoolWeakStrong
-from .self_supervised import SelfSupervisedAttention, StrongAndSelfSupervisedAttention, pseudo_strong_labels
+from typing import Any
 
-SCHEMES: dict[str, type[TrainingScheme]] = {
-    cls.name: cls
-    for cls in (
-        PoolWeak,
-        PoolStrong,
-        PoolWeakStrong,
-        Attention,
-        StronglySupervisedAttention,
-        SelfSupervisedAttention,
-        StrongAndSelfSupervisedAttention,
-    )
-}
+from .attention import (
+    ATTENTION_TARGETS,
+    Attention,
+    AttentionScheme,
+    SelfSupervisedAttention,
+    StrongAndSelfSupervisedAttention,
+    StronglySupervisedAttention,
+    attention_loss,
+)
+from ..data import Batch
+from .base import LabelKind, LossTerms, TrainingScheme, bce, masked_clip_mean
+from .pooling import PoolingScheme, PoolStrong, PoolWeak, PoolWeakStrong
+from .self_supervised import pseudo_strong_labels
+
+LABEL_KINDS = ("weak", "strong", "weak+strong")
+ATTENTION_SUPERVISION = ("none", "strong", "self", "strong+self")
 
 
-def make_scheme(name: str, alpha: float = 1.0, attention_target: str = "normalized") -> TrainingScheme:
-    """Build a scheme by its name (``weaktag schemes`` lists them)."""
+def _register(*classes: type[TrainingScheme]) -> dict[str, type[TrainingScheme]]:
+    registry: dict[str, type[TrainingScheme]] = {}
+    for cls in classes:
+        problems = []
+        if not cls.name or cls.name in registry:
+            problems.append(f"name {cls.name!r} is empty or taken")
+        if cls.labels not in LABEL_KINDS:
+            problems.append(f"labels {cls.labels!r} not in {LABEL_KINDS}")
+        if cls.needs_strong and "strong" not in cls.labels:
+            problems.append("needs strong labels but does not declare them")
+        if cls.uses_attention != (cls.attention_supervision in ATTENTION_SUPERVISION):
+            problems.append(f"attention_supervision {cls.attention_supervision!r} does not fit "
+                            f"uses_attention={cls.uses_attention}")
+        if problems:
+            raise TypeError(f"scheme class {cls.__name__}: " + "; ".join(problems))
+        registry[cls.name] = cls
+    return registry
+
+
+SCHEMES: dict[str, type[TrainingScheme]] = _register(
+    PoolWeak,
+    PoolStrong,
+    PoolWeakStrong,
+    Attention,
+    StronglySupervisedAttention,
+    SelfSupervisedAttention,
+    StrongAndSelfSupervisedAttention,
+)
+
+
+def scheme_class(name: str) -> type[TrainingScheme]:
     try:
-        cls = SCHEMES[name]
+        return SCHEMES[name]
     except KeyError:
         raise ValueError(f"unknown scheme {name!r}; choose one of: {', '.join(SCHEMES)}") from None
-    if cls in (StronglySupervisedAttention, SelfSupervisedAttention, StrongAndSelfSupervisedAttention):
-        return cls(alpha=alpha, attention_target=attention_target)
-    return cls()
+
+
+def make_scheme(name: str, **settings: Any) -> TrainingScheme:
+    """Build a scheme by name; ``settings`` may hold every ``scheme.*`` config value, and each scheme
+    takes the ones it declares in ``parameters`` (bad values raise ValueError naming the key)."""
+    cls = scheme_class(name)
+    return cls(**{k: v for k, v in settings.items() if k in cls.parameters})
 
 
 __all__ = [
+    "ATTENTION_SUPERVISION",
     "ATTENTION_TARGETS",
+    "LABEL_KINDS",
     "SCHEMES",
     "Attention",
+    "AttentionScheme",
     "Batch",
+    "LabelKind",
     "LossTerms",
     "PoolStrong",
     "PoolWeak",
     "PoolWeakStrong",
+    "PoolingScheme",
     "SelfSupervisedAttention",
     "StrongAndSelfSupervisedAttention",
     "StronglySupervisedAttention",
@@ -48,5 +92,7 @@ __all__ = [
     "attention_loss",
     "bce",
     "make_scheme",
+    "masked_clip_mean",
     "pseudo_strong_labels",
+    "scheme_class",
 ]

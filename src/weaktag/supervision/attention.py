@@ -1,11 +1,21 @@
-"""Table I rows 4-5: attention trained on weak labels only, and strongly supervised attention."""
+"""Table I rows 4-6 and their combination: attention schemes, which differ only in what supervises A.
+
+Every attention scheme's loss is ``L_pred + alpha * (sum of its attention terms)``:
+``L_pred = BCE(y-hat, y)`` on the clip labels, plus ``L_att(A, Y)`` on strongly labelled clips
+(strong supervision, row 5) and/or ``L_att(A, P)`` with pseudo-strong labels P made from the
+model's own X^a (self-supervision, row 6; see :mod:`weaktag.supervision.self_supervised`).
+"""
 
 from __future__ import annotations
+
+import math
+from typing import ClassVar
 
 import torch
 
 from ..models import ModelOutput
 from .base import Batch, LossTerms, TrainingScheme, bce, masked_clip_mean
+from .self_supervised import pseudo_strong_labels
 
 ATTENTION_TARGETS = ("normalized", "raw")
 
@@ -30,29 +40,78 @@ def attention_loss(output: ModelOutput, target: torch.Tensor, attention_target: 
     return bce(att, target, reduce_dims=(1, 2))
 
 
-class Attention(TrainingScheme):
-    """Row 4: unsupervised attention, L = L_pred."""
+class AttentionScheme(TrainingScheme):
+    """Attention trained on clip labels, with the attention terms its class switches on."""
 
-    name = "attention"
-    description = "attention; L_pred only"
-
-    def loss(self, output: ModelOutput, batch: Batch) -> LossTerms:
-        pred = bce(output.clip_probs, batch.weak)
-        return LossTerms(pred, {"pred": pred})
-
-
-class StronglySupervisedAttention(TrainingScheme):
-    """Row 5: L = L_pred + alpha * L_att(A, Y), the attention term on strongly labelled clips only."""
-
-    name = "attention-strong"
-    needs_strong = True
-    description = "attention; L_pred + alpha * L_att(A, Y)"
+    strong_term: ClassVar[bool] = False  # L_att(A, Y) on strongly labelled clips
+    self_term: ClassVar[bool] = False  # L_att(A, P), P pseudo-strong labels from X^a
 
     def __init__(self, alpha: float = 1.0, attention_target: str = "normalized") -> None:
-        self.alpha = alpha
+        if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha >= 0):
+            raise ValueError(f"scheme.alpha must be a finite number >= 0, not {alpha!r}")
+        if attention_target not in ATTENTION_TARGETS:
+            raise ValueError(f"scheme.attention_target must be one of {ATTENTION_TARGETS}, not {attention_target!r}")
+        self.alpha = float(alpha)
         self.attention_target = attention_target
 
     def loss(self, output: ModelOutput, batch: Batch) -> LossTerms:
         pred = bce(output.clip_probs, batch.weak)
-        att = masked_clip_mean(attention_loss(output, batch.strong, self.attention_target), batch.has_strong)
-        return LossTerms(pred + self.alpha * att, {"pred": pred, "att_strong": att})
+        parts = {"pred": pred}
+        if self.strong_term:
+            parts["att_strong"] = masked_clip_mean(attention_loss(output, batch.strong, self.attention_target),
+                                                   batch.has_strong)
+        if self.self_term:
+            pseudo = pseudo_strong_labels(output.segment_probs, batch.weak)
+            parts["att_self"] = attention_loss(output, pseudo, self.attention_target).mean()
+        attention_terms = [parts[k] for k in ("att_strong", "att_self") if k in parts]
+        if not attention_terms:
+            return LossTerms(pred, parts)
+        return LossTerms(pred + self.alpha * sum(attention_terms[1:], attention_terms[0]), parts)
+
+
+class Attention(AttentionScheme):
+    """Row 4: unsupervised attention, L = L_pred."""
+
+    name = "attention"
+    description = "attention; L_pred only"
+    table_i_row = 4
+    parameters = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class StronglySupervisedAttention(AttentionScheme):
+    """Row 5: L = L_pred + alpha * L_att(A, Y), the attention term on strongly labelled clips only."""
+
+    name = "attention-strong"
+    description = "attention; L_pred + alpha * L_att(A, Y)"
+    labels = "weak+strong"
+    needs_strong = True
+    attention_supervision = "strong"
+    table_i_row = 5
+    parameters = ("alpha", "attention_target")
+    strong_term = True
+
+
+class SelfSupervisedAttention(AttentionScheme):
+    """Row 6: L = L_pred + alpha * L_att(A, P) with on-the-fly pseudo-strong labels P."""
+
+    name = "attention-self"
+    description = "attention; L_pred + alpha * L_att(A, P), P from binarised X^a"
+    attention_supervision = "self"
+    table_i_row = 6
+    parameters = ("alpha", "attention_target")
+    self_term = True
+
+
+class StrongAndSelfSupervisedAttention(AttentionScheme):
+    """Both attention terms: strong clips get L_att(A, Y) and L_att(A, P); weak-only clips get L_att(A, P)."""
+
+    name = "attention-strong-self"
+    description = "attention; L_pred + alpha * (L_att(A, Y) on strong clips + L_att(A, P))"
+    labels = "weak+strong"
+    attention_supervision = "strong+self"
+    parameters = ("alpha", "attention_target")
+    strong_term = True
+    self_term = True

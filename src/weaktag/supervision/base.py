@@ -15,28 +15,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 
+from ..data import Batch
 from ..models import ModelOutput
 
 _CLAMP = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1
-
-
-@dataclass
-class Batch:
-    """A training batch. ``strong`` rows of clips without strong labels are zeros and
-    must be ignored: ``has_strong`` says which rows are real."""
-
-    features: torch.Tensor  # (B, frames, 64) log-mel
-    weak: torch.Tensor  # (B, C) in {0, 1}
-    strong: torch.Tensor  # (B, C, T) in {0, 1}
-    has_strong: torch.Tensor  # (B,) bool
-    clip_ids: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return self.features.shape[0]
 
 
 @dataclass
@@ -63,13 +50,33 @@ def masked_clip_mean(per_clip: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     return (per_clip * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-class TrainingScheme(ABC):
-    """One row of the paper's Table I (or a peer method): its model head and its loss."""
+LabelKind = Literal["weak", "strong", "weak+strong"]
 
-    name: str = ""
-    uses_attention: bool = True  # the model needs L8-b
-    needs_strong: bool = False  # cannot train without some strongly labelled clips
-    description: str = ""
+
+class TrainingScheme(ABC):
+    """One row of the paper's Table I (or a peer method): its model head, its labels and its loss.
+
+    A scheme describes itself in class attributes, so that training, ``compare`` and the
+    reports read what it is instead of keeping their own lists:
+
+    * ``labels``: which labels its loss uses: ``weak`` (clip labels), ``strong`` (onsets and
+      offsets) or ``weak+strong``;
+    * ``needs_strong``: it cannot train without some strongly labelled clips;
+    * ``uses_attention``: the model needs the attention branch L8-b;
+    * ``attention_supervision``: what supervises the attention: ``none``, ``strong``, ``self``
+      or ``strong+self`` (empty for schemes without attention);
+    * ``table_i_row``: its row in the paper's Table I (None for weaktag's own schemes);
+    * ``parameters``: the keyword parameters it takes (``scheme.<name>`` in a config).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    labels: ClassVar[LabelKind] = "weak"
+    needs_strong: ClassVar[bool] = False
+    uses_attention: ClassVar[bool] = True
+    attention_supervision: ClassVar[str] = "none"
+    table_i_row: ClassVar[int | None] = None
+    parameters: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def loss(self, output: ModelOutput, batch: Batch) -> LossTerms: ...
@@ -77,3 +84,10 @@ class TrainingScheme(ABC):
     def clip_scores(self, output: ModelOutput) -> torch.Tensor:
         """Clip-level scores used for evaluation (the head's prediction by default)."""
         return output.clip_probs
+
+    @classmethod
+    def table_i_marks(cls) -> tuple[bool, bool, bool, bool, bool]:
+        """Table I's columns: attention with no / strong / self supervision, strong label, weak label."""
+        supervision = cls.attention_supervision
+        return (cls.uses_attention and supervision == "none", "strong" in supervision, "self" in supervision,
+                "strong" in cls.labels, "weak" in cls.labels)

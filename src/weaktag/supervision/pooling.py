@@ -1,45 +1,62 @@
-"""Table I rows 1-3: no attention, mean of X^a over time at inference."""
+"""Table I rows 1-3: no attention, mean of X^a over time at inference.
+
+Their losses combine two pieces: the clip term BCE(mean_t X^a, y) on the clip labels and the
+segment term BCE(X^a, Y) on strongly labelled clips (before any pooling).
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from ..models import ModelOutput
 from .base import Batch, LossTerms, TrainingScheme, bce, masked_clip_mean
 
 
-class PoolWeak(TrainingScheme):
+class PoolingScheme(TrainingScheme):
+    """No attention branch; the loss terms its class switches on."""
+
+    uses_attention = False
+    attention_supervision = ""
+    clip_term: ClassVar[bool] = True
+    segment_term: ClassVar[bool] = False
+
+    def loss(self, output: ModelOutput, batch: Batch) -> LossTerms:
+        parts = {}
+        if self.clip_term:
+            parts["pred"] = bce(output.clip_probs, batch.weak)
+        if self.segment_term:
+            parts["segment"] = masked_clip_mean(bce(output.segment_probs, batch.strong, reduce_dims=(1, 2)),
+                                                batch.has_strong)
+        terms = list(parts.values())
+        return LossTerms(sum(terms[1:], terms[0]), parts)
+
+
+class PoolWeak(PoolingScheme):
     """Row 1: mean-pooled clip prediction against the weak labels."""
 
     name = "pool-weak"
-    uses_attention = False
     description = "no attention; BCE(mean_t X^a, y)"
-
-    def loss(self, output: ModelOutput, batch: Batch) -> LossTerms:
-        pred = bce(output.clip_probs, batch.weak)
-        return LossTerms(pred, {"pred": pred})
+    table_i_row = 1
 
 
-class PoolStrong(TrainingScheme):
+class PoolStrong(PoolingScheme):
     """Row 2: segment predictions X^a against the strong segment labels Y, no pooling in training."""
 
     name = "pool-strong"
-    uses_attention = False
-    needs_strong = True
     description = "no attention; BCE(X^a, Y) on strongly labelled clips"
+    labels = "strong"
+    needs_strong = True
+    table_i_row = 2
+    clip_term = False
+    segment_term = True
 
-    def loss(self, output: ModelOutput, batch: Batch) -> LossTerms:
-        seg = masked_clip_mean(bce(output.segment_probs, batch.strong, reduce_dims=(1, 2)), batch.has_strong)
-        return LossTerms(seg, {"segment": seg})
 
-
-class PoolWeakStrong(TrainingScheme):
+class PoolWeakStrong(PoolingScheme):
     """Row 3: the segment loss before pooling plus the clip loss after mean pooling."""
 
     name = "pool-weak-strong"
-    uses_attention = False
-    needs_strong = True
     description = "no attention; BCE(mean_t X^a, y) + BCE(X^a, Y)"
-
-    def loss(self, output: ModelOutput, batch: Batch) -> LossTerms:
-        pred = bce(output.clip_probs, batch.weak)
-        seg = masked_clip_mean(bce(output.segment_probs, batch.strong, reduce_dims=(1, 2)), batch.has_strong)
-        return LossTerms(pred + seg, {"pred": pred, "segment": seg})
+    labels = "weak+strong"
+    needs_strong = True
+    table_i_row = 3
+    segment_term = True

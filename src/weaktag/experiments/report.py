@@ -12,24 +12,14 @@ Two parts:
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .plots import (
-    GainRow,
-    GainVsDuration,
-    gain_vs_duration_table,
-    median_event_durations,
-    plot_attention,
-    plot_gain_vs_duration,
-)
+from ..supervision import SCHEMES, TrainingScheme
+from .plots import GainRow, GainVsDuration
 
 # --------------------------------------------------------------------------- metrics and schemes
 
@@ -68,18 +58,21 @@ TRAINING_COLUMNS = ("val_mAP", "best_epoch", "wall_seconds")
 #: metrics tested pairwise when present: the paper's mAP, plus AUC and the event-level summaries
 HEADLINE_METRICS = ("mAP", "AUC", "psds1", "psds2", "event_f1_macro")
 
-#: Table I's columns per scheme: attention with no / strong / self supervision, strong labels, weak labels.
+#: Table I's columns: attention with no / strong / self supervision, strong labels, weak labels.
 #: "Strong label": onsets/offsets enter the loss; "weak label": clip labels enter the loss.
-SCHEME_COLUMNS: dict[str, tuple[bool, bool, bool, bool, bool]] = {
-    "pool-weak": (False, False, False, False, True),
-    "pool-strong": (False, False, False, True, False),
-    "pool-weak-strong": (False, False, False, True, True),
-    "attention": (True, False, False, False, True),
-    "attention-strong": (False, True, False, True, True),
-    "attention-self": (False, False, True, False, True),
-    "attention-strong-self": (False, True, True, True, True),
-}
 TABLE_I_HEADER = ("Attention: no supervision", "strongly supervised", "self-supervised", "Strong label", "Weak label")
+
+
+def scheme_info(scheme: type[TrainingScheme]) -> dict[str, Any]:
+    """What a scheme declares about itself, as ``results.json`` records it (so a report rebuilds from that file)."""
+    return {"labels": scheme.labels, "table_i": list(scheme.table_i_marks()), "table_i_row": scheme.table_i_row,
+            "attention_supervision": scheme.attention_supervision, "description": scheme.description}
+
+
+def _table_i_marks(scheme: str, info: Mapping[str, Any] | None) -> list[bool] | None:
+    if info and scheme in info:
+        return list(info[scheme]["table_i"])
+    return list(SCHEMES[scheme].table_i_marks()) if scheme in SCHEMES else None  # results.json of older runs
 
 #: key comparisons quoted first in the report (the paper's claims), as (baseline, challenger)
 KEY_PAIRS = (("attention", "attention-self"), ("attention-strong", "attention-self"),
@@ -130,7 +123,7 @@ def _best(summary: Mapping[str, Any], schemes: Sequence[str], metric: str) -> se
 
 
 def metrics_table(summary: Mapping[str, Any], schemes: Sequence[str], metrics: Sequence[str],
-                  table_i: bool = False, bold_best: bool = True) -> str:
+                  table_i: bool = False, bold_best: bool = True, schemes_info: Mapping[str, Any] | None = None) -> str:
     """Markdown: one row per scheme, mean ± std per metric (percent where the metric is a fraction).
 
     ``table_i`` adds the paper's Table I columns (attention supervision, label kinds) in front.
@@ -146,7 +139,7 @@ def metrics_table(summary: Mapping[str, Any], schemes: Sequence[str], metrics: S
     for scheme in schemes:
         cells = []
         if table_i:
-            marks = SCHEME_COLUMNS.get(scheme)
+            marks = _table_i_marks(scheme, schemes_info)
             cells += ["✓" if x else "" for x in marks] if marks else ["?"] * len(TABLE_I_HEADER)
         cells.append(f"`{scheme}`")
         for m in metrics:
@@ -177,7 +170,8 @@ def table_markdown(results: Mapping[str, Any]) -> str:
         f"**Table I style: audio tagging on the test set** (mean ± std over {plural(n, 'trial')}; "
         "bold: best mean; F1 with per-class thresholds chosen on validation)",
         "",
-        metrics_table(summary, schemes, present_metrics(summary, TAGGING_COLUMNS), table_i=True),
+        metrics_table(summary, schemes, present_metrics(summary, TAGGING_COLUMNS), table_i=True,
+                      schemes_info=results.get("scheme_info")),
         "",
         "Strong label ✓: onsets/offsets enter the loss; weak label ✓: clip labels enter the loss. "
         "No mark under Attention: no attention layer (mean pooling over time).",
@@ -268,56 +262,6 @@ def gain_finding(gain: Mapping[str, Any]) -> str:
         verdict = "No: the gain of `{b}` over `{a}` is not larger for shorter events"
     return (verdict.format(a=a, b=b) + f" (Spearman rho(duration, gain) = {rho:.2f}, p = {p:.2g}, n = {n} classes)."
             + split)
-
-
-# --------------------------------------------------------------------------- files
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready: numpy -> Python, NaN/inf -> None."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write via a temporary file and rename, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
-
-
-def write_json(path: str | Path, payload: Any) -> Path:
-    return write_text_atomic(path, json.dumps(_plain(payload), indent=2, ensure_ascii=False) + "\n")
-
-
-def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> Path:
-    """Rows of dicts as CSV (columns: ``columns`` or the keys in first-seen order); None/NaN -> empty."""
-    if columns is None:
-        columns = list(dict.fromkeys(k for row in rows for k in row))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(["" if (v := _plain(row.get(c))) is None else v for c in columns])
-    os.replace(tmp, path)
-    return path
 
 
 # --------------------------------------------------------------------------- report.md
@@ -430,154 +374,3 @@ def _nan(x: Any) -> float:
 def gain_rows(table: GainVsDuration) -> list[dict[str, Any]]:
     return [{"class": r.class_name, "median_duration": r.median_duration, "ap_a": r.ap_a, "ap_b": r.ap_b,
              "gain": r.gain} for r in table.rows]
-
-
-# --------------------------------------------------------------------------- figures from checkpoints
-
-
-def _load_same_classes(paths: Sequence[str | Path]) -> list[Any]:
-    from ..checkpoint import load_checkpoint
-
-    checkpoints = [load_checkpoint(p) for p in paths]
-    for c in checkpoints[1:]:
-        if c.classes != checkpoints[0].classes:
-            raise ValueError(f"{c.path} and {checkpoints[0].path} have different class lists; cannot compare them")
-    return checkpoints
-
-
-def gain_vs_duration_for_checkpoints(
-    checkpoint_a: str | Path,
-    checkpoint_b: str | Path,
-    labels: str | Path,
-    out: str | Path,
-    audio_dir: str | Path | None = None,
-    durations_labels: str | Path | None = None,
-    table_out: str | Path | None = None,
-    label_a: str | None = None,
-    label_b: str | None = None,
-) -> GainVsDuration:
-    """Fig. 4 for two checkpoints: per-class AP on ``labels``, gain (b - a) vs. median event duration.
-
-    Durations come from the strong labels of ``durations_labels`` when given (e.g. the training
-    set, as the paper), else from ``labels`` itself. Writes the PNG to ``out`` and, with
-    ``table_out``, the table (``.csv`` or markdown by suffix).
-    """
-    from ..data import build_feature_set
-    from ..labels import read_labels
-    from ..predict import predict_features
-    from .tagging import tagging_metrics
-
-    ckpt_a, ckpt_b = _load_same_classes([checkpoint_a, checkpoint_b])
-    classes = ckpt_a.classes
-    manifest = read_labels(labels, audio_dir=audio_dir).with_classes(classes)
-    duration_source = read_labels(durations_labels, audio_dir=audio_dir) if durations_labels else manifest
-    if not any(clip.events for clip in duration_source):
-        raise ValueError(f"{durations_labels or labels} has no strong labels (onset/offset): event durations are "
-                         "unknown; pass labels with onsets/offsets (--durations-labels)")
-    durations = median_event_durations(duration_source, classes)
-    features = build_feature_set(manifest, classes)
-    if len(features) == 0:
-        raise ValueError(f"{labels}: no usable clip ({len(features.skipped)} skipped)")
-    ap = [tagging_metrics(features.weak, predict_features(c.model, features).clip_probs, classes).per_class_ap
-          for c in (ckpt_a, ckpt_b)]
-    label_a = label_a or f"{ckpt_a.scheme} ({Path(checkpoint_a).parent.name})"
-    label_b = label_b or f"{ckpt_b.scheme} ({Path(checkpoint_b).parent.name})"
-    table = gain_vs_duration_table(ap[0], ap[1], classes, durations, label_a, label_b)
-    plot_gain_vs_duration(ap[0], ap[1], classes, durations, label_a, label_b, out)
-    if table_out:
-        if Path(table_out).suffix.lower() == ".csv":
-            write_csv(table_out, gain_rows(table))
-        else:
-            write_text_atomic(table_out, table.to_markdown() + "\n")
-    return table
-
-
-@dataclass
-class AttentionFigure:
-    """What :func:`attention_figure_for_audio` drew."""
-
-    path: Path
-    clip_id: str | None
-    events: list[Any]
-    panels: list[str]
-    seconds: float
-
-
-def attention_panels(outputs: Sequence[tuple[str, np.ndarray, np.ndarray | None]], show: str = "both"
-                     ) -> list[tuple[str, np.ndarray]]:
-    """``(name, X^a, A or None)`` per model -> plot panels: ``A — name`` and/or ``X^a — name``.
-
-    ``show``: ``both``, ``attention`` (A only; X^a for models without attention) or ``segment``.
-    """
-    if show not in ("both", "attention", "segment"):
-        raise ValueError(f"show must be both, attention or segment, not {show!r}")
-    panels = []
-    for name, segment, attention in outputs:
-        if attention is not None and show in ("both", "attention"):
-            panels.append((f"attention A — {name}", attention))
-        if show in ("both", "segment") or attention is None:
-            panels.append((f"segment output X^a — {name}", segment))
-    return panels
-
-
-def _panel_names(paths: Sequence[str | Path], schemes: Sequence[str]) -> list[str]:
-    names = list(schemes)
-    if len(set(names)) < len(names):  # the same scheme twice: tell them apart by folder
-        names = [f"{s} ({Path(p).parent.name}/{Path(p).name})" for s, p in zip(schemes, paths)]
-    return names
-
-
-def _find_clip(manifest: Any, audio: Path) -> Any:
-    target = audio.resolve()
-    for clip in manifest:
-        if clip.audio_path is not None and Path(clip.audio_path).resolve() == target:
-            return clip
-    for clip in manifest:  # labels naming files without the folder
-        if clip.clip_id == audio.stem or (clip.audio_path is not None and Path(clip.audio_path).name == audio.name):
-            return clip
-    raise ValueError(f"{audio.name} is not in the label file (looked for its path, its file name and clip id "
-                     f"{audio.stem!r})")
-
-
-def attention_figure_for_audio(
-    checkpoints: Sequence[str | Path],
-    audio: str | Path,
-    out: str | Path,
-    labels: str | Path | None = None,
-    audio_dir: str | Path | None = None,
-    show: str = "both",
-    names: Sequence[str] | None = None,
-) -> AttentionFigure:
-    """Fig. 5 for one recording: log-mel, ground truth (from ``labels`` when given) and A / X^a of each checkpoint.
-
-    All checkpoints must share a class list. The whole recording is used (no 10 s crop).
-    """
-    import torch
-
-    from ..audio import SAMPLE_RATE, LogMel, load_audio
-    from ..infer import Tagger
-    from ..labels import read_labels
-    from ..models import segment_duration
-
-    if not checkpoints:
-        raise ValueError("give at least one checkpoint")
-    loaded = _load_same_classes(checkpoints)
-    classes = loaded[0].classes
-    audio = Path(audio)
-    wave = load_audio(audio, allow_silent=True)
-    with torch.no_grad():
-        logmel = LogMel()(torch.from_numpy(wave))[0].numpy()
-    clip_id, events = None, []
-    if labels:
-        clip = _find_clip(read_labels(labels, audio_dir=audio_dir), audio)
-        clip_id, events = clip.clip_id, list(clip.events or ())
-    names = list(names) if names else _panel_names(checkpoints, [c.scheme for c in loaded])
-    if len(names) != len(loaded):
-        raise ValueError(f"{len(names)} names for {len(loaded)} checkpoints")
-    outputs = []
-    for name, ckpt in zip(names, loaded):
-        result = Tagger(ckpt).tag(wave, name=str(audio))
-        outputs.append((name, result.segment_probs, result.attention))
-    panels = attention_panels(outputs, show)
-    plot_attention(logmel, events, classes, panels, segment_duration(), out)
-    return AttentionFigure(Path(out), clip_id, events, [t for t, _ in panels], len(wave) / SAMPLE_RATE)

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 from scipy.stats import spearmanr
 
-from weaktag.labels import Manifest
+from ..labels import Manifest
 
 DPI = 100
 GAIN_FIGURE_SIZE = (8.0, 6.0)

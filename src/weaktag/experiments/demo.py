@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ExperimentConfig, config_from_dict
-from .synth import SynthConfig, synthesize_splits
-from .train import TrainResult, prepare_data, train
+from ..config import ExperimentConfig, config_from_dict
+from ..synth import SynthConfig, synthesize_splits
+from ..training import TrainResult, prepare_data, train
 
 DEMO_SPLITS = {"train": 240, "validation": 80, "test": 120}
 DEMO_SCHEMES = ("attention", "attention-self")

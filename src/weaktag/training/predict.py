@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import FeatureSet
-from .models import WeakTagNet
+from ..data import FeatureSet
+from ..models import WeakTagNet
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from weaktag.evaluate import (
+from weaktag.metrics import (
     choose_thresholds,
     d_prime_from_auc,
     per_class_table,

@@ -9,8 +9,9 @@ from pathlib import Path
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..data import FeatureSet, build_feature_set
 from ..labels import Manifest, read_labels
-from ..predict import Predictions, predict_features
-from .tagging import TaggingMetrics, per_class_table, tagging_metrics
+from ..metrics.events import EventMetrics
+from ..metrics.tagging import TaggingMetrics, per_class_table, tagging_metrics
+from ..training import Predictions, event_metrics_for, predict_features
 
 
 @dataclass
@@ -20,7 +21,7 @@ class EvaluationReport:
     num_clips: int
     skipped: int
     tagging: TaggingMetrics
-    events: object | None = None  # EventMetrics when the labels are strong
+    events: EventMetrics | None = None  # when the labels are strong
 
     def to_markdown(self) -> str:
         t = self.tagging
@@ -46,14 +47,12 @@ class EvaluationReport:
 
 
 def evaluate_predictions(checkpoint: Checkpoint, features: FeatureSet, predictions: Predictions,
-                         ground_truth: Manifest, event_output: str | None = None) -> tuple[TaggingMetrics, object | None]:
+                         ground_truth: Manifest, event_output: str | None = None) -> tuple[TaggingMetrics, EventMetrics | None]:
     """Tagging metrics with the checkpoint's thresholds, and event metrics for strong labels."""
     tagging = tagging_metrics(features.weak, predictions.clip_probs, checkpoint.classes,
                               thresholds=checkpoint.tag_thresholds)
     events = None
     if ground_truth.has_strong:
-        from .event_eval import event_metrics_for
-
         events = event_metrics_for(checkpoint.events, features, predictions, output=event_output)
     return tagging, events
 
@@ -65,7 +64,7 @@ def evaluate_checkpoint(checkpoint_path: str | Path, labels: str | Path, audio_d
     checkpoint = load_checkpoint(checkpoint_path)
     kwargs = {"audio_dir": audio_dir} if audio_dir else {}
     manifest = read_labels(labels, **kwargs).with_classes(checkpoint.classes)
-    features = build_feature_set(manifest, checkpoint.classes, progress=progress)
+    features = build_feature_set(manifest, checkpoint.classes, progress=progress, grid=checkpoint.model.grid)
     if len(features) == 0:
         raise ValueError(f"{labels}: no usable clip to evaluate ({len(features.skipped)} skipped)")
     predictions = predict_features(checkpoint.model, features)

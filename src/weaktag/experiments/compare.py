@@ -29,18 +29,17 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .checkpoint import load_checkpoint
-from .config import ExperimentConfig
-from .data import FeatureSet, build_feature_set
-from .evaluate import report as rep
-from .evaluate.plots import gain_vs_duration_table, median_event_durations, plot_attention, plot_gain_vs_duration
-from .evaluate.statistics import summarize, wilcoxon_pairs
-from .evaluate.tagging import tagging_metrics
-from .labels import Clip, read_labels
-from .models import segment_duration
-from .predict import predict_features
-from .supervision import SCHEMES, make_scheme
-from .train import PreparedData, prepare_data, train
+from ..checkpoint import load_checkpoint
+from ..config import ExperimentConfig
+from ..data import FeatureSet, build_feature_set
+from ..files import plain, write_csv, write_json, write_text_atomic
+from ..labels import Clip
+from ..metrics.statistics import summarize, wilcoxon_pairs
+from ..supervision import SCHEMES, make_scheme
+from ..training import PreparedData, TrainResult, predict_features, prepare_data, read_manifests, train
+from . import report as rep
+from .figures import attention_panels
+from .plots import gain_vs_duration_table, median_event_durations, plot_attention, plot_gain_vs_duration
 
 TRIAL_FILE = "trial.json"
 TRIAL_FORMAT = "weaktag-trial/1"
@@ -188,24 +187,17 @@ def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> 
     return record
 
 
-def evaluate_trial(checkpoint_path: Path, test: FeatureSet) -> dict[str, Any]:
-    """Test metrics of one trained trial: tagging with validation thresholds, events when test labels are strong."""
-    if len(test) == 0:
-        raise ValueError(f"no usable test clip ({len(test.skipped)} skipped): nothing to evaluate")
-    ckpt = load_checkpoint(checkpoint_path)
-    predictions = predict_features(ckpt.model, test)
-    tagging = tagging_metrics(test.weak, predictions.clip_probs, test.classes, thresholds=ckpt.tag_thresholds)
+def trial_metrics(result: TrainResult) -> dict[str, Any]:
+    """Test metrics of one trained trial, as ``train()`` computed them (validation thresholds; events when
+    the test labels are strong): nothing is reloaded or predicted again."""
+    if result.test is None:
+        raise ValueError("no usable test clip: nothing to evaluate")
+    tagging = result.test.tagging
     metrics: dict[str, Any] = {"mAP": tagging.mAP, "AUC": tagging.AUC, "d_prime": tagging.d_prime,
                                "f1_macro": tagging.f1_macro, "f1_micro": tagging.f1_micro}
-    if any(c.has_strong for c in test.clips):
-        events = (ckpt.metrics.get("test") or {}).get("events")  # train() computed them with the same settings
-        if events is None:
-            from .evaluate.event_eval import event_metrics_for
-
-            events = event_metrics_for(ckpt.events, test, predictions).to_dict()
-        metrics.update(events)
-    validation = ckpt.metrics.get("validation") or {}
-    metrics["val_mAP"] = validation.get("mAP")
+    if result.test.events is not None:
+        metrics.update(result.test.events)
+    metrics["val_mAP"] = result.best_val_map
     return {"metrics": metrics, "per_class_ap": tagging.per_class_ap, "per_class_auc": tagging.per_class_auc,
             "support": tagging.support}
 
@@ -217,8 +209,10 @@ def run_trial(config: ExperimentConfig, scheme: str, seed: int, index: int, out_
     folder = trial_dir(out_dir, scheme, seed)
     if folder.exists():  # an interrupted trial: start over, never continue from its leftovers
         shutil.rmtree(folder)
+    if data.test is None or len(data.test) == 0:
+        raise ValueError("no usable test clip: nothing to evaluate")
     result = train(trial_config(config, scheme, seed, out_dir), data=data)
-    evaluation = evaluate_trial(Path(result.checkpoint), data.test)
+    evaluation = trial_metrics(result)
     metrics = {**evaluation["metrics"], "best_epoch": result.best_epoch, "wall_seconds": time.time() - started}
     record = {
         "format": TRIAL_FORMAT, "scheme": scheme, "seed": seed, "trial": index,
@@ -228,39 +222,43 @@ def run_trial(config: ExperimentConfig, scheme: str, seed: int, index: int, out_
         "skipped": {k: len(v) for k, v in result.skipped.items()},
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    rep.write_json(folder / TRIAL_FILE, record)
-    return rep._plain(record)
+    write_json(folder / TRIAL_FILE, record)
+    return plain(record)
 
 
 class _Data:
-    """Features on demand: nothing is computed when every trial is already finished but the test set."""
+    """Manifests read once per run; features computed on demand (not at all when every trial is finished
+    but the test set), once, for every trial."""
 
     def __init__(self, config: ExperimentConfig, data: PreparedData | None) -> None:
         self.config = config
         self._prepared = data
         self._test: FeatureSet | None = data.test if data is not None else None
-        d = config.data
-        kwargs = {"audio_dir": d.audio_dir} if d.audio_dir else {}
-        train_manifest = read_labels(d.train, **kwargs)
-        self.classes = list(d.classes) if d.classes else list(train_manifest.classes)
-        self.manifests = {"train": train_manifest.with_classes(self.classes),
-                          "validation": read_labels(d.validation, **kwargs).with_classes(self.classes),
-                          "test": read_labels(d.test, **kwargs).with_classes(self.classes)}
+        if data is not None and data.manifests:
+            self.classes, self.manifests = list(data.classes), dict(data.manifests)
+        else:
+            self.classes, self.manifests = read_manifests(config)
+        if "test" not in self.manifests:
+            raise ValueError("compare needs a test set: set data.test in the config")
 
     @property
     def prepared(self) -> PreparedData:
         if self._prepared is None:
-            self._prepared = prepare_data(self.config)
+            self._prepared = prepare_data(self.config, manifests=(self.classes, self.manifests))
             self._test = self._prepared.test
-        if self._prepared.test is None:
-            raise ValueError("compare needs a test set (config data.test)")
         return self._prepared
 
     @property
     def test(self) -> FeatureSet:
         if self._test is None:
-            self._test = build_feature_set(self.manifests["test"], self.classes)
+            self._test = build_feature_set(self.manifests["test"], self.classes,
+                                           grid=self.config_grid())
         return self._test
+
+    def config_grid(self):
+        from ..models import backbone_class
+
+        return backbone_class(self.config.model.backbone).grid
 
 
 # --------------------------------------------------------------------------- figures
@@ -309,7 +307,8 @@ def draw_attention(out_dir: Path, schemes: Sequence[str], seed: int, test: Featu
         return None
     index = next(i for i, c in enumerate(test.clips) if c.clip_id == clip.clip_id)
     chosen = [s for s in schemes if SCHEMES[s].uses_attention] or list(schemes)
-    one = FeatureSet([clip], list(test.classes), test.features[index : index + 1])
+    one = FeatureSet([clip], list(test.classes), test.features[index : index + 1], grid=test.grid,
+                     clip_seconds=test.clip_seconds)
     outputs = []
     for scheme in chosen:
         ckpt = load_checkpoint(trial_dir(out_dir, scheme, seed) / "model.pt")
@@ -321,8 +320,8 @@ def draw_attention(out_dir: Path, schemes: Sequence[str], seed: int, test: Featu
         if old.name != name:
             old.unlink()
     events = list(clip.events or ())
-    plot_attention(test.features[index].numpy(), events, test.classes, rep.attention_panels(outputs),
-                   segment_duration(), out_dir / name)
+    plot_attention(test.features[index].numpy(), events, test.classes, attention_panels(outputs),
+                   test.grid.segment_seconds, out_dir / name)
     return {"clip": clip.clip_id, "figure": name, "seed": seed, "schemes": chosen,
             "attention": any(o[2] is not None for o in outputs),
             "events": [{"label": e.label, "onset": e.onset, "offset": e.offset} for e in events]}
@@ -365,7 +364,7 @@ def run_compare(
         needing = [s for s in schemes if SCHEMES[s].needs_strong]
         raise ValueError(f"scheme(s) {needing} need strong labels (onset/offset) and {config.data.train} has none")
     for s in schemes:
-        make_scheme(s, config.scheme.alpha, config.scheme.attention_target)  # fail now on bad scheme settings
+        make_scheme(s, **config.scheme.settings())  # fail now on bad scheme settings
     expected = fingerprint(config)
 
     records: dict[str, list[dict | None]] = {s: [None] * len(seeds) for s in schemes}
@@ -442,11 +441,11 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
             row.update({m: t["metrics"].get(m) for m in metrics})
             row.update({f"AP:{c}": ap for c, ap in zip(classes, t["per_class_ap"])})
             rows.append(row)
-    add("results.csv", rep.write_csv(out_dir / "results.csv", rows),
+    add("results.csv", write_csv(out_dir / "results.csv", rows),
         "one row per scheme x trial: every metric, per-class AP")
     srows = [{"scheme": s, "trials": len(trials[s]),
               **{f"{m}_{k}": summary[s][m][k] for m in metrics for k in ("mean", "std")}} for s in schemes]
-    add("summary.csv", rep.write_csv(out_dir / "summary.csv", srows),
+    add("summary.csv", write_csv(out_dir / "summary.csv", srows),
         "mean and std (ddof=1) of every metric per scheme")
 
     # Wilcoxon: every pair x headline metric, on trial indices every scheme finished
@@ -470,7 +469,7 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
                     if trials[s] else np.full(len(classes), np.nan) for s in schemes}
     pc_rows = [{"class": c, "median_duration": durations[k], **{s: per_class_ap[s][k] for s in schemes}}
                for k, c in enumerate(classes)]
-    add("per_class_ap.csv", rep.write_csv(out_dir / "per_class_ap.csv", pc_rows),
+    add("per_class_ap.csv", write_csv(out_dir / "per_class_ap.csv", pc_rows),
         f"mean AP per class and scheme, with median event duration from the {durations_label}")
 
     # Fig. 4
@@ -486,13 +485,13 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
         png = out_dir / "gain_vs_duration.png"
         plot_gain_vs_duration(per_class_ap[a], per_class_ap[b], classes, durations, a, b, png)
         add(png.name, png, f"Fig. 4: per-class AP gain of {b} over {a} vs. median event duration")
-        add("gain_vs_duration.csv", rep.write_csv(out_dir / "gain_vs_duration.csv", rep.gain_rows(table)),
+        add("gain_vs_duration.csv", write_csv(out_dir / "gain_vs_duration.csv", rep.gain_rows(table)),
             "Fig. 4's numbers")
         gain = {"a": a, "b": b, "durations_from": durations_label, "figure": "gain_vs_duration.png",
                 "rows": rep.gain_rows(table), "spearman_rho": table.spearman_rho, "spearman_p": table.spearman_p,
                 "n": table.n}
-        text = rep.gain_markdown(rep._plain(gain)) + "\n\n" + rep.gain_finding(rep._plain(gain)) + "\n"
-        add("gain_vs_duration.md", rep.write_text_atomic(out_dir / "gain_vs_duration.md", text),
+        text = rep.gain_markdown(plain(gain)) + "\n\n" + rep.gain_finding(plain(gain)) + "\n"
+        add("gain_vs_duration.md", write_text_atomic(out_dir / "gain_vs_duration.md", text),
             "Fig. 4's table, Spearman's rho and the finding")
 
     # Fig. 5
@@ -514,6 +513,8 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
         "trial_seconds_total": sum(_num(t["metrics"]["wall_seconds"]) for ts in trials.values() for t in ts),
         "ran": len(ran), "reused": len(reused),
         "schemes": schemes, "trials": options.trials, "seeds": seeds,
+        "scheme_labels": {s: SCHEMES[s].labels for s in schemes},
+        "scheme_info": {s: rep.scheme_info(SCHEMES[s]) for s in schemes},
         "compare": asdict(options),
         "config": config.to_dict(),
         "data": {**{k: _shown(getattr(config.data, k)) for k in ("train", "validation", "test")},
@@ -527,21 +528,21 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
         "runs": {s: [{k: t[k] for k in ("trial", "seed", "metrics", "per_class_ap", "checkpoint")}
                      for t in trials[s]] for s in schemes},
     }
-    results = rep._plain(results)
-    add("table.md", rep.write_text_atomic(out_dir / "table.md", rep.table_markdown(results)),
+    results = plain(results)
+    add("table.md", write_text_atomic(out_dir / "table.md", rep.table_markdown(results)),
         "Table I style: mean ± std per scheme (tagging, events, training)")
     columns = ["metric", "a", "b", "mean_diff", "b_better", "a_better", "n", "statistic", "p_value"]
-    add("wilcoxon.csv", rep.write_csv(out_dir / "wilcoxon.csv", results["wilcoxon"], columns),
+    add("wilcoxon.csv", write_csv(out_dir / "wilcoxon.csv", results["wilcoxon"], columns),
         "Wilcoxon signed-rank test of every pair on every headline metric")
     text = rep.wilcoxon_note(options.trials) + "\n\n" + rep.wilcoxon_markdown(results["wilcoxon"], headline) + "\n"
-    add("wilcoxon.md", rep.write_text_atomic(out_dir / "wilcoxon.md", text), "the same as markdown")
+    add("wilcoxon.md", write_text_atomic(out_dir / "wilcoxon.md", text), "the same as markdown")
     files["results.json"] = out_dir / "results.json"
     described["results.json"] = "everything above, and every trial's metrics"
     files["report.md"] = out_dir / "report.md"
     described["report.md"] = "this report"
     results["files"] = described
     results["wall_seconds"] = time.time() - started
-    rep.write_json(out_dir / "results.json", results)
-    rep.write_text_atomic(out_dir / "report.md", rep.report_markdown(results))
+    write_json(out_dir / "results.json", results)
+    write_text_atomic(out_dir / "report.md", rep.report_markdown(results))
     say(f"compare: report -> {out_dir / 'report.md'}")
     return CompareResult(out_dir, schemes, seeds, trials, summary, results, files, ran, reused, results["wall_seconds"])

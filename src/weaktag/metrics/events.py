@@ -5,7 +5,7 @@ Two families, both computed by the reference DCASE libraries:
 * threshold-free PSDS (``sed_scores_eval``), scenarios 1 and 2 of DCASE 2021+, on per-segment
   score curves;
 * thresholded F1 (``sed_eval``): segment-based (1 s) and event-based (200 ms collar), on events
-  decoded from the scores with :func:`decode_events`.
+  decoded from the scores with :func:`weaktag.postprocess.decode_events`.
 
 Evaluation set: the clips of the ground-truth manifest that carry strong labels
 (``clip.events is not None``). Weakly labelled clips are ignored; restrict the set with
@@ -19,65 +19,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import median_filter
 
-from weaktag.labels import Clip, Manifest
-
-OutputKind = Literal["segment", "attention", "product"]
-OUTPUT_KINDS: tuple[str, ...] = ("segment", "attention", "product")
-
-#: decimals kept on segment boundaries, so 3 * 0.16 is 0.48 and matches annotations exactly
-TIME_DECIMALS = 6
+from ..labels import Clip, Manifest
+from ..postprocess import TIME_DECIMALS, decode_events, segment_timestamps
 
 
-# --------------------------------------------------------------------------- score curves
-
-
-def segment_scores(
-    output_kind: OutputKind,
-    segment_probs: np.ndarray,
-    attention: np.ndarray | None = None,
-    clip_probs: np.ndarray | None = None,
-) -> np.ndarray:
-    """Per-class, per-segment detection scores (…, C, T) from one model's outputs.
-
-    * ``"segment"``: X^a, the segment-level class probability. Recommended default: it is a
-      probability per segment, so one threshold means the same thing in every clip.
-    * ``"attention"``: A / max_t A per class. A is a distribution over time (sums to 1 over T),
-      so its scale depends on clip length and on how spread out the event is; dividing by the
-      per-class maximum puts every clip's peak at 1. It says *where* a class is most likely,
-      not *whether* it is present: a class absent from the clip still peaks at 1.
-    * ``"product"``: X^a * A / max_t A, segment probability gated by relative attention; keeps
-      X^a's calibration but suppresses segments the attention ignores.
-
-    ``clip_probs`` is accepted so callers can pass a whole model output; no kind uses it.
-    Arrays may be (C, T) or batched (B, C, T); time is the last axis.
-    """
-    del clip_probs  # not needed by any kind; see docstring
-    if output_kind not in OUTPUT_KINDS:
-        raise ValueError(f"unknown output_kind {output_kind!r}; choose from {OUTPUT_KINDS}")
-    segment_probs = np.asarray(segment_probs, dtype=float)
-    if output_kind == "segment":
-        return segment_probs
-    if attention is None:
-        raise ValueError(f"output_kind {output_kind!r} needs the attention matrix, but attention is None")
-    attention = np.asarray(attention, dtype=float)
-    if attention.shape != segment_probs.shape:
-        raise ValueError(f"attention {attention.shape} and segment_probs {segment_probs.shape} differ in shape")
-    peak = attention.max(axis=-1, keepdims=True)
-    relative = np.divide(attention, peak, out=np.zeros_like(attention), where=peak > 0)
-    if output_kind == "attention":
-        return relative
-    return segment_probs * relative
-
-
-def segment_timestamps(num_segments: int, segment_seconds: float) -> np.ndarray:
-    """Segment boundaries in seconds, (T + 1,): onsets of every segment plus the last offset."""
-    return np.round(np.arange(num_segments + 1) * float(segment_seconds), TIME_DECIMALS)
+# --------------------------------------------------------------------------- score tables
 
 
 def scores_to_dataframes(
@@ -223,83 +174,6 @@ class _WritableScoreFrame(pd.DataFrame):
     def to_numpy(self, *args: Any, **kwargs: Any) -> np.ndarray:  # type: ignore[override]
         array = super().to_numpy(*args, **kwargs)
         return array if array.flags.writeable else array.copy()
-
-
-# --------------------------------------------------------------------------- decoding
-
-
-@dataclass(frozen=True)
-class DetectedEvent:
-    """One decoded event: class label, times in seconds, and its max (or mean) segment score."""
-
-    label: str
-    onset: float
-    offset: float
-    score: float
-
-
-def decode_events(
-    scores: np.ndarray,
-    classes: Sequence[str],
-    thresholds: np.ndarray | float,
-    segment_seconds: float,
-    median_filter_segments: int | Sequence[int] = 1,
-    score_reduce: Literal["max", "mean"] = "max",
-) -> list[DetectedEvent]:
-    """Events of one clip from its (C, T) score matrix.
-
-    A segment is active for class c when ``score >= thresholds[c]``; the binary activity is then
-    median filtered along time (window ``median_filter_segments``, odd, per class or shared;
-    1 = off) to fill short gaps and drop short blips; each run of active segments becomes one
-    event from the first segment's onset to the last segment's offset, scored by the max (or
-    mean) of the raw scores over the run. Events are sorted by onset, then class order.
-    """
-    scores = np.asarray(scores, dtype=float)
-    if scores.ndim != 2 or scores.shape[0] != len(classes):
-        raise ValueError(f"scores must be (C={len(classes)}, T); got {scores.shape}")
-    if score_reduce not in ("max", "mean"):
-        raise ValueError(f"score_reduce must be 'max' or 'mean', not {score_reduce!r}")
-    n_classes, _ = scores.shape
-    thresholds_c = np.broadcast_to(np.asarray(thresholds, dtype=float), (n_classes,))
-    windows = np.broadcast_to(np.asarray(median_filter_segments), (n_classes,))
-    for window in windows:
-        if int(window) != window or window < 1 or window % 2 == 0:
-            raise ValueError(f"median filter windows must be odd positive integers; got {window}")
-
-    reduce = np.max if score_reduce == "max" else np.mean
-    activity = scores >= thresholds_c[:, None]
-    if np.all(windows == windows[0]):
-        # one filter call for the whole matrix (size 1 across classes): the same result as
-        # filtering each class, without a Python-level call per class on the inference hot path
-        if windows[0] > 1:
-            activity = median_filter(activity.astype(np.uint8), size=(1, int(windows[0])), mode="nearest").astype(bool)
-    else:
-        for c in range(n_classes):
-            if windows[c] > 1:
-                activity[c] = median_filter(activity[c].astype(np.uint8), size=int(windows[c]), mode="nearest").astype(bool)
-    events: list[DetectedEvent] = []
-    for c, label in enumerate(classes):
-        if not activity[c].any():
-            continue
-        for start, stop in _runs(activity[c]):
-            events.append(
-                DetectedEvent(
-                    label=label,
-                    onset=round(start * segment_seconds, TIME_DECIMALS),
-                    offset=round(stop * segment_seconds, TIME_DECIMALS),
-                    score=float(reduce(scores[c, start:stop])),
-                )
-            )
-    class_order = {name: i for i, name in enumerate(classes)}
-    events.sort(key=lambda e: (e.onset, class_order[e.label]))
-    return events
-
-
-def _runs(active: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) index pairs of the True runs of a 1-D boolean array."""
-    padded = np.concatenate(([False], active, [False])).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
 
 
 # --------------------------------------------------------------------------- sed_eval F1

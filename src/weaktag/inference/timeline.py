@@ -4,7 +4,9 @@ Panels, sharing the time axis: (1) the log-mel spectrogram (64 bands, time-poole
 files; present when the tagger ran with ``keep_spectrogram=True``), (2) the per-segment
 scores used for event detection for the classes shown, with each class's threshold dashed,
 (3) one lane per class with its detected events. Classes shown: those with events, then the
-most probable clip tags, at most ``max_classes``.
+most probable clip tags, at most ``max_classes``. The legend sits to the right of the plots, so it
+never covers a curve; each class's threshold is a dashed line in its curve's colour, named in
+the legend with its value.
 """
 
 from __future__ import annotations
@@ -15,19 +17,18 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .checkpoint import EventSettings
+from ..postprocess import EventSettings
+from .results import TagResult
 
 
-def plot_timeline(result, path: str | Path, top_k: int = 3, event_settings: EventSettings | None = None,
+def plot_timeline(result: TagResult, path: str | Path, top_k: int = 3, event_settings: EventSettings | None = None,
                   max_classes: int = 8, dpi: int = 100) -> Path:
-    """Write the timeline of ``result`` (a :class:`weaktag.infer.TagResult`) to ``path`` (PNG)."""
-    from .infer import event_thresholds
-
+    """Write the timeline of ``result`` to ``path`` (PNG)."""
     settings = event_settings or EventSettings()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     scores = result.scores(settings.output)
-    thresholds = event_thresholds(settings, result.classes)
+    thresholds = settings.thresholds_for(result.classes)
     index = {name: i for i, name in enumerate(result.classes)}
     shown: list[int] = []
     for e in result.events:
@@ -64,12 +65,15 @@ def plot_timeline(result, path: str | Path, top_k: int = 3, event_settings: Even
     times = np.arange(result.num_segments + 1) * result.segment_seconds
     for k, c in enumerate(shown):
         curve = np.append(scores[c], scores[c, -1]) if scores.shape[1] else np.zeros(1)
-        ax_score.step(times[: len(curve)], curve, where="post", color=colors[k], lw=1.0, label=result.classes[c])
-        ax_score.axhline(thresholds[c], color=colors[k], lw=0.8, ls="--", alpha=0.7)
+        name = result.classes[c]
+        ax_score.step(times[: len(curve)], curve, where="post", color=colors[k], lw=1.2, label=name)
+        ax_score.axhline(thresholds[c], color=colors[k], lw=1.0, ls=(0, (4, 3)), alpha=0.9,
+                         label=f"{name} threshold {thresholds[c]:.2f}")
     ax_score.set_ylim(-0.02, 1.02)
     ax_score.set_ylabel(f"{settings.output} score")
-    if shown:
-        ax_score.legend(loc="upper right", fontsize=7, ncol=min(4, len(shown)), framealpha=0.7)
+    if shown:  # outside the axes, so it never hides a curve
+        ax_score.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, ncol=1, frameon=False,
+                        borderaxespad=0.0)
 
     for k, c in enumerate(shown):
         spans = [(e.onset, e.offset - e.onset) for e in result.events if e.label == result.classes[c]]

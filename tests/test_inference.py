@@ -11,21 +11,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from weaktag.audio import load_audio, num_frames
-from weaktag.checkpoint import EventSettings, save_checkpoint
+from weaktag.audio import iter_audio_blocks, load_audio, num_frames
+from weaktag.checkpoint import save_checkpoint
 from weaktag.cli import main
-from weaktag.data import segment_labels
-from weaktag.infer import (
-    TagFailure,
-    TagResult,
-    Tagger,
-    discover_inputs,
-    iter_audio_blocks,
-    median_filter_segments,
-    parse_thresholds,
-)
+from weaktag.geometry import VGGISH_GRID
+from weaktag.inference import TagFailure, TagResult, Tagger, discover_inputs
 from weaktag.labels import Event
-from weaktag.models import ModelConfig, WeakTagNet, num_segments
+from weaktag.models import BackboneConfig, ModelConfig, WeakTagNet, num_segments
+from weaktag.postprocess import EventSettings, parse_thresholds
 
 SR = 16_000
 CLASSES = ["a", "b", "c"]
@@ -40,7 +33,7 @@ CHUNK_TOLERANCE = 1e-5  # chunked vs whole-file pass, any output
 
 def _random_checkpoint(path: Path, attention: bool = True, seed: int = 0) -> Path:
     torch.manual_seed(seed)
-    model = WeakTagNet(ModelConfig(len(CLASSES), attention=attention, width=0.125)).eval()
+    model = WeakTagNet(ModelConfig(len(CLASSES), attention=attention, backbone=BackboneConfig(width=0.125))).eval()
     return save_checkpoint(path, model, CLASSES, "attention" if attention else "pooling", {},
                            tag_thresholds=np.array([0.5, 0.55, 0.6]))
 
@@ -117,8 +110,8 @@ def train_tiny(folder: Path, seed: int = 0) -> tuple[Path, Path]:
                 onset = rng.uniform(0, seconds - d)
                 events.append((label, onset, onset + d))
         waves.append(_render(n, events, rng))
-        targets.append(segment_labels([Event(*e) for e in events], TINY_CLASSES, segments))
-    model = WeakTagNet(ModelConfig(len(TINY_CLASSES), width=0.0625))
+        targets.append(VGGISH_GRID.segment_labels([Event(*e) for e in events], TINY_CLASSES, segments))
+    model = WeakTagNet(ModelConfig(len(TINY_CLASSES), backbone=BackboneConfig(width=0.0625)))
     with torch.no_grad():
         features = model.frontend(torch.from_numpy(np.stack(waves)))
     y = torch.from_numpy(np.stack(targets))
@@ -246,8 +239,8 @@ def test_event_overrides(tiny) -> None:
     assert len(filtered.events) <= len(raw.events)
     attention = Tagger.from_checkpoint(ckpt, event_output="product").tag(wav)
     assert attention.events  # the product kind finds the loud events too
-    assert median_filter_segments(0.48) == 3 and median_filter_segments(0) == 1
-    assert median_filter_segments(0.32) == 3 and median_filter_segments(0.8) == 5
+    assert VGGISH_GRID.median_filter_segments(0.48) == 3 and VGGISH_GRID.median_filter_segments(0) == 1
+    assert VGGISH_GRID.median_filter_segments(0.32) == 3 and VGGISH_GRID.median_filter_segments(0.8) == 5
 
 
 def test_parse_thresholds() -> None:

@@ -5,16 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from weaktag.evaluate import (
-    DetectedEvent,
-    EventMetrics,
-    decode_events,
-    evaluate_events,
-    psds,
-    scores_to_dataframes,
-    sed_eval_metrics,
-    segment_scores,
-)
+from weaktag.metrics import EventMetrics, evaluate_events, psds, scores_to_dataframes, sed_eval_metrics
+from weaktag.postprocess import DetectedEvent, decode_events, segment_scores
 from weaktag.labels import Clip, Event, Manifest
 
 SEG = 0.16

@@ -2,17 +2,19 @@
 
 What is exported
 ----------------
-* **With the front end (default).** Input ``waveform``: float32 (batch, samples), mono 16 kHz,
-  both axes dynamic, at least :data:`MIN_SAMPLES` (2800 samples = 0.175 s, one output
-  segment; :class:`weaktag.infer.Tagger` zero-pads shorter clips). The graph computes the
-  log-mel features itself, so a consumer only has to decode and resample audio.
-* **Without it (``--no-frontend``).** Input ``logmel``: float32 (batch, frames, 64), both
-  first axes dynamic, at least 16 frames, as :class:`weaktag.audio.LogMel` computes them.
+* **With the front end (default).** Input ``waveform``: float32 (batch, samples), mono at the
+  backbone's rate (16 kHz for VGGish), both axes dynamic, at least the grid's ``min_samples``
+  (2800 samples = 0.175 s on VGGish's grid, one output segment; :class:`weaktag.inference.Tagger`
+  zero-pads shorter clips). The graph computes the log-mel features itself, so a consumer only
+  has to decode and resample audio. The metadata records the rate, segment length and minimum.
+* **Without it (``--no-frontend``).** Input ``logmel``: float32 (batch, frames, mel bands), both
+  first axes dynamic, at least one segment of frames (16 for VGGish), as
+  :class:`weaktag.audio.LogMel` computes them.
 
-Outputs, all float32 with dynamic batch and ``segments`` axes (segments = frames // 16):
+Outputs, all float32 with dynamic batch and ``segments`` axes (segments = frames // time stride):
 ``clip_probs`` (batch, C); ``segment_probs`` X^a (batch, C, segments); for attention models
 also ``attention`` A (batch, C, segments) and ``attention_raw`` X^b (batch, C, segments).
-Clip probabilities pool over the whole input; for long files :class:`weaktag.infer.Tagger`
+Clip probabilities pool over the whole input; for long files :class:`weaktag.inference.Tagger`
 runs the graph chunk by chunk and pools the stitched X^a / X^b itself.
 
 The front end in the graph
@@ -43,40 +45,41 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio import HOP, LOG_OFFSET, N_FFT, SAMPLE_RATE, WINDOW, load_audio, mel_filterbank
-from .checkpoint import Checkpoint, load_checkpoint
-from .models import TIME_STRIDE, WeakTagNet, segment_duration
+from ..audio import load_audio, spec_filterbank
+from ..checkpoint import Checkpoint, load_checkpoint
+from ..files import atomic_path
+from ..geometry import VGGISH_FRONTEND, FrontEndSpec
+from ..models import WeakTagNet
 
 OPSET = 17
 METADATA_KEY = "weaktag"
 ONNX_FORMAT = "weaktag-onnx/1"
-MIN_SAMPLES = WINDOW + (TIME_STRIDE - 1) * HOP  # 2800 samples: the shortest input with one output segment
-MIN_FRAMES = TIME_STRIDE
 PARITY_TOLERANCE = 1e-4
 
 
 class DftLogMel(nn.Module):
     """:class:`~weaktag.audio.LogMel` with the STFT as a strided convolution (exports to ONNX).
 
-    waveform (B, N) -> log-mel (B, frames, 64), frames = 1 + (N - 400) // 160.
+    waveform (B, N) -> log-mel (B, frames, n_mels), frames = 1 + (N - window) // hop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, spec: FrontEndSpec = VGGISH_FRONTEND) -> None:
         super().__init__()
-        n = torch.arange(WINDOW, dtype=torch.float64)
-        bins = torch.arange(N_FFT // 2 + 1, dtype=torch.float64)
-        window = 0.5 - 0.5 * torch.cos(2 * math.pi * n / WINDOW)  # periodic Hann, as LogMel
-        angle = 2 * math.pi * bins[:, None] * n[None, :] / N_FFT  # frames are zero-padded to 512
-        basis = torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window])  # (514, 400)
-        self.register_buffer("basis", basis.float().unsqueeze(1), persistent=False)  # (514, 1, 400)
-        self.register_buffer("mel", mel_filterbank(), persistent=False)
-        self.n_bins = N_FFT // 2 + 1
+        self.spec = spec
+        n = torch.arange(spec.window, dtype=torch.float64)
+        bins = torch.arange(spec.n_fft // 2 + 1, dtype=torch.float64)
+        window = 0.5 - 0.5 * torch.cos(2 * math.pi * n / spec.window)  # periodic Hann, as LogMel
+        angle = 2 * math.pi * bins[:, None] * n[None, :] / spec.n_fft  # frames are zero-padded to n_fft
+        basis = torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window])  # (2 bins, window)
+        self.register_buffer("basis", basis.float().unsqueeze(1), persistent=False)  # (2 bins, 1, window)
+        self.register_buffer("mel", spec_filterbank(spec), persistent=False)
+        self.n_bins = spec.n_fft // 2 + 1
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        spectrum = nn.functional.conv1d(waveform.unsqueeze(1), self.basis, stride=HOP)  # (B, 514, F)
+        spectrum = nn.functional.conv1d(waveform.unsqueeze(1), self.basis, stride=self.spec.hop)  # (B, 2 bins, F)
         real, imag = spectrum[:, : self.n_bins], spectrum[:, self.n_bins :]
-        magnitude = torch.sqrt(real * real + imag * imag).transpose(1, 2)  # (B, F, 257)
-        return torch.log(magnitude @ self.mel + LOG_OFFSET)
+        magnitude = torch.sqrt(real * real + imag * imag).transpose(1, 2)  # (B, F, bins)
+        return torch.log(magnitude @ self.mel + self.spec.log_offset)
 
 
 class ExportableNet(nn.Module):
@@ -84,7 +87,7 @@ class ExportableNet(nn.Module):
 
     def __init__(self, model: WeakTagNet, frontend: bool = True) -> None:
         super().__init__()
-        self.frontend = DftLogMel() if frontend else None
+        self.frontend = DftLogMel(model.grid.frontend) if frontend else None
         self.backbone = model.backbone
         self.head = model.head
         self.has_attention = bool(model.config.attention)
@@ -148,23 +151,22 @@ def export_onnx(checkpoint: str | Path | Checkpoint, output: str | Path, fronten
     output.parent.mkdir(parents=True, exist_ok=True)
     net = ExportableNet(model, frontend).eval()
     names = output_names(net.has_attention)
+    waveform = torch.randn(2, 3 * model.grid.sample_rate) * 0.1
     if frontend:
-        example = torch.randn(2, 3 * SAMPLE_RATE) * 0.1
+        example = waveform
         input_name, dynamic = "waveform", {0: "batch", 1: "samples"}
     else:
-        example = model.frontend(torch.randn(2, 3 * SAMPLE_RATE) * 0.1)
+        example = model.frontend(waveform)
         input_name, dynamic = "logmel", {0: "batch", 1: "frames"}
     dynamic_axes = {input_name: dynamic, "clip_probs": {0: "batch"}}
     dynamic_axes.update({name: {0: "batch", 2: "segments"} for name in names[1:]})
-    tmp = output.with_suffix(output.suffix + ".tmp")
-    with warnings.catch_warnings(), torch.no_grad():
+    with atomic_path(output) as tmp, warnings.catch_warnings(), torch.no_grad():
         # the legacy exporter's deprecation notice, and the tracer's note on forward_features' short-input
         # branch (not part of ExportableNet) are noise here
         warnings.simplefilter("ignore")
         torch.onnx.export(net, (example,), str(tmp), input_names=[input_name], output_names=names,
                           dynamic_axes=dynamic_axes, opset_version=opset, dynamo=False)
-    _write_metadata(tmp, ckpt, frontend)
-    tmp.replace(output)
+        _write_metadata(tmp, ckpt, frontend)
     report = ExportReport(output, frontend, opset, tolerance=tolerance)
     if verify:
         report.max_abs_diff = verify_onnx(output, model, verify_audio, seed=seed)
@@ -187,9 +189,9 @@ def _write_metadata(path: Path, ckpt: Checkpoint, frontend: bool) -> None:
         "events": ckpt.events.to_dict(),
         "scheme": ckpt.scheme,
         "model_config": ckpt.model.config.to_dict(),
-        "sample_rate": SAMPLE_RATE,
-        "segment_seconds": segment_duration(),
-        "min_samples": MIN_SAMPLES,
+        "sample_rate": ckpt.model.grid.sample_rate,
+        "segment_seconds": ckpt.model.grid.segment_seconds,
+        "min_samples": ckpt.model.grid.min_samples,
         "checkpoint": str(ckpt.path) if ckpt.path else None,
     }
     entry = proto.metadata_props.add()
@@ -209,10 +211,10 @@ def read_metadata(path: str | Path) -> dict:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ValueError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
-    return _metadata_of(session, path)
+    return metadata_of(session, path)
 
 
-def _metadata_of(session, path: Path) -> dict:
+def metadata_of(session, path: Path) -> dict:
     props = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in props:
         raise ValueError(f"{path}: ONNX model carries no weaktag metadata (export it with `weaktag export`)")
@@ -233,7 +235,7 @@ def verify_onnx(path: str | Path, model: WeakTagNet, audio_files: Sequence[str |
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    meta = _metadata_of(session, Path(path))
+    meta = metadata_of(session, Path(path))
     rng = np.random.default_rng(seed)
     pair = (rng.standard_normal((2, 67_200)) * 0.1).astype(np.float32)
     pair[1, 16_000:32_000] = 0.0
@@ -241,10 +243,11 @@ def verify_onnx(path: str | Path, model: WeakTagNet, audio_files: Sequence[str |
         "random": pair,
         "random_10s": (rng.standard_normal((1, 160_000)) * 0.5).astype(np.float32),
     }
+    grid = model.grid
     for f in audio_files:
-        wave = load_audio(f, allow_silent=True)
-        if len(wave) < MIN_SAMPLES:
-            wave = np.pad(wave, (0, MIN_SAMPLES - len(wave)))
+        wave = load_audio(f, grid.sample_rate, allow_silent=True)
+        if len(wave) < grid.min_samples:
+            wave = np.pad(wave, (0, grid.min_samples - len(wave)))
         checks[Path(f).name] = wave[None, :]
     names = output_names(bool(model.config.attention))
     diffs: dict[str, float] = {}

@@ -1,16 +1,20 @@
-"""Event metrics and event-decoding settings for a trained model on a prepared feature set."""
+"""Settings chosen on validation, and event metrics, for a trained model on a prepared feature set.
+
+``choose_event_settings`` picks per-class event thresholds on the strongly labelled validation
+clips when training ends (they are stored in the checkpoint); ``event_metrics_for`` scores a
+model's predictions on a strongly labelled set with those settings.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..checkpoint import EventSettings
-from ..data import CLIP_SECONDS, FeatureSet, segment_labels
+from ..data import FeatureSet
 from ..labels import Manifest
-from ..models import segment_duration
-from ..predict import Predictions
-from .events import EventMetrics, evaluate_events, segment_scores
-from .tagging import choose_thresholds
+from ..metrics.events import EventMetrics, evaluate_events
+from ..metrics.tagging import choose_thresholds
+from ..postprocess import EventSettings, segment_scores
+from .predict import Predictions
 
 
 def score_matrices(predictions: Predictions, output: str) -> dict[str, np.ndarray]:
@@ -19,12 +23,6 @@ def score_matrices(predictions: Predictions, output: str) -> dict[str, np.ndarra
         output = "segment"  # a pooling model has no attention: X^a is all it has
     scores = segment_scores(output, predictions.segment_probs, predictions.attention)
     return {clip_id: scores[i] for i, clip_id in enumerate(predictions.clip_ids)}
-
-
-def median_filter_segments(seconds: float) -> int:
-    """The odd number of segments closest to ``seconds`` (median filters need an odd window)."""
-    n = max(1, int(round(seconds / segment_duration())))
-    return n if n % 2 == 1 else n + 1
 
 
 def choose_event_settings(features: FeatureSet, predictions: Predictions, output: str = "segment",
@@ -40,7 +38,8 @@ def choose_event_settings(features: FeatureSet, predictions: Predictions, output
         return EventSettings(output, [0.5] * len(features.classes), median_filter_seconds)
     scores = score_matrices(predictions, output)
     t = predictions.segment_probs.shape[-1]
-    targets = np.stack([segment_labels(features.clips[i].events, features.classes, t) for i in strong])  # (N, C, T)
+    targets = np.stack([features.grid.segment_labels(features.clips[i].events, features.classes, t)
+                        for i in strong])  # (N, C, T)
     values = np.stack([scores[features.clips[i].clip_id] for i in strong])
     flat_targets = targets.transpose(0, 2, 1).reshape(-1, len(features.classes))
     flat_scores = values.transpose(0, 2, 1).reshape(-1, len(features.classes))
@@ -52,10 +51,11 @@ def event_metrics_for(settings: EventSettings, features: FeatureSet, predictions
                       output: str | None = None) -> EventMetrics:
     """PSDS 1/2 and sed_eval F1s of ``predictions`` against the strong labels of ``features``."""
     output = output or settings.output
+    grid = features.grid
     ground_truth = Manifest(list(features.clips), list(features.classes))
-    thresholds = np.asarray(settings.thresholds) if settings.thresholds else 0.5
-    # features are 10 s crops: a longer clip is scored on its first 10 s only
-    durations = {c.clip_id: min(c.duration or CLIP_SECONDS, CLIP_SECONDS) for c in features.clips}
-    return evaluate_events(score_matrices(predictions, output), ground_truth, features.classes, segment_duration(),
-                           thresholds=thresholds, median_filter_segments=median_filter_segments(settings.median_filter_seconds),
+    # features are fixed-length crops: a longer clip is scored on its first clip_seconds only
+    durations = {c.clip_id: min(c.duration or features.clip_seconds, features.clip_seconds) for c in features.clips}
+    return evaluate_events(score_matrices(predictions, output), ground_truth, features.classes, grid.segment_seconds,
+                           thresholds=settings.thresholds_for(features.classes),
+                           median_filter_segments=grid.median_filter_segments(settings.median_filter_seconds),
                            durations=durations)

@@ -9,14 +9,15 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from weaktag.evaluate import (
+from weaktag.experiments.plots import (
+    DPI,
+    GAIN_FIGURE_SIZE,
     attention_figure_size,
     gain_vs_duration_table,
     median_event_durations,
     plot_attention,
     plot_gain_vs_duration,
 )
-from weaktag.evaluate.plots import DPI, GAIN_FIGURE_SIZE
 from weaktag.labels import Clip, Event, Manifest
 
 CLASSES = ["Air horn", "Car", "Siren", "Train"]

@@ -1,14 +1,15 @@
-"""The training loop (Lightning): one scheme, one seed, best checkpoint chosen by validation mAP.
+"""One training run (Lightning): one scheme, one seed, best checkpoint chosen by validation mAP.
 
 ``train(config)`` reads the labels, computes features once, trains, reloads the best
-epoch, chooses per-class tag thresholds on validation, writes ``<output_dir>/model.pt``
-(the weaktag checkpoint) and ``<output_dir>/summary.json``, and returns a
-:class:`TrainResult`. Clips that cannot be read are skipped and counted, never fatal.
+epoch, chooses per-class tag thresholds and event settings on validation, writes
+``<output_dir>/model.pt`` (the weaktag checkpoint) and ``<output_dir>/summary.json``, and
+returns a :class:`TrainResult` that also carries the model and its test-set evaluation (so
+``compare`` never reloads or re-predicts). Clips that cannot be read are skipped and counted,
+never fatal.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import warnings
@@ -20,26 +21,29 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .checkpoint import save_checkpoint
-from .config import ExperimentConfig
-from .data import FeatureSet, build_feature_set
-from .evaluate.event_eval import choose_event_settings, event_metrics_for
-from .evaluate.tagging import choose_thresholds, tagging_metrics
-from .labels import Manifest, read_labels
-from .models import ModelConfig, WeakTagNet
-from .predict import predict_features
-from .supervision import Batch, TrainingScheme, make_scheme
-
+from ..checkpoint import save_checkpoint
+from ..config import SPLITS, ExperimentConfig
+from ..data import FeatureSet, build_feature_set
+from ..files import write_json
+from ..labels import Manifest, read_labels
+from ..metrics.tagging import TaggingMetrics, choose_thresholds, tagging_metrics
+from ..models import ModelConfig, WeakTagNet, backbone_class
+from ..postprocess import EventSettings
+from ..supervision import TrainingScheme, make_scheme
+from .calibration import choose_event_settings, event_metrics_for
+from .module import WeakTagModule
+from .predict import Predictions, predict_features
 
 
 @dataclass
 class PreparedData:
-    """Features for train / validation / (test), computed once and reusable across runs."""
+    """Manifests and features for train / validation / (test), computed once and reusable across runs."""
 
     classes: list[str]
     train: FeatureSet
     validation: FeatureSet
     test: FeatureSet | None = None
+    manifests: dict[str, Manifest] = field(default_factory=dict)
 
     @property
     def skipped(self) -> dict[str, list[dict]]:
@@ -50,6 +54,15 @@ class PreparedData:
 
 
 @dataclass
+class TestEvaluation:
+    """The best epoch's predictions and metrics on the test set (validation thresholds)."""
+
+    predictions: Predictions
+    tagging: TaggingMetrics
+    events: dict | None = None  # EventMetrics.to_dict() when the test labels are strong
+
+
+@dataclass
 class TrainResult:
     checkpoint: Path
     best_epoch: int
@@ -57,78 +70,50 @@ class TrainResult:
     test_map: float | None
     wall_seconds: float
     skipped: dict[str, list[dict]] = field(default_factory=dict)
+    model: WeakTagNet | None = None  # the best epoch's network, on the CPU, in eval mode
+    tag_thresholds: np.ndarray | None = None
+    event_settings: EventSettings | None = None
+    test: TestEvaluation | None = None
+
+    def summary(self) -> dict:
+        return {"checkpoint": str(self.checkpoint), "best_epoch": self.best_epoch, "best_val_map": self.best_val_map,
+                "test_map": self.test_map, "wall_seconds": self.wall_seconds, "skipped": self.skipped}
 
 
-def _read(path: str, audio_dir: str, classes: list[str] | None) -> Manifest:
-    kwargs = {"audio_dir": audio_dir} if audio_dir else {}
-    manifest = read_labels(path, **kwargs)
-    return manifest.with_classes(classes) if classes else manifest
-
-
-def prepare_data(config: ExperimentConfig, progress: bool = False) -> PreparedData:
-    """Read the label files named in ``config.data`` and compute their features."""
+def read_manifests(config: ExperimentConfig) -> tuple[list[str], dict[str, Manifest]]:
+    """The classes and the manifest of every split named in ``config.data`` (read once per run)."""
     d = config.data
     if not d.train or not d.validation:
         raise ValueError("config.data.train and config.data.validation must name label files")
-    train_manifest = _read(d.train, d.audio_dir, d.classes or None)
-    classes = list(d.classes) if d.classes else list(train_manifest.classes)
-    validation = _read(d.validation, d.audio_dir, classes)
-    test = _read(d.test, d.audio_dir, classes) if d.test else None
-    return PreparedData(
-        classes=classes,
-        train=build_feature_set(train_manifest, classes, progress=progress),
-        validation=build_feature_set(validation, classes, progress=progress),
-        test=build_feature_set(test, classes, progress=progress) if test is not None else None,
-    )
+    manifests: dict[str, Manifest] = {}
+    classes: list[str] | None = list(d.classes) or None
+    for split in SPLITS:
+        path = getattr(d, split)
+        if not path:
+            continue
+        audio_dir = d.audio_dir_for(split)
+        manifest = read_labels(path, **({"audio_dir": audio_dir} if audio_dir else {}))
+        if classes is None:  # the training set's labels define the classes
+            classes = list(manifest.classes)
+        manifests[split] = manifest.with_classes(classes)
+    return list(classes or []), manifests
 
 
-class WeakTagModule(L.LightningModule):
-    """Lightning wrapper: the network, its scheme's loss, Adam, and validation mAP."""
-
-    def __init__(self, model: WeakTagNet, scheme: TrainingScheme, lr: float, classes: list[str]) -> None:
-        super().__init__()
-        self.model = model
-        self.classes = classes
-        self.scheme = scheme
-        self.lr = lr
-        self._val_scores: list[torch.Tensor] = []
-        self._val_targets: list[torch.Tensor] = []
-
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        out = self.model.forward_features(batch.features)
-        terms = self.scheme.loss(out, batch)
-        self.log("train_loss", terms.total, prog_bar=True, batch_size=len(batch))
-        for name, value in terms.parts.items():
-            self.log(f"train_{name}", value, batch_size=len(batch))
-        return terms.total
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        out = self.model.forward_features(batch.features)
-        self._val_scores.append(self.scheme.clip_scores(out).detach().float())
-        self._val_targets.append(batch.weak.detach().float())
-
-    def on_validation_epoch_end(self) -> None:
-        scores = torch.cat(self._val_scores)
-        targets = torch.cat(self._val_targets)
-        self._val_scores.clear()
-        self._val_targets.clear()
-        if self.trainer.world_size > 1:  # every rank must see all of validation for one mAP
-            scores = self.all_gather(scores).reshape(-1, scores.shape[-1])
-            targets = self.all_gather(targets).reshape(-1, targets.shape[-1])
-        m = tagging_metrics(targets.cpu().numpy(), scores.cpu().numpy(), self.classes)
-        value = m.mAP if np.isfinite(m.mAP) else 0.0
-        self.log("val_mAP", value, prog_bar=True, sync_dist=False)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        return torch.optim.Adam(params, lr=self.lr)
+def prepare_data(config: ExperimentConfig, progress: bool = False,
+                 manifests: tuple[list[str], dict[str, Manifest]] | None = None) -> PreparedData:
+    """Read the label files named in ``config.data`` (or use ``manifests``) and compute their features
+    on the configured backbone's front end."""
+    classes, by_split = manifests or read_manifests(config)
+    grid = backbone_class(config.model.backbone).grid
+    features = {split: build_feature_set(m, classes, progress=progress, grid=grid) for split, m in by_split.items()}
+    return PreparedData(classes, features["train"], features["validation"], features.get("test"), by_split)
 
 
 def build_model(config: ExperimentConfig, num_classes: int, scheme: TrainingScheme) -> WeakTagNet:
     m = config.model
-    model = WeakTagNet(ModelConfig(num_classes, scheme.uses_attention, m.width, m.l7_channels, m.freq_pool, m.batch_norm))
+    model = WeakTagNet(ModelConfig(num_classes, scheme.uses_attention, m.backbone_config()))
     if m.init:
-        from .models.transfer import initialise_from
+        from ..models.transfer import initialise_from
 
         initialise_from(model, m.init)
     if m.freeze:
@@ -160,7 +145,7 @@ def train(config: ExperimentConfig, data: PreparedData | None = None) -> TrainRe
     started = time.time()
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    scheme = make_scheme(config.scheme.name, config.scheme.alpha, config.scheme.attention_target)
+    scheme = make_scheme(config.scheme.name, **config.scheme.settings())
     data = data or prepare_data(config, progress=config.train.progress)
     if len(data.train) == 0:
         raise ValueError(f"no usable training clips in {config.data.train} (all {len(data.train.skipped)} skipped)")
@@ -215,18 +200,20 @@ def train(config: ExperimentConfig, data: PreparedData | None = None) -> TrainRe
     thresholds = choose_thresholds(data.validation.weak, val_pred.clip_probs)
     event_settings = choose_event_settings(data.validation, val_pred)
     metrics: dict = {"validation": {"mAP": val_metrics.mAP, "AUC": val_metrics.AUC, "best_epoch": best_epoch}}
-    test_map = None
+    test = None
     if data.test is not None and len(data.test):
         test_pred = predict_features(model, data.test)
         test_metrics = tagging_metrics(data.test.weak, test_pred.clip_probs, data.classes, thresholds=thresholds)
-        test_map = float(test_metrics.mAP)
+        test = TestEvaluation(test_pred, test_metrics)
         metrics["test"] = {"mAP": test_metrics.mAP, "AUC": test_metrics.AUC}
         if any(c.has_strong for c in data.test.clips):
-            metrics["test"]["events"] = event_metrics_for(event_settings, data.test, test_pred).to_dict()
+            test.events = event_metrics_for(event_settings, data.test, test_pred).to_dict()
+            metrics["test"]["events"] = test.events
     checkpoint = save_checkpoint(out / "model.pt", model, data.classes, scheme.name, config.to_dict(),
                                  tag_thresholds=thresholds, events=event_settings, metrics=metrics)
-    result = TrainResult(checkpoint, best_epoch, float(val_metrics.mAP), test_map, time.time() - started, data.skipped)
-    summary = {**asdict(result), "checkpoint": str(checkpoint), "scheme": scheme.name, "seed": config.train.seed,
-               "skipped_counts": {k: len(v) for k, v in data.skipped.items()}}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    result = TrainResult(checkpoint, best_epoch, float(val_metrics.mAP),
+                         None if test is None else float(test.tagging.mAP), time.time() - started, data.skipped,
+                         model=model, tag_thresholds=thresholds, event_settings=event_settings, test=test)
+    write_json(out / "summary.json", {**result.summary(), "scheme": scheme.name, "seed": config.train.seed,
+                                      "skipped_counts": {k: len(v) for k, v in data.skipped.items()}})
     return result

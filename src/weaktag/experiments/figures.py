@@ -1,0 +1,159 @@
+"""The paper's figures drawn straight from checkpoints: Fig. 4 (gain vs. event duration) for two
+trained models on a labelled set, and Fig. 5 (attention and X^a) for one recording; ``weaktag plot``
+calls them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..audio import LogMel, load_audio
+from ..checkpoint import load_checkpoint
+from ..data import build_feature_set
+from ..files import write_csv, write_text_atomic
+from ..inference import Tagger
+from ..labels import read_labels
+from ..metrics.tagging import tagging_metrics
+from ..training import predict_features
+from .plots import GainVsDuration, gain_vs_duration_table, median_event_durations, plot_attention, plot_gain_vs_duration
+from .report import gain_rows
+
+
+
+def _load_same_classes(paths: Sequence[str | Path]) -> list[Any]:
+    checkpoints = [load_checkpoint(p) for p in paths]
+    for c in checkpoints[1:]:
+        if c.classes != checkpoints[0].classes:
+            raise ValueError(f"{c.path} and {checkpoints[0].path} have different class lists; cannot compare them")
+    return checkpoints
+
+
+def gain_vs_duration_for_checkpoints(
+    checkpoint_a: str | Path,
+    checkpoint_b: str | Path,
+    labels: str | Path,
+    out: str | Path,
+    audio_dir: str | Path | None = None,
+    durations_labels: str | Path | None = None,
+    table_out: str | Path | None = None,
+    label_a: str | None = None,
+    label_b: str | None = None,
+) -> GainVsDuration:
+    """Fig. 4 for two checkpoints: per-class AP on ``labels``, gain (b - a) vs. median event duration.
+
+    Durations come from the strong labels of ``durations_labels`` when given (e.g. the training
+    set, as the paper), else from ``labels`` itself. Writes the PNG to ``out`` and, with
+    ``table_out``, the table (``.csv`` or markdown by suffix).
+    """
+    ckpt_a, ckpt_b = _load_same_classes([checkpoint_a, checkpoint_b])
+    classes = ckpt_a.classes
+    manifest = read_labels(labels, audio_dir=audio_dir).with_classes(classes)
+    duration_source = read_labels(durations_labels, audio_dir=audio_dir) if durations_labels else manifest
+    if not any(clip.events for clip in duration_source):
+        raise ValueError(f"{durations_labels or labels} has no strong labels (onset/offset): event durations are "
+                         "unknown; pass labels with onsets/offsets (--durations-labels)")
+    durations = median_event_durations(duration_source, classes)
+    features = build_feature_set(manifest, classes, grid=ckpt_a.model.grid)
+    if len(features) == 0:
+        raise ValueError(f"{labels}: no usable clip ({len(features.skipped)} skipped)")
+    ap = [tagging_metrics(features.weak, predict_features(c.model, features).clip_probs, classes).per_class_ap
+          for c in (ckpt_a, ckpt_b)]
+    label_a = label_a or f"{ckpt_a.scheme} ({Path(checkpoint_a).parent.name})"
+    label_b = label_b or f"{ckpt_b.scheme} ({Path(checkpoint_b).parent.name})"
+    table = gain_vs_duration_table(ap[0], ap[1], classes, durations, label_a, label_b)
+    plot_gain_vs_duration(ap[0], ap[1], classes, durations, label_a, label_b, out)
+    if table_out:
+        if Path(table_out).suffix.lower() == ".csv":
+            write_csv(table_out, gain_rows(table))
+        else:
+            write_text_atomic(table_out, table.to_markdown() + "\n")
+    return table
+
+
+@dataclass
+class AttentionFigure:
+    """What :func:`attention_figure_for_audio` drew."""
+
+    path: Path
+    clip_id: str | None
+    events: list[Any]
+    panels: list[str]
+    seconds: float
+
+
+def attention_panels(outputs: Sequence[tuple[str, np.ndarray, np.ndarray | None]], show: str = "both"
+                     ) -> list[tuple[str, np.ndarray]]:
+    """``(name, X^a, A or None)`` per model -> plot panels: ``A — name`` and/or ``X^a — name``.
+
+    ``show``: ``both``, ``attention`` (A only; X^a for models without attention) or ``segment``.
+    """
+    if show not in ("both", "attention", "segment"):
+        raise ValueError(f"show must be both, attention or segment, not {show!r}")
+    panels = []
+    for name, segment, attention in outputs:
+        if attention is not None and show in ("both", "attention"):
+            panels.append((f"attention A — {name}", attention))
+        if show in ("both", "segment") or attention is None:
+            panels.append((f"segment output X^a — {name}", segment))
+    return panels
+
+
+def _panel_names(paths: Sequence[str | Path], schemes: Sequence[str]) -> list[str]:
+    names = list(schemes)
+    if len(set(names)) < len(names):  # the same scheme twice: tell them apart by folder
+        names = [f"{s} ({Path(p).parent.name}/{Path(p).name})" for s, p in zip(schemes, paths)]
+    return names
+
+
+def _find_clip(manifest: Any, audio: Path) -> Any:
+    target = audio.resolve()
+    for clip in manifest:
+        if clip.audio_path is not None and Path(clip.audio_path).resolve() == target:
+            return clip
+    for clip in manifest:  # labels naming files without the folder
+        if clip.clip_id == audio.stem or (clip.audio_path is not None and Path(clip.audio_path).name == audio.name):
+            return clip
+    raise ValueError(f"{audio.name} is not in the label file (looked for its path, its file name and clip id "
+                     f"{audio.stem!r})")
+
+
+def attention_figure_for_audio(
+    checkpoints: Sequence[str | Path],
+    audio: str | Path,
+    out: str | Path,
+    labels: str | Path | None = None,
+    audio_dir: str | Path | None = None,
+    show: str = "both",
+    names: Sequence[str] | None = None,
+) -> AttentionFigure:
+    """Fig. 5 for one recording: log-mel, ground truth (from ``labels`` when given) and A / X^a of each checkpoint.
+
+    All checkpoints must share a class list. The whole recording is used (no 10 s crop).
+    """
+    if not checkpoints:
+        raise ValueError("give at least one checkpoint")
+    loaded = _load_same_classes(checkpoints)
+    classes = loaded[0].classes
+    audio = Path(audio)
+    grid = loaded[0].model.grid
+    wave = load_audio(audio, grid.sample_rate, allow_silent=True)
+    with torch.no_grad():
+        logmel = LogMel(grid.frontend)(torch.from_numpy(wave))[0].numpy()
+    clip_id, events = None, []
+    if labels:
+        clip = _find_clip(read_labels(labels, audio_dir=audio_dir), audio)
+        clip_id, events = clip.clip_id, list(clip.events or ())
+    names = list(names) if names else _panel_names(checkpoints, [c.scheme for c in loaded])
+    if len(names) != len(loaded):
+        raise ValueError(f"{len(names)} names for {len(loaded)} checkpoints")
+    outputs = []
+    for name, ckpt in zip(names, loaded):
+        result = Tagger(ckpt).tag(wave, name=str(audio))
+        outputs.append((name, result.segment_probs, result.attention))
+    panels = attention_panels(outputs, show)
+    plot_attention(logmel, events, classes, panels, grid.segment_seconds, out)
+    return AttentionFigure(Path(out), clip_id, events, [t for t, _ in panels], len(wave) / grid.sample_rate)

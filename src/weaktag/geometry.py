@@ -1,0 +1,157 @@
+"""The time grid, defined once: how samples become log-mel frames and frames become output segments.
+
+A backbone declares its front end (:class:`FrontEndSpec`: sample rate, window, hop, mel bands)
+and its time resolution (:class:`TimeGrid`: frames per output segment and the receptive field
+beyond a segment). Everything that turns time into indices or back (strong-label matrices,
+segment spans, chunked inference, median-filter lengths, ONNX input minimums) asks the grid.
+
+Segment spans
+-------------
+Output segment ``t`` pools input frames ``stride * t .. stride * (t + 1) - 1``; frames are
+``hop`` samples apart, so segment ``t`` *starts* at ``t * segment_seconds``. Its span is
+``[t * segment_seconds, (t + 1) * segment_seconds)``: the stride, not the receptive field
+(which is wider and overlaps neighbours). A class is active in segment ``t`` of Y when one of
+its events overlaps that span by more than zero; a zero-length event marks the segment that
+contains its onset. The same spans turn segment outputs back into times, so labels and
+detections use one convention.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable, Protocol, Sequence
+
+import numpy as np
+
+#: tagging refuses recordings shorter than this (README's floor); shorter input than one
+#: segment is zero-padded up to :attr:`TimeGrid.min_samples`
+MIN_AUDIO_SECONDS = 0.1
+
+
+def median_filter_length(seconds: float, segment_seconds: float) -> int:
+    """Median filter length in segments: ``seconds`` rounded to whole segments, then up to odd (>= 1)."""
+    if seconds < 0:
+        raise ValueError(f"median filter must be >= 0 seconds, got {seconds}")
+    n = max(1, int(round(seconds / segment_seconds)))
+    return n if n % 2 else n + 1
+
+
+class _EventLike(Protocol):
+    label: str
+    onset: float
+    offset: float
+
+
+@dataclass(frozen=True)
+class FrontEndSpec:
+    """A log-mel front end: what a backbone expects as input. Defaults are VGGish's."""
+
+    sample_rate: int = 16_000
+    window: int = 400  # samples (25 ms)
+    hop: int = 160  # samples (10 ms)
+    n_fft: int = 512
+    n_mels: int = 64
+    f_min: float = 125.0
+    f_max: float = 7500.0
+    log_offset: float = 0.01
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.hop / self.sample_rate
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames for ``num_samples`` (no centring): ``1 + (N - window) // hop``, 0 below one window."""
+        if num_samples < self.window:
+            return 0
+        return 1 + (num_samples - self.window) // self.hop
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TimeGrid:
+    """Output segments of a backbone over its front end.
+
+    ``time_stride``: frames per output segment (VGGish's four 2x2 max-pools: 16).
+    ``context_frames``: how far the receptive field reaches beyond a segment on each side
+    (VGGish + the 3x1 L7: 1+1+2+2+4+4+4+8+8+8+16 = 43 frames), which sets the context a chunked
+    pass needs to equal a whole-file pass.
+    """
+
+    frontend: FrontEndSpec = FrontEndSpec()
+    time_stride: int = 16
+    context_frames: int = 43
+
+    @property
+    def sample_rate(self) -> int:
+        return self.frontend.sample_rate
+
+    @property
+    def segment_samples(self) -> int:
+        return self.time_stride * self.frontend.hop
+
+    @property
+    def segment_seconds(self) -> float:
+        return self.segment_samples / self.frontend.sample_rate
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest input that gives one output segment (shorter audio is zero-padded to it)."""
+        return self.frontend.window + (self.time_stride - 1) * self.frontend.hop
+
+    @property
+    def context_seconds(self) -> float:
+        return self.context_frames * self.frontend.hop / self.frontend.sample_rate
+
+    def num_frames(self, num_samples: int) -> int:
+        return self.frontend.num_frames(num_samples)
+
+    def num_segments(self, num_frames: int) -> int:
+        """Segments for ``num_frames`` input frames (floor: a partial segment is dropped)."""
+        return num_frames // self.time_stride
+
+    def segments_for_samples(self, num_samples: int) -> int:
+        """Segments a recording of ``num_samples`` gets (at least one: short clips are zero-padded)."""
+        return max(1, self.num_segments(max(self.num_frames(num_samples), self.time_stride)))
+
+    def segments_in(self, seconds: float, minimum: int = 1) -> int:
+        """``seconds`` rounded to whole segments (at least ``minimum``)."""
+        return max(minimum, int(round(seconds * self.sample_rate / self.segment_samples)))
+
+    def segment_times(self, num_segments: int) -> np.ndarray:
+        """(T, 2) array of [start, end) seconds of every segment."""
+        starts = np.arange(num_segments) * self.segment_seconds
+        return np.stack([starts, starts + self.segment_seconds], axis=1)
+
+    def segment_labels(self, events: Iterable[_EventLike], classes: Sequence[str], num_segments: int) -> np.ndarray:
+        """Strong events -> Y in {0, 1}^(C, T) for ``num_segments`` segments (see the module doc)."""
+        step = self.segment_seconds
+        index = {name: i for i, name in enumerate(classes)}
+        y = np.zeros((len(classes), num_segments), dtype=np.float32)
+        for event in events:
+            if event.label not in index:
+                raise ValueError(f"event label {event.label!r} is not in the class list")
+            first = int(math.floor(event.onset / step))
+            last = int(math.ceil(event.offset / step)) - 1 if event.offset > event.onset else first
+            first, last = max(first, 0), min(last, num_segments - 1)
+            if first <= last:
+                y[index[event.label], first : last + 1] = 1.0
+        return y
+
+    def median_filter_segments(self, seconds: float) -> int:
+        return median_filter_length(seconds, self.segment_seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frontend": self.frontend.to_dict(), "time_stride": self.time_stride,
+                "context_frames": self.context_frames}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TimeGrid":
+        return cls(FrontEndSpec(**values["frontend"]), int(values["time_stride"]), int(values["context_frames"]))
+
+
+#: VGGish's front end and the VGGish backbone's grid: 998 frames and 62 segments of 0.16 s per 10 s
+VGGISH_FRONTEND = FrontEndSpec()
+VGGISH_GRID = TimeGrid(VGGISH_FRONTEND, time_stride=16, context_frames=43)

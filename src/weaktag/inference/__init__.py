@@ -1,0 +1,31 @@
+"""Tagging recordings with a trained model: the engine, its backends, batch tagging with output files,
+timelines and ONNX export.
+
+* :mod:`.engine` — :class:`Tagger`: chunked, batched tagging of files or arrays of any length;
+* :mod:`.results` — :class:`TagResult`, :class:`ClipTag`, :class:`TagFailure`;
+* :mod:`.backends` — PyTorch and onnxruntime;
+* :mod:`.batch` — :func:`tag_files` (what ``weaktag tag`` runs) and input discovery;
+* :mod:`.writers` — tags.csv / tags.json / events.tsv / errors.tsv / segments.npz;
+* :mod:`.timeline` — a PNG per recording;
+* :mod:`.export` — ``weaktag export`` to ONNX, verified against PyTorch.
+"""
+
+from ..config import TaggingConfig
+from ..postprocess import DetectedEvent, EventSettings, parse_thresholds
+from .batch import TagRunSummary, discover_inputs, tag_files
+from .engine import Tagger
+from .results import ClipTag, TagFailure, TagResult
+
+__all__ = [
+    "ClipTag",
+    "DetectedEvent",
+    "EventSettings",
+    "TagFailure",
+    "TagResult",
+    "TagRunSummary",
+    "Tagger",
+    "TaggingConfig",
+    "discover_inputs",
+    "parse_thresholds",
+    "tag_files",
+]

@@ -1,0 +1,453 @@
+"""The tagging engine: a checkpoint over recordings of any length -> clip tags, events, X^a and attention.
+
+``Tagger.from_checkpoint(path).tag(path_or_array)`` returns a :class:`TagResult`;
+:meth:`Tagger.iter_tag` tags many files in batches. Settings come from one typed object,
+:class:`weaktag.config.TaggingConfig`, shared with the CLI. Times and sample counts below are
+those of VGGish's grid; the engine reads them from the model's :class:`~weaktag.geometry.TimeGrid`.
+
+Long files: memory is flat in file length
+-----------------------------------------
+The network is fully convolutional in time: output segment ``t`` pools frames
+``16t .. 16t+15`` (input samples from ``2560 t``) and its receptive field reaches 43 frames
+further on either side (3x3 convolutions and 2x2 pools: 1+1+2+2+4+4+4+8+8+8+16 = 43 with the
+(3 x 1) L7), i.e. about 0.45 s of audio beyond the segment. A file longer than
+``chunk_seconds + context_seconds`` is read block by block (``soundfile``) and resampled as
+a stream (``soxr.ResampleStream``), and the network runs on chunks of ``chunk_seconds`` (a
+whole number of segments) plus ``context_seconds`` (rounded up to whole segments, default
+0.64 s = 4 segments) of real audio on each side. Chunk boundaries fall on segment
+boundaries, so every chunk sees the same frame grid as a whole-file pass, and of each chunk
+only the central segments are kept. Because the context covers the receptive field, the
+kept X^a and X^b are those of a whole-file pass up to float32 rounding: measured max
+difference 6e-8 on a 3-minute file (``tests/test_infer.py`` asserts ``<= 1e-5`` for every
+output with 10.24 s and 30.72 s chunks; with only 1 segment of context the edges do show,
+about 4e-2). Attention pooling over the whole file is
+then recomputed from the stitched X^a and X^b: ``A = X^b / sum_t X^b``, ``y = sum_t A X^a``
+(pooling models: ``y = mean_t X^a``), which is exactly what a whole-file pass computes.
+Peak memory depends on ``chunk_seconds`` and ``chunk_batch``, not on the file's length;
+the stitched outputs are small (C x T per matrix, T = 22,500 per hour).
+
+Short files and batches
+-----------------------
+Files up to ``chunk_seconds + context_seconds`` are tagged in one pass and batched with
+other files of exactly the same length (after resampling to 16 kHz), so a batch result is
+the result of tagging the file alone (up to float32 rounding). Files are sorted by length
+first, so a folder of equal-length clips runs in full batches. ``pad_batches=True`` also
+batches files of different lengths (zero-padded to the longest of a group, with group
+lengths within one second; outputs cropped to each file's own segments, pooling recomputed);
+that changes the last few segments of the shorter files slightly, so it is off by default.
+Clips shorter than 0.175 s (one segment) are zero-padded to 0.175 s and give one segment; recordings
+under ``MIN_AUDIO_SECONDS`` (0.1 s) and, unless ``skip_silent=False``, all-zero ones are refused.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ..audio import AudioError, LogMel, array_blocks, iter_audio_blocks, probe_audio, READ_BLOCK, SILENT
+from ..checkpoint import Checkpoint, load_checkpoint
+from ..config import TaggingConfig, tagging_config
+from ..geometry import MIN_AUDIO_SECONDS
+from ..models import attention_pool
+from ..postprocess import OUTPUT_KINDS, EventSettings, decode_events
+from .backends import BACKENDS, Backend, BackendName, OnnxBackend, TorchBackend, checkpoint_from_onnx, export_temporary
+from .results import TagFailure, TagResult
+
+
+def too_short(seconds: float) -> str:
+    return f"too short: {seconds:.3f} s of audio, the minimum is {MIN_AUDIO_SECONDS} s"
+
+
+@dataclass
+class _Raw:
+    """Stitched outputs of one recording before pooling."""
+
+    samples: int
+    xa: np.ndarray  # (C, T)
+    xb: np.ndarray | None
+    spectrogram: np.ndarray | None = None
+    spectrogram_pool: int = 1  # log-mel frames per spectrogram column
+
+
+class Tagger:
+    """``Tagger.from_checkpoint(path).tag(path_or_array)`` -> :class:`TagResult`.
+
+    ``settings`` (a :class:`~weaktag.config.TaggingConfig`) holds every option: batching,
+    chunking of long files (see the module doc), silent-file handling, event overrides
+    (``event_output``, ``event_thresholds``, ``median_filter_seconds``; None keeps the
+    checkpoint's :class:`~weaktag.postprocess.EventSettings`), clip ``tag_thresholds`` (None:
+    the checkpoint's), ``detect_events``, ``keep_spectrogram`` for timelines, ``num_threads``.
+    Keyword ``options`` are the same fields, for short calls: ``Tagger(ckpt, chunk_seconds=10.24)``.
+    ``backend`` "torch" or "onnxruntime" (which runs ``onnx_path``, exported on the fly to a
+    temporary file when not given).
+    """
+
+    def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", *,
+                 settings: TaggingConfig | None = None, backend: BackendName = "torch",
+                 onnx_path: str | Path | None = None, **options: Any) -> None:
+        if settings is None:
+            settings = tagging_config(**options)
+        elif options:
+            settings = tagging_config(**{**vars(settings), **options})
+        self.settings = settings
+        self.checkpoint = checkpoint
+        self.grid = checkpoint.model.grid
+        self.device = torch.device(device)
+        self.backend = backend
+        if settings.num_threads:
+            torch.set_num_threads(settings.num_threads)
+        if backend == "torch":
+            self.runner: Backend = TorchBackend(checkpoint, self.device)
+            self.model = self.runner.model
+        elif backend == "onnxruntime":
+            if onnx_path is None:
+                onnx_path = export_temporary(checkpoint)
+            self.runner = OnnxBackend(Path(onnx_path), settings.num_threads)
+            self.model = checkpoint.model.eval()
+            if len(self.runner.meta["classes"]) != len(checkpoint.classes):
+                raise ValueError(f"{onnx_path}: exported for {len(self.runner.meta['classes'])} classes, the "
+                                 f"checkpoint has {len(checkpoint.classes)}")
+        else:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        self.onnx_path = None if onnx_path is None else Path(onnx_path)
+        grid = self.grid
+        self.batch_size = settings.batch_size
+        self.max_batch_samples = max(grid.min_samples, int(settings.max_batch_seconds * grid.sample_rate))
+        # any chunk length works: it is rounded to whole segments (at least one), so chunk boundaries
+        # fall on the network's frame grid
+        self.chunk_segments = grid.segments_in(settings.chunk_seconds)
+        self.context_segments = max(1, int(math.ceil(settings.context_seconds * grid.sample_rate / grid.segment_samples)))
+        self.chunk_batch = settings.chunk_batch
+        self.pad_batches = settings.pad_batches
+        self.detect_events = settings.detect_events
+        self.skip_silent = settings.skip_silent
+        self.keep_spectrogram = settings.keep_spectrogram
+        self.spectrogram_columns = settings.spectrogram_columns
+        self._logmel = LogMel(grid.frontend) if settings.keep_spectrogram else None
+        c = len(checkpoint.classes)
+        thresholds = settings.tag_thresholds
+        self.tag_thresholds = (np.asarray(checkpoint.tag_thresholds, dtype=float) if thresholds is None
+                               else np.broadcast_to(np.asarray(thresholds, dtype=float), (c,)).copy())
+        if self.tag_thresholds.shape != (c,):
+            raise ValueError(f"tag thresholds: expected {c} values, got {self.tag_thresholds.shape}")
+        self.event_settings = replace(checkpoint.events)
+        self.configure_events(settings.event_output, settings.event_thresholds, settings.median_filter_seconds)
+
+    # ---------------------------------------------------------------- construction
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", **options) -> "Tagger":
+        """A tagger for a ``.pt`` checkpoint, or for an ONNX file written by ``weaktag export``.
+
+        An ONNX file runs on onnxruntime; its metadata holds the classes, thresholds and event
+        settings (the PyTorch weights are not needed).
+        """
+        path = Path(path)
+        if path.suffix.lower() == ".onnx":
+            backend = options.pop("backend", None)
+            if backend not in (None, "onnxruntime"):
+                raise ValueError(f"{path}: an exported ONNX file runs on the onnxruntime backend, not {backend!r}")
+            options.pop("onnx_path", None)
+            return cls(checkpoint_from_onnx(path), device, backend="onnxruntime", onnx_path=path, **options)
+        if options.get("backend") is None:
+            options["backend"] = "torch"
+        return cls(load_checkpoint(path), device, **options)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.checkpoint.classes
+
+    @property
+    def has_attention(self) -> bool:
+        return self.runner.has_attention
+
+    def configure_events(self, output: str | None = None, thresholds: float | Sequence[float] | None = None,
+                         median_filter_seconds: float | None = None) -> EventSettings:
+        """Override the checkpoint's event settings (None keeps the current value); returns the settings in use."""
+        settings = replace(self.event_settings)
+        if output is not None:
+            settings.output = output
+        if thresholds is not None:
+            settings.thresholds = [float(t) for t in np.atleast_1d(np.asarray(thresholds, dtype=float))]
+        if median_filter_seconds is not None:
+            settings.median_filter_seconds = float(median_filter_seconds)
+        if settings.output not in OUTPUT_KINDS:
+            raise ValueError(f"event output must be one of {OUTPUT_KINDS}, not {settings.output!r}")
+        if settings.output != "segment" and not self.has_attention:
+            raise ValueError(f"event output {settings.output!r} needs an attention model; this one pools "
+                             "(use event output 'segment')")
+        self._event_thr = settings.thresholds_for(self.classes)
+        self.median_filter_segments = self.grid.median_filter_segments(settings.median_filter_seconds)
+        self.event_settings = settings
+        return settings
+
+    # ---------------------------------------------------------------- public tagging
+
+    def tag(self, audio: str | Path | np.ndarray, name: str | None = None,
+            sample_rate: int | None = None) -> TagResult:
+        """Tag one file (any format soundfile reads) or a float array at ``sample_rate`` (mono or (N, channels);
+        default: the model's rate).
+
+        Raises :class:`~weaktag.audio.AudioError` for an unusable file: unreadable, empty, shorter
+        than ``MIN_AUDIO_SECONDS``, or silent (unless ``skip_silent=False``).
+        """
+        rate = self.grid.sample_rate
+        if isinstance(audio, np.ndarray):
+            source = name or "<array>"
+            blocks = array_blocks(audio, sample_rate or rate, rate, source, allow_silent=not self.skip_silent)
+        else:
+            source = name or str(audio)
+            blocks = iter_audio_blocks(audio, rate, allow_silent=not self.skip_silent)
+        raw = self._tag_blocks(blocks)
+        if raw.samples < MIN_AUDIO_SECONDS * rate:
+            raise AudioError(source, too_short(raw.samples / rate))
+        return self._finish(source, raw)
+
+    def iter_tag(self, sources: Sequence[str | Path], names: Sequence[str] | None = None,
+                 progress: Callable[[float], None] | None = None) -> Iterator[tuple[int, TagResult | TagFailure]]:
+        """Tag many files, batching equal-length ones; yields ``(index into sources, result or failure)``.
+
+        Results come in processing order (short files sorted by length first, then long files);
+        a bad file yields a :class:`TagFailure` and the others go on. ``progress`` is called
+        with the seconds of audio just finished.
+        """
+        names = [str(s) for s in sources] if names is None else list(names)
+        short: list[tuple[int, int, int]] = []  # (16 kHz length, index, frames in the file)
+        long: list[int] = []
+        single_pass = self._single_pass_samples
+        rate = self.grid.sample_rate
+        for i, src in enumerate(sources):
+            try:
+                expected, frames, seconds = probe_audio(src, rate)
+            except AudioError as exc:
+                yield i, TagFailure(names[i], exc.reason)
+                continue
+            if seconds < MIN_AUDIO_SECONDS:
+                yield i, TagFailure(names[i], too_short(seconds))
+                continue
+            if expected < single_pass:
+                short.append((expected, i, frames))
+            else:
+                long.append(i)
+        short.sort()
+        pending: dict[int, list[tuple[int, np.ndarray]]] = {}
+        for _, i, frames in short:
+            try:  # one read for the whole (short) file
+                blocks = list(iter_audio_blocks(sources[i], rate, block_frames=max(READ_BLOCK, frames + 1),
+                                                allow_silent=not self.skip_silent))
+                wave = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+            except AudioError as exc:
+                yield i, TagFailure(names[i], exc.reason)
+                continue
+            except Exception as exc:  # anything else about this file: report it, go on
+                yield i, TagFailure(names[i], f"{type(exc).__name__}: {exc}")
+                continue
+            if len(wave) >= single_pass:  # the header under-stated the length
+                yield i, self._guarded(names[i], lambda w=wave: self._tag_blocks(iter([w]), progress))
+                continue
+            key = self._group_key(len(wave))
+            group = pending.setdefault(key, [])
+            group.append((i, wave))
+            if len(group) >= self._batch_limit(key):
+                yield from self._run_group(pending.pop(key), names, progress)
+            elif sum(len(w) for g in pending.values() for _, w in g) > 2 * self.max_batch_samples:
+                largest = max(pending, key=lambda k: sum(len(w) for _, w in pending[k]))
+                yield from self._run_group(pending.pop(largest), names, progress)
+        for key in sorted(pending):
+            yield from self._run_group(pending[key], names, progress)
+        for i in long:
+            yield i, self._guarded(names[i], lambda i=i: self._tag_blocks(
+                iter_audio_blocks(sources[i], rate, allow_silent=not self.skip_silent), progress))
+
+    def tag_many(self, sources: Sequence[str | Path], names: Sequence[str] | None = None) -> list[TagResult | TagFailure]:
+        """:meth:`iter_tag` collected in the order of ``sources``."""
+        out: list[TagResult | TagFailure | None] = [None] * len(sources)
+        for i, r in self.iter_tag(sources, names):
+            out[i] = r
+        return out  # type: ignore[return-value]
+
+    # ---------------------------------------------------------------- internals
+
+    @property
+    def _single_pass_samples(self) -> int:
+        return (self.chunk_segments + self.context_segments) * self.grid.segment_samples
+
+    def _batch_limit(self, length: int) -> int:
+        return max(1, min(self.batch_size, self.max_batch_samples // max(length, 1)))
+
+    def _group_key(self, length: int) -> int:
+        length = max(length, self.grid.min_samples)
+        if self.pad_batches:
+            rate = self.grid.sample_rate
+            return int(math.ceil(length / rate)) * rate
+        return length
+
+    def _guarded(self, name: str, fn: Callable[[], _Raw]) -> TagResult | TagFailure:
+        try:
+            return self._finish(name, fn())
+        except AudioError as exc:
+            return TagFailure(name, exc.reason)
+        except Exception as exc:
+            return TagFailure(name, f"{type(exc).__name__}: {exc}")
+
+    def _run_group(self, group: list[tuple[int, np.ndarray]], names: Sequence[str],
+                   progress: Callable[[float], None] | None) -> Iterator[tuple[int, TagResult | TagFailure]]:
+        """One forward pass over short files (equal length, or padded to the longest with ``pad_batches``)."""
+        width = max(self.grid.min_samples, max(len(w) for _, w in group))
+        batch = np.zeros((len(group), width), dtype=np.float32)
+        for row, (_, wave) in enumerate(group):
+            batch[row, : len(wave)] = wave
+        try:
+            xa, xb = self.runner(batch)
+        except Exception as exc:
+            for i, _ in group:
+                yield i, TagFailure(names[i], f"{type(exc).__name__}: {exc}")
+            return
+        for row, (i, wave) in enumerate(group):
+            t = self.grid.segments_for_samples(len(wave))
+            raw = _Raw(len(wave), xa[row, :, :t], None if xb is None else xb[row, :, :t])
+            if self._logmel is not None:
+                raw.spectrogram_pool = self._pool(len(wave))
+                raw.spectrogram = self._spectrogram(batch[row : row + 1], 0, t, raw.spectrogram_pool)[0]
+            if progress is not None:
+                progress(len(wave) / self.grid.sample_rate)
+            yield i, self._finish(names[i], raw)
+
+    def _tag_blocks(self, blocks: Iterator[np.ndarray], progress: Callable[[float], None] | None = None) -> _Raw:
+        """Stream blocks of audio at the model's rate through the network chunk by chunk (see the module doc)."""
+        core = self.chunk_segments
+        ctx = self.context_segments
+        segment_samples = self.grid.segment_samples
+        stride = self.grid.time_stride
+        rate = self.grid.sample_rate
+        pieces: list[np.ndarray] = []
+        buffered = 0  # samples in pieces
+        buf_start = 0  # global index of the first buffered sample
+        next_seg = 0  # first segment not yet scheduled
+        pending: list[tuple[np.ndarray, int, int]] = []  # (chunk input, keep from, keep to) in local segments
+        xa_parts: list[np.ndarray] = []
+        xb_parts: list[np.ndarray] = []
+        spec_parts: list[np.ndarray] = []
+
+        def flush() -> None:
+            if not pending:
+                return
+            batch = np.stack([p[0] for p in pending])
+            xa, xb = self.runner(batch)
+            for row, (_, lo, hi) in enumerate(pending):
+                xa_parts.append(xa[row, :, lo:hi])
+                if xb is not None:
+                    xb_parts.append(xb[row, :, lo:hi])
+                if self._logmel is not None:  # one column per segment while streaming
+                    spec_parts.append(self._spectrogram(batch[row : row + 1], lo, hi, stride)[0])
+                if progress is not None:
+                    progress((hi - lo) * segment_samples / rate)
+            pending.clear()
+
+        def schedule(chunk: np.ndarray, lo: int, hi: int) -> None:
+            if pending and (len(pending) >= self.chunk_batch or len(pending[0][0]) != len(chunk)):
+                flush()
+            pending.append((chunk, lo, hi))
+
+        for block in blocks:
+            pieces.append(block)
+            buffered += len(block)
+            while buf_start + buffered >= (next_seg + core + ctx) * segment_samples:
+                buffer = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+                start = max(0, next_seg - ctx) * segment_samples
+                stop = (next_seg + core + ctx) * segment_samples
+                chunk = buffer[start - buf_start : stop - buf_start].copy()
+                lo = next_seg - start // segment_samples
+                schedule(chunk, lo, lo + core)
+                next_seg += core
+                # never before the start of the file: with chunks shorter than the context this
+                # used to go negative and slice from the END of the buffer, silently dropping audio
+                keep_from = max(0, next_seg - ctx) * segment_samples
+                buffer = buffer[keep_from - buf_start :]
+                pieces, buffered, buf_start = [buffer], len(buffer), keep_from
+        total = buf_start + buffered
+        if next_seg == 0:  # short: one pass over the whole recording
+            wave = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+            if len(wave) < self.grid.min_samples:
+                wave = np.pad(wave, (0, self.grid.min_samples - len(wave)))
+            xa, xb = self.runner(wave[None, :])
+            t = self.grid.segments_for_samples(total)
+            raw = _Raw(total, xa[0, :, :t], None if xb is None else xb[0, :, :t])
+            if self._logmel is not None:
+                raw.spectrogram_pool = self._pool(total)
+                raw.spectrogram = self._spectrogram(wave[None, :], 0, t, raw.spectrogram_pool)[0]
+            if progress is not None:
+                progress(total / rate)
+            return raw
+        t_total = self.grid.segments_for_samples(total)
+        if next_seg < t_total:  # the rest, up to the end of the file
+            buffer = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+            start = max(0, next_seg - ctx) * segment_samples
+            lo = next_seg - start // segment_samples
+            schedule(buffer[start - buf_start :].copy(), lo, lo + t_total - next_seg)
+        flush()
+        xa = np.concatenate(xa_parts, axis=-1)
+        xb = np.concatenate(xb_parts, axis=-1) if xb_parts else None
+        raw = _Raw(total, xa, xb)
+        if spec_parts:  # one column per segment so far; pool further when that is more than wanted
+            spec = np.concatenate(spec_parts, axis=-1)
+            factor = max(1, self._pool(total) // stride)
+            n = spec.shape[1] - spec.shape[1] % factor
+            raw.spectrogram = spec[:, :n].reshape(spec.shape[0], n // factor, factor).mean(axis=2)
+            raw.spectrogram_pool = stride * factor
+        return raw
+
+    def _finish(self, source: str, raw: _Raw) -> TagResult:
+        xa = raw.xa.astype(np.float32, copy=False)
+        if raw.xb is not None:  # the head's pooling, over the whole recording, in float64
+            att64, clip64 = attention_pool(torch.from_numpy(xa.astype(np.float64)),
+                                           torch.from_numpy(raw.xb.astype(np.float64)))
+            clip = clip64.numpy()
+            attention = att64.numpy().astype(np.float32)
+            xb32 = raw.xb.astype(np.float32, copy=False)
+        else:
+            clip = xa.astype(np.float64).mean(axis=-1)
+            attention, xb32 = None, None
+        result = TagResult(
+            source=source,
+            duration=raw.samples / self.grid.sample_rate,
+            classes=self.classes,
+            clip_probs=clip.astype(np.float32),
+            segment_probs=xa,
+            attention=attention,
+            segment_seconds=self.grid.segment_seconds,
+            attention_raw=xb32,
+            tag_thresholds=self.tag_thresholds,
+            spectrogram=raw.spectrogram,
+            spectrogram_hop=raw.spectrogram_pool * self.grid.frontend.frame_seconds,
+        )
+        if self.detect_events:
+            result.events = decode_events(result.scores(self.event_settings.output), self.classes, self._event_thr,
+                                          result.segment_seconds, self.median_filter_segments)
+        return result
+
+    # ---------------------------------------------------------------- spectrogram for timelines
+
+    def _pool(self, samples: int) -> int:
+        """Frames per spectrogram column: a power of two, so that a file gives at most ``spectrogram_columns``."""
+        frames = max(1, samples // self.grid.frontend.hop)
+        p = 1
+        while frames / p > self.spectrogram_columns:
+            p *= 2
+        return p
+
+    def _spectrogram(self, batch: np.ndarray, lo: int, hi: int, pool: int) -> np.ndarray:
+        """(B, mel bands, columns) log-mel of segments [lo, hi), averaged over ``pool`` frames per column."""
+        with torch.inference_mode():
+            logmel = self._logmel(torch.from_numpy(np.ascontiguousarray(batch))).numpy()  # (B, F, mel bands)
+        stride = self.grid.time_stride
+        frames = logmel[:, lo * stride : hi * stride]
+        b, f, m = frames.shape
+        f -= f % pool
+        pooled = frames[:, :f].reshape(b, f // pool, pool, m).mean(axis=2)
+        return np.ascontiguousarray(pooled.transpose(0, 2, 1), dtype=np.float32)

@@ -1,0 +1,202 @@
+"""From segment outputs to decisions: detection scores, thresholds, median filter, events.
+
+Used by both inference (``weaktag tag``) and evaluation (event metrics, calibration on
+validation), so a checkpoint's event settings mean the same thing everywhere. Pure numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Sequence
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+OutputKind = Literal["segment", "attention", "product"]
+OUTPUT_KINDS: tuple[str, ...] = ("segment", "attention", "product")
+
+#: decimals kept on segment boundaries, so 3 * 0.16 is 0.48 and matches annotations exactly
+TIME_DECIMALS = 6
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass
+class EventSettings:
+    """How segment outputs become events (chosen on validation, stored in the checkpoint)."""
+
+    output: str = "segment"  # which matrix scores time: "segment" (X^a), "attention" or "product"
+    thresholds: list[float] = field(default_factory=list)  # per class (or one for all); empty: 0.5
+    median_filter_seconds: float = 0.48  # 3 segments of 0.16 s
+
+    def to_dict(self) -> dict:
+        return {"output": self.output, "thresholds": list(self.thresholds),
+                "median_filter_seconds": self.median_filter_seconds}
+
+    def thresholds_for(self, classes: Sequence[str]) -> np.ndarray:
+        """One threshold per class: the stored list, one shared value, or 0.5 when none is stored."""
+        if not self.thresholds:
+            return np.full(len(classes), DEFAULT_THRESHOLD)
+        thr = np.asarray(self.thresholds, dtype=float)
+        if thr.shape == (1,):
+            return np.full(len(classes), float(thr[0]))
+        if thr.shape != (len(classes),):
+            raise ValueError(f"event thresholds: expected {len(classes)} values (one per class), got {len(thr)}")
+        return thr
+
+
+# --------------------------------------------------------------------------- score curves
+
+
+def segment_scores(output_kind: str, segment_probs: np.ndarray, attention: np.ndarray | None = None) -> np.ndarray:
+    """Per-class, per-segment detection scores (…, C, T) from one model's outputs.
+
+    * ``"segment"``: X^a, the segment-level class probability. Recommended default: it is a
+      probability per segment, so one threshold means the same thing in every clip.
+    * ``"attention"``: A / max_t A per class. A is a distribution over time (sums to 1 over T),
+      so its scale depends on clip length and on how spread out the event is; dividing by the
+      per-class maximum puts every clip's peak at 1. It says *where* a class is most likely,
+      not *whether* it is present: a class absent from the clip still peaks at 1.
+    * ``"product"``: X^a * A / max_t A, segment probability gated by relative attention; keeps
+      X^a's calibration but suppresses segments the attention ignores.
+
+    Arrays may be (C, T) or batched (B, C, T); time is the last axis.
+    """
+    if output_kind not in OUTPUT_KINDS:
+        raise ValueError(f"unknown output kind {output_kind!r}; choose from {OUTPUT_KINDS}")
+    segment_probs = np.asarray(segment_probs, dtype=float)
+    if output_kind == "segment":
+        return segment_probs
+    if attention is None:
+        raise ValueError(f"output kind {output_kind!r} needs the attention matrix, but attention is None")
+    attention = np.asarray(attention, dtype=float)
+    if attention.shape != segment_probs.shape:
+        raise ValueError(f"attention {attention.shape} and segment_probs {segment_probs.shape} differ in shape")
+    peak = attention.max(axis=-1, keepdims=True)
+    relative = np.divide(attention, peak, out=np.zeros_like(attention), where=peak > 0)
+    if output_kind == "attention":
+        return relative
+    return segment_probs * relative
+
+
+def segment_timestamps(num_segments: int, segment_seconds: float) -> np.ndarray:
+    """Segment boundaries in seconds, (T + 1,): onsets of every segment plus the last offset."""
+    return np.round(np.arange(num_segments + 1) * float(segment_seconds), TIME_DECIMALS)
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+def parse_thresholds(spec: str, classes: Sequence[str],
+                     defaults: np.ndarray | Sequence[float] | None = None) -> list[float]:
+    """Threshold flag value -> one threshold per class.
+
+    ``"0.3"``: every class; ``"0.3,0.5,..."``: one per class in class order;
+    ``"dog=0.3,siren=0.6"``: those classes, the others keep ``defaults`` (else 0.5).
+    """
+    items = [item.strip() for item in spec.split(",") if item.strip()]
+    if not items:
+        raise ValueError("empty threshold specification")
+    if all("=" in item for item in items):
+        base = DEFAULT_THRESHOLD if defaults is None or len(defaults) == 0 else defaults
+        out = list(np.broadcast_to(np.asarray(base, dtype=float), (len(classes),)))
+        index = {name: i for i, name in enumerate(classes)}
+        for item in items:
+            name, _, value = item.rpartition("=")
+            if name not in index:
+                raise ValueError(f"threshold for unknown class {name!r}; classes: {', '.join(classes)}")
+            out[index[name]] = _number(value, spec)
+        return [float(v) for v in out]
+    if any("=" in item for item in items):
+        raise ValueError(f"threshold specification {spec!r} mixes label=value items with bare values")
+    values = [_number(v, spec) for v in items]
+    if len(values) == 1:
+        return values * len(classes)
+    if len(values) != len(classes):
+        raise ValueError(f"{len(values)} thresholds given for {len(classes)} classes")
+    return values
+
+
+def _number(text: str, spec: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"threshold {text!r} in {spec!r} is not a number") from None
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+@dataclass(frozen=True)
+class DetectedEvent:
+    """One decoded event: class label, times in seconds, and its max (or mean) segment score."""
+
+    label: str
+    onset: float
+    offset: float
+    score: float
+
+
+def decode_events(
+    scores: np.ndarray,
+    classes: Sequence[str],
+    thresholds: np.ndarray | float,
+    segment_seconds: float,
+    median_filter_segments: int | Sequence[int] = 1,
+    score_reduce: Literal["max", "mean"] = "max",
+) -> list[DetectedEvent]:
+    """Events of one clip from its (C, T) score matrix.
+
+    A segment is active for class c when ``score >= thresholds[c]``; the binary activity is then
+    median filtered along time (window ``median_filter_segments``, odd, per class or shared;
+    1 = off) to fill short gaps and drop short blips; each run of active segments becomes one
+    event from the first segment's onset to the last segment's offset, scored by the max (or
+    mean) of the raw scores over the run. Events are sorted by onset, then class order.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 2 or scores.shape[0] != len(classes):
+        raise ValueError(f"scores must be (C={len(classes)}, T); got {scores.shape}")
+    if score_reduce not in ("max", "mean"):
+        raise ValueError(f"score_reduce must be 'max' or 'mean', not {score_reduce!r}")
+    n_classes = scores.shape[0]
+    thresholds_c = np.broadcast_to(np.asarray(thresholds, dtype=float), (n_classes,))
+    windows = np.broadcast_to(np.asarray(median_filter_segments), (n_classes,))
+    for window in windows:
+        if int(window) != window or window < 1 or window % 2 == 0:
+            raise ValueError(f"median filter windows must be odd positive integers; got {window}")
+
+    # A class with no segment at or above its threshold has no event whatever the median filter
+    # (the median of zeros is zero): skip the per-class work for the (usually many) silent classes.
+    activity = scores >= thresholds_c[:, None]
+    active = np.flatnonzero(activity.any(axis=1))
+    if len(active) == 0:
+        return []
+    activity, windows = activity[active], windows[active]
+    if np.all(windows == windows[0]):
+        # one filter call for the whole matrix (size 1 across classes): the same result as
+        # filtering each class, without a Python-level call per class on the inference hot path
+        if windows[0] > 1:
+            activity = median_filter(activity.astype(np.uint8), size=(1, int(windows[0])), mode="nearest").astype(bool)
+    else:
+        for row in range(len(active)):
+            if windows[row] > 1:
+                activity[row] = median_filter(activity[row].astype(np.uint8), size=int(windows[row]),
+                                              mode="nearest").astype(bool)
+    reduce = np.max if score_reduce == "max" else np.mean
+    events: list[tuple[int, DetectedEvent]] = []
+    for row, c in enumerate(active):
+        for start, stop in _runs(activity[row]):
+            events.append((int(c), DetectedEvent(
+                label=classes[c],
+                onset=round(start * segment_seconds, TIME_DECIMALS),
+                offset=round(stop * segment_seconds, TIME_DECIMALS),
+                score=float(reduce(scores[c, start:stop])),
+            )))
+    events.sort(key=lambda item: (item[1].onset, item[0]))
+    return [event for _, event in events]
+
+
+def _runs(active: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) index pairs of the True runs of a 1-D boolean array."""
+    padded = np.concatenate(([False], active, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))

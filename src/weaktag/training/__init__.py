@@ -1,0 +1,22 @@
+"""Training: Lightning runs of one scheme, prediction on prepared features, and the settings chosen on validation."""
+
+from .calibration import choose_event_settings, event_metrics_for, score_matrices
+from .module import WeakTagModule
+from .predict import Predictions, predict_features
+from .run import PreparedData, TestEvaluation, TrainResult, build_model, prepare_data, read_manifests, train
+
+__all__ = [
+    "PreparedData",
+    "Predictions",
+    "TestEvaluation",
+    "TrainResult",
+    "WeakTagModule",
+    "build_model",
+    "choose_event_settings",
+    "event_metrics_for",
+    "predict_features",
+    "prepare_data",
+    "read_manifests",
+    "score_matrices",
+    "train",
+]

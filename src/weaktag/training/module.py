@@ -1,0 +1,54 @@
+"""The Lightning module: the network, its scheme's loss, Adam, and validation mAP over all ranks."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+
+from ..data import Batch
+from ..metrics.tagging import tagging_metrics
+from ..models import WeakTagNet
+from ..supervision import TrainingScheme
+
+
+class WeakTagModule(L.LightningModule):
+    """Lightning wrapper: the network, its scheme's loss, Adam, and validation mAP."""
+
+    def __init__(self, model: WeakTagNet, scheme: TrainingScheme, lr: float, classes: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.classes = classes
+        self.scheme = scheme
+        self.lr = lr
+        self._val_scores: list[torch.Tensor] = []
+        self._val_targets: list[torch.Tensor] = []
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        out = self.model.forward_features(batch.features)
+        terms = self.scheme.loss(out, batch)
+        self.log("train_loss", terms.total, prog_bar=True, batch_size=len(batch))
+        for name, value in terms.parts.items():
+            self.log(f"train_{name}", value, batch_size=len(batch))
+        return terms.total
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        out = self.model.forward_features(batch.features)
+        self._val_scores.append(self.scheme.clip_scores(out).detach().float())
+        self._val_targets.append(batch.weak.detach().float())
+
+    def on_validation_epoch_end(self) -> None:
+        scores = torch.cat(self._val_scores)
+        targets = torch.cat(self._val_targets)
+        self._val_scores.clear()
+        self._val_targets.clear()
+        if self.trainer.world_size > 1:  # every rank must see all of validation for one mAP
+            scores = self.all_gather(scores).reshape(-1, scores.shape[-1])
+            targets = self.all_gather(targets).reshape(-1, targets.shape[-1])
+        m = tagging_metrics(targets.cpu().numpy(), scores.cpu().numpy(), self.classes)
+        value = m.mAP if np.isfinite(m.mAP) else 0.0
+        self.log("val_mAP", value, prog_bar=True, sync_dist=False)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return torch.optim.Adam(params, lr=self.lr)
