@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..audio import AudioError, LogMel, array_blocks, iter_audio_blocks, probe_audio, READ_BLOCK, SILENT
+from ..audio import READ_BLOCK, AudioError, LogMel, array_blocks, iter_audio_blocks, probe_audio
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..config import TaggingConfig, tagging_config
 from ..geometry import MIN_AUDIO_SECONDS

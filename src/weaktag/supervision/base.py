@@ -14,7 +14,7 @@ Conventions shared by every scheme (the paper is ambiguous on both, so we choose
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
