@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -339,7 +340,7 @@ def test_unknown_label_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(LabelError) as info:
         read_dcase_strong_tsv(strong, classes=["Dog", "Cat"])
     assert info.value.line == 3  # blank lines count
-    assert str(info.value) == f"{strong}:3: unknown label 'Cow' (not in the 2 given classes)"
+    assert str(info.value) == f"{strong}:3: unknown label 'Cow': not in the class list (Cat, Dog)"
 
     weak = write(tmp_path / "w.tsv", "filename\tevent_labels\na.wav\tDog,Cat\nb.wav\tDog,Cow\n")
     with pytest.raises(LabelError, match=r"w\.tsv:3: unknown label 'Cow'"):
@@ -401,11 +402,13 @@ def test_jsonl_round_trip(tmp_path: Path) -> None:
         ["Dog", "Cat", "Bird"],
     )
     manifest.to_jsonl(tmp_path / "m.jsonl")
-    back = read_labels(tmp_path / "m.jsonl")
-    assert back.clips == manifest.clips and back.classes == ["Dog", "Cat", "Bird"]
+    back = read_labels(tmp_path / "m.jsonl")  # relative audio paths: relative to the manifest's folder
+    assert back.clips[0].audio_path == tmp_path / "rel" / "a.wav"
+    assert [replace(c, audio_path=None) for c in back.clips] == [replace(c, audio_path=None) for c in manifest.clips]
+    assert back.classes == ["Dog", "Cat", "Bird"]
     rooted = read_manifest_jsonl(tmp_path / "m.jsonl", audio_dir="/data")
     assert rooted[0].audio_path == Path("/data/rel/a.wav") and rooted[1].audio_path is None
-    with pytest.raises(LabelError, match="unknown label 'Cat'"):
+    with pytest.raises(LabelError, match=r"m\.jsonl:3: unknown label 'Cat'"):
         read_labels(tmp_path / "m.jsonl", classes=["Dog"])
 
 

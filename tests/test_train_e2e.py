@@ -101,7 +101,7 @@ def test_scheme_needing_strong_labels_refuses_weak_only_data(trained, tmp_path, 
     config = _write_config(tmp_path, tmp / "data", "attention-strong", epochs=1)
     weak = tmp / "data" / "train" / "weak.tsv"
     rc = main(["train", "--config", str(config), f"data.train={weak}",
-               f"data.audio_dir={tmp / 'data' / 'train' / 'audio'}"])
+               f"data.train_audio_dir={tmp / 'data' / 'train' / 'audio'}"])  # an audio folder for one split
     assert rc == 2
     assert "needs strong labels" in capsys.readouterr().err
 

@@ -63,7 +63,7 @@ def evaluate_checkpoint(checkpoint_path: str | Path, labels: str | Path, audio_d
     None uses the checkpoint's setting (X^a unless changed)."""
     checkpoint = load_checkpoint(checkpoint_path)
     kwargs = {"audio_dir": audio_dir} if audio_dir else {}
-    manifest = read_labels(labels, **kwargs).with_classes(checkpoint.classes)
+    manifest = read_labels(labels, classes=checkpoint.classes, **kwargs)
     features = build_feature_set(manifest, checkpoint.classes, progress=progress, grid=checkpoint.model.grid)
     if len(features) == 0:
         raise ValueError(f"{labels}: no usable clip to evaluate ({len(features.skipped)} skipped)")

@@ -51,7 +51,7 @@ def gain_vs_duration_for_checkpoints(
     """
     ckpt_a, ckpt_b = _load_same_classes([checkpoint_a, checkpoint_b])
     classes = ckpt_a.classes
-    manifest = read_labels(labels, audio_dir=audio_dir).with_classes(classes)
+    manifest = read_labels(labels, audio_dir=audio_dir, classes=classes)
     duration_source = read_labels(durations_labels, audio_dir=audio_dir) if durations_labels else manifest
     if not any(clip.events for clip in duration_source):
         raise ValueError(f"{durations_labels or labels} has no strong labels (onset/offset): event durations are "

@@ -63,13 +63,14 @@ def read_manifest_jsonl(
 ) -> Manifest:
     """:meth:`Manifest.from_jsonl` with the readers' ``classes`` and ``audio_dir`` options.
 
-    ``classes`` re-indexes the manifest (a label outside it is a :class:`LabelError`);
-    ``audio_dir`` is prepended to relative audio paths.
+    ``classes`` re-indexes the manifest (a label outside it is a :class:`LabelError` naming
+    the line); ``audio_dir`` is prepended to relative audio paths.
     """
     path = Path(path)
     if not path.exists():
         raise LabelError(path, None, "file not found")
-    manifest = Manifest.from_jsonl(path)
+    manifest = Manifest.from_jsonl(path, resolve_audio=audio_dir is None)
+    lines = _clip_lines(path)
     if audio_dir is not None:
         manifest = Manifest(
             [
@@ -82,11 +83,20 @@ def read_manifest_jsonl(
         )
     if classes is not None:
         known = set(classes)
-        for clip in manifest:
+        for clip, line in zip(manifest, lines):
             for label in sorted(clip.labels):
-                _check_known(label, known, path, None)
+                _check_known(label, known, path, line)
         manifest = Manifest(list(manifest.clips), list(classes))
     return manifest
+
+
+def _clip_lines(path: Path) -> list[int]:
+    """The line number of every clip row of a .jsonl manifest (the class header and blank lines skipped)."""
+    numbers = []
+    for number, text in _label_file_lines(path):
+        if text.strip() and not (number == 1 and text.lstrip().startswith('{"classes"')):
+            numbers.append(number)
+    return numbers
 
 
 def detect_label_format(path: str | Path) -> str:
@@ -142,6 +152,9 @@ def read_labels(path: str | Path, **kwargs: Any) -> Manifest:
     ``kwargs`` go to that reader (``classes``, ``audio_dir``, ...); ones set to None are
     dropped first, so a CLI can pass its options through unchanged. An AudioSet segment
     list needs ``class_labels_indices``.
+
+    Without ``audio_dir``, the file names of a DCASE TSV and the relative audio paths of a
+    .jsonl manifest are resolved against the label file's own folder (not the working folder).
     """
     path = Path(path)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
@@ -161,4 +174,6 @@ def read_labels(path: str | Path, **kwargs: Any) -> Manifest:
         "sl_dcase17_strong": read_sl_dcase17_strong,
         "sl_dcase17_segments": read_sl_dcase17_segments,
     }[kind]
+    if kind in ("dcase_strong", "dcase_weak") and "audio_dir" not in kwargs:
+        kwargs["audio_dir"] = path.parent
     return reader(path, **kwargs)

@@ -108,7 +108,19 @@ class Manifest:
 
     # --- persistence: one JSON object per line, so manifests diff and stream well ---
     def to_jsonl(self, path: str | Path) -> None:
+        """Write the manifest; audio paths inside the manifest's folder are stored relative to it, so the
+        folder can move (``read_labels`` resolves them against the file's folder)."""
         path = Path(path)
+        folder = path.parent.resolve()
+
+        def stored(audio: Path | None) -> str | None:
+            if audio is None:
+                return None
+            try:
+                return Path(audio).resolve().relative_to(folder).as_posix()
+            except ValueError:
+                return str(audio)
+
         with path.open("w") as f:
             f.write(json.dumps({"classes": self.classes}) + "\n")
             for c in self.clips:
@@ -116,7 +128,7 @@ class Manifest:
                     json.dumps(
                         {
                             "clip_id": c.clip_id,
-                            "audio_path": str(c.audio_path) if c.audio_path is not None else None,
+                            "audio_path": stored(c.audio_path),
                             "labels": sorted(c.labels),
                             "events": None
                             if c.events is None
@@ -128,7 +140,13 @@ class Manifest:
                 )
 
     @classmethod
-    def from_jsonl(cls, path: str | Path) -> "Manifest":
+    def from_jsonl(cls, path: str | Path, resolve_audio: bool = True) -> "Manifest":
+        """Read a manifest; relative audio paths are resolved against the file's folder (``resolve_audio``).
+
+        Manifests written before paths were stored relative to their folder hold paths relative
+        to the working folder of the run that wrote them: such a path is kept when it exists
+        there and the folder-relative one does not.
+        """
         path = Path(path)
         clips: list[Clip] = []
         classes: list[str] = []
@@ -145,10 +163,14 @@ class Manifest:
                     continue
                 try:
                     events = obj.get("events")
+                    audio = Path(obj["audio_path"]) if obj.get("audio_path") else None
+                    if resolve_audio and audio is not None and not audio.is_absolute():
+                        beside = path.parent / audio
+                        audio = beside if beside.exists() or not audio.exists() else audio
                     clips.append(
                         Clip(
                             clip_id=obj["clip_id"],
-                            audio_path=Path(obj["audio_path"]) if obj.get("audio_path") else None,
+                            audio_path=audio,
                             labels=frozenset(obj["labels"]),
                             events=None if events is None else tuple(Event(l, float(a), float(b)) for l, a, b in events),
                             duration=obj.get("duration"),
@@ -201,7 +223,9 @@ def _parse_seconds(text: str, path: str | Path, line: int, what: str) -> float:
 def _check_known(label: str, known: set[str] | None, path: str | Path, line: int | None) -> None:
     """Raise the standard unknown-label error when ``known`` (the caller's classes) is given."""
     if known is not None and label not in known:
-        raise LabelError(path, line, f"unknown label {label!r} (not in the {len(known)} given classes)")
+        names = sorted(known)
+        shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+        raise LabelError(path, line, f"unknown label {label!r}: not in the class list ({shown})")
 
 
 def _manifest(clips: list[Clip], classes: Sequence[str] | None) -> Manifest:

@@ -91,11 +91,11 @@ def read_manifests(config: ExperimentConfig) -> tuple[list[str], dict[str, Manif
         path = getattr(d, split)
         if not path:
             continue
-        audio_dir = d.audio_dir_for(split)
-        manifest = read_labels(path, **({"audio_dir": audio_dir} if audio_dir else {}))
+        # with the class list known, the reader names the file and line of a label outside it
+        manifest = read_labels(path, audio_dir=d.audio_dir_for(split), classes=classes)
         if classes is None:  # the training set's labels define the classes
             classes = list(manifest.classes)
-        manifests[split] = manifest.with_classes(classes)
+        manifests[split] = manifest
     return list(classes or []), manifests
 
 
