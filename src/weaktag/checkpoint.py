@@ -15,6 +15,7 @@ import torch
 
 from .files import atomic_path, plain
 from .models import ModelConfig, WeakTagNet
+from .models.transfer import load_weights_file
 from .postprocess import EventSettings
 
 FORMAT = "weaktag-checkpoint/1"
@@ -57,18 +58,21 @@ def save_checkpoint(path: str | Path, model: WeakTagNet, classes: list[str], sch
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Load a checkpoint written by :func:`save_checkpoint` (safely: no pickled code runs).
+
+    Anything else raises ValueError("not a weaktag checkpoint: FILE (why)").
+    """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable weaktag checkpoint ({type(exc).__name__}: {exc})") from None
+    payload = load_weights_file(path, "a weaktag checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a weaktag checkpoint (expected format {FORMAT!r})")
-    model = WeakTagNet(ModelConfig.from_dict(payload["model_config"]))
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
+        raise ValueError(f"not a weaktag checkpoint: {path} (a PyTorch file without weaktag's format tag)")
+    try:
+        model = WeakTagNet(ModelConfig.from_dict(payload["model_config"]))
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise ValueError(f"not a weaktag checkpoint: {path} (damaged: {type(exc).__name__}: {reason})") from None
+    model.to(map_location).eval()
     return Checkpoint(
         model=model,
         classes=list(payload["classes"]),

@@ -17,7 +17,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .training import train
 
     config = load_config(args.config, args.overrides)
-    result = train(config)
+    # without Lightning's progress bar, say something every epoch instead of minutes of silence
+    result = train(config, on_epoch=None if config.train.progress else (lambda line: print(line, flush=True)))
     print(f"best epoch {result.best_epoch}: validation mAP {result.best_val_map:.4f}")
     if result.test_map is not None:
         print(f"test mAP {result.test_map:.4f}")
@@ -125,10 +126,15 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .experiments.demo import run_demo
 
-    result = run_demo(args.out_dir, epochs=args.epochs, seed=args.seed)
+    result = run_demo(args.out_dir, epochs=args.epochs, seed=args.seed, log=lambda line: print(line, flush=True))
     print()
     print(result.table())
-    print(f"\ntotal {result.wall_seconds:.0f} s; runs and checkpoints under {Path(args.out_dir) / 'runs'}")
+    print("\nOne seed is one draw: differences of a few points between schemes are within seed-to-seed noise.\n"
+          "For a real comparison, run paired trials: `weaktag compare ... --trials 5` (Wilcoxon tests included).")
+    print(f"\ntotal {result.wall_seconds / 60:.1f} min; data, runs and checkpoints under {result.out_dir}")
+    print("\nTry next:")
+    for command in result.next_commands():
+        print(f"  {command}")
     return 0
 
 

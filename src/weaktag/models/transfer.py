@@ -10,6 +10,7 @@ Weights are never downloaded here: the user passes a file they have.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -27,6 +28,26 @@ def vggish_to_backbone(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.T
     return {f"backbone.{k}": v for k, v in state_dict.items() if k.startswith("features.")}
 
 
+def load_weights_file(path: str | Path, what: str) -> object:
+    """``torch.load`` with ``weights_only=True`` (a file from elsewhere never runs code), and errors in one line.
+
+    The reason never repeats PyTorch's advice to load unsafely: a file that needs that is
+    refused, not opened another way. ``what`` names the expected kind in the message.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: {what.removeprefix('a ')} not found")
+    if path.is_dir():
+        raise ValueError(f"not {what}: {path} (it is a directory)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(f"not {what}: {path} (it holds Python objects beyond tensors and plain values, "
+                         "which weaktag does not load)") from None
+    except Exception:  # not a torch file at all: text, audio, a truncated download ...
+        raise ValueError(f"not {what}: {path} (not a PyTorch file)") from None
+
+
 def initialise_from(model: WeakTagNet, path: str | Path) -> list[str]:
     """Load matching backbone weights from ``path`` into ``model``; returns the names loaded.
 
@@ -34,9 +55,7 @@ def initialise_from(model: WeakTagNet, path: str | Path) -> list[str]:
     narrow model given full-size VGGish weights).
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: initial weights not found")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = load_weights_file(path, "a weaktag checkpoint or VGGish state dict")
     if isinstance(payload, dict) and payload.get("format", "").startswith("weaktag-checkpoint"):
         source = {k: v for k, v in payload["state_dict"].items() if k.startswith("backbone.")}
     elif isinstance(payload, dict) and any(k.startswith("features.") for k in payload):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 import lightning as L
 import numpy as np
 import torch
@@ -52,3 +55,32 @@ class WeakTagModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         return torch.optim.Adam(params, lr=self.lr)
+
+
+class EpochLog(L.Callback):
+    """One line per finished epoch (training loss, validation mAP, time) for runs without a progress bar.
+
+    Long CPU runs otherwise print nothing for minutes; ``say`` receives the line.
+    """
+
+    def __init__(self, say: Callable[[str], None], prefix: str = "") -> None:
+        self.say = say
+        self.prefix = prefix
+        self._started = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # validation has run by now (it runs at the end of each training epoch), so val_mAP is fresh
+        if not trainer.is_global_zero:
+            return
+        metrics = trainer.callback_metrics
+        loss, val = metrics.get("train_loss"), metrics.get("val_mAP")
+        parts = [f"{self.prefix}epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
+        if loss is not None:
+            parts.append(f"train loss {float(loss):.4f}")
+        if val is not None:
+            parts.append(f"validation mAP {float(val):.3f}")
+        parts.append(f"{time.perf_counter() - self._started:.0f} s")
+        self.say(", ".join(parts))

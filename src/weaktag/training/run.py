@@ -15,6 +15,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import lightning as L
 import numpy as np
@@ -31,7 +32,7 @@ from ..models import ModelConfig, WeakTagNet, backbone_class
 from ..postprocess import EventSettings
 from ..supervision import TrainingScheme, make_scheme
 from .calibration import choose_event_settings, event_metrics_for
-from .module import WeakTagModule
+from .module import EpochLog, WeakTagModule
 from .predict import Predictions, predict_features
 
 
@@ -140,8 +141,12 @@ def _logger(config: ExperimentConfig, out: Path):
     raise ValueError(f"train.logger must be csv, tensorboard or none, not {kind!r}")
 
 
-def train(config: ExperimentConfig, data: PreparedData | None = None) -> TrainResult:
-    """Train one model as configured; see the module docstring for what is written."""
+def train(config: ExperimentConfig, data: PreparedData | None = None,
+          on_epoch: Callable[[str], None] | None = None) -> TrainResult:
+    """Train one model as configured; see the module docstring for what is written.
+
+    ``on_epoch`` receives a one-line summary of every epoch (loss, validation mAP, time).
+    """
     started = time.time()
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -164,6 +169,7 @@ def train(config: ExperimentConfig, data: PreparedData | None = None) -> TrainRe
     module = WeakTagModule(model, scheme, config.train.lr, data.classes)
     ckpt_cb = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor="val_mAP", mode="max",
                                                   save_top_k=1, filename="best-{epoch}", save_last=True)
+    callbacks: list = [ckpt_cb] + ([EpochLog(on_epoch)] if on_epoch is not None else [])
     with warnings.catch_warnings():
         # Lightning's hints about DataLoader workers and tiny logging intervals are noise on small CPU runs.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -176,7 +182,7 @@ def train(config: ExperimentConfig, data: PreparedData | None = None) -> TrainRe
             strategy=config.train.strategy,
             precision=config.train.precision,
             logger=_logger(config, out),
-            callbacks=[ckpt_cb],
+            callbacks=callbacks,
             enable_progress_bar=config.train.progress,
             enable_model_summary=False,
             deterministic="warn",
