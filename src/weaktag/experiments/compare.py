@@ -156,6 +156,8 @@ def _differences(then: Any, now: Any, default: Any, prefix: str = "") -> list[st
                 old = None
             out += _differences(old, now[key], default_value, f"{prefix}{key}.")
         return out
+    if then in ("", None) and now in ("", None):  # configs before the typed system wrote "" for "not set"
+        return []
     return [] if then == now else [f"{prefix[:-1]} ({then!r} then, {now!r} now)"]
 
 

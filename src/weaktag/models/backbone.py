@@ -12,7 +12,7 @@ narrow-band event is not diluted by empty bands (``freq_pool="mean"`` is the alt
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -23,6 +23,7 @@ from ..geometry import VGGISH_GRID, TimeGrid
 # (out_channels or "M") in VGGish order; the module names below match the PyTorch port's
 # ``features.<index>`` numbering so that its state dict loads by name.
 VGGISH_LAYOUT: tuple[int | str, ...] = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
+FREQ_POOLS = ("max", "mean")
 TIME_STRIDE = VGGISH_GRID.time_stride  # four 2x2 max-pools: one output segment per 16 input frames
 
 
@@ -33,7 +34,7 @@ class BackboneConfig:
     backbone: str = "vggish"
     width: float = 1.0  # channel multiplier; 1.0 is the paper's size
     l7_channels: int = 1024
-    freq_pool: str = "max"  # "max" or "mean" over the frequency bins left after L7
+    freq_pool: str = field(default="max", metadata={"choices": FREQ_POOLS})  # over the bins left after L7
     # Batch norm after every convolution. VGGish has none (and its weights assume none), so the
     # paper-size default is off; narrow models trained from scratch on a CPU converge in far
     # fewer epochs with it, which is why the CPU recipes turn it on.
@@ -76,7 +77,7 @@ class VGGishBackbone(nn.Module):
         if config.batch_norm:
             l7.append(nn.BatchNorm2d(self.out_channels))
         self.l7 = nn.Sequential(*l7, nn.ReLU(inplace=True))
-        if config.freq_pool not in ("max", "mean"):
+        if config.freq_pool not in FREQ_POOLS:
             raise ValueError(f"freq_pool must be 'max' or 'mean', not {config.freq_pool!r}")
         # He initialisation, as VGG implementations use: PyTorch's default shrinks the
         # signal through seven ReLU layers until every clip gets the same prediction.
