@@ -12,13 +12,17 @@ import pytest
 import yaml
 
 import weaktag.experiments.compare as compare_mod
+from weaktag.checkpoint import load_checkpoint
 from weaktag.cli import main
 from weaktag.config import config_from_dict
+from weaktag.data import build_feature_set
 from weaktag.experiments import report as rep
 from weaktag.experiments.compare import CompareConfig, choose_attention_clip, default_gain_pair, run_compare, trial_dir
 from weaktag.experiments.plots import DPI, GAIN_FIGURE_SIZE, attention_figure_size
-from weaktag.labels import Clip, Event
+from weaktag.labels import Clip, Event, read_labels
+from weaktag.metrics import tagging_metrics
 from weaktag.synth import SynthConfig, synthesize_splits
+from weaktag.training import predict_features
 
 SCHEMES = ["attention", "attention-self"]
 SPLITS = {"train": 40, "validation": 16, "test": 24}
@@ -73,7 +77,12 @@ def test_compare_writes_every_table_and_figure(compared) -> None:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4
     assert {(r["scheme"], r["seed"]) for r in rows} == {(s, str(k)) for s in SCHEMES for k in (0, 1)}
-    assert all(0.0 <= float(r["mAP"]) <= 1.0 for r in rows)
+    # compare reuses what train() computed; the figures equal an independent reload and re-prediction
+    test = build_feature_set(read_labels(root / "data" / "test" / "manifest.jsonl"), result.results["data"]["classes"])
+    for r in rows:
+        ckpt = load_checkpoint(trial_dir(out, r["scheme"], int(r["seed"])) / "model.pt")
+        again = tagging_metrics(test.weak, predict_features(ckpt.model, test).clip_probs, test.classes)
+        assert float(r["mAP"]) == pytest.approx(again.mAP, abs=1e-9), (r["scheme"], r["seed"])
     with (out / "summary.csv").open() as f:
         assert [r["scheme"] for r in csv.DictReader(f)] == SCHEMES
 
@@ -82,8 +91,15 @@ def test_compare_writes_every_table_and_figure(compared) -> None:
     tests = {(t["metric"], t["a"], t["b"]): t for t in results["wilcoxon"]}
     for metric in ("mAP", "AUC", "psds1", "psds2", "event_f1_macro"):  # test labels are strong: events included
         assert (metric, "attention", "attention-self") in tests
-        assert tests[(metric, "attention", "attention-self")]["p_value"] is not None
-        assert tests[(metric, "attention", "attention-self")]["n"] == 2
+        pair = tests[(metric, "attention", "attention-self")]
+        a = [t["metrics"][metric] for t in results["runs"]["attention"]]
+        b = [t["metrics"][metric] for t in results["runs"]["attention-self"]]
+        assert pair["n"] == 2 and pair["mean_diff"] == pytest.approx(sum(b) / 2 - sum(a) / 2, abs=1e-12)
+        if a != b:  # the exact two-sided test on 2 pairs: p = 0.5 when both differences share a sign, else 1
+            same_sign = (b[0] - a[0]) * (b[1] - a[1]) > 0
+            assert pair["p_value"] == pytest.approx(0.5 if same_sign else 1.0)
+    assert results["scheme_labels"] == {"attention": "weak", "attention-self": "weak"}
+    assert results["scheme_info"]["attention-self"]["table_i"] == [False, False, True, False, True]
     assert results["gain_vs_duration"]["a"] == "attention" and results["gain_vs_duration"]["b"] == "attention-self"
 
     # figures: non-empty PNGs of the promised pixel size

@@ -65,7 +65,11 @@ def test_every_scheme_loss_falls_on_a_tiny_batch(name):
         terms.total.backward()
         opt.step()
         losses.append(terms.total.item())
-        assert set(terms.parts)  # every scheme names its parts
+        expected_parts = {"pred"} if scheme.labels != "strong" else set()
+        expected_parts |= {"segment"} if not scheme.uses_attention and "strong" in scheme.labels else set()
+        expected_parts |= {"att_strong"} if "strong" in scheme.attention_supervision else set()
+        expected_parts |= {"att_self"} if "self" in scheme.attention_supervision else set()
+        assert set(terms.parts) == expected_parts, name  # the parts follow what the scheme declares
     # the attention terms have a floor well above 0 (A sums to 1 over time), so ask for a clear drop
     assert min(losses[-5:]) < losses[0] - 0.1, losses
 
@@ -97,9 +101,74 @@ def test_unknown_scheme_lists_the_known_ones():
         make_scheme("mode3")
 
 
-def test_attention_target_option():
-    with pytest.raises(ValueError, match="attention_target"):
-        make_scheme("attention-self", attention_target="softmax").loss(
-            ModelOutput(torch.rand(1, 2, 4), torch.rand(1, 2), torch.rand(1, 2, 4), torch.rand(1, 2, 4)),
-            Batch(torch.zeros(1, 16, 64), torch.tensor([[1.0, 0.0]]), torch.zeros(1, 2, 4), torch.tensor([False])),
-        )
+def test_bad_scheme_parameters_fail_when_the_scheme_is_built():
+    with pytest.raises(ValueError, match="scheme.attention_target must be one of"):
+        make_scheme("attention-self", attention_target="softmax")
+    with pytest.raises(ValueError, match="scheme.alpha must be a finite number >= 0"):
+        make_scheme("attention-strong", alpha=-1.0)
+    # a scheme takes only the parameters it declares: plain attention has no attention term to weigh
+    assert SCHEMES["attention"].parameters == ()
+    assert make_scheme("attention", alpha=-5.0, attention_target="softmax").name == "attention"
+
+
+#: the paper's Table I columns per row (attention with no / strong / self supervision, strong, weak labels)
+TABLE_I = {
+    "pool-weak": (False, False, False, False, True),
+    "pool-strong": (False, False, False, True, False),
+    "pool-weak-strong": (False, False, False, True, True),
+    "attention": (True, False, False, False, True),
+    "attention-strong": (False, True, False, True, True),
+    "attention-self": (False, False, True, False, True),
+    "attention-strong-self": (False, True, True, True, True),
+}
+
+
+def test_schemes_describe_themselves_as_table_i_does():
+    assert {name: cls.table_i_marks() for name, cls in SCHEMES.items()} == TABLE_I
+    assert [SCHEMES[n].table_i_row for n in TABLE_I] == [1, 2, 3, 4, 5, 6, None]
+    assert {n: c.labels for n, c in SCHEMES.items()} == {
+        "pool-weak": "weak", "pool-strong": "strong", "pool-weak-strong": "weak+strong", "attention": "weak",
+        "attention-strong": "weak+strong", "attention-self": "weak", "attention-strong-self": "weak+strong"}
+
+
+def test_the_registry_refuses_a_half_described_scheme():
+    from weaktag.supervision import _register
+    from weaktag.supervision.attention import AttentionScheme
+
+    class Confused(AttentionScheme):
+        name = "confused"
+        needs_strong = True  # but declares weak labels only
+
+    with pytest.raises(TypeError, match="needs strong labels but does not declare them"):
+        _register(Confused)
+
+
+def test_losses_equal_their_formulas_on_a_hand_built_batch():
+    g = torch.Generator().manual_seed(1)
+    xa, xb = torch.rand(2, 3, 5, generator=g), torch.rand(2, 3, 5, generator=g)
+    att = xb / xb.sum(-1, keepdim=True)
+    out = ModelOutput(xa, (att * xa).sum(-1), att, xb)
+    weak = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    strong = (torch.rand(2, 3, 5, generator=g) > 0.5).float() * weak.unsqueeze(-1)
+    batch = Batch(torch.zeros(2, 16, 64), weak, strong, torch.tensor([True, True]))
+
+    def bce(p, y):
+        p = p.clamp(1e-7, 1 - 1e-7)
+        return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
+
+    pred = bce(out.clip_probs, weak)
+    p = pseudo_strong_labels(xa, weak)
+    att_strong, att_self = bce(att, strong), bce(att, p)
+    alpha = 0.7
+    expected = {"attention": pred, "attention-strong": pred + alpha * att_strong,
+                "attention-self": pred + alpha * att_self,
+                "attention-strong-self": pred + alpha * (att_strong + att_self),
+                }
+    for name in ("attention", "attention-strong", "attention-self", "attention-strong-self"):
+        total = make_scheme(name, alpha=alpha).loss(out, batch).total
+        assert torch.allclose(total, expected[name], atol=1e-6), name
+    pooled = ModelOutput(xa, xa.mean(-1))
+    assert torch.allclose(make_scheme("pool-weak").loss(pooled, batch).total, bce(xa.mean(-1), weak), atol=1e-6)
+    assert torch.allclose(make_scheme("pool-strong").loss(pooled, batch).total, bce(xa, strong), atol=1e-6)
+    assert torch.allclose(make_scheme("pool-weak-strong").loss(pooled, batch).total,
+                          bce(xa.mean(-1), weak) + bce(xa, strong), atol=1e-6)
