@@ -128,7 +128,7 @@ def test_defaults_are_the_papers():
 def test_tagging_settings_share_one_set_of_defaults():
     default = TaggingConfig()
     assert tagging_config() == default
-    assert (default.chunk_seconds, default.context_seconds, default.batch_size) == (30.72, 0.64, 32)
+    assert (default.chunk_seconds, default.context_seconds, default.batch_size) == (30.72, None, 32)
     assert tagging_config(chunk_seconds=None).chunk_seconds == 30.72  # None keeps the default
     assert tagging_config(chunk_seconds="2.5").chunk_seconds == 2.5
     with pytest.raises(ConfigError, match="chunk_seconds: 0.0 must be above 0.0"):

@@ -121,7 +121,9 @@ class TaggingConfig:
     batch_size: int = field(default=32, metadata=_at_least(1))  # files per forward pass
     max_batch_seconds: float = field(default=320.0, metadata={"min_exclusive": 0.0})  # audio per forward pass
     chunk_seconds: float = field(default=30.72, metadata={"min_exclusive": 0.0})  # rounded to whole segments
-    context_seconds: float = field(default=0.64, metadata=_at_least(0.0))  # real audio each side of a chunk
+    # real audio on each side of a chunk; None: the backbone's receptive field rounded up to whole
+    # segments, plus one (0.64 s for VGGish), so chunked outputs equal a whole-file pass
+    context_seconds: Optional[float] = field(default=None, metadata=_at_least(0.0))
     chunk_batch: int = field(default=1, metadata=_at_least(1))  # chunks of one file per forward pass
     pad_batches: bool = False  # also batch files of different lengths (zero-padded)
     skip_silent: bool = True  # report all-zero files as failures instead of tagging them

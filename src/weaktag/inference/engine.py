@@ -121,7 +121,11 @@ class Tagger:
         # any chunk length works: it is rounded to whole segments (at least one), so chunk boundaries
         # fall on the network's frame grid
         self.chunk_segments = grid.segments_in(settings.chunk_seconds)
-        self.context_segments = max(1, int(math.ceil(settings.context_seconds * grid.sample_rate / grid.segment_samples)))
+        context = settings.context_seconds
+        if context is None:  # the receptive field in whole segments, plus one for the window's overhang
+            self.context_segments = int(math.ceil(grid.context_frames / grid.time_stride)) + 1
+        else:
+            self.context_segments = max(1, int(math.ceil(context * grid.sample_rate / grid.segment_samples)))
         self.chunk_batch = settings.chunk_batch
         self.pad_batches = settings.pad_batches
         self.detect_events = settings.detect_events
