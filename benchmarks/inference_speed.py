@@ -9,7 +9,7 @@ What is measured (random weights: speed does not depend on what the weights are)
   ``ModelConfig(527)`` (width 1.0, 7.2 M parameters, AudioSet's 527 classes).
 * Backends: PyTorch and onnxruntime (the graph of ``weaktag export``, front end included).
 * Throughput on 10 s clips (16 kHz mono WAV files on disk), batch 1 and 32:
-  - end-to-end: :func:`weaktag.infer.tag_files` on the folder, i.e. what ``weaktag tag DIR --out
+  - end-to-end: :func:`weaktag.inference.tag_files` on the folder, i.e. what ``weaktag tag DIR --out
     OUT`` does: find files, read them, batch, forward, attention pooling, event decoding,
     write tags.csv / tags.json / events.tsv / summary.json (no progress bar);
   - bare forward: the same network on the same number of clips already in memory as one

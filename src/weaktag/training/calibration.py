@@ -26,7 +26,7 @@ def score_matrices(predictions: Predictions, output: str) -> dict[str, np.ndarra
 
 
 def choose_event_settings(features: FeatureSet, predictions: Predictions, output: str = "segment",
-                          median_filter_seconds: float = 0.48) -> EventSettings:
+                          median_filter_seconds: float = EventSettings.median_filter_seconds) -> EventSettings:
     """Per-class event thresholds that maximise segment-level F1 on strongly labelled validation clips.
 
     Each (clip, segment) cell is one sample, with Y from the strong labels as its target: the
