@@ -190,7 +190,23 @@ def mel_filterbank(n_fft: int = N_FFT, n_mels: int = N_MELS, sample_rate: int = 
 
 
 def spec_filterbank(spec: FrontEndSpec) -> torch.Tensor:
-    return mel_filterbank(spec.n_fft, spec.n_mels, spec.sample_rate, spec.f_min, spec.f_max)
+    bank = mel_filterbank(spec.n_fft, spec.n_mels, spec.sample_rate, spec.f_min, spec.f_max)
+    if spec.mel_norm == "unit_sum":  # each band averages its bins (librosa's norm=1, Essentia's unit_sum)
+        bank = bank / bank.sum(dim=0, keepdim=True).clamp(min=1e-12)
+    elif spec.mel_norm != "none":
+        raise ValueError(f"mel_norm must be 'none' or 'unit_sum', not {spec.mel_norm!r}")
+    return bank
+
+
+def compress(mel: torch.Tensor, spec: FrontEndSpec) -> torch.Tensor:
+    """Mel energies -> features, as ``spec`` says (shared by :class:`LogMel` and the ONNX front end)."""
+    if spec.compression == "log":
+        out = torch.log(mel + spec.log_offset)
+    elif spec.compression == "log10_1p":
+        out = torch.log10(1.0 + spec.log_scale * mel)
+    else:
+        raise ValueError(f"compression must be 'log' or 'log10_1p', not {spec.compression!r}")
+    return out / spec.scale if spec.scale != 1.0 else out
 
 
 class LogMel(nn.Module):
@@ -214,8 +230,9 @@ class LogMel(nn.Module):
             waveform = waveform.unsqueeze(0)
         frames = waveform.unfold(-1, self.spec.window, self.spec.hop) * self.window  # (B, F, window)
         spectrum = torch.fft.rfft(frames, n=self.spec.n_fft).abs()  # magnitude, as VGGish
-        mel = spectrum @ self.mel
-        return torch.log(mel + self.spec.log_offset)
+        if self.spec.power != 1.0:
+            spectrum = spectrum.pow(self.spec.power)
+        return compress(spectrum @ self.mel, self.spec)
 
 
 def pad_or_truncate(waveform: np.ndarray, num_samples: int) -> np.ndarray:

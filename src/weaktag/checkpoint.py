@@ -6,7 +6,7 @@ It is a plain ``torch.save`` of primitive types and tensors, so it loads with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"not a weaktag checkpoint: {path} (a PyTorch file without weaktag's format tag)")
     try:
-        model = WeakTagNet(ModelConfig.from_dict(payload["model_config"]))
+        config = ModelConfig.from_dict(payload["model_config"])
+        # the checkpoint brings every weight: never load a backbone's packaged weights first
+        model = WeakTagNet(replace(config, backbone=replace(config.backbone, pretrained=False)))
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError) as exc:
         reason = " ".join(str(exc).split())[:200]

@@ -66,7 +66,8 @@ class ModelSection(BackboneConfig):
     """The backbone's architecture (:class:`~weaktag.models.BackboneConfig`) and how to initialise it."""
 
     init: Optional[str] = None  # weights to start from: a weaktag checkpoint or a VGGish state dict
-    freeze: int = field(default=0, metadata=_at_least(0))  # leading conv layers to freeze (the paper froze 3)
+    # leading layers to freeze: VGGish conv layers (the paper froze 3), aisfx blocks (4 = all, features fixed)
+    freeze: int = field(default=0, metadata=_at_least(0))
 
     def backbone_config(self) -> BackboneConfig:
         return BackboneConfig(**{f.name: getattr(self, f.name) for f in fields(BackboneConfig)})

@@ -45,7 +45,14 @@ class _EventLike(Protocol):
 
 @dataclass(frozen=True)
 class FrontEndSpec:
-    """A log-mel front end: what a backbone expects as input. Defaults are VGGish's."""
+    """A log-mel front end: what a backbone expects as input. Defaults are VGGish's.
+
+    Frames of ``window`` samples every ``hop`` (periodic Hann, no centring), |rfft| with ``n_fft``
+    points raised to ``power``, HTK-mel triangles (``mel_norm`` "none": peak 1, as VGGish;
+    "unit_sum": each filter's weights sum to 1), then ``compression``: "log" is
+    ``log(mel + log_offset)`` (VGGish), "log10_1p" is ``log10(1 + log_scale * mel)``; finally
+    divided by ``scale`` (a fixed min-max range; 1 leaves values as they are).
+    """
 
     sample_rate: int = 16_000
     window: int = 400  # samples (25 ms)
@@ -55,6 +62,18 @@ class FrontEndSpec:
     f_min: float = 125.0
     f_max: float = 7500.0
     log_offset: float = 0.01
+    power: float = 1.0
+    mel_norm: str = "none"
+    compression: str = "log"
+    log_scale: float = 1.0
+    scale: float = 1.0
+
+    @property
+    def silence(self) -> float:
+        """The feature value of digital silence (what short inputs are padded with)."""
+        if self.compression == "log":
+            return math.log(self.log_offset) / self.scale
+        return 0.0
 
     @property
     def frame_seconds(self) -> float:

@@ -8,6 +8,7 @@ recordings are pooled once over the whole file.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -85,7 +86,9 @@ def export_temporary(checkpoint: Checkpoint) -> Path:
 def checkpoint_from_onnx(path: Path) -> Checkpoint:
     """A weightless stand-in :class:`Checkpoint` built from an exported file's metadata."""
     meta = read_metadata(path)
-    model = WeakTagNet(ModelConfig.from_dict(meta["model_config"]))  # architecture only; never run
+    config = ModelConfig.from_dict(meta["model_config"])
+    # architecture only, never run: no packaged weights needed
+    model = WeakTagNet(replace(config, backbone=replace(config.backbone, pretrained=False)))
     return Checkpoint(model=model, classes=list(meta["classes"]), scheme=meta.get("scheme", ""),
                       experiment={}, tag_thresholds=np.asarray(meta["tag_thresholds"], dtype=float),
                       events=EventSettings(**meta["events"]), path=path)

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..audio import load_audio, spec_filterbank
+from ..audio import compress, load_audio, spec_filterbank
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..files import atomic_path
 from ..geometry import VGGISH_FRONTEND, FrontEndSpec
@@ -78,8 +78,9 @@ class DftLogMel(nn.Module):
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         spectrum = nn.functional.conv1d(waveform.unsqueeze(1), self.basis, stride=self.spec.hop)  # (B, 2 bins, F)
         real, imag = spectrum[:, : self.n_bins], spectrum[:, self.n_bins :]
-        magnitude = torch.sqrt(real * real + imag * imag).transpose(1, 2)  # (B, F, bins)
-        return torch.log(magnitude @ self.mel + self.spec.log_offset)
+        power = (real * real + imag * imag).transpose(1, 2)  # (B, F, bins)
+        magnitude = torch.sqrt(power) if self.spec.power == 1.0 else power.pow(self.spec.power / 2)
+        return compress(magnitude @ self.mel, self.spec)
 
 
 class ExportableNet(nn.Module):

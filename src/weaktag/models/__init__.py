@@ -1,14 +1,18 @@
-"""Networks: backbones (each declares its front end and time grid) and the attention / pooling heads."""
+"""Networks: backbones (each declares its front end and time grid; VGGish, pretrained aisfx) and heads."""
 
-from .backbone import BACKBONES, TIME_STRIDE, BackboneConfig, VGGishBackbone, backbone_class, build_backbone, num_segments
+from .aisfx import AISFX_GRID, AisfxBackbone
+from .backbone import TIME_STRIDE, BackboneConfig, VGGishBackbone, num_segments
 from .heads import ATTENTION_EPS, AttentionHead, MeanPoolHead, attention_pool
 from .network import ModelConfig, WeakTagNet
 from .output import ModelOutput
+from .registry import BACKBONES, backbone_class, build_backbone
 
 __all__ = [
+    "AISFX_GRID",
     "ATTENTION_EPS",
     "BACKBONES",
     "TIME_STRIDE",
+    "AisfxBackbone",
     "AttentionHead",
     "BackboneConfig",
     "MeanPoolHead",

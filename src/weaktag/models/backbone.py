@@ -39,6 +39,8 @@ class BackboneConfig:
     # paper-size default is off; narrow models trained from scratch on a CPU converge in far
     # fewer epochs with it, which is why the CPU recipes turn it on.
     batch_norm: bool = False
+    # load the weights a pretrained backbone ships with (aisfx); off when a checkpoint brings its own
+    pretrained: bool = True
 
     def channels(self, base: int) -> int:
         return max(1, int(round(base * self.width)))
@@ -86,25 +88,17 @@ class VGGishBackbone(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.zeros_(module.bias)
 
+    def freeze(self, layers: int) -> list[nn.Module]:
+        """Freeze the first ``layers`` convolutions (the paper froze 3 for AudioSet); returns them."""
+        convs = [m for m in self.modules() if isinstance(m, nn.Conv2d)][:layers]
+        for conv in convs:
+            conv.requires_grad_(False)
+        return convs
+
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
         x = self.features(logmel.unsqueeze(1))  # (B, C, T, F)
         x = self.l7(x)
         return x.amax(dim=3) if self.config.freq_pool == "max" else x.mean(dim=3)
-
-
-#: backbones by name (``model.backbone`` in a config); each class declares its ``grid``
-BACKBONES: dict[str, type[nn.Module]] = {"vggish": VGGishBackbone}
-
-
-def backbone_class(name: str) -> type[nn.Module]:
-    try:
-        return BACKBONES[name]
-    except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}") from None
-
-
-def build_backbone(config: BackboneConfig) -> nn.Module:
-    return backbone_class(config.backbone)(config)
 
 
 def num_segments(frames: int) -> int:

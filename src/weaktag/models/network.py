@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -11,7 +10,8 @@ from torch import nn
 
 from ..audio import LogMel
 from ..geometry import TimeGrid
-from .backbone import BackboneConfig, backbone_class, build_backbone
+from .backbone import BackboneConfig
+from .registry import backbone_class, build_backbone
 from .heads import AttentionHead, MeanPoolHead
 from .output import ModelOutput
 
@@ -59,12 +59,21 @@ class WeakTagNet(nn.Module):
     def has_attention(self) -> bool:
         return self.config.attention
 
+    def train(self, mode: bool = True) -> "WeakTagNet":
+        """Also keeps frozen batch-norm layers in eval mode: a frozen layer keeps its running statistics."""
+        super().train(mode)
+        for module in self.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
+                    p.requires_grad for p in module.parameters()):
+                module.eval()
+        return self
+
     def forward_features(self, logmel: torch.Tensor) -> ModelOutput:
         """logmel: (B, frames, mel bands). Inputs shorter than one segment are padded with silence."""
         stride = self.grid.time_stride
         if logmel.shape[1] < stride:
-            silence = math.log(self.grid.frontend.log_offset)
-            pad = logmel.new_full((logmel.shape[0], stride - logmel.shape[1], logmel.shape[2]), silence)
+            pad = logmel.new_full((logmel.shape[0], stride - logmel.shape[1], logmel.shape[2]),
+                                  self.grid.frontend.silence)
             logmel = torch.cat([logmel, pad], dim=1)
         return self.head(self.backbone(logmel))
 

@@ -118,10 +118,7 @@ def build_model(config: ExperimentConfig, num_classes: int, scheme: TrainingSche
 
         initialise_from(model, m.init)
     if m.freeze:
-        convs = [layer for layer in model.backbone.features if isinstance(layer, torch.nn.Conv2d)]
-        for layer in convs[: m.freeze]:
-            for p in layer.parameters():
-                p.requires_grad_(False)
+        model.backbone.freeze(m.freeze)
     return model
 
 

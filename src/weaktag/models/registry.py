@@ -1,0 +1,24 @@
+"""Backbones by name (``model.backbone`` in a config). Each class declares its ``grid`` (front end and
+time resolution) and a ``freeze(n)`` method; everything else reads those declarations."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .aisfx import AisfxBackbone
+from .backbone import BackboneConfig, VGGishBackbone
+
+
+#: backbones by name (``model.backbone`` in a config); each class declares its ``grid`` and ``freeze``
+BACKBONES: dict[str, type[nn.Module]] = {"vggish": VGGishBackbone, "aisfx": AisfxBackbone}
+
+
+def backbone_class(name: str) -> type[nn.Module]:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}") from None
+
+
+def build_backbone(config: BackboneConfig) -> nn.Module:
+    return backbone_class(config.backbone)(config)

@@ -1,0 +1,93 @@
+"""The pretrained aisfx backbone: packaged weights, its front end and grid, freezing, chunked tagging."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from weaktag.checkpoint import load_checkpoint, save_checkpoint
+from weaktag.config import load_config
+from weaktag.inference import Tagger
+from weaktag.models import AISFX_GRID, BackboneConfig, ModelConfig, WeakTagNet
+from weaktag.models.aisfx import load_aisfx_state
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("aisfx") is None,
+                                reason="the aisfx package is not installed (pip install --no-deps aisfx==0.1.2)")
+SR = 44_100
+
+
+@pytest.fixture(scope="module")
+def model() -> WeakTagNet:
+    torch.manual_seed(0)
+    return WeakTagNet(ModelConfig(3, True, BackboneConfig(backbone="aisfx"))).eval()
+
+
+def test_packaged_weights_load_into_the_backbone(model):
+    state = load_aisfx_state()
+    assert len([k for k in state if k.endswith("conv1.weight")]) == 4
+    blocks = model.backbone.blocks
+    assert [b.conv2.weight.shape[0] for b in blocks] == [64, 128, 256, 512]
+    assert torch.equal(blocks[0].conv1.weight, state["conv_block1.conv1.weight"])
+    assert torch.equal(blocks[3].bn2.running_var, state["conv_block4.bn2.running_var"])
+    untrained = WeakTagNet(ModelConfig(3, True, BackboneConfig(backbone="aisfx", pretrained=False)))
+    assert not torch.equal(untrained.backbone.blocks[0].conv1.weight, state["conv_block1.conv1.weight"])
+
+
+@pytest.mark.parametrize("seconds", [1.0, 10.0, 65.0])
+def test_output_length_follows_the_grid(model, seconds):
+    samples = int(seconds * SR)
+    frames = 1 + (samples - 2048) // 1024
+    with torch.no_grad():
+        out = model(torch.randn(1, samples) * 0.1)
+    assert out.segment_probs.shape == (1, 3, frames // 8) == (1, 3, AISFX_GRID.segments_for_samples(samples))
+    assert AISFX_GRID.segment_seconds == pytest.approx(8 * 1024 / 44_100)
+
+
+def test_front_end_is_the_packages(model):
+    spec = model.frontend.spec
+    assert (spec.sample_rate, spec.window, spec.hop, spec.n_mels, spec.f_max) == (44_100, 2048, 1024, 96, 22_050.0)
+    assert torch.allclose(model.frontend.mel.sum(dim=0), torch.ones(96))  # unit-sum bands
+    silence = model.frontend(torch.zeros(1, SR))
+    assert torch.all(silence == 0)  # log10(1 + 0) / 9.46
+    tone = 0.5 * torch.sin(2 * torch.pi * 1000 * torch.arange(SR) / SR)
+    features = model.frontend(tone[None])[0]
+    # inside the package's 0..1 min-max range for a half-scale tone, peaking in the band holding 1 kHz
+    assert 0.0 <= float(features.min()) and float(features.max()) < 1.2
+    hz = 700 * (np.exp(np.linspace(0, 1127 * np.log1p(22_050 / 700), 98) / 1127) - 1)  # HTK band edges
+    peak = int(features.mean(0).argmax())
+    assert hz[peak] <= 1000 <= hz[peak + 2]
+
+
+def test_frozen_blocks_and_their_batch_norm_stay_unchanged(tmp_path):
+    cfg = load_config(None, ["model.backbone=aisfx", "model.freeze=4", "scheme.name=attention"])
+    from weaktag.supervision import make_scheme
+    from weaktag.training import build_model
+
+    net = build_model(cfg, 3, make_scheme("attention"))
+    before = {k: v.clone() for k, v in net.backbone.state_dict().items()}
+    head_before = net.head.segment.weight.clone()
+    net.train()
+    assert not net.backbone.blocks[0].bn1.training  # frozen batch norm keeps its statistics
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-2)
+    logmel = net.frontend(torch.randn(2, 2 * SR) * 0.1)
+    out = net.forward_features(logmel)
+    torch.nn.functional.binary_cross_entropy(out.clip_probs, torch.tensor([[1.0, 0, 0], [0, 1, 0]])).backward()
+    opt.step()
+    for k, v in net.backbone.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert not torch.equal(net.head.segment.weight, head_before)
+
+
+def test_chunked_tagging_and_checkpoint_round_trip(model, tmp_path: Path):
+    path = tmp_path / "x.wav"
+    sf.write(str(path), (np.random.default_rng(0).standard_normal(int(8.3 * SR)) * 0.1).astype(np.float32), SR)
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "m.pt", model, ["a", "b", "c"], "attention", {}))
+    whole = Tagger(ckpt, chunk_seconds=60.0).tag(path)
+    chunked = Tagger(ckpt, chunk_seconds=1.5).tag(path)
+    assert whole.num_segments == chunked.num_segments == AISFX_GRID.segments_for_samples(int(8.3 * SR))
+    np.testing.assert_allclose(chunked.segment_probs, whole.segment_probs, atol=1e-5, rtol=0)
