@@ -101,11 +101,26 @@ class TrainSection:
 
 
 @dataclass
+class AugmentConfig:
+    """Training-batch augmentation (weaktag.training.augment); every one is off by default, as in the paper."""
+
+    gain_db: float = field(default=0.0, metadata=_at_least(0.0))  # random gain in [-gain_db, +gain_db] per clip
+    shift_seconds: float = field(default=0.0, metadata=_at_least(0.0))  # circular time shift, whole segments
+    mixup_alpha: float = field(default=0.0, metadata=_at_least(0.0))  # Beta(alpha, alpha); 0 = no mixup
+    mixup_prob: float = field(default=1.0, metadata={"min": 0.0, "max": 1.0})  # chance a batch is mixed
+    time_masks: int = field(default=0, metadata=_at_least(0))  # SpecAugment masks per clip ...
+    time_mask_frames: int = field(default=0, metadata=_at_least(0))  # ... of up to this many frames
+    freq_masks: int = field(default=0, metadata=_at_least(0))
+    freq_mask_bins: int = field(default=0, metadata=_at_least(0))
+
+
+@dataclass
 class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelSection = field(default_factory=ModelSection)
     scheme: SchemeSection = field(default_factory=SchemeSection)
     train: TrainSection = field(default_factory=TrainSection)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     output_dir: str = "runs/experiment"
 
     def to_dict(self) -> dict:
@@ -277,5 +292,7 @@ def _check_fields(node: Any, where: str, prefix: str) -> None:
             raise ConfigError(f"{where}: {key}: {value!r} is not allowed; allowed: {', '.join(meta['choices'])}")
         if "min" in meta and value < meta["min"]:
             raise ConfigError(f"{where}: {key}: {value!r} is below its minimum {meta['min']}")
+        if "max" in meta and value > meta["max"]:
+            raise ConfigError(f"{where}: {key}: {value!r} is above its maximum {meta['max']}")
         if "min_exclusive" in meta and value <= meta["min_exclusive"]:
             raise ConfigError(f"{where}: {key}: {value!r} must be above {meta['min_exclusive']}")

@@ -135,6 +135,7 @@ def fingerprint(config: ExperimentConfig) -> dict[str, Any]:
         "model": d["model"],
         "scheme": {k: v for k, v in d["scheme"].items() if k != "name"},
         "train": {k: d["train"][k] for k in ("lr", "batch_size", "max_epochs", "precision")},
+        "augment": d["augment"],
     }
 
 

@@ -13,14 +13,17 @@ from ..data import Batch
 from ..metrics.tagging import tagging_metrics
 from ..models import WeakTagNet
 from ..supervision import TrainingScheme
+from .augment import Augmenter
 
 
 class WeakTagModule(L.LightningModule):
     """Lightning wrapper: the network, its scheme's loss, Adam, and validation mAP."""
 
-    def __init__(self, model: WeakTagNet, scheme: TrainingScheme, lr: float, classes: list[str]) -> None:
+    def __init__(self, model: WeakTagNet, scheme: TrainingScheme, lr: float, classes: list[str],
+                 augmenter: Augmenter | None = None) -> None:
         super().__init__()
         self.model = model
+        self.augmenter = augmenter if augmenter is not None and augmenter.enabled else None
         self.classes = classes
         self.scheme = scheme
         self.lr = lr
@@ -28,6 +31,8 @@ class WeakTagModule(L.LightningModule):
         self._val_targets: list[torch.Tensor] = []
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        if self.augmenter is not None:
+            batch = self.augmenter(batch)
         out = self.model.forward_features(batch.features)
         terms = self.scheme.loss(out, batch)
         self.log("train_loss", terms.total, prog_bar=True, batch_size=len(batch))

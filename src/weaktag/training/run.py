@@ -32,6 +32,7 @@ from ..models import ModelConfig, WeakTagNet, backbone_class
 from ..postprocess import EventSettings
 from ..supervision import TrainingScheme, make_scheme
 from .calibration import choose_event_settings, event_metrics_for
+from .augment import Augmenter
 from .module import EpochLog, WeakTagModule
 from .predict import Predictions, predict_features
 
@@ -163,7 +164,7 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
         logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
     L.seed_everything(config.train.seed, workers=True, verbose=False)
     model = build_model(config, len(data.classes), scheme)
-    module = WeakTagModule(model, scheme, config.train.lr, data.classes)
+    module = WeakTagModule(model, scheme, config.train.lr, data.classes, Augmenter(config.augment, model.grid))
     ckpt_cb = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor="val_mAP", mode="max",
                                                   save_top_k=1, filename="best-{epoch}", save_last=True)
     callbacks: list = [ckpt_cb] + ([EpochLog(on_epoch)] if on_epoch is not None else [])
