@@ -98,6 +98,10 @@ class TrainSection:
         "32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64"))
     logger: str = field(default="csv", metadata=_choices("csv", "tensorboard", "none"))
     progress: bool = True
+    # which output scores time for events, stored in the checkpoint: X^a ("segment", the default), the
+    # relative attention, their product, or "auto": the one with the best PSDS1 on strongly labelled
+    # validation clips (X^a when validation has no strong labels)
+    event_output: str = field(default="segment", metadata=_choices(*OUTPUT_KINDS, "auto"))
 
 
 @dataclass

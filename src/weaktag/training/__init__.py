@@ -1,6 +1,6 @@
 """Training: Lightning runs of one scheme, prediction on prepared features, and the settings chosen on validation."""
 
-from .calibration import choose_event_settings, event_metrics_for, score_matrices
+from .calibration import choose_event_output, choose_event_settings, event_metrics_for, score_matrices
 from .module import EpochLog, WeakTagModule
 from .predict import Predictions, predict_features
 from .run import PreparedData, TestEvaluation, TrainResult, build_model, prepare_data, read_manifests, train
@@ -13,6 +13,7 @@ __all__ = [
     "TrainResult",
     "WeakTagModule",
     "build_model",
+    "choose_event_output",
     "choose_event_settings",
     "event_metrics_for",
     "predict_features",

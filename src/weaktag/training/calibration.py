@@ -11,9 +11,9 @@ import numpy as np
 
 from ..data import FeatureSet
 from ..labels import Manifest
-from ..metrics.events import EventMetrics, evaluate_events
+from ..metrics.events import EventMetrics, evaluate_events, psds, scores_to_dataframes
 from ..metrics.tagging import choose_thresholds
-from ..postprocess import EventSettings, segment_scores
+from ..postprocess import OUTPUT_KINDS, EventSettings, segment_scores
 from .predict import Predictions
 
 
@@ -45,6 +45,28 @@ def choose_event_settings(features: FeatureSet, predictions: Predictions, output
     flat_scores = values.transpose(0, 2, 1).reshape(-1, len(features.classes))
     thresholds = choose_thresholds(flat_targets, flat_scores)
     return EventSettings(output, [float(x) for x in thresholds], median_filter_seconds)
+
+
+def choose_event_output(features: FeatureSet, predictions: Predictions,
+                        candidates: tuple[str, ...] = OUTPUT_KINDS) -> tuple[EventSettings, dict[str, float]]:
+    """The output kind with the best PSDS1 on the strongly labelled validation clips, with its settings.
+
+    Returns the settings (thresholds chosen for that kind as :func:`choose_event_settings` does)
+    and the validation PSDS1 of every candidate; ties keep the earlier candidate (X^a first).
+    Without strong validation labels (or attention, for the attention kinds) X^a is kept.
+    """
+    if predictions.attention is None:
+        candidates = tuple(k for k in candidates if k == "segment") or ("segment",)
+    if not any(clip.events for clip in features.clips):
+        return choose_event_settings(features, predictions, "segment"), {}
+    ground_truth = Manifest([c for c in features.clips if c.events is not None], list(features.classes))
+    durations = {c.clip_id: min(c.duration or features.clip_seconds, features.clip_seconds) for c in features.clips}
+    scores: dict[str, float] = {}
+    for kind in candidates:
+        frames = scores_to_dataframes(score_matrices(predictions, kind), features.classes, features.grid.segment_seconds)
+        scores[kind] = psds(frames, ground_truth, durations, scenario=1).value
+    best = max(candidates, key=lambda k: (scores[k], -candidates.index(k)))
+    return choose_event_settings(features, predictions, best), scores
 
 
 def event_metrics_for(settings: EventSettings, features: FeatureSet, predictions: Predictions,

@@ -31,7 +31,7 @@ from ..metrics.tagging import TaggingMetrics, choose_thresholds, tagging_metrics
 from ..models import ModelConfig, WeakTagNet, backbone_class
 from ..postprocess import EventSettings
 from ..supervision import TrainingScheme, make_scheme
-from .calibration import choose_event_settings, event_metrics_for
+from .calibration import choose_event_output, choose_event_settings, event_metrics_for
 from .augment import Augmenter
 from .module import EpochLog, WeakTagModule
 from .predict import Predictions, predict_features
@@ -202,8 +202,12 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
     val_pred = predict_features(model, data.validation)
     val_metrics = tagging_metrics(data.validation.weak, val_pred.clip_probs, data.classes)
     thresholds = choose_thresholds(data.validation.weak, val_pred.clip_probs)
-    event_settings = choose_event_settings(data.validation, val_pred)
     metrics: dict = {"validation": {"mAP": val_metrics.mAP, "AUC": val_metrics.AUC, "best_epoch": best_epoch}}
+    if config.train.event_output == "auto":
+        event_settings, psds_by_output = choose_event_output(data.validation, val_pred)
+        metrics["validation"]["psds1_by_event_output"] = psds_by_output
+    else:
+        event_settings = choose_event_settings(data.validation, val_pred, config.train.event_output)
     test = None
     if data.test is not None and len(data.test):
         test_pred = predict_features(model, data.test)

@@ -1,0 +1,57 @@
+"""Settings chosen on validation: event thresholds, and (train.event_output=auto) the output that scores time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from weaktag.config import ConfigError, load_config
+from weaktag.data import FeatureSet
+from weaktag.labels import Clip, Event
+from weaktag.training import Predictions, choose_event_output
+
+CLASSES = ["a", "b"]
+T = 62  # 10 s on VGGish's grid
+
+
+def _validation(n: int = 6) -> FeatureSet:
+    clips = []
+    for i in range(n):
+        onset = 1.0 + i
+        label = CLASSES[i % 2]
+        clips.append(Clip(f"v{i}", None, frozenset({label}), (Event(label, onset, onset + 1.0),), 10.0))
+    return FeatureSet(clips, CLASSES, torch.zeros(n, 998, 64))
+
+
+def _truth(features: FeatureSet) -> np.ndarray:
+    return np.stack([features.grid.segment_labels(c.events, CLASSES, T) for c in features.clips])
+
+
+def test_auto_picks_the_output_that_localises(tmp_path):
+    features = _validation()
+    truth = _truth(features)
+    rng = np.random.default_rng(0)
+    present = truth.max(-1, keepdims=True)  # (N, C, 1): the clip's classes
+    # X^a knows which class is there but not where: high all along the clip for present classes
+    flat = np.where(present > 0, 0.6 + 0.2 * rng.random(truth.shape), 0.05 * rng.random(truth.shape))
+    sharp = truth * 0.9 + 0.05 + 0.01 * rng.random(truth.shape)
+    attention = sharp / sharp.sum(-1, keepdims=True)
+    ids = [c.clip_id for c in features.clips]
+    settings, scores = choose_event_output(features, Predictions(ids, flat.max(-1), flat, attention))
+    assert settings.output in ("attention", "product")
+    assert scores[settings.output] == max(scores.values()) and scores["segment"] < scores[settings.output]
+    # the other way round: X^a localises and A is flat
+    flat_attention = np.full(truth.shape, 1.0 / T)
+    settings, scores = choose_event_output(features, Predictions(ids, sharp.max(-1), sharp, flat_attention))
+    assert settings.output == "segment" and scores["segment"] > scores["attention"]
+    # a pooling model has only X^a
+    settings, scores = choose_event_output(features, Predictions(ids, sharp.max(-1), sharp, None))
+    assert settings.output == "segment" and set(scores) == {"segment"}
+
+
+def test_event_output_is_a_validated_train_setting():
+    assert load_config(None, []).train.event_output == "segment"  # the paper's X^a unless asked
+    assert load_config(None, ["train.event_output=auto"]).train.event_output == "auto"
+    with pytest.raises(ConfigError, match="train.event_output: 'peak' is not allowed"):
+        load_config(None, ["train.event_output=peak"])
