@@ -90,3 +90,35 @@ def test_chunked_tagging_checkpoints_and_onnx_follow_the_grid(tiny, tmp_path: Pa
     assert report.ok, report.max_abs_diff
     onnx_result = Tagger.from_checkpoint(tmp_path / "tiny.onnx").tag(path)
     np.testing.assert_allclose(onnx_result.clip_probs, whole.clip_probs, atol=1e-4, rtol=0)
+
+
+def test_a_frozen_backbone_is_computed_once_and_gives_the_same_predictions(tmp_path: Path):
+    from weaktag.config import config_from_dict
+    from weaktag.supervision import make_scheme
+    from weaktag.synth import SynthConfig, synthesize_splits
+    from weaktag.training import build_model, predict_features, prepare_data, train
+    from weaktag.training.run import _cacheable, embed_frozen
+
+    splits = {"train": 16, "validation": 8, "test": 8}
+    synthesize_splits(tmp_path / "data", splits, SynthConfig(seed=4))
+    values = {"data": {s: str(tmp_path / "data" / s / "manifest.jsonl") for s in splits},
+              "model": {"width": 0.0625, "l7_channels": 64, "freeze": 7},  # 6 VGGish convs + L7: all frozen
+              "scheme": {"name": "attention"},
+              "train": {"lr": 1e-3, "batch_size": 8, "max_epochs": 1, "seed": 0, "progress": False,
+                        "logger": "none", "accelerator": "cpu"},
+              "output_dir": str(tmp_path / "run")}
+    config = config_from_dict(values)
+    data = prepare_data(config)
+    model = build_model(config, len(data.classes), make_scheme("attention")).eval()
+    assert _cacheable(config, model)
+    assert not _cacheable(config_from_dict({**values, "augment": {"time_masks": 1, "time_mask_frames": 5}}), model)
+    embedded = embed_frozen(model, data.validation)
+    assert embedded.level == "backbone" and embedded.features.shape == (8, model.backbone.out_channels, 62)
+    assert embedded.collate([0, 1]).strong.shape == (2, len(data.classes), 62)
+    direct, cached = predict_features(model, data.validation), predict_features(model, embedded)
+    np.testing.assert_allclose(cached.clip_probs, direct.clip_probs, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(cached.segment_probs, direct.segment_probs, atol=1e-6, rtol=0)
+    result = train(config, data=data)  # trains on cached features; the checkpoint holds the whole network
+    reloaded = load_checkpoint(result.checkpoint)
+    again = predict_features(reloaded.model, data.test)
+    np.testing.assert_allclose(again.clip_probs, result.test.predictions.clip_probs, atol=1e-6, rtol=0)

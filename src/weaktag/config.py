@@ -102,6 +102,9 @@ class TrainSection:
     # relative attention, their product, or "auto": the one with the best PSDS1 on strongly labelled
     # validation clips (X^a when validation has no strong labels)
     event_output: str = field(default="segment", metadata=_choices(*OUTPUT_KINDS, "auto"))
+    # with the whole backbone frozen (and no augmentation that needs log-mel: gain, shift, masks),
+    # compute its outputs once and train only the head: the same model, many times faster on a CPU
+    cache_frozen_features: bool = True
 
 
 @dataclass

@@ -65,6 +65,15 @@ class FeatureSet(Dataset):
     skipped: list[SkippedClip] = field(default_factory=list)
     grid: TimeGrid = VGGISH_GRID
     clip_seconds: float = CLIP_SECONDS
+    # "logmel": features are (N, frames, bands); "backbone": a frozen backbone's outputs (N, channels, T),
+    # computed once so that training runs only the head (see weaktag.training.run.embed_frozen)
+    level: str = "logmel"
+
+    @property
+    def num_segments(self) -> int:
+        if self.level == "backbone":
+            return self.features.shape[-1]
+        return self.grid.num_segments(self.features.shape[1])
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -77,7 +86,7 @@ class FeatureSet(Dataset):
         return np.stack([weak_vector(c.labels, self.classes) for c in self.clips]) if self.clips else np.zeros((0, len(self.classes)), np.float32)
 
     def collate(self, indices: list[int]) -> Batch:
-        t = self.grid.num_segments(self.features.shape[1])
+        t = self.num_segments
         strong = np.zeros((len(indices), len(self.classes), t), dtype=np.float32)
         has_strong = np.zeros(len(indices), dtype=bool)
         for row, i in enumerate(indices):

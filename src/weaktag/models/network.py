@@ -77,6 +77,10 @@ class WeakTagNet(nn.Module):
             logmel = torch.cat([logmel, pad], dim=1)
         return self.head(self.backbone(logmel))
 
+    def forward_level(self, features: torch.Tensor, level: str) -> ModelOutput:
+        """Outputs from log-mel (``level="logmel"``) or from precomputed backbone outputs (``"backbone"``)."""
+        return self.head(features) if level == "backbone" else self.forward_features(features)
+
     def forward(self, waveform: torch.Tensor) -> ModelOutput:
         """waveform: (B, N) mono float32 at the front end's sample rate."""
         return self.forward_features(self.frontend(waveform))

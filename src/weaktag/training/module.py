@@ -20,9 +20,10 @@ class WeakTagModule(L.LightningModule):
     """Lightning wrapper: the network, its scheme's loss, Adam, and validation mAP."""
 
     def __init__(self, model: WeakTagNet, scheme: TrainingScheme, lr: float, classes: list[str],
-                 augmenter: Augmenter | None = None) -> None:
+                 augmenter: Augmenter | None = None, level: str = "logmel") -> None:
         super().__init__()
         self.model = model
+        self.level = level  # what the batches hold: log-mel, or a frozen backbone's outputs
         self.augmenter = augmenter if augmenter is not None and augmenter.enabled else None
         self.classes = classes
         self.scheme = scheme
@@ -33,7 +34,7 @@ class WeakTagModule(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         if self.augmenter is not None:
             batch = self.augmenter(batch)
-        out = self.model.forward_features(batch.features)
+        out = self.model.forward_level(batch.features, self.level)
         terms = self.scheme.loss(out, batch)
         self.log("train_loss", terms.total, prog_bar=True, batch_size=len(batch))
         for name, value in terms.parts.items():
@@ -41,7 +42,7 @@ class WeakTagModule(L.LightningModule):
         return terms.total
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        out = self.model.forward_features(batch.features)
+        out = self.model.forward_level(batch.features, self.level)
         self._val_scores.append(self.scheme.clip_scores(out).detach().float())
         self._val_targets.append(batch.weak.detach().float())
 

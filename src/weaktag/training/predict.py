@@ -30,7 +30,7 @@ def predict_features(model: WeakTagNet, features: FeatureSet, batch_size: int = 
     clip, seg, att = [], [], []
     for start in range(0, len(features), batch_size):
         x = features.features[start : start + batch_size].to(device)
-        out = model.forward_features(x)
+        out = model.forward_level(x, features.level)
         clip.append(out.clip_probs.float().cpu().numpy())
         seg.append(out.segment_probs.float().cpu().numpy())
         if out.attention is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -123,6 +123,29 @@ def build_model(config: ExperimentConfig, num_classes: int, scheme: TrainingSche
     return model
 
 
+def backbone_is_frozen(model: WeakTagNet) -> bool:
+    return not any(p.requires_grad for p in model.backbone.parameters())
+
+
+@torch.no_grad()
+def embed_frozen(model: WeakTagNet, features: FeatureSet, batch_size: int = 32) -> FeatureSet:
+    """The frozen backbone's outputs for every clip (``level="backbone"``): the head sees exactly these."""
+    was_training = model.training
+    model.eval()
+    parts = [model.backbone(features.features[start : start + batch_size])
+             for start in range(0, len(features), batch_size)]
+    model.train(was_training)
+    embedded = torch.cat(parts) if parts else torch.zeros((0, model.backbone.out_channels, 0))
+    return replace(features, features=embedded, level="backbone")
+
+
+def _cacheable(config: ExperimentConfig, model: WeakTagNet) -> bool:
+    a = config.augment
+    needs_logmel = a.gain_db or a.shift_seconds or (a.time_masks and a.time_mask_frames) or (
+        a.freq_masks and a.freq_mask_bins)
+    return config.train.cache_frozen_features and backbone_is_frozen(model) and not needs_logmel
+
+
 def _loader(features: FeatureSet, batch_size: int, shuffle: bool, num_workers: int) -> DataLoader:
     return DataLoader(features, batch_size=batch_size, shuffle=shuffle, collate_fn=features.collate,
                       num_workers=num_workers, persistent_workers=num_workers > 0)
@@ -164,7 +187,13 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
         logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
     L.seed_everything(config.train.seed, workers=True, verbose=False)
     model = build_model(config, len(data.classes), scheme)
-    module = WeakTagModule(model, scheme, config.train.lr, data.classes, Augmenter(config.augment, model.grid))
+    level = "logmel"
+    if _cacheable(config, model):
+        data = PreparedData(data.classes, embed_frozen(model, data.train), embed_frozen(model, data.validation),
+                            None if data.test is None else embed_frozen(model, data.test), data.manifests)
+        level = "backbone"
+    module = WeakTagModule(model, scheme, config.train.lr, data.classes, Augmenter(config.augment, model.grid),
+                           level=level)
     ckpt_cb = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor="val_mAP", mode="max",
                                                   save_top_k=1, filename="best-{epoch}", save_last=True)
     callbacks: list = [ckpt_cb] + ([EpochLog(on_epoch)] if on_epoch is not None else [])
