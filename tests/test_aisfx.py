@@ -91,3 +91,25 @@ def test_chunked_tagging_and_checkpoint_round_trip(model, tmp_path: Path):
     chunked = Tagger(ckpt, chunk_seconds=1.5).tag(path)
     assert whole.num_segments == chunked.num_segments == AISFX_GRID.segments_for_samples(int(8.3 * SR))
     np.testing.assert_allclose(chunked.segment_probs, whole.segment_probs, atol=1e-5, rtol=0)
+
+
+def test_compare_computes_a_packaged_frozen_backbone_once_for_every_trial(tmp_path, monkeypatch):
+    import weaktag.experiments.compare as compare_mod
+    from weaktag.config import config_from_dict
+    from weaktag.synth import SynthConfig, synthesize_splits
+
+    splits = {"train": 12, "validation": 8, "test": 8}
+    synthesize_splits(tmp_path / "data", splits, SynthConfig(seed=5, clip_seconds=3.0))
+    config = config_from_dict({
+        "data": {s: str(tmp_path / "data" / s / "manifest.jsonl") for s in splits},
+        "model": {"backbone": "aisfx", "freeze": 4}, "scheme": {"name": "attention"},
+        "train": {"lr": 1e-3, "batch_size": 4, "max_epochs": 2, "seed": 0, "progress": False, "logger": "none",
+                  "accelerator": "cpu", "event_output": "auto"}})
+    calls = []
+    real = compare_mod.embed_prepared
+    monkeypatch.setattr(compare_mod, "embed_prepared", lambda *a: calls.append(1) or real(*a))
+    result = compare_mod.run_compare(config, ["attention", "attention-self"], 2, tmp_path / "out", log=None)
+    assert len(calls) == 1 and len(result.ran) == 4
+    # Fig. 5 still draws log-mel (the embedded features never reach the figures)
+    assert result.results["attention_figure"]["schemes"] == ["attention", "attention-self"]
+    assert (tmp_path / "out" / result.results["attention_figure"]["figure"]).read_bytes()[:4] == b"\x89PNG"

@@ -36,7 +36,8 @@ from ..files import plain, write_csv, write_json, write_text_atomic
 from ..labels import Clip
 from ..metrics.statistics import summarize, wilcoxon_pairs
 from ..supervision import SCHEMES, make_scheme
-from ..training import PreparedData, TrainResult, predict_features, prepare_data, read_manifests, train
+from ..training import PreparedData, TrainResult, build_model, predict_features, prepare_data, read_manifests, train
+from ..training.run import embed_prepared, seed_independent_frozen_backbone
 from . import report as rep
 from .figures import attention_panels
 from .plots import gain_vs_duration_table, median_event_durations, plot_attention, plot_gain_vs_duration
@@ -248,7 +249,10 @@ class _Data:
     def prepared(self) -> PreparedData:
         if self._prepared is None:
             self._prepared = prepare_data(self.config, manifests=(self.classes, self.manifests))
-            self._test = self._prepared.test
+            self._test = self._prepared.test  # log-mel, for the figures
+            if seed_independent_frozen_backbone(self.config):  # once for every trial, not once per trial
+                model = build_model(self.config, len(self.classes), make_scheme("attention"))
+                self._prepared = embed_prepared(model, self._prepared)
         return self._prepared
 
     @property

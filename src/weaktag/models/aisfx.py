@@ -96,6 +96,7 @@ class AisfxBackbone(nn.Module):
     """
 
     grid: ClassVar[TimeGrid] = AISFX_GRID
+    packaged_weights: ClassVar[bool] = True  # its initial weights do not depend on the seed
 
     def __init__(self, config: BackboneConfig) -> None:
         super().__init__()

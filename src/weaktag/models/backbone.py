@@ -57,6 +57,7 @@ class VGGishBackbone(nn.Module):
     """
 
     grid: ClassVar[TimeGrid] = VGGISH_GRID
+    packaged_weights: ClassVar[bool] = False  # random initialisation: a frozen VGGish depends on the seed
 
     def __init__(self, config: BackboneConfig = BackboneConfig()) -> None:
         super().__init__()

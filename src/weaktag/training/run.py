@@ -139,6 +139,22 @@ def embed_frozen(model: WeakTagNet, features: FeatureSet, batch_size: int = 32) 
     return replace(features, features=embedded, level="backbone")
 
 
+def embed_prepared(model: WeakTagNet, data: PreparedData) -> PreparedData:
+    return PreparedData(data.classes, embed_frozen(model, data.train), embed_frozen(model, data.validation),
+                        None if data.test is None else embed_frozen(model, data.test), data.manifests)
+
+
+def seed_independent_frozen_backbone(config: ExperimentConfig) -> bool:
+    """True when every trial's frozen backbone is the same network whatever its seed (packaged or given
+    weights), so its outputs can be computed once for all of a comparison's trials."""
+    from ..models import backbone_class
+
+    m = config.model
+    weights_fixed = bool(m.init) or (backbone_class(m.backbone).packaged_weights and m.pretrained)
+    model = build_model(config, 1, make_scheme("attention"))
+    return weights_fixed and _cacheable(config, model)
+
+
 def _cacheable(config: ExperimentConfig, model: WeakTagNet) -> bool:
     a = config.augment
     needs_logmel = a.gain_db or a.shift_seconds or (a.time_masks and a.time_mask_frames) or (
@@ -187,11 +203,12 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
         logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
     L.seed_everything(config.train.seed, workers=True, verbose=False)
     model = build_model(config, len(data.classes), scheme)
-    level = "logmel"
-    if _cacheable(config, model):
-        data = PreparedData(data.classes, embed_frozen(model, data.train), embed_frozen(model, data.validation),
-                            None if data.test is None else embed_frozen(model, data.test), data.manifests)
+    level = data.train.level  # "backbone" when the caller embedded the features already (compare)
+    if level == "logmel" and _cacheable(config, model):
+        data = embed_prepared(model, data)
         level = "backbone"
+    elif level == "backbone" and not _cacheable(config, model):
+        raise ValueError("these features are a frozen backbone's outputs, but this run trains the backbone")
     module = WeakTagModule(model, scheme, config.train.lr, data.classes, Augmenter(config.augment, model.grid),
                            level=level)
     ckpt_cb = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor="val_mAP", mode="max",
