@@ -37,6 +37,7 @@ import numpy as np
 import soundfile as sf
 
 from ..audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioError, load_audio, warn_skipped
+from ..files import write_table
 from ..labels.dcase import write_dcase_strong_tsv, write_dcase_weak_tsv
 from ..labels.manifest import Clip, Event, Manifest
 from .generated import GENERATED_CLASSES, _generated_background, generate_event
@@ -367,12 +368,9 @@ def _make_clip(index: int, config: SynthConfig, split: str | None, bank: _Source
 
 
 def _write_sources_tsv(path: Path, rows: list[tuple[str, _Placed]]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
-        writer.writerow(["filename", "onset", "offset", "event_label", "source", "source_start"])
-        for filename, p in rows:
-            e = p.event
-            writer.writerow([filename, f"{e.onset:.3f}", f"{e.offset:.3f}", e.label, p.source, f"{p.source_start:.3f}"])
+    write_table(path, ["filename", "onset", "offset", "event_label", "source", "source_start"],
+                [[name, f"{p.event.onset:.3f}", f"{p.event.offset:.3f}", p.event.label, p.source,
+                  f"{p.source_start:.3f}"] for name, p in rows], delimiter="\t")
 
 
 def read_sources_tsv(path: str | Path) -> list[dict[str, str]]:
