@@ -13,8 +13,9 @@ further on either side (3x3 convolutions and 2x2 pools: 1+1+2+2+4+4+4+8+8+8+16 =
 (3 x 1) L7), i.e. about 0.45 s of audio beyond the segment. A file longer than
 ``chunk_seconds + context_seconds`` is read block by block (``soundfile``) and resampled as
 a stream (``soxr.ResampleStream``), and the network runs on chunks of ``chunk_seconds`` (a
-whole number of segments) plus ``context_seconds`` (rounded up to whole segments, default
-0.64 s = 4 segments) of real audio on each side. Chunk boundaries fall on segment
+whole number of segments, at least one) plus ``context_seconds`` of real audio on each side
+(rounded up to whole segments; by default the backbone's declared receptive field in whole
+segments plus one: 0.64 s = 4 segments for VGGish). Chunk boundaries fall on segment
 boundaries, so every chunk sees the same frame grid as a whole-file pass, and of each chunk
 only the central segments are kept. Because the context covers the receptive field, the
 kept X^a and X^b are those of a whole-file pass up to float32 rounding: measured max
