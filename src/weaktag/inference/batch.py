@@ -198,6 +198,11 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
                     on_result(result)
             if bar is not None:
                 bar.set_postfix_str(f"{len(rows)} ok, {len(failed_at) + len(failures)} failed", refresh=False)
+        if bar is not None and bar.n < bar.total:
+            # the total came from the headers; files that failed never credit theirs, and a bar
+            # left at 97% reads as a run that stopped early
+            bar.total = bar.n
+            bar.refresh()
     finally:
         if bar is not None:
             bar.close()

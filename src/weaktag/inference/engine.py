@@ -119,6 +119,12 @@ class Tagger:
         grid = self.grid
         self.batch_size = settings.batch_size
         self.max_batch_samples = max(grid.min_samples, int(settings.max_batch_seconds * grid.sample_rate))
+        # the config's range check lets NaN through (every comparison with NaN is false) and inf
+        # overflows the rounding below: refuse both here with the setting's name
+        for key in ("chunk_seconds", "context_seconds"):
+            value = getattr(settings, key)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{key} must be a finite number of seconds, not {value}")
         # any chunk length works: it is rounded to whole segments (at least one), so chunk boundaries
         # fall on the network's frame grid
         self.chunk_segments = grid.segments_in(settings.chunk_seconds)

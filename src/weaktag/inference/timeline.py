@@ -24,9 +24,16 @@ from .results import TagResult
 def plot_timeline(result: TagResult, path: str | Path, top_k: int = 3, event_settings: EventSettings | None = None,
                   max_classes: int = 8, dpi: int = 100) -> Path:
     """Write the timeline of ``result`` to ``path`` (PNG)."""
-    settings = event_settings or EventSettings()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    timeline_figure(result, top_k, event_settings, max_classes, dpi).savefig(path, bbox_inches="tight")
+    return path
+
+
+def timeline_figure(result: TagResult, top_k: int = 3, event_settings: EventSettings | None = None,
+                    max_classes: int = 8, dpi: int = 100) -> Figure:
+    """The figure :func:`plot_timeline` saves; axes in order: spectrogram, scores, event lanes."""
+    settings = event_settings or EventSettings()
     scores = result.scores(settings.output)
     thresholds = settings.thresholds_for(result.classes)
     index = {name: i for i, name in enumerate(result.classes)}
@@ -86,5 +93,4 @@ def plot_timeline(result: TagResult, path: str | Path, top_k: int = 3, event_set
     ax_events.set_xlabel("time (s)")
     for ax in (ax_spec, ax_score):
         ax.tick_params(labelbottom=False)
-    fig.savefig(path, bbox_inches="tight")
-    return path
+    return fig
