@@ -218,7 +218,8 @@ def test_unknown_validation_label_names_the_label_file_and_line(tmp_path: Path, 
     config.write_text("data:\n  train: train.tsv\n  validation: validation.tsv\n  audio_dir: audio\n")
     assert main(["train", "--config", str(config)]) == 2
     line = _one_line(capsys.readouterr().err)
-    assert f"{tmp_path / 'validation.tsv'}:3: unknown label 'dog': not in the class list (cat, cow)" in line
+    assert (f"{tmp_path / 'validation.tsv'}:3: clip 'c' has label 'dog', which is not in the class list "
+            f"(from the training labels {tmp_path / 'train.tsv'}: cat, cow)") in line
 
 
 # ---------------------------------------------------------------- 7: noise and help
@@ -276,6 +277,14 @@ def test_demo_explains_itself_and_its_next_commands_run(tmp_path: Path):
         assert main(shlex.split(command)[1:]) == 0, command
     assert (tmp_path / "demo" / "tagged" / "tags.csv").exists()
     assert (tmp_path / "demo" / "attention.png").read_bytes()[:4] == b"\x89PNG"
+    # the paired-trials command it suggests runs on its data (one trial here instead of five)
+    compare = shlex.split(result.compare_command())
+    assert compare[compare.index("--trials") + 1] == "5"
+    compare[compare.index("--trials") + 1] = "1"
+    assert main(compare[1:]) == 0
+    trials = json.loads((tmp_path / "demo" / "compare" / "results.json").read_text())
+    assert trials["schemes"] == ["attention", "attention-self"] and trials["ran"] == 2
+    assert trials["data"]["test"].endswith("data/test/manifest.jsonl")
 
 
 # ---------------------------------------------------------------- 9: an audio folder per split

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import traceback
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -37,6 +39,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     text = report.to_markdown()
     print(text)
     if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)  # as export and plot do
         Path(args.output).write_text(text)
     return 0
 
@@ -93,6 +96,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if args.format != "onnx":
         raise ValueError(f"unknown export format {args.format!r} (only onnx)")
+    low, high = _opset_range()
+    if not low <= args.opset <= high:  # outside it torch prints its whole graph before failing
+        raise ValueError(f"--opset {args.opset}: this PyTorch exports ONNX opsets {low} to {high}")
     output = args.output or str(Path(args.checkpoint).with_suffix(".onnx"))
     report = export_onnx(args.checkpoint, output, frontend=not args.no_frontend, opset=args.opset,
                          verify=not args.no_verify, verify_audio=args.verify_audio)
@@ -105,6 +111,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _opset_range() -> tuple[int, int]:
+    try:
+        from torch.onnx import _constants
+
+        return _constants.ONNX_MIN_OPSET, _constants.ONNX_MAX_OPSET
+    except (ImportError, AttributeError):  # a private module: a later PyTorch may move it
+        return 7, 20
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from .synth import SynthConfig, synthesize, synthesize_splits
 
@@ -112,7 +127,9 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     if args.splits:
         splits = {}
         for item in args.splits.split(","):
-            name, _, count = item.partition("=")
+            name, _, count = (part.strip() for part in item.partition("="))
+            if not name or not count.isdigit():
+                raise ValueError(f"--splits: {item!r} is not name=count (e.g. train=600,validation=200,test=300)")
             splits[name] = int(count)
         manifests = synthesize_splits(args.out_dir, splits, config, args.sources, args.backgrounds)
         for name, m in manifests.items():
@@ -129,8 +146,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     result = run_demo(args.out_dir, epochs=args.epochs, seed=args.seed, log=lambda line: print(line, flush=True))
     print()
     print(result.table())
+    minutes = result.compare_minutes()
+    took = f"about {minutes:.0f} min here" if minutes >= 1 else "under a minute here"
     print("\nOne seed is one draw: differences of a few points between schemes are within seed-to-seed noise.\n"
-          "For a real comparison, run paired trials: `weaktag compare ... --trials 5` (Wilcoxon tests included).")
+          f"For a real comparison, run paired trials (Wilcoxon tests included; {took}):\n"
+          f"  {result.compare_command()}")
     print(f"\ntotal {result.wall_seconds / 60:.1f} min; data, runs and checkpoints under {result.out_dir}")
     print("\nTry next:")
     for command in result.next_commands():
@@ -155,7 +175,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     schemes = [s.strip() for s in args.schemes.split(",") if s.strip()] if args.schemes else list(SCHEMES)
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    seeds = None
+    if args.seeds:
+        try:
+            seeds = [int(s) for s in args.seeds.split(",")]
+        except ValueError:
+            raise ValueError(f"--seeds: {args.seeds!r} is not comma-separated whole numbers (e.g. 0,1,2)") from None
     trials = args.trials if args.trials is not None else (len(seeds) if seeds else 5)
     gain_pair = tuple(s.strip() for s in args.gain_pair.split(",")) if args.gain_pair else None
     out_dir = args.out_dir or config.output_dir
@@ -205,19 +230,43 @@ def _version() -> str:
         return __version__
 
 
+_VERBOSE_HELP = "show library warnings, logs and tracebacks"
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" where it informs: not when the help already says its default, and not for
+    required options, flags (default False) or options whose default is "not given" (None)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default  # by identity: a default of 0 is informative, and 0 == False
+        unset = default is None or default is False or default is argparse.SUPPRESS or default == []
+        if "default" in text or action.required or not action.option_strings or unset:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _verbose_after_verb(parser: argparse.ArgumentParser) -> None:
+    """``weaktag train ... -v`` works as well as ``weaktag -v train ...``; SUPPRESS keeps the top-level
+    value when the verb's parser does not see the flag."""
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .config import TaggingConfig
     from .postprocess import OUTPUT_KINDS
 
     tagging = TaggingConfig()  # the one set of tagging defaults, shared with the Python API
-    formatter = argparse.ArgumentDefaultsHelpFormatter
+    formatter = _HelpFormatter
     parser = argparse.ArgumentParser(prog="weaktag", description="Weakly labeled audio event classification.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show library warnings, logs and tracebacks")
+    parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
     parser.add_argument("--version", action="version", version=f"weaktag {_version()}")
     sub = parser.add_subparsers(dest="verb", required=True)
 
     def verb(name: str, help: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help, formatter_class=formatter)
+        p = sub.add_parser(name, help=help, description=help, formatter_class=formatter)
+        _verbose_after_verb(p)
+        return p
 
     p = verb("train", "train one model from a YAML config")
     p.add_argument("--config", required=True, help="YAML config (see configs/)")
@@ -322,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     figures = p.add_subparsers(dest="figure", required=True)
     f = figures.add_parser("gain-vs-duration", help="per-class AP gain of checkpoint B over A vs. event duration",
                            formatter_class=formatter)
+    _verbose_after_verb(f)
     f.add_argument("--checkpoint-a", required=True, help="baseline model (e.g. attention)")
     f.add_argument("--checkpoint-b", required=True, help="model whose gain is plotted (e.g. attention-self)")
     f.add_argument("--labels", required=True, help="labelled evaluation set (AP per class; durations if strong)")
@@ -332,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=_cmd_plot)
     f = figures.add_parser("attention", help="log-mel, ground truth, attention A and X^a of one recording",
                            formatter_class=formatter)
+    _verbose_after_verb(f)
     f.add_argument("--checkpoint", required=True, action="append", help="a model; repeat for more panels")
     f.add_argument("--audio", required=True, help="the recording")
     f.add_argument("--labels", default=None, help="strong labels holding the recording (ground-truth row)")
@@ -348,31 +399,83 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, Permissio
 
 
 def _quiet_dependencies() -> None:
-    """Warnings and logs from dependencies that a user cannot act on (shown again with -v)."""
-    logging.getLogger("lightning").setLevel(logging.ERROR)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
+    """Warnings from dependencies that a user cannot act on (shown again with -v)."""
     warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
     # sed_eval -> dcase_util imports pkg_resources, which setuptools deprecates loudly
     warnings.filterwarnings("ignore", message=".*pkg_resources is deprecated.*")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file=None, line: str | None = None) -> None:
+    """What is left after _quiet_dependencies (e.g. "skipping clip: file not found"), as one line
+    without Python's source location and code echo."""
+    print(f"weaktag: warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+
+
+#: loggers that say "GPU available", "💡 Tip", "`Trainer.fit` stopped" and the like at INFO
+_CHATTY_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                   "lightning.pytorch.loops", "lightning.pytorch.accelerators", "lightning.pytorch.trainer")
+
+
+@contextlib.contextmanager
+def _cli_output(verbose: bool) -> Iterator[None]:
+    """Warnings and log levels for one command, restored afterwards (main() is also called from tests).
+
+    Lightning logs "GPU available ...", "💡 Tip: ..." at INFO through console handlers of its own
+    (set up when it is imported, whenever that is), so its chatty loggers get a level instead.
+    """
+    chatty = [] if verbose else [logging.getLogger(name) for name in _CHATTY_LOGGERS]
+    levels = [logger.level for logger in chatty]
+    for logger in chatty:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            if not verbose:
+                _quiet_dependencies()
+                warnings.showwarning = _one_line_warning
+            yield
+    finally:
+        for logger, level in zip(chatty, levels):
+            logger.setLevel(level)
+
+
+def _error_line(exc: BaseException) -> str:
+    """One line for an expected error; an OSError from the system says its file and reason."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _raised_in_weaktag(exc: BaseException) -> bool:
+    """True when weaktag itself raised ``exc`` (a message written for users), False when a dependency
+    did (its message may be obscure, or a bug: the traceback helps)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    # by file, not module name: under `python -m weaktag.cli` this module is __main__
+    return tb is None or Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.verbose:
-        _quiet_dependencies()
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print(f"weaktag {args.verb}: interrupted", file=sys.stderr)
-        return 130
-    except EXPECTED_ERRORS as exc:
-        if args.verbose:
-            traceback.print_exc()
-        message = " ".join(str(exc).split()) or type(exc).__name__  # one line, whatever the library wrote
-        print(f"weaktag {args.verb}: error: {message}", file=sys.stderr)
-        return 2
+    with _cli_output(args.verbose):
+        try:
+            return args.func(args)
+        except KeyboardInterrupt:
+            print(f"weaktag {args.verb}: interrupted", file=sys.stderr)
+            return 130
+        except EXPECTED_ERRORS as exc:
+            if args.verbose:
+                traceback.print_exc()
+            # an OSError names its file and reason; other errors from inside a dependency may be bugs
+            explained = args.verbose or isinstance(exc, OSError) or _raised_in_weaktag(exc)
+            hint = "" if explained else " (weaktag -v shows the traceback)"
+            print(f"weaktag {args.verb}: error: {_error_line(exc)}{hint}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

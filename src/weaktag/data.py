@@ -103,11 +103,26 @@ class FeatureSet(Dataset):
         )
 
 
+def no_usable_clip_reason(skipped: Sequence[SkippedClip], audio_option: str) -> str:
+    """The rest of a "no usable clip" message: how many were skipped, the first reason, and, when every
+    file was missing, the option that says where audio is (the commonest cause)."""
+    if not skipped:
+        return " (the label file lists no clip)"
+    first = f"{skipped[0].clip_id}: {skipped[0].reason}"
+    text = f": all {len(skipped)} skipped, e.g. {first}"
+    if all("file not found" in s.reason for s in skipped):
+        text += f"; is {audio_option} right? (default: the label file's folder)"
+    return text
+
+
 def build_feature_set(manifest: Manifest, classes: Sequence[str] | None = None, batch_size: int = 64,
                       progress: bool = False, grid: TimeGrid = VGGISH_GRID,
                       clip_seconds: float = CLIP_SECONDS) -> FeatureSet:
-    """Load, crop to ``clip_seconds`` and compute the ``grid``'s log-mel for every clip; skip and record bad clips."""
+    """Load, crop to ``clip_seconds`` and compute the ``grid``'s log-mel for every clip; skip and record
+    clips whose audio cannot be used. A label outside ``classes`` is a label-file error, not a bad clip:
+    :class:`~weaktag.labels.UnknownLabelError` names the file and line the clip was read from."""
     classes = list(classes) if classes is not None else list(manifest.classes)
+    manifest.with_classes(classes)  # before any audio is read
     frontend = LogMel(grid.frontend)
     clip_samples = int(round(clip_seconds * grid.sample_rate))
     kept: list[Clip] = []
@@ -130,9 +145,6 @@ def build_feature_set(manifest: Manifest, classes: Sequence[str] | None = None, 
         try:
             if clip.audio_path is None:
                 raise AudioError(clip.clip_id, "the manifest gives no audio path")
-            unknown = set(clip.labels) - set(classes)
-            if unknown:
-                raise ValueError(f"labels not in the class list: {sorted(unknown)}")
             wave = load_audio(clip.audio_path, grid.sample_rate)
         except (AudioError, ValueError) as exc:
             warn_skipped(clip.clip_id, str(exc))

@@ -2,7 +2,8 @@
 narrow configuration, and print their test mAP side by side. Needs no data and no GPU.
 
 It says what each scheme is, prints a line per training epoch, warns that one seed is not a
-comparison, and ends with the commands to try next on what it wrote.
+comparison (and writes ``demo.yaml`` so that the paired-trials command it suggests runs as
+printed), and ends with the commands to try next on what it wrote.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import yaml
+
 from ..config import ExperimentConfig, config_from_dict
 from ..synth import SynthConfig, synthesize_splits
 from ..training import TrainResult, prepare_data, train
 
 DEMO_SPLITS = {"train": 240, "validation": 80, "test": 120}
 DEMO_SCHEMES = ("attention", "attention-self")
+COMPARE_TRIALS = 5  # paired seeds suggested for a real comparison
 #: one line each: what the demo's schemes are (the paper's Table I rows 4 and 6)
 SCHEME_LINES = {
     "attention": "attention (Table I row 4): class-wise attention pooling trained on clip labels only",
@@ -39,6 +43,16 @@ class DemoResult:
             rows.append(f"| {name} | {r.test_map:.3f} | {r.best_epoch} | {r.wall_seconds:.0f} |")
         return "\n".join(rows)
 
+    def compare_command(self) -> str:
+        """Paired trials of the demo's two schemes on its data (``demo.yaml``, written by :func:`run_demo`)."""
+        q = shlex.quote
+        return (f"weaktag compare --config {q(str(self.out_dir / 'demo.yaml'))} --schemes {','.join(DEMO_SCHEMES)} "
+                f"--trials {COMPARE_TRIALS} --out-dir {q(str(self.out_dir / 'compare'))}")
+
+    def compare_minutes(self) -> float:
+        """What :meth:`compare_command` should take here: every scheme's training time, once per trial."""
+        return COMPARE_TRIALS * sum(r.wall_seconds for r in self.results.values()) / 60
+
     def next_commands(self) -> list[str]:
         """Runnable commands on what the demo wrote: tag, evaluate, plot."""
         out = self.out_dir
@@ -56,8 +70,9 @@ class DemoResult:
         ]
 
 
-def demo_config(out_dir: Path, scheme: str, epochs: int, seed: int) -> ExperimentConfig:
-    return config_from_dict({
+def demo_settings(out_dir: Path, scheme: str, epochs: int, seed: int) -> dict:
+    """The demo's recipe: what differs from the config defaults."""
+    return {
         "data": {
             "train": str(out_dir / "data" / "train" / "manifest.jsonl"),
             "validation": str(out_dir / "data" / "validation" / "manifest.jsonl"),
@@ -68,7 +83,11 @@ def demo_config(out_dir: Path, scheme: str, epochs: int, seed: int) -> Experimen
         "train": {"lr": 1e-3, "batch_size": 16, "max_epochs": epochs, "seed": seed, "progress": False,
                   "logger": "csv", "accelerator": "cpu"},
         "output_dir": str(out_dir / "runs" / scheme),
-    })
+    }
+
+
+def demo_config(out_dir: Path, scheme: str, epochs: int, seed: int) -> ExperimentConfig:
+    return config_from_dict(demo_settings(out_dir, scheme, epochs, seed))
 
 
 def run_demo(out_dir: str | Path = "weaktag-demo", epochs: int = 12, seed: int = 0,
@@ -81,6 +100,11 @@ def run_demo(out_dir: str | Path = "weaktag-demo", epochs: int = 12, seed: int =
         log(f"  - {SCHEME_LINES[scheme]}")
     log(f"synthesizing {sum(splits.values())} ten-second soundscapes into {out_dir / 'data'} ...")
     synthesize_splits(out_dir / "data", splits, SynthConfig(seed=seed))
+    # the same recipe as a config file, for `weaktag train/compare --config` on the demo's data
+    # (data paths relative to the YAML's folder, so the demo's folder can move; output_dir is not)
+    recipe = demo_settings(Path("."), DEMO_SCHEMES[-1], epochs, seed)
+    recipe["output_dir"] = str(out_dir.resolve() / "runs" / "from-demo-yaml")
+    (out_dir / "demo.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
     data = prepare_data(demo_config(out_dir, DEMO_SCHEMES[0], epochs, seed))
     results = {}
     for scheme in DEMO_SCHEMES:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..checkpoint import Checkpoint, load_checkpoint
-from ..data import FeatureSet, build_feature_set
+from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..labels import Manifest, read_labels
 from ..metrics.events import EventMetrics
 from ..metrics.tagging import TaggingMetrics, per_class_table, tagging_metrics
@@ -63,10 +63,11 @@ def evaluate_checkpoint(checkpoint_path: str | Path, labels: str | Path, audio_d
     None uses the checkpoint's setting (X^a unless changed)."""
     checkpoint = load_checkpoint(checkpoint_path)
     kwargs = {"audio_dir": audio_dir} if audio_dir else {}
-    manifest = read_labels(labels, classes=checkpoint.classes, **kwargs)
+    manifest = read_labels(labels, classes=checkpoint.classes, classes_from=f"the checkpoint {checkpoint_path}",
+                           **kwargs)
     features = build_feature_set(manifest, checkpoint.classes, progress=progress, grid=checkpoint.model.grid)
     if len(features) == 0:
-        raise ValueError(f"{labels}: no usable clip to evaluate ({len(features.skipped)} skipped)")
+        raise ValueError(f"{labels}: no usable clip to evaluate" + no_usable_clip_reason(features.skipped, "--audio-dir"))
     predictions = predict_features(checkpoint.model, features)
     tagging, events = evaluate_predictions(checkpoint, features, predictions, manifest, event_output)
     return EvaluationReport(str(checkpoint_path), str(labels), len(features), len(features.skipped), tagging, events)

@@ -13,7 +13,7 @@ import torch
 
 from ..audio import LogMel, load_audio
 from ..checkpoint import load_checkpoint
-from ..data import build_feature_set
+from ..data import build_feature_set, no_usable_clip_reason
 from ..files import write_csv, write_text_atomic
 from ..inference import Tagger
 from ..labels import read_labels
@@ -51,7 +51,7 @@ def gain_vs_duration_for_checkpoints(
     """
     ckpt_a, ckpt_b = _load_same_classes([checkpoint_a, checkpoint_b])
     classes = ckpt_a.classes
-    manifest = read_labels(labels, audio_dir=audio_dir, classes=classes)
+    manifest = read_labels(labels, audio_dir=audio_dir, classes=classes, classes_from=f"the checkpoint {checkpoint_a}")
     duration_source = read_labels(durations_labels, audio_dir=audio_dir) if durations_labels else manifest
     if not any(clip.events for clip in duration_source):
         raise ValueError(f"{durations_labels or labels} has no strong labels (onset/offset): event durations are "
@@ -59,7 +59,7 @@ def gain_vs_duration_for_checkpoints(
     durations = median_event_durations(duration_source, classes)
     features = build_feature_set(manifest, classes, grid=ckpt_a.model.grid)
     if len(features) == 0:
-        raise ValueError(f"{labels}: no usable clip ({len(features.skipped)} skipped)")
+        raise ValueError(f"{labels}: no usable clip" + no_usable_clip_reason(features.skipped, "--audio-dir"))
     ap = [tagging_metrics(features.weak, predict_features(c.model, features).clip_probs, classes).per_class_ap
           for c in (ckpt_a, ckpt_b)]
     label_a = label_a or f"{ckpt_a.scheme} ({Path(checkpoint_a).parent.name})"

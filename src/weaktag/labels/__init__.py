@@ -22,7 +22,7 @@ from .dcase import (
     write_dcase_weak_tsv,
 )
 from .folder import read_folder
-from .manifest import Clip, Event, LabelError, Manifest, _check_known, _label_file_lines
+from .manifest import Clip, Event, LabelError, LabelSource, Manifest, UnknownLabelError, _label_file_lines
 from .sl_dcase17 import (
     DCASE17_CLASS_LIST,
     DCASE17_CLASSES,
@@ -38,7 +38,9 @@ __all__ = [
     "DCASE17_CLASS_LIST",
     "Event",
     "LabelError",
+    "LabelSource",
     "Manifest",
+    "UnknownLabelError",
     "audioset_clip_id",
     "clip_id_from_filename",
     "detect_label_format",
@@ -70,7 +72,6 @@ def read_manifest_jsonl(
     if not path.exists():
         raise LabelError(path, None, "file not found")
     manifest = Manifest.from_jsonl(path, resolve_audio=audio_dir is None)
-    lines = _clip_lines(path)
     if audio_dir is not None:
         manifest = Manifest(
             [
@@ -82,21 +83,8 @@ def read_manifest_jsonl(
             list(manifest.classes),
         )
     if classes is not None:
-        known = set(classes)
-        for clip, line in zip(manifest, lines):
-            for label in sorted(clip.labels):
-                _check_known(label, known, path, line)
-        manifest = Manifest(list(manifest.clips), list(classes))
+        manifest = manifest.with_classes(classes)  # an unknown label names its line (clip.source)
     return manifest
-
-
-def _clip_lines(path: Path) -> list[int]:
-    """The line number of every clip row of a .jsonl manifest (the class header and blank lines skipped)."""
-    numbers = []
-    for number, text in _label_file_lines(path):
-        if text.strip() and not (number == 1 and text.lstrip().startswith('{"classes"')):
-            numbers.append(number)
-    return numbers
 
 
 def detect_label_format(path: str | Path) -> str:
@@ -153,10 +141,17 @@ def read_labels(path: str | Path, **kwargs: Any) -> Manifest:
     dropped first, so a CLI can pass its options through unchanged. An AudioSet segment
     list needs ``class_labels_indices``.
 
-    Without ``audio_dir``, the file names of a DCASE TSV and the relative audio paths of a
-    .jsonl manifest are resolved against the label file's own folder (not the working folder).
+    Without ``audio_dir``, the file names of a DCASE TSV or an SL-DCASE-17 list, the clip ids
+    of an AudioSet segment list and the relative audio paths of a .jsonl manifest are resolved
+    against the label file's own folder (not the working folder). A class folder holds its
+    audio, so ``audio_dir`` does not apply to it and is ignored (one config value can serve
+    every split).
+
+    ``classes_from`` says where ``classes`` came from (e.g. "the training labels"); an unknown
+    label's :class:`UnknownLabelError` says it too.
     """
     path = Path(path)
+    classes_from = kwargs.pop("classes_from", None)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if not path.exists():
         raise LabelError(path, None, "file not found")
@@ -174,6 +169,11 @@ def read_labels(path: str | Path, **kwargs: Any) -> Manifest:
         "sl_dcase17_strong": read_sl_dcase17_strong,
         "sl_dcase17_segments": read_sl_dcase17_segments,
     }[kind]
-    if kind in ("dcase_strong", "dcase_weak") and "audio_dir" not in kwargs:
+    if kind == "folder":
+        kwargs.pop("audio_dir", None)
+    elif kind != "jsonl" and "audio_dir" not in kwargs:  # a .jsonl resolves against its folder itself
         kwargs["audio_dir"] = path.parent
-    return reader(path, **kwargs)
+    try:
+        return reader(path, **kwargs)
+    except UnknownLabelError as exc:
+        raise (exc.with_origin(classes_from) if classes_from else exc) from None

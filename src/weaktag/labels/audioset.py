@@ -18,7 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from .manifest import Clip, LabelError, Manifest, _check_known, _label_file_lines, _manifest, _parse_seconds
+from .manifest import (
+    Clip,
+    LabelError,
+    LabelSource,
+    Manifest,
+    _check_known,
+    _label_file_lines,
+    _manifest,
+    _parse_seconds,
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,7 @@ def _segments_manifest(
                 if name in known:  # type: ignore[operator]
                     labels.add(name)
             else:
-                _check_known(name, known, path, line)
+                _check_known(name, known, path, line, audioset_clip_id(ytid, start, end))
                 labels.add(name)
         if keep_only and not labels:
             continue
@@ -116,6 +125,7 @@ def _segments_manifest(
                 labels=frozenset(labels),
                 events=None,
                 duration=round(end - start, 6),  # 33.7 - 23.7 is 10.000000000000004
+                source=LabelSource(path, line),
             )
         )
     return _manifest(clips, classes)

@@ -11,7 +11,17 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
-from .manifest import Clip, Event, LabelError, Manifest, _check_known, _label_file_lines, _manifest, _parse_seconds
+from .manifest import (
+    Clip,
+    Event,
+    LabelError,
+    LabelSource,
+    Manifest,
+    _check_known,
+    _label_file_lines,
+    _manifest,
+    _parse_seconds,
+)
 
 
 def write_dcase_strong_tsv(path: str | Path, manifest: Manifest) -> None:
@@ -166,6 +176,7 @@ def read_dcase_strong_tsv(
 
     labels_of: dict[str, set[str]] = {}
     events_of: dict[str, set[Event]] = {}
+    source_of: dict[str, LabelSource] = {}
     timed_rows: list[tuple[str, float, float]] = []
     for line, cells in rows:
         if len(cells) != width:
@@ -176,6 +187,7 @@ def read_dcase_strong_tsv(
             raise LabelError(path, line, "empty filename")
         labels_of.setdefault(filename, set())
         events_of.setdefault(filename, set())
+        source_of.setdefault(filename, LabelSource(path, line))
         if onset_text == offset_text == label == "":
             continue  # DESED: strongly labelled, no events
         if "" in (onset_text, offset_text, label):
@@ -186,7 +198,7 @@ def read_dcase_strong_tsv(
         offset = _parse_seconds(offset_text, path, line, "offset")
         if offset < onset:
             raise LabelError(path, line, f"offset {offset} is before onset {onset}")
-        _check_known(label, known, path, line)
+        _check_known(label, known, path, line, clip_id_from_filename(filename))
         labels_of[filename].add(label)
         timed_rows.append((filename, onset, offset))
         if offset > onset or keep_zero_length:
@@ -199,18 +211,21 @@ def read_dcase_strong_tsv(
             "every onset/offset equals the segment bounds in its file name: this is DCASE 2017 "
             "weak ground truth (groundtruth_weak_label_*.csv), read it with read_dcase_weak_tsv",
         )
-    return strong_manifest(labels_of, events_of, classes, audio_dir)
+    return strong_manifest(labels_of, events_of, classes, audio_dir, source_of)
 
 
 def strong_manifest(labels_of: dict[str, set[str]], events_of: dict[str, set[Event]],
-                    classes: Sequence[str] | None, audio_dir: str | Path | None) -> Manifest:
-    """Strongly labelled clips from per-file label sets and events (shared by the strong readers)."""
+                    classes: Sequence[str] | None, audio_dir: str | Path | None,
+                    source_of: dict[str, LabelSource] | None = None) -> Manifest:
+    """Strongly labelled clips from per-file label sets and events (shared by the strong readers);
+    ``source_of`` gives each file name's first row."""
     clips = [
         Clip(
             clip_id=clip_id_from_filename(filename),
             audio_path=_audio_path(filename, audio_dir),
             labels=frozenset(labels),
             events=tuple(sorted(events_of[filename], key=lambda e: (e.onset, e.offset, e.label))),
+            source=(source_of or {}).get(filename),
         )
         for filename, labels in labels_of.items()
     ]
@@ -281,6 +296,7 @@ def read_dcase_weak_tsv(
         )
 
     labels_of: dict[str, set[str]] = {}
+    source_of: dict[str, LabelSource] = {}
     for line, cells in rows:
         if len(cells) != width:
             raise LabelError(path, line, f"expected {width} tab-separated columns, got {len(cells)}")
@@ -296,8 +312,9 @@ def read_dcase_weak_tsv(
         else:
             labels = split_weak_labels(cells[columns["event_labels"]], known)
         for label in labels:
-            _check_known(label, known, path, line)
+            _check_known(label, known, path, line, clip_id_from_filename(filename))
         labels_of.setdefault(filename, set()).update(labels)
+        source_of.setdefault(filename, LabelSource(path, line))
 
     clips = [
         Clip(
@@ -305,6 +322,7 @@ def read_dcase_weak_tsv(
             audio_path=_audio_path(filename, audio_dir),
             labels=frozenset(labels),
             events=None,
+            source=source_of[filename],
         )
         for filename, labels in labels_of.items()
     ]

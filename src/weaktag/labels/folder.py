@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .manifest import Clip, LabelError, Manifest, _check_known, _manifest
+from .manifest import Clip, LabelError, LabelSource, Manifest, _check_known, _manifest
 
 
 def _is_hidden(relative: Path) -> bool:
@@ -54,6 +54,7 @@ def read_folder(
                     labels=frozenset({class_dir.name}),
                     events=None,
                     duration=audio_duration(file) if with_durations else None,
+                    source=LabelSource(class_dir),
                 )
             )
     if not clips:

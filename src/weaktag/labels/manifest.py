@@ -12,17 +12,48 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 
 class LabelError(ValueError):
     """A label file is malformed or names an unknown label; the message names file and line."""
 
-    def __init__(self, path: str | Path, line: int | None, message: str) -> None:
-        where = f"{path}:{line}" if line is not None else f"{path}"
-        super().__init__(f"{where}: {message}")
-        self.path = Path(path)
+    def __init__(self, path: str | Path | None, line: int | None, message: str) -> None:
+        where = "" if path is None else f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(f"{where}{message}")
+        self.path = None if path is None else Path(path)
         self.line = line
+
+
+class UnknownLabelError(LabelError):
+    """A clip's label is not in the class list in use (the training set's, a config's, a checkpoint's).
+
+    ``classes_from`` says where that class list came from, e.g. "the training labels": a
+    label missing from it is often a typo in *another* file than the one being read.
+    """
+
+    def __init__(self, path: str | Path | None, line: int | None, label: str, classes: Iterable[str],
+                 clip_id: str | None = None, classes_from: str | None = None) -> None:
+        self.label, self.clip_id, self.classes, self.classes_from = label, clip_id, sorted(classes), classes_from
+        sep = "; " if any("," in c for c in self.classes) else ", "  # AudioSet names hold commas
+        shown = sep.join(self.classes[:12]) + (f"{sep}... ({len(self.classes)} in all)" if len(self.classes) > 12 else "")
+        origin = f"from {classes_from}: " if classes_from else ""
+        what = f"clip {clip_id!r} has label {label!r}, which is" if clip_id is not None else f"label {label!r} is"
+        super().__init__(path, line, f"{what} not in the class list ({origin}{shown})")
+
+    def with_origin(self, classes_from: str) -> "UnknownLabelError":
+        """The same error, saying where the class list came from."""
+        return UnknownLabelError(self.path, self.line, self.label, self.classes, self.clip_id, classes_from)
+
+
+class LabelSource(NamedTuple):
+    """Where a clip's labels were read: the label file (or class folder) and the line of its first row."""
+
+    path: Path
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}" if self.line is not None else str(self.path)
 
 
 @dataclass(frozen=True)
@@ -48,6 +79,8 @@ class Clip:
 
     ``audio_path`` may be None for label-only manifests (e.g. AudioSet lists whose audio
     the user has not downloaded); ``duration`` may be None when not known without reading audio.
+    ``source`` is where the readers found the clip's labels, for messages; it is not part of
+    the clip's value (two clips read from different files compare equal).
     """
 
     clip_id: str
@@ -55,6 +88,7 @@ class Clip:
     labels: frozenset[str]
     events: tuple[Event, ...] | None = None
     duration: float | None = None
+    source: LabelSource | None = field(default=None, compare=False, repr=False)
 
     @property
     def has_strong(self) -> bool:
@@ -88,13 +122,18 @@ class Manifest:
     def class_index(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.classes)}
 
-    def with_classes(self, classes: Sequence[str]) -> "Manifest":
-        """The same clips indexed by another class list (e.g. a checkpoint's); unknown labels raise."""
+    def with_classes(self, classes: Sequence[str], classes_from: str | None = None) -> "Manifest":
+        """The same clips indexed by another class list (e.g. a checkpoint's).
+
+        A label outside it raises :class:`UnknownLabelError` naming the label file and line the
+        clip was read from; ``classes_from`` (e.g. "the checkpoint") says where the list came from.
+        """
         known = set(classes)
         for clip in self.clips:
-            unknown = clip.labels - known
+            unknown = sorted(clip.labels - known)
             if unknown:
-                raise ValueError(f"clip {clip.clip_id!r} has labels not in the class list: {sorted(unknown)}")
+                path, line = clip.source if clip.source is not None else (None, None)
+                raise UnknownLabelError(path, line, unknown[0], classes, clip.clip_id, classes_from)
         return Manifest(list(self.clips), list(classes))
 
     def subset(self, clip_ids: Iterable[str]) -> "Manifest":
@@ -174,6 +213,7 @@ class Manifest:
                             labels=frozenset(obj["labels"]),
                             events=None if events is None else tuple(Event(l, float(a), float(b)) for l, a, b in events),
                             duration=obj.get("duration"),
+                            source=LabelSource(path, lineno),
                         )
                     )
                 except (KeyError, TypeError, ValueError) as exc:
@@ -220,12 +260,11 @@ def _parse_seconds(text: str, path: str | Path, line: int, what: str) -> float:
     return value
 
 
-def _check_known(label: str, known: set[str] | None, path: str | Path, line: int | None) -> None:
+def _check_known(label: str, known: set[str] | None, path: str | Path, line: int | None,
+                 clip_id: str | None = None) -> None:
     """Raise the standard unknown-label error when ``known`` (the caller's classes) is given."""
     if known is not None and label not in known:
-        names = sorted(known)
-        shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
-        raise LabelError(path, line, f"unknown label {label!r}: not in the class list ({shown})")
+        raise UnknownLabelError(path, line, label, known, clip_id)
 
 
 def _manifest(clips: list[Clip], classes: Sequence[str] | None) -> Manifest:

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .audioset import AudioSetClass, _segments_manifest
-from .dcase import strong_manifest
-from .manifest import Event, LabelError, Manifest, _check_known, _label_file_lines, _manifest
+from .dcase import clip_id_from_filename, strong_manifest
+from .manifest import Event, LabelError, LabelSource, Manifest, _check_known, _label_file_lines, _manifest
 
 # sound_event_list_17_classes.txt in file order (verified against the file by the tests).
 DCASE17_CLASS_LIST: tuple[AudioSetClass, ...] = tuple(
@@ -119,6 +119,7 @@ def read_sl_dcase17_strong(
 
     labels_of: dict[str, set[str]] = {}
     events_of: dict[str, set[Event]] = {}
+    source_of: dict[str, LabelSource] = {}
     for line, cells in rows[1:]:
         if len(cells) != len(header):
             raise LabelError(path, line, f"expected {len(header)} tab-separated columns, got {len(cells)}")
@@ -128,13 +129,14 @@ def read_sl_dcase17_strong(
         if mid not in name_of_mid:
             raise LabelError(path, line, f"unknown label id {mid!r} (not a MID of the class list)")
         label = name_of_mid[mid]
-        _check_known(label, known, path, line)
+        _check_known(label, known, path, line, clip_id_from_filename(filename))
         try:
             intervals = json.loads(times_text)
             pairs = [(float(a), float(b)) for a, b in intervals]
         except (json.JSONDecodeError, TypeError, ValueError):
             raise LabelError(path, line, f"time {times_text!r} is not a list of [onset, offset] pairs") from None
         labels_of.setdefault(filename, set()).add(label)
+        source_of.setdefault(filename, LabelSource(path, line))
         events = events_of.setdefault(filename, set())
         for onset, offset in pairs:
             onset, offset = round(onset, 6), round(offset, 6)  # drop float noise only
@@ -143,7 +145,7 @@ def read_sl_dcase17_strong(
             if offset > onset or keep_zero_length:
                 events.add(Event(label, onset, offset))
 
-    return strong_manifest(labels_of, events_of, classes, audio_dir)
+    return strong_manifest(labels_of, events_of, classes, audio_dir, source_of)
 
 
 def read_sl_dcase17_segments(

@@ -11,6 +11,7 @@ Weights are never downloaded here: the user passes a file they have.
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -39,13 +40,26 @@ def load_weights_file(path: str | Path, what: str) -> object:
         raise FileNotFoundError(f"{path}: {what.removeprefix('a ')} not found")
     if path.is_dir():
         raise ValueError(f"not {what}: {path} (it is a directory)")
+    with path.open("rb") as f:
+        head = f.read(4)
+    # torch.save writes a zip archive (or, before PyTorch 1.6, a pickle): judge anything else by its
+    # first bytes, so a text or audio file is never handed to the unpickler, whose errors talk about
+    # pickle opcodes and suggest weights_only=False
+    if not head:
+        raise ValueError(f"not {what}: {path} (empty file)")
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
+        raise ValueError(f"not {what}: {path} (not a PyTorch file)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise ValueError(f"not {what}: {path} (it holds Python objects beyond tensors and plain values, "
-                         "which weaktag does not load)") from None
-    except Exception:  # not a torch file at all: text, audio, a truncated download ...
-        raise ValueError(f"not {what}: {path} (not a PyTorch file)") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4 ... please file an issue"
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "global" in str(exc):  # "Unsupported global" / "... was not an allowed global"
+            raise ValueError(f"not {what}: {path} (it holds Python objects beyond tensors and plain values, "
+                             "which weaktag does not load)") from None
+        raise ValueError(f"not {what}: {path} (a pickle, not a PyTorch file of tensors)") from None
+    except Exception:  # a zip that is not a torch archive, a truncated download ...
+        raise ValueError(f"not {what}: {path} (damaged, truncated or not a PyTorch file)") from None
 
 
 def initialise_from(model: WeakTagNet, path: str | Path) -> list[str]:

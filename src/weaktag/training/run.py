@@ -89,12 +89,13 @@ def read_manifests(config: ExperimentConfig) -> tuple[list[str], dict[str, Manif
         raise ValueError("config.data.train and config.data.validation must name label files")
     manifests: dict[str, Manifest] = {}
     classes: list[str] | None = list(d.classes) or None
+    classes_from = "data.classes" if classes else f"the training labels {d.train}"
     for split in SPLITS:
         path = getattr(d, split)
         if not path:
             continue
         # with the class list known, the reader names the file and line of a label outside it
-        manifest = read_labels(path, audio_dir=d.audio_dir_for(split), classes=classes)
+        manifest = read_labels(path, audio_dir=d.audio_dir_for(split), classes=classes, classes_from=classes_from)
         if classes is None:  # the training set's labels define the classes
             classes = list(manifest.classes)
         manifests[split] = manifest
@@ -189,10 +190,10 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
     out.mkdir(parents=True, exist_ok=True)
     scheme = make_scheme(config.scheme.name, **config.scheme.settings())
     data = data or prepare_data(config, progress=config.train.progress)
-    if len(data.train) == 0:
-        raise ValueError(f"no usable training clips in {config.data.train} (all {len(data.train.skipped)} skipped)")
-    if len(data.validation) == 0:
-        raise ValueError(f"no usable validation clips in {config.data.validation}")
+    for split, features in (("train", data.train), ("validation", data.validation)):
+        if len(features) == 0:
+            raise ValueError(f"{getattr(config.data, split)}: no usable {split} clip"
+                             + no_usable_clip_reason(features.skipped, f"data.{split}_audio_dir or data.audio_dir"))
     if scheme.needs_strong and not any(c.has_strong for c in data.train.clips):
         raise ValueError(f"scheme {scheme.name!r} needs strong labels (onset/offset), and no training clip in "
                          f"{config.data.train} has them")
