@@ -122,3 +122,25 @@ def test_a_frozen_backbone_is_computed_once_and_gives_the_same_predictions(tmp_p
     reloaded = load_checkpoint(result.checkpoint)
     again = predict_features(reloaded.model, data.test)
     np.testing.assert_allclose(again.clip_probs, result.test.predictions.clip_probs, atol=1e-6, rtol=0)
+
+
+def test_a_neck_widens_the_context_and_chunked_tagging_still_equals_a_whole_pass(monkeypatch, tmp_path: Path):
+    from weaktag.models import NeckConfig
+
+    monkeypatch.setitem(BACKBONES, "tiny", TinyBackbone)
+    torch.manual_seed(0)
+    config = ModelConfig(len(CLASSES), True, BackboneConfig(backbone="tiny"), NeckConfig(6, layers=2, kernel=5))
+    net = WeakTagNet(config).eval()
+    # two 5-segment layers reach 4 segments (of 8 frames) beyond each side
+    assert net.grid.context_frames == TINY_GRID.context_frames + 4 * TINY_GRID.time_stride
+    assert net.neck.out_channels == 6 and net.head.segment.in_channels == 6
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "neck.pt", net, CLASSES, "attention", {}))
+    assert loaded.model.config.neck == config.neck
+    path = tmp_path / "long.wav"
+    sf.write(str(path), np.random.default_rng(4).standard_normal(16000 * 7).astype(np.float32) * 0.1, 16000)
+    whole = Tagger(loaded, chunk_seconds=60.0).tag(path)
+    chunked = Tagger(loaded, chunk_seconds=0.4).tag(path)
+    np.testing.assert_allclose(chunked.segment_probs, whole.segment_probs, atol=1e-5, rtol=0)
+    # the same model without the extra context differs at chunk edges: the test can fail
+    assert not np.allclose(chunked.segment_probs, Tagger(loaded, chunk_seconds=0.4, context_seconds=0.08)
+                           .tag(path).segment_probs, atol=1e-5)

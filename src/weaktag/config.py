@@ -16,6 +16,7 @@ module (``init: ""``) mean "not set", as they did.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
@@ -24,11 +25,13 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .models import BACKBONES, BackboneConfig
-from .postprocess import OUTPUT_KINDS
+from .geometry import TimeGrid
+from .models import BACKBONES, BackboneConfig, ModelConfig, NeckConfig
+from .postprocess import EVENT_OBJECTIVES, OUTPUT_KINDS
 from .supervision import ATTENTION_TARGETS, SCHEMES, make_scheme
 
 SPLITS = ("train", "validation", "test")
+LR_SCHEDULES = ("constant", "cosine")  # see weaktag.training.module.Optimisation
 
 
 class ConfigError(ValueError):
@@ -68,9 +71,23 @@ class ModelSection(BackboneConfig):
     init: Optional[str] = None  # weights to start from: a weaktag checkpoint or a VGGish state dict
     # leading layers to freeze: VGGish conv layers (the paper froze 3), aisfx blocks (4 = all, features fixed)
     freeze: int = field(default=0, metadata=_at_least(0))
+    # the trainable neck between backbone and head (weaktag.models.neck): 1-D convolutions over time;
+    # 0 channels: none (the paper's VGGish has its L7 already)
+    neck_channels: int = field(default=0, metadata=_at_least(0))
+    neck_layers: int = field(default=1, metadata=_at_least(1))
+    neck_kernel: int = field(default=3, metadata=_at_least(1))
+    dropout: float = field(default=0.0, metadata={"min": 0.0, "max_exclusive": 1.0})  # in the neck, before the head
 
     def backbone_config(self) -> BackboneConfig:
         return BackboneConfig(**{f.name: getattr(self, f.name) for f in fields(BackboneConfig)})
+
+    def neck_config(self) -> NeckConfig:
+        return NeckConfig(self.neck_channels, self.neck_layers, self.neck_kernel, self.dropout)
+
+    @property
+    def grid(self) -> TimeGrid:
+        """The network's front end and time grid, as every feature set of this config is cut."""
+        return ModelConfig(1, True, self.backbone_config(), self.neck_config()).grid
 
 
 @dataclass
@@ -89,6 +106,12 @@ class TrainSection:
     lr: float = field(default=1e-4, metadata={"min_exclusive": 0.0})  # the paper's rate for SL-DCASE-17
     batch_size: int = field(default=32, metadata=_at_least(1))
     max_epochs: int = field(default=50, metadata=_at_least(1))  # the paper picks the best of 50 epochs
+    weight_decay: float = field(default=0.0, metadata=_at_least(0.0))  # > 0: AdamW (decoupled decay)
+    lr_schedule: str = field(default="constant", metadata=_choices(*LR_SCHEDULES))  # cosine: to 0 at max_epochs
+    warmup_epochs: int = field(default=0, metadata=_at_least(0))
+    # stop when validation mAP has not improved for this many epochs (0: run every epoch); the best
+    # epoch is kept either way
+    early_stopping_patience: int = field(default=0, metadata=_at_least(0))
     seed: int = field(default=0, metadata=_at_least(0))
     num_workers: int = field(default=0, metadata=_at_least(0))
     accelerator: str = "auto"
@@ -102,6 +125,9 @@ class TrainSection:
     # relative attention, their product, or "auto": the one with the best PSDS1 on strongly labelled
     # validation clips (X^a when validation has no strong labels)
     event_output: str = field(default="segment", metadata=_choices(*OUTPUT_KINDS, "auto"))
+    # what the per-class event thresholds are chosen for on validation: segment-level F1 with a fixed
+    # median filter (as before), or event-based F1 with a median-filter length per class as well
+    event_calibration: str = field(default="segment_f1", metadata=_choices(*EVENT_OBJECTIVES))
     # with the whole backbone frozen (and no augmentation that needs log-mel: gain, shift, masks),
     # compute its outputs once and train only the head: the same model, many times faster on a CPU
     cache_frozen_features: bool = True
@@ -276,6 +302,10 @@ def validate(config: Any, where: str = "config") -> None:
         if config.model.backbone not in BACKBONES:
             raise ConfigError(f"{where}: model.backbone: unknown backbone {config.model.backbone!r}; "
                               f"allowed: {', '.join(BACKBONES)}")
+        try:  # the backbone's and neck's own rules (aisfx time strides, odd neck kernels, ...)
+            config.model.grid
+        except ValueError as exc:
+            raise ConfigError(f"{where}: model: {exc}") from None
         if config.scheme.name not in SCHEMES:
             raise ConfigError(f"{where}: scheme.name: unknown scheme {config.scheme.name!r}; "
                               f"allowed: {', '.join(SCHEMES)}")
@@ -295,11 +325,15 @@ def _check_fields(node: Any, where: str, prefix: str) -> None:
         if value is None:
             continue
         meta = f.metadata
+        if isinstance(value, float) and math.isnan(value):
+            raise ConfigError(f"{where}: {key}: nan is not a number it can use")
         if "choices" in meta and value not in meta["choices"]:
             raise ConfigError(f"{where}: {key}: {value!r} is not allowed; allowed: {', '.join(meta['choices'])}")
         if "min" in meta and value < meta["min"]:
             raise ConfigError(f"{where}: {key}: {value!r} is below its minimum {meta['min']}")
         if "max" in meta and value > meta["max"]:
             raise ConfigError(f"{where}: {key}: {value!r} is above its maximum {meta['max']}")
+        if "max_exclusive" in meta and value >= meta["max_exclusive"]:
+            raise ConfigError(f"{where}: {key}: {value!r} must be below {meta['max_exclusive']}")
         if "min_exclusive" in meta and value <= meta["min_exclusive"]:
             raise ConfigError(f"{where}: {key}: {value!r} must be above {meta['min_exclusive']}")

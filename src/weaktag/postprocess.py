@@ -12,8 +12,12 @@ from typing import Literal, Sequence
 import numpy as np
 from scipy.ndimage import median_filter
 
+from .geometry import median_filter_length
+
 OutputKind = Literal["segment", "attention", "product"]
 OUTPUT_KINDS: tuple[str, ...] = ("segment", "attention", "product")
+#: what event thresholds are chosen for on validation (weaktag.training.calibration)
+EVENT_OBJECTIVES: tuple[str, ...] = ("segment_f1", "event_f1")
 
 #: decimals kept on segment boundaries, so 3 * 0.16 is 0.48 and matches annotations exactly
 TIME_DECIMALS = 6
@@ -26,11 +30,20 @@ class EventSettings:
 
     output: str = "segment"  # which matrix scores time: "segment" (X^a), "attention" or "product"
     thresholds: list[float] = field(default_factory=list)  # per class (or one for all); empty: 0.5
-    median_filter_seconds: float = 0.48  # 3 segments of 0.16 s
+    # one length for every class, or one per class (chosen on validation with the thresholds)
+    median_filter_seconds: float | list[float] = 0.48  # 3 segments of 0.16 s
 
     def to_dict(self) -> dict:
         return {"output": self.output, "thresholds": list(self.thresholds),
                 "median_filter_seconds": self.median_filter_seconds}
+
+    def filter_segments(self, classes: Sequence[str], segment_seconds: float) -> np.ndarray:
+        """Median filter windows in segments, one per class (odd, >= 1)."""
+        seconds = np.atleast_1d(np.asarray(self.median_filter_seconds, dtype=float))
+        if seconds.shape not in ((1,), (len(classes),)):
+            raise ValueError(f"median filter lengths: expected 1 or {len(classes)} values, got {len(seconds)}")
+        windows = [median_filter_length(float(x), segment_seconds) for x in seconds]
+        return np.broadcast_to(np.asarray(windows, dtype=int), (len(classes),)).copy()
 
     def thresholds_for(self, classes: Sequence[str]) -> np.ndarray:
         """One threshold per class: the stored list, one shared value, or 0.5 when none is stored."""

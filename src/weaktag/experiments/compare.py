@@ -263,9 +263,7 @@ class _Data:
         return self._test
 
     def config_grid(self):
-        from ..models import backbone_class
-
-        return backbone_class(self.config.model.backbone).grid
+        return self.config.model.grid
 
 
 # --------------------------------------------------------------------------- figures

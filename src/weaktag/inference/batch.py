@@ -230,7 +230,7 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
         info = summary.to_dict()
         info["settings"] = {"checkpoint": str(tagger.checkpoint.path) if tagger.checkpoint.path else None,
                             "top_k": top_k, "select": select, "events": tagger.event_settings.to_dict(),
-                            "median_filter_segments": tagger.median_filter_segments,
+                            "median_filter_segments": [int(x) for x in tagger.median_filter_segments],
                             "chunk_seconds": tagger.chunk_segments * tagger.grid.segment_seconds,
                             "context_seconds": tagger.context_segments * tagger.grid.segment_seconds,
                             "batch_size": tagger.batch_size, "skip_silent": tagger.skip_silent}

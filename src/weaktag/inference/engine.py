@@ -178,7 +178,7 @@ class Tagger:
         return self.runner.has_attention
 
     def configure_events(self, output: str | None = None, thresholds: float | Sequence[float] | None = None,
-                         median_filter_seconds: float | None = None) -> EventSettings:
+                         median_filter_seconds: float | Sequence[float] | None = None) -> EventSettings:
         """Override the checkpoint's event settings (None keeps the current value); returns the settings in use."""
         settings = replace(self.event_settings)
         if output is not None:
@@ -186,14 +186,15 @@ class Tagger:
         if thresholds is not None:
             settings.thresholds = [float(t) for t in np.atleast_1d(np.asarray(thresholds, dtype=float))]
         if median_filter_seconds is not None:
-            settings.median_filter_seconds = float(median_filter_seconds)
+            settings.median_filter_seconds = (float(median_filter_seconds) if np.isscalar(median_filter_seconds)
+                                              else [float(x) for x in median_filter_seconds])
         if settings.output not in OUTPUT_KINDS:
             raise ValueError(f"event output must be one of {OUTPUT_KINDS}, not {settings.output!r}")
         if settings.output != "segment" and not self.has_attention:
             raise ValueError(f"event output {settings.output!r} needs an attention model; this one pools "
                              "(use event output 'segment')")
         self._event_thr = settings.thresholds_for(self.classes)
-        self.median_filter_segments = self.grid.median_filter_segments(settings.median_filter_seconds)
+        self.median_filter_segments = settings.filter_segments(self.classes, self.grid.segment_seconds)
         self.event_settings = settings
         return settings
 

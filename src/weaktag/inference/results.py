@@ -7,7 +7,6 @@ from typing import Literal
 
 import numpy as np
 
-from ..geometry import median_filter_length
 from ..postprocess import DetectedEvent, EventSettings, decode_events, segment_scores
 
 TagSelection = Literal["top-k", "threshold", "union"]
@@ -85,8 +84,7 @@ class TagResult:
     def detect_events(self, settings: EventSettings) -> list[DetectedEvent]:
         """Events from the segment outputs with ``settings`` (output kind, thresholds, median filter)."""
         return decode_events(self.scores(settings.output), self.classes, settings.thresholds_for(self.classes),
-                             self.segment_seconds,
-                             median_filter_length(settings.median_filter_seconds, self.segment_seconds))
+                             self.segment_seconds, settings.filter_segments(self.classes, self.segment_seconds))
 
     def to_dict(self, top_k: int = 5, select: TagSelection = "union") -> dict:
         """JSON-ready: file, duration, selected tags and events (matrices left out)."""

@@ -158,6 +158,42 @@ def psds(
     )
 
 
+def best_event_f1(
+    scores: Mapping[str, pd.DataFrame],
+    ground_truth: Manifest,
+    collar_seconds: float = 0.2,
+    percentage_of_length: float = 0.2,
+) -> dict[str, tuple[float, float]]:
+    """Per class, the best event-based F1 over all thresholds and the threshold that gives it.
+
+    The collars are sed_eval's event-based ones (onset within ``collar_seconds``, offset within
+    max(collar, ``percentage_of_length`` x event length)), computed for every threshold at once
+    by ``sed_scores_eval.collar_based``; a segment is active where its score is above the
+    threshold. Classes without ground-truth events in the strongly labelled clips are left out.
+    """
+    from sed_scores_eval import collar_based
+
+    strong = _strong_clips(ground_truth)
+    if not strong:
+        raise ValueError("the ground-truth manifest has no strongly labelled clip")
+    classes = list(scores[next(iter(strong))].columns[2:])
+    with_events = {e.label for clip in strong.values() for e in clip.events if e.offset > e.onset}
+    kept = [name for name in classes if name in with_events]
+    if not kept:
+        return {}
+    known = set(kept)
+    eval_scores = {clip_id: _WritableScoreFrame(scores[clip_id][["onset", "offset", *kept]]) for clip_id in strong}
+    eval_truth = {
+        clip_id: [(onset, offset, label) for label, onset, offset in
+                  _merge_touching((e.label, e.onset, e.offset) for e in clip.events if e.label in known)]
+        for clip_id, clip in strong.items()
+    }
+    f_score, _, _, thresholds, _ = collar_based.best_fscore(
+        eval_scores, eval_truth, onset_collar=collar_seconds, offset_collar=collar_seconds,
+        offset_collar_rate=percentage_of_length, time_decimals=TIME_DECIMALS)
+    return {name: (float(f_score[name]), float(thresholds[name])) for name in kept}
+
+
 class _WritableScoreFrame(pd.DataFrame):
     """A score table whose ``to_numpy()`` is always writeable.
 

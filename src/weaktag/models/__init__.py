@@ -3,9 +3,10 @@
 from .aisfx import AISFX_GRID, AisfxBackbone
 from .backbone import TIME_STRIDE, BackboneConfig, VGGishBackbone, num_segments
 from .heads import ATTENTION_EPS, AttentionHead, MeanPoolHead, attention_pool
+from .neck import NeckConfig, TemporalNeck
 from .network import ModelConfig, WeakTagNet
 from .output import ModelOutput
-from .registry import BACKBONES, backbone_class, build_backbone
+from .registry import BACKBONES, backbone_class, backbone_grid, build_backbone
 
 __all__ = [
     "AISFX_GRID",
@@ -18,10 +19,13 @@ __all__ = [
     "MeanPoolHead",
     "ModelConfig",
     "ModelOutput",
+    "NeckConfig",
+    "TemporalNeck",
     "VGGishBackbone",
     "WeakTagNet",
     "attention_pool",
     "backbone_class",
+    "backbone_grid",
     "build_backbone",
     "num_segments",
 ]

@@ -16,6 +16,9 @@ one chunk depend on another).
 
 Time grid: three 2x2 pools make one output segment per 8 frames = 8192 samples (0.186 s).
 Frequency is averaged after the last block, as the package does, leaving (B, 512, T).
+Two options trade that for detection: ``time_stride`` 4 or 2 lets the last one or two pools
+halve frequency only (the pretrained convolutions are unchanged, they see finer time steps),
+and ``freq_pool="mean+max"`` keeps both the mean and the max over frequency (B, 1024, T).
 """
 
 from __future__ import annotations
@@ -34,10 +37,29 @@ from .backbone import BackboneConfig
 AISFX_FRONTEND = FrontEndSpec(sample_rate=44_100, window=2048, hop=1024, n_fft=2048, n_mels=96, f_min=0.0,
                               f_max=22_050.0, power=2.0, mel_norm="unit_sum", compression="log10_1p",
                               log_scale=10_000.0, scale=9.457798957824707)
-# receptive field beyond a segment: 2 convs per block at strides 1, 2, 4, 8 (1+1+2+2+4+4+8+8 = 30
-# frames) plus the pools' windows (1 + 2 + 4 = 7)
-AISFX_GRID = TimeGrid(AISFX_FRONTEND, time_stride=8, context_frames=37)
 AISFX_CHANNELS = (64, 128, 256, 512)
+AISFX_TIME_STRIDES = (8, 4, 2)
+AISFX_FREQ_POOLS = ("mean", "max", "mean+max")
+
+
+def time_pools(stride: int) -> tuple[int, int, int]:
+    """Time factors of the three pools for an output stride of ``stride`` frames (8: 2, 2, 2)."""
+    if stride not in AISFX_TIME_STRIDES:
+        raise ValueError(f"the aisfx backbone's time stride must be one of {AISFX_TIME_STRIDES}, not {stride}")
+    return {8: (2, 2, 2), 4: (2, 2, 1), 2: (2, 1, 1)}[stride]
+
+
+def aisfx_grid(stride: int = 8) -> TimeGrid:
+    """The time grid for ``stride`` frames per segment; the context is the receptive field beyond a
+    segment: two 3x3 convolutions per block at the block's input step, plus each pool's window."""
+    steps = [1]
+    for pool in time_pools(stride):
+        steps.append(steps[-1] * pool)
+    context = sum(2 * step for step in steps) + sum((pool - 1) * step for pool, step in zip(time_pools(stride), steps))
+    return TimeGrid(AISFX_FRONTEND, time_stride=stride, context_frames=context)
+
+
+AISFX_GRID = aisfx_grid(8)
 WEIGHTS_FILE = Path("models") / "checkpoint.pth"
 INSTALL_HINT = "pip install --no-deps aisfx==0.1.2"
 
@@ -89,23 +111,34 @@ def load_aisfx_state() -> dict[str, torch.Tensor]:
 
 
 class AisfxBackbone(nn.Module):
-    """Log-mel (B, frames, 96) on :data:`AISFX_FRONTEND` -> features (B, 512, frames // 8).
+    """Log-mel (B, frames, 96) on :data:`AISFX_FRONTEND` -> features (B, 512, frames // 8) (see the options above).
 
     ``config.pretrained`` loads the packaged weights (else random initialisation, as for a
     checkpoint that brings its own); ``config.width`` must stay 1 (the weights fix the sizes).
     """
 
-    grid: ClassVar[TimeGrid] = AISFX_GRID
+    grid: ClassVar[TimeGrid] = AISFX_GRID  # the package's own layout
     packaged_weights: ClassVar[bool] = True  # its initial weights do not depend on the seed
+
+    @classmethod
+    def grid_for(cls, config: BackboneConfig) -> TimeGrid:
+        """The grid of this backbone as ``config`` builds it (``time_stride`` 0 is the package's 8)."""
+        return aisfx_grid(config.time_stride or AISFX_GRID.time_stride)
 
     def __init__(self, config: BackboneConfig) -> None:
         super().__init__()
         if config.width != 1.0:
             raise ValueError(f"the aisfx backbone has fixed channel counts; model.width must be 1, not {config.width}")
+        self.freq_pool = config.freq_pool or "mean"
+        if self.freq_pool not in AISFX_FREQ_POOLS:
+            raise ValueError(f"the aisfx backbone's freq_pool must be one of {', '.join(AISFX_FREQ_POOLS)}, "
+                             f"not {config.freq_pool!r}")
         self.config = config
+        self.grid = self.grid_for(config)
+        self.pools = [(t, 2) for t in time_pools(self.grid.time_stride)]
         channels = (1, *AISFX_CHANNELS)
         self.blocks = nn.ModuleList(ConvBlock(a, b) for a, b in zip(channels[:-1], channels[1:]))
-        self.out_channels = AISFX_CHANNELS[-1]
+        self.out_channels = AISFX_CHANNELS[-1] * (2 if self.freq_pool == "mean+max" else 1)
         if config.pretrained:
             state = load_aisfx_state()
             renamed = {f"blocks.{int(k.split('.')[0][-1]) - 1}.{k.split('.', 1)[1]}": v for k, v in state.items()}
@@ -115,9 +148,13 @@ class AisfxBackbone(nn.Module):
         x = logmel.unsqueeze(1)  # (B, 1, T, F)
         for i, block in enumerate(self.blocks):
             x = block(x)
-            if i < len(self.blocks) - 1:
-                x = F.max_pool2d(x, 2)
-        return x.mean(dim=3)  # (B, 512, T // 8)
+            if i < len(self.pools):
+                x = F.max_pool2d(x, self.pools[i])
+        if self.freq_pool == "mean":
+            return x.mean(dim=3)  # (B, 512, T // stride)
+        if self.freq_pool == "max":
+            return x.amax(dim=3)
+        return torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1)
 
     def freeze(self, blocks: int) -> list[nn.Module]:
         """Freeze the first ``blocks`` blocks (4: the whole backbone); returns the frozen modules."""

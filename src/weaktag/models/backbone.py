@@ -13,7 +13,7 @@ narrow-band event is not diluted by empty bands (``freq_pool="mean"`` is the alt
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from ..geometry import VGGISH_GRID, TimeGrid
 # (out_channels or "M") in VGGish order; the module names below match the PyTorch port's
 # ``features.<index>`` numbering so that its state dict loads by name.
 VGGISH_LAYOUT: tuple[int | str, ...] = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
-FREQ_POOLS = ("max", "mean")
+FREQ_POOLS = ("max", "mean", "mean+max")  # mean+max: both, concatenated (twice the channels)
 TIME_STRIDE = VGGISH_GRID.time_stride  # four 2x2 max-pools: one output segment per 16 input frames
 
 
@@ -34,13 +34,17 @@ class BackboneConfig:
     backbone: str = "vggish"
     width: float = 1.0  # channel multiplier; 1.0 is the paper's size
     l7_channels: int = 1024
-    freq_pool: str = field(default="max", metadata={"choices": FREQ_POOLS})  # over the bins left after L7
+    # over the frequency bins left at the end; None: the backbone's own (VGGish L7: max, aisfx: mean)
+    freq_pool: Optional[str] = field(default=None, metadata={"choices": FREQ_POOLS})
     # Batch norm after every convolution. VGGish has none (and its weights assume none), so the
     # paper-size default is off; narrow models trained from scratch on a CPU converge in far
     # fewer epochs with it, which is why the CPU recipes turn it on.
     batch_norm: bool = False
     # load the weights a pretrained backbone ships with (aisfx); off when a checkpoint brings its own
     pretrained: bool = True
+    # frames per output segment; 0: the backbone's own (VGGish 16, aisfx 8). aisfx also takes 4 and 2:
+    # its later pools then halve frequency only, for events finer than 0.19 s
+    time_stride: int = 0
 
     def channels(self, base: int) -> int:
         return max(1, int(round(base * self.width)))
@@ -57,6 +61,11 @@ class VGGishBackbone(nn.Module):
     """
 
     grid: ClassVar[TimeGrid] = VGGISH_GRID
+
+    @classmethod
+    def grid_for(cls, config: BackboneConfig) -> TimeGrid:
+        """The grid of this backbone as ``config`` builds it (VGGish has one)."""
+        return cls.grid
     packaged_weights: ClassVar[bool] = False  # random initialisation: a frozen VGGish depends on the seed
 
     def __init__(self, config: BackboneConfig = BackboneConfig()) -> None:
@@ -80,8 +89,10 @@ class VGGishBackbone(nn.Module):
         if config.batch_norm:
             l7.append(nn.BatchNorm2d(self.out_channels))
         self.l7 = nn.Sequential(*l7, nn.ReLU(inplace=True))
-        if config.freq_pool not in FREQ_POOLS:
-            raise ValueError(f"freq_pool must be 'max' or 'mean', not {config.freq_pool!r}")
+        if config.freq_pool not in (None, "max", "mean"):
+            raise ValueError(f"the vggish backbone's freq_pool must be 'max' or 'mean', not {config.freq_pool!r}")
+        if config.time_stride not in (0, TIME_STRIDE):
+            raise ValueError(f"the vggish backbone's time stride is {TIME_STRIDE} frames, not {config.time_stride}")
         # He initialisation, as VGG implementations use: PyTorch's default shrinks the
         # signal through seven ReLU layers until every clip gets the same prediction.
         for module in self.modules():
@@ -99,7 +110,7 @@ class VGGishBackbone(nn.Module):
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
         x = self.features(logmel.unsqueeze(1))  # (B, C, T, F)
         x = self.l7(x)
-        return x.amax(dim=3) if self.config.freq_pool == "max" else x.mean(dim=3)
+        return x.mean(dim=3) if self.config.freq_pool == "mean" else x.amax(dim=3)
 
 
 def num_segments(frames: int) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import torch
@@ -11,26 +11,32 @@ from torch import nn
 from ..audio import LogMel
 from ..geometry import TimeGrid
 from .backbone import BackboneConfig
-from .registry import backbone_class, build_backbone
+from .registry import backbone_grid, build_backbone
 from .heads import AttentionHead, MeanPoolHead
+from .neck import NeckConfig, TemporalNeck
 from .output import ModelOutput
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """What a network is: its classes, its head (attention or mean pooling) and its backbone."""
+    """What a network is: its classes, its head (attention or mean pooling), its backbone and neck."""
 
     num_classes: int
     attention: bool = True  # L8-b present (Table I rows 4-6) or mean pooling (rows 1-3)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    neck: NeckConfig = field(default_factory=NeckConfig)
 
     @property
     def grid(self) -> TimeGrid:
-        """The backbone's front end and time resolution (known without building the network)."""
-        return backbone_class(self.backbone.backbone).grid
+        """The network's front end, time resolution and receptive field (backbone and neck), known
+        without building it."""
+        grid = backbone_grid(self.backbone)
+        extra = self.neck.context_segments * grid.time_stride
+        return replace(grid, context_frames=grid.context_frames + extra) if extra else grid
 
     def to_dict(self) -> dict[str, Any]:
-        return {"num_classes": self.num_classes, "attention": self.attention, "backbone": self.backbone.to_dict()}
+        return {"num_classes": self.num_classes, "attention": self.attention, "backbone": self.backbone.to_dict(),
+                "neck": self.neck.to_dict()}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
@@ -40,7 +46,9 @@ class ModelConfig:
         if not isinstance(backbone, dict):  # the flat layout: backbone fields beside num_classes
             names = {f.name for f in fields(BackboneConfig)}
             backbone = {k: values.pop(k) for k in list(values) if k in names}
-        return cls(values.pop("num_classes"), values.pop("attention", True), BackboneConfig(**backbone), **values)
+        neck = NeckConfig(**values.pop("neck", {}))
+        return cls(values.pop("num_classes"), values.pop("attention", True), BackboneConfig(**backbone), neck,
+                   **values)
 
 
 class WeakTagNet(nn.Module):
@@ -50,10 +58,11 @@ class WeakTagNet(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = build_backbone(config.backbone)
-        self.grid: TimeGrid = self.backbone.grid
+        self.grid: TimeGrid = config.grid
         self.frontend = LogMel(self.grid.frontend)
+        self.neck = TemporalNeck(self.backbone.out_channels, config.neck)
         head_cls = AttentionHead if config.attention else MeanPoolHead
-        self.head = head_cls(self.backbone.out_channels, config.num_classes)
+        self.head = head_cls(self.neck.out_channels, config.num_classes)
 
     @property
     def has_attention(self) -> bool:
@@ -75,11 +84,11 @@ class WeakTagNet(nn.Module):
             pad = logmel.new_full((logmel.shape[0], stride - logmel.shape[1], logmel.shape[2]),
                                   self.grid.frontend.silence)
             logmel = torch.cat([logmel, pad], dim=1)
-        return self.head(self.backbone(logmel))
+        return self.head(self.neck(self.backbone(logmel)))
 
     def forward_level(self, features: torch.Tensor, level: str) -> ModelOutput:
         """Outputs from log-mel (``level="logmel"``) or from precomputed backbone outputs (``"backbone"``)."""
-        return self.head(features) if level == "backbone" else self.forward_features(features)
+        return self.head(self.neck(features)) if level == "backbone" else self.forward_features(features)
 
     def forward(self, waveform: torch.Tensor) -> ModelOutput:
         """waveform: (B, N) mono float32 at the front end's sample rate."""

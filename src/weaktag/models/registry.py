@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..geometry import TimeGrid
+
 from .aisfx import AisfxBackbone
 from .backbone import BackboneConfig, VGGishBackbone
 
@@ -18,6 +20,14 @@ def backbone_class(name: str) -> type[nn.Module]:
         return BACKBONES[name]
     except KeyError:
         raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}") from None
+
+
+def backbone_grid(config: BackboneConfig) -> TimeGrid:
+    """The front end and time grid of the backbone ``config`` describes (without building it): its
+    class's ``grid_for(config)`` where options change the grid, else its ``grid``."""
+    cls = backbone_class(config.backbone)
+    grid_for = getattr(cls, "grid_for", None)
+    return grid_for(config) if grid_for is not None else cls.grid
 
 
 def build_backbone(config: BackboneConfig) -> nn.Module:

@@ -1,19 +1,22 @@
 """Settings chosen on validation, and event metrics, for a trained model on a prepared feature set.
 
 ``choose_event_settings`` picks per-class event thresholds on the strongly labelled validation
-clips when training ends (they are stored in the checkpoint); ``event_metrics_for`` scores a
-model's predictions on a strongly labelled set with those settings.
+clips when training ends (they are stored in the checkpoint): for segment-level F1 (the default,
+with a fixed median filter) or, with ``objective="event_f1"``, a threshold and a median-filter
+length per class for event-based F1. ``event_metrics_for`` scores a model's predictions on a
+strongly labelled set with those settings.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import median_filter
 
 from ..data import FeatureSet
 from ..labels import Manifest
-from ..metrics.events import EventMetrics, evaluate_events, psds, scores_to_dataframes
+from ..metrics.events import EventMetrics, best_event_f1, evaluate_events, psds, scores_to_dataframes
 from ..metrics.tagging import choose_thresholds
-from ..postprocess import OUTPUT_KINDS, EventSettings, segment_scores
+from ..postprocess import EVENT_OBJECTIVES, OUTPUT_KINDS, EventSettings, segment_scores
 from .predict import Predictions
 
 
@@ -25,17 +28,27 @@ def score_matrices(predictions: Predictions, output: str) -> dict[str, np.ndarra
     return {clip_id: scores[i] for i, clip_id in enumerate(predictions.clip_ids)}
 
 
-def choose_event_settings(features: FeatureSet, predictions: Predictions, output: str = "segment",
-                          median_filter_seconds: float = EventSettings.median_filter_seconds) -> EventSettings:
-    """Per-class event thresholds that maximise segment-level F1 on strongly labelled validation clips.
+#: median-filter lengths tried per class for event F1 (rounded to odd numbers of segments)
+MEDIAN_FILTER_CANDIDATES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
-    Each (clip, segment) cell is one sample, with Y from the strong labels as its target: the
-    same rule the tagging thresholds use, applied to time. Without strong validation labels
-    every threshold is 0.5.
+
+def choose_event_settings(features: FeatureSet, predictions: Predictions, output: str = "segment",
+                          median_filter_seconds: float = EventSettings.median_filter_seconds,
+                          objective: str = "segment_f1") -> EventSettings:
+    """Per-class event thresholds chosen on strongly labelled validation clips.
+
+    ``segment_f1``: each (clip, segment) cell is one sample, with Y from the strong labels as its
+    target: the same rule the tagging thresholds use, applied to time; the median filter stays
+    ``median_filter_seconds``. ``event_f1``: see :func:`choose_for_event_f1`. Without strong
+    validation labels every threshold is 0.5.
     """
+    if objective not in EVENT_OBJECTIVES:
+        raise ValueError(f"event threshold objective must be one of {EVENT_OBJECTIVES}, not {objective!r}")
     strong = [i for i, clip in enumerate(features.clips) if clip.events is not None]
     if not strong:
         return EventSettings(output, [0.5] * len(features.classes), median_filter_seconds)
+    if objective == "event_f1":
+        return choose_for_event_f1(features, predictions, output, median_filter_seconds)
     scores = score_matrices(predictions, output)
     t = predictions.segment_probs.shape[-1]
     targets = np.stack([features.grid.segment_labels(features.clips[i].events, features.classes, t)
@@ -47,8 +60,37 @@ def choose_event_settings(features: FeatureSet, predictions: Predictions, output
     return EventSettings(output, [float(x) for x in thresholds], median_filter_seconds)
 
 
+def choose_for_event_f1(features: FeatureSet, predictions: Predictions, output: str,
+                        default_filter_seconds: float = EventSettings.median_filter_seconds,
+                        filter_candidates: tuple[float, ...] = MEDIAN_FILTER_CANDIDATES) -> EventSettings:
+    """A threshold and a median-filter length per class with the best event-based F1 (sed_eval's
+    200 ms / 20 % collars) on the strongly labelled validation clips.
+
+    Thresholding commutes with a median filter along time, so filtering the score curves and
+    then searching every threshold at once (``sed_scores_eval``) is the same as filtering the
+    thresholded activity as :func:`~weaktag.postprocess.decode_events` does. Ties keep the
+    shorter filter. A class without validation events keeps 0.5 and ``default_filter_seconds``.
+    """
+    grid = features.grid
+    ground_truth = Manifest([c for c in features.clips if c.events is not None], list(features.classes))
+    raw = score_matrices(predictions, output)
+    windows = sorted({grid.median_filter_segments(s) for s in filter_candidates})
+    best: dict[str, tuple[float, float, int]] = {}  # class -> (F1, threshold, window)
+    for window in windows:
+        filtered = {k: median_filter(v, size=(1, window), mode="nearest") if window > 1 else v for k, v in raw.items()}
+        frames = scores_to_dataframes(filtered, features.classes, grid.segment_seconds)
+        for name, (f1, threshold) in best_event_f1(frames, ground_truth).items():
+            if np.isfinite(threshold) and (name not in best or f1 > best[name][0]):
+                best[name] = (f1, threshold, window)
+    thresholds = [best[c][1] if c in best else 0.5 for c in features.classes]
+    default = grid.median_filter_segments(default_filter_seconds)
+    seconds = [(best[c][2] if c in best else default) * grid.segment_seconds for c in features.classes]
+    return EventSettings(output, [float(t) for t in thresholds], [round(float(x), 6) for x in seconds])
+
+
 def choose_event_output(features: FeatureSet, predictions: Predictions,
-                        candidates: tuple[str, ...] = OUTPUT_KINDS) -> tuple[EventSettings, dict[str, float]]:
+                        candidates: tuple[str, ...] = OUTPUT_KINDS,
+                        objective: str = "segment_f1") -> tuple[EventSettings, dict[str, float]]:
     """The output kind with the best PSDS1 on the strongly labelled validation clips, with its settings.
 
     Returns the settings (thresholds chosen for that kind as :func:`choose_event_settings` does)
@@ -58,7 +100,7 @@ def choose_event_output(features: FeatureSet, predictions: Predictions,
     if predictions.attention is None:
         candidates = tuple(k for k in candidates if k == "segment") or ("segment",)
     if not any(clip.events for clip in features.clips):
-        return choose_event_settings(features, predictions, "segment"), {}
+        return choose_event_settings(features, predictions, "segment", objective=objective), {}
     ground_truth = Manifest([c for c in features.clips if c.events is not None], list(features.classes))
     durations = {c.clip_id: min(c.duration or features.clip_seconds, features.clip_seconds) for c in features.clips}
     scores: dict[str, float] = {}
@@ -66,7 +108,7 @@ def choose_event_output(features: FeatureSet, predictions: Predictions,
         frames = scores_to_dataframes(score_matrices(predictions, kind), features.classes, features.grid.segment_seconds)
         scores[kind] = psds(frames, ground_truth, durations, scenario=1).value
     best = max(candidates, key=lambda k: (scores[k], -candidates.index(k)))
-    return choose_event_settings(features, predictions, best), scores
+    return choose_event_settings(features, predictions, best, objective=objective), scores
 
 
 def event_metrics_for(settings: EventSettings, features: FeatureSet, predictions: Predictions,
@@ -79,5 +121,5 @@ def event_metrics_for(settings: EventSettings, features: FeatureSet, predictions
     durations = {c.clip_id: min(c.duration or features.clip_seconds, features.clip_seconds) for c in features.clips}
     return evaluate_events(score_matrices(predictions, output), ground_truth, features.classes, grid.segment_seconds,
                            thresholds=settings.thresholds_for(features.classes),
-                           median_filter_segments=grid.median_filter_segments(settings.median_filter_seconds),
+                           median_filter_segments=settings.filter_segments(features.classes, grid.segment_seconds),
                            durations=durations)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import lightning as L
@@ -16,10 +18,30 @@ from ..supervision import TrainingScheme
 from .augment import Augmenter
 
 
+@dataclass(frozen=True)
+class Optimisation:
+    """Adam (AdamW with weight decay) and its learning-rate schedule, stepped once per epoch."""
+
+    lr: float
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # "cosine": from lr down to 0 at max_epochs, after the warm-up
+    warmup_epochs: int = 0  # linear ramp from lr / (warmup + 1) up to lr
+    max_epochs: int = 1
+
+    def factor(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (0-based) as a fraction of ``lr``."""
+        if epoch < self.warmup_epochs:
+            return (epoch + 1) / (self.warmup_epochs + 1)
+        if self.schedule == "cosine":
+            span = max(1, self.max_epochs - self.warmup_epochs)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (epoch - self.warmup_epochs) / span)))
+        return 1.0
+
+
 class WeakTagModule(L.LightningModule):
     """Lightning wrapper: the network, its scheme's loss, Adam, and validation mAP."""
 
-    def __init__(self, model: WeakTagNet, scheme: TrainingScheme, lr: float, classes: list[str],
+    def __init__(self, model: WeakTagNet, scheme: TrainingScheme, lr: float | Optimisation, classes: list[str],
                  augmenter: Augmenter | None = None, level: str = "logmel") -> None:
         super().__init__()
         self.model = model
@@ -27,7 +49,8 @@ class WeakTagModule(L.LightningModule):
         self.augmenter = augmenter if augmenter is not None and augmenter.enabled else None
         self.classes = classes
         self.scheme = scheme
-        self.lr = lr
+        self.optimisation = lr if isinstance(lr, Optimisation) else Optimisation(float(lr))
+        self.lr = self.optimisation.lr
         self._val_scores: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
 
@@ -58,9 +81,17 @@ class WeakTagModule(L.LightningModule):
         value = m.mAP if np.isfinite(m.mAP) else 0.0
         self.log("val_mAP", value, prog_bar=True, sync_dist=False)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self):
         params = [p for p in self.model.parameters() if p.requires_grad]
-        return torch.optim.Adam(params, lr=self.lr)
+        o = self.optimisation
+        if o.weight_decay:
+            optimizer: torch.optim.Optimizer = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+        else:
+            optimizer = torch.optim.Adam(params, lr=o.lr)
+        if o.schedule == "constant" and not o.warmup_epochs:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, o.factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
 
 class EpochLog(L.Callback):

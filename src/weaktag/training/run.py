@@ -24,16 +24,16 @@ from torch.utils.data import DataLoader
 
 from ..checkpoint import save_checkpoint
 from ..config import SPLITS, ExperimentConfig
-from ..data import FeatureSet, build_feature_set
+from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..files import write_json
 from ..labels import Manifest, read_labels
 from ..metrics.tagging import TaggingMetrics, choose_thresholds, tagging_metrics
-from ..models import ModelConfig, WeakTagNet, backbone_class
+from ..models import ModelConfig, WeakTagNet
 from ..postprocess import EventSettings
 from ..supervision import TrainingScheme, make_scheme
 from .calibration import choose_event_output, choose_event_settings, event_metrics_for
 from .augment import Augmenter
-from .module import EpochLog, WeakTagModule
+from .module import EpochLog, Optimisation, WeakTagModule
 from .predict import Predictions, predict_features
 
 
@@ -107,14 +107,14 @@ def prepare_data(config: ExperimentConfig, progress: bool = False,
     """Read the label files named in ``config.data`` (or use ``manifests``) and compute their features
     on the configured backbone's front end."""
     classes, by_split = manifests or read_manifests(config)
-    grid = backbone_class(config.model.backbone).grid
+    grid = config.model.grid
     features = {split: build_feature_set(m, classes, progress=progress, grid=grid) for split, m in by_split.items()}
     return PreparedData(classes, features["train"], features["validation"], features.get("test"), by_split)
 
 
 def build_model(config: ExperimentConfig, num_classes: int, scheme: TrainingScheme) -> WeakTagNet:
     m = config.model
-    model = WeakTagNet(ModelConfig(num_classes, scheme.uses_attention, m.backbone_config()))
+    model = WeakTagNet(ModelConfig(num_classes, scheme.uses_attention, m.backbone_config(), m.neck_config()))
     if m.init:
         from ..models.transfer import initialise_from
 
@@ -210,11 +210,15 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
         level = "backbone"
     elif level == "backbone" and not _cacheable(config, model):
         raise ValueError("these features are a frozen backbone's outputs, but this run trains the backbone")
-    module = WeakTagModule(model, scheme, config.train.lr, data.classes, Augmenter(config.augment, model.grid),
+    t = config.train
+    optimisation = Optimisation(t.lr, t.weight_decay, t.lr_schedule, t.warmup_epochs, t.max_epochs)
+    module = WeakTagModule(model, scheme, optimisation, data.classes, Augmenter(config.augment, model.grid),
                            level=level)
     ckpt_cb = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor="val_mAP", mode="max",
                                                   save_top_k=1, filename="best-{epoch}", save_last=True)
     callbacks: list = [ckpt_cb] + ([EpochLog(on_epoch)] if on_epoch is not None else [])
+    if t.early_stopping_patience:
+        callbacks.append(L.pytorch.callbacks.EarlyStopping("val_mAP", mode="max", patience=t.early_stopping_patience))
     with warnings.catch_warnings():
         # Lightning's hints about DataLoader workers and tiny logging intervals are noise on small CPU runs.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -251,10 +255,12 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
     thresholds = choose_thresholds(data.validation.weak, val_pred.clip_probs)
     metrics: dict = {"validation": {"mAP": val_metrics.mAP, "AUC": val_metrics.AUC, "best_epoch": best_epoch}}
     if config.train.event_output == "auto":
-        event_settings, psds_by_output = choose_event_output(data.validation, val_pred)
+        event_settings, psds_by_output = choose_event_output(data.validation, val_pred,
+                                                             objective=config.train.event_calibration)
         metrics["validation"]["psds1_by_event_output"] = psds_by_output
     else:
-        event_settings = choose_event_settings(data.validation, val_pred, config.train.event_output)
+        event_settings = choose_event_settings(data.validation, val_pred, config.train.event_output,
+                                               objective=config.train.event_calibration)
     test = None
     if data.test is not None and len(data.test):
         test_pred = predict_features(model, data.test)
