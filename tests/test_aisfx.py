@@ -113,3 +113,39 @@ def test_compare_computes_a_packaged_frozen_backbone_once_for_every_trial(tmp_pa
     # Fig. 5 still draws log-mel (the embedded features never reach the figures)
     assert result.results["attention_figure"]["schemes"] == ["attention", "attention-self"]
     assert (tmp_path / "out" / result.results["attention_figure"]["figure"]).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("stride, freq_pool", [(4, "mean+max"), (2, "max")])
+def test_finer_time_strides_and_frequency_pools(stride, freq_pool, tmp_path: Path):
+    from weaktag.models import NeckConfig
+
+    torch.manual_seed(0)
+    config = ModelConfig(3, True, BackboneConfig(backbone="aisfx", time_stride=stride, freq_pool=freq_pool),
+                         NeckConfig(16))
+    net = WeakTagNet(config).eval()
+    assert net.backbone.out_channels == (1024 if freq_pool == "mean+max" else 512)
+    assert net.grid.segment_seconds == pytest.approx(stride * 1024 / SR)
+    samples = int(6.1 * SR)
+    with torch.no_grad():
+        out = net(torch.randn(1, samples) * 0.1)
+    assert out.segment_probs.shape[-1] == net.grid.segments_for_samples(samples) == (1 + (samples - 2048) // 1024) // stride
+    # the pretrained convolutions are the same weights whatever the pooling
+    assert torch.equal(net.backbone.blocks[2].conv1.weight, load_aisfx_state()["conv_block3.conv1.weight"])
+    path = tmp_path / "x.wav"
+    sf.write(str(path), (np.random.default_rng(1).standard_normal(samples) * 0.1).astype(np.float32), SR)
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "m.pt", net, ["a", "b", "c"], "attention", {}))
+    whole = Tagger(ckpt, chunk_seconds=60.0).tag(path)
+    chunked = Tagger(ckpt, chunk_seconds=1.0).tag(path)
+    np.testing.assert_allclose(chunked.segment_probs, whole.segment_probs, atol=1e-5, rtol=0)
+
+
+def test_aisfx_options_are_checked_when_the_config_loads():
+    from weaktag.config import ConfigError
+
+    with pytest.raises(ConfigError, match="time stride must be one of"):
+        load_config(None, ["model.backbone=aisfx", "model.time_stride=3"])
+    with pytest.raises(ConfigError, match="time stride is 16"):
+        load_config(None, ["model.time_stride=4"])
+    with pytest.raises(ConfigError, match="odd kernel"):
+        load_config(None, ["model.neck_channels=8", "model.neck_kernel=4"])
+    assert load_config(None, ["model.backbone=aisfx", "model.time_stride=4"]).model.grid.time_stride == 4

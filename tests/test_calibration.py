@@ -55,3 +55,37 @@ def test_event_output_is_a_validated_train_setting():
     assert load_config(None, ["train.event_output=auto"]).train.event_output == "auto"
     with pytest.raises(ConfigError, match="train.event_output: 'peak' is not allowed"):
         load_config(None, ["train.event_output=peak"])
+
+
+def test_event_f1_calibration_picks_a_median_filter_and_threshold_per_class():
+    from weaktag.training import event_metrics_for
+    from weaktag.training.calibration import choose_event_settings
+
+    features = _validation(8)
+    truth = _truth(features)
+    rng = np.random.default_rng(1)
+    scores = truth * 0.8 + 0.1 + 0.05 * rng.random(truth.shape)  # events at 0.85-0.95, background 0.1-0.15
+    # class "a" also has one-segment blips above its events in every clip (no threshold removes them)
+    blips = np.zeros_like(scores)
+    blips[:, 0, [3, 40, 55]] = 0.99
+    scores = np.maximum(scores, blips)
+    ids = [c.clip_id for c in features.clips]
+    predictions = Predictions(ids, scores.max(-1), scores, None)
+    plain = choose_event_settings(features, predictions, "segment", median_filter_seconds=0.0)
+    settings = choose_event_settings(features, predictions, "segment", objective="event_f1")
+    segment = features.grid.segment_seconds
+    windows = settings.filter_segments(CLASSES, segment)
+    # "a": a filter over 3+ segments removes the blips whatever the threshold; "b" needs none (ties keep 1)
+    assert windows[0] >= 3 and windows[1] == 1
+    assert 0.15 < settings.thresholds[1] < 0.85
+    chosen = event_metrics_for(settings, features, predictions)
+    assert chosen.event_f1_macro == pytest.approx(1.0)
+    # the segment-F1 rule with no filter keeps the blips of "a" above its threshold: worse event F1
+    assert event_metrics_for(plain, features, predictions).event_f1_macro < 0.9
+
+
+def test_event_calibration_is_a_validated_train_setting():
+    assert load_config(None, []).train.event_calibration == "segment_f1"
+    assert load_config(None, ["train.event_calibration=event_f1"]).train.event_calibration == "event_f1"
+    with pytest.raises(ConfigError, match="train.event_calibration: 'psds' is not allowed"):
+        load_config(None, ["train.event_calibration=psds"])

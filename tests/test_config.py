@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from weaktag.config import (
@@ -135,3 +136,18 @@ def test_tagging_settings_share_one_set_of_defaults():
         tagging_config(chunk_seconds=0)
     with pytest.raises(ConfigError, match="event_output: 'peak' is not allowed; allowed: segment, attention, product"):
         tagging_config(event_output="peak")
+
+
+def test_learning_rate_schedules():
+    from weaktag.training.module import Optimisation
+
+    cosine = Optimisation(1e-3, schedule="cosine", warmup_epochs=2, max_epochs=12)
+    factors = [cosine.factor(e) for e in range(12)]
+    assert factors[:3] == pytest.approx([1 / 3, 2 / 3, 1.0])  # linear warm-up, then the full rate
+    assert all(a > b for a, b in zip(factors[2:], factors[3:]))  # then decays every epoch ...
+    assert factors[-1] == pytest.approx(0.5 * (1 + np.cos(np.pi * 9 / 10)))  # ... towards 0 at epoch 12
+    assert [Optimisation(1e-3).factor(e) for e in (0, 5)] == [1.0, 1.0]
+    with pytest.raises(ConfigError, match="train.lr_schedule: 'step' is not allowed"):
+        load_config(None, ["train.lr_schedule=step"])
+    with pytest.raises(ConfigError, match="train.lr: nan"):
+        load_config(None, ["train.lr=nan"])

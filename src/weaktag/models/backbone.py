@@ -65,6 +65,8 @@ class VGGishBackbone(nn.Module):
     @classmethod
     def grid_for(cls, config: BackboneConfig) -> TimeGrid:
         """The grid of this backbone as ``config`` builds it (VGGish has one)."""
+        if config.time_stride not in (0, TIME_STRIDE):
+            raise ValueError(f"the vggish backbone's time stride is {TIME_STRIDE} frames, not {config.time_stride}")
         return cls.grid
     packaged_weights: ClassVar[bool] = False  # random initialisation: a frozen VGGish depends on the seed
 
@@ -91,8 +93,7 @@ class VGGishBackbone(nn.Module):
         self.l7 = nn.Sequential(*l7, nn.ReLU(inplace=True))
         if config.freq_pool not in (None, "max", "mean"):
             raise ValueError(f"the vggish backbone's freq_pool must be 'max' or 'mean', not {config.freq_pool!r}")
-        if config.time_stride not in (0, TIME_STRIDE):
-            raise ValueError(f"the vggish backbone's time stride is {TIME_STRIDE} frames, not {config.time_stride}")
+        self.grid_for(config)  # checks the time stride
         # He initialisation, as VGG implementations use: PyTorch's default shrinks the
         # signal through seven ReLU layers until every clip gets the same prediction.
         for module in self.modules():
