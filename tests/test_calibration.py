@@ -39,15 +39,51 @@ def test_auto_picks_the_output_that_localises(tmp_path):
     attention = sharp / sharp.sum(-1, keepdims=True)
     ids = [c.clip_id for c in features.clips]
     settings, scores = choose_event_output(features, Predictions(ids, flat.max(-1), flat, attention))
-    assert settings.output in ("attention", "product")
+    assert settings.output in ("attention", "product", "gated-attention")
     assert scores[settings.output] == max(scores.values()) and scores["segment"] < scores[settings.output]
     # the other way round: X^a localises and A is flat
     flat_attention = np.full(truth.shape, 1.0 / T)
     settings, scores = choose_event_output(features, Predictions(ids, sharp.max(-1), sharp, flat_attention))
-    assert settings.output == "segment" and scores["segment"] > scores["attention"]
-    # a pooling model has only X^a
+    assert settings.output in ("segment", "gated-segment") and scores["segment"] > scores["attention"]
+    # a pooling model has only X^a (and its clip probabilities)
     settings, scores = choose_event_output(features, Predictions(ids, sharp.max(-1), sharp, None))
-    assert settings.output == "segment" and set(scores) == {"segment"}
+    assert settings.output in ("segment", "gated-segment") and set(scores) == {"segment", "gated-segment"}
+
+
+def test_clip_gating_silences_a_false_class_and_auto_chooses_it():
+    """X^a localises the true class but also fires, as strongly, on the other class in a few clips;
+    the clip tagger knows better (y low for the absent class), so only the gated kinds keep that
+    class off the detection curve, and auto picks a gated kind."""
+    features = _validation()
+    truth = _truth(features)
+    rng = np.random.default_rng(1)
+    xa = truth * 0.9 + 0.02 * rng.random(truth.shape)
+    absent = 1 - truth.max(-1)  # (N, C): classes not in the clip
+    false_fire = np.zeros_like(xa)
+    false_fire[:, :, 20:30] = 0.95  # a loud burst in every absent class
+    xa = np.where(absent[:, :, None] > 0, np.maximum(xa, false_fire), xa)
+    clip = np.where(absent > 0, 0.05, 0.9)
+    attention = np.full(truth.shape, 1.0 / T)
+    ids = [c.clip_id for c in features.clips]
+    settings, scores = choose_event_output(features, Predictions(ids, clip, xa, attention))
+    assert settings.output == "gated-segment"
+    assert scores["gated-segment"] > scores["segment"] + 0.2
+
+
+def test_gated_scores_are_the_formula():
+    from weaktag.postprocess import segment_scores
+
+    rng = np.random.default_rng(0)
+    xa, att = rng.random((3, 2, 5)), rng.random((3, 2, 5))
+    clip = rng.random((3, 2))
+    relative = att / att.max(-1, keepdims=True)
+    np.testing.assert_allclose(segment_scores("gated-segment", xa, att, clip), xa * clip[..., None])
+    np.testing.assert_allclose(segment_scores("gated-attention", xa, att, clip), relative * clip[..., None])
+    np.testing.assert_allclose(segment_scores("gated-segment", xa[0], None, clip[0]), xa[0] * clip[0][:, None])
+    with pytest.raises(ValueError, match="needs the clip probabilities"):
+        segment_scores("gated-segment", xa, att)
+    with pytest.raises(ValueError, match="do not match"):
+        segment_scores("gated-attention", xa, att, clip[:, :1])
 
 
 def test_event_output_is_a_validated_train_setting():

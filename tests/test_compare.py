@@ -283,3 +283,56 @@ def test_report_formatting() -> None:
                      for c, d, g in (("w", 0.2, 0.1), ("x", 0.5, 0.05), ("y", 2.0, 0.0), ("z", 5.0, -0.02))]}
     assert rep.gain_finding(gain).startswith("Yes: the gain of `attention-self` over `attention` is larger for shorter")
     assert "Spearman rho" in rep.gain_markdown(gain)
+
+
+def test_recipes_are_arms_with_their_own_config_and_paired_seeds(compared, copy: Path, capsys) -> None:
+    """``--recipe alt=ALT.yaml`` and the arm ``alt:attention`` train under the other recipe on the same data,
+    beside the shared config's schemes (reused), with their own folder, fingerprint and figure."""
+    _, config, _ = compared
+    data_root = Path(config.data.train).parents[1]
+    config_file = copy.parent / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump(_config_dict(data_root)))
+    alt = _config_dict(data_root)
+    alt.pop("data")  # a recipe brings no data: it is compared on --config's
+    alt["model"]["l7_channels"] = 32
+    alt["train"]["event_output"] = "auto"
+    alt_file = copy.parent / "alt.yaml"
+    alt_file.write_text(yaml.safe_dump(alt))
+    rc = main(["compare", "--config", str(config_file), "--schemes", "attention,attention-self,alt:attention",
+               "--recipe", f"alt={alt_file}", "--trials", "2", "--out-dir", str(copy), "--quiet"])
+    assert rc == 0
+    assert "2 trial(s) run, 4 reused" in capsys.readouterr().out
+    for seed in (0, 1):
+        ckpt = load_checkpoint(trial_dir(copy, "alt:attention", seed) / "model.pt")
+        assert trial_dir(copy, "alt:attention", seed) == copy / "runs" / "alt" / "attention" / f"seed{seed}"
+        assert ckpt.scheme == "attention" and ckpt.experiment["model"]["l7_channels"] == 32
+        assert ckpt.experiment["data"]["train"] == config.data.train  # the shared data, not the recipe's
+    results = json.loads((copy / "results.json").read_text())
+    assert results["schemes"] == ["attention", "attention-self", "alt:attention"]
+    assert results["scheme_labels"]["alt:attention"] == "weak"
+    assert results["recipes"]["alt"]["source"] == str(alt_file)
+    assert results["recipes"]["alt"]["config"]["model"]["l7_channels"] == 32
+    assert {(t["a"], t["b"]) for t in results["wilcoxon"] if t["metric"] == "mAP"} >= {
+        ("attention", "alt:attention"), ("attention-self", "alt:attention")}
+    figures = {f["recipe"]: f["figure"] for f in results["attention_figures"]}
+    assert set(figures) == {None, "alt"} and all((copy / name).exists() for name in figures.values())
+    report = (copy / "report.md").read_text()
+    assert "recipe `alt`" in report and "`alt:attention`" in report and f"]({figures['alt']})" in report
+    # the recipe's trials are fingerprinted with the recipe: another recipe under the same name is refused
+    alt["train"]["lr"] = 0.01
+    alt_file.write_text(yaml.safe_dump(alt))
+    assert main(["compare", "--config", str(config_file), "--schemes", "alt:attention", "--recipe",
+                 f"alt={alt_file}", "--trials", "2", "--out-dir", str(copy), "--quiet"]) == 2
+    assert "different config" in capsys.readouterr().err
+
+
+def test_unknown_recipe_and_bad_recipe_specs_are_refused(compared, tmp_path: Path, capsys) -> None:
+    _, config, _ = compared
+    with pytest.raises(ValueError, match="unknown recipe"):
+        run_compare(config, ["attention", "nope:attention"], 1, tmp_path / "out", log=None)
+    with pytest.raises(ValueError, match="unknown scheme 'wat'"):
+        run_compare(config, ["r:wat"], 1, tmp_path / "out", log=None, recipes={"r": config})
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump(_config_dict(Path(config.data.train).parents[1])))
+    assert main(["compare", "--config", str(config_file), "--recipe", "no-equals-sign", "--quiet"]) == 2
+    assert "expected NAME=CONFIG.yaml" in capsys.readouterr().err

@@ -214,5 +214,32 @@ def test_evaluate_events_end_to_end() -> None:
     only_psds = evaluate_events(perfect, manifest, CLASSES, SEG)
     assert only_psds.event_f1_micro is None
     assert set(only_psds.to_dict()) == {
-        "psds1", "psds2", "segment_f1_micro", "segment_f1_macro", "event_f1_micro", "event_f1_macro"
+        "psds1", "psds2", "segment_f1_micro", "segment_f1_macro", "event_f1_micro", "event_f1_macro",
+        "psds1_operating_f1",
     }
+
+
+def test_psds1_operating_point_thresholds_and_f1() -> None:
+    """The PSDS1 operating point on hand-made scores: one clip per class, an event at segments 10-19 and a
+    weaker false burst at 40-44; the best intersection-F1 threshold lies above the burst and at or below
+    the event, and the same thresholds on other scores give the F1 of those scores."""
+    from weaktag.metrics.events import operating_point_f1, psds_operating_point
+
+    scores, events = {}, {}
+    for k, name in enumerate(CLASSES):
+        matrix = np.zeros((2, 62))
+        matrix[k, 10:20] = 0.8
+        matrix[k, 40:45] = 0.4
+        scores[f"c{k}"] = matrix
+        events[f"c{k}"] = [Event(name, 10 * SEG, 20 * SEG)]
+    truth = _manifest(events)
+    frames = scores_to_dataframes(scores, CLASSES, SEG)
+    point = psds_operating_point(frames, truth, scenario=1)
+    assert point.scenario == 1 and set(point.thresholds) == set(CLASSES)
+    assert all(0.4 < t <= 0.8 for t in point.thresholds.values())
+    assert point.f1_macro == pytest.approx(1.0)
+    assert operating_point_f1(frames, truth, point) == pytest.approx(1.0)
+    # a model whose burst is as strong as the event: one true and one false detection per class (F1 2/3)
+    louder = {cid: np.where(m == 0.4, 0.9, m) for cid, m in scores.items()}
+    assert operating_point_f1(scores_to_dataframes(louder, CLASSES, SEG), truth, point) == pytest.approx(2 / 3)
+    assert point.to_dict()["f1_macro"] == pytest.approx(1.0)

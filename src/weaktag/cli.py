@@ -169,11 +169,18 @@ def _cmd_schemes(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     import shlex
 
-    from .config import load_config
+    from .config import load_config, recipe_config
     from .experiments.compare import run_compare
     from .supervision import SCHEMES
 
     config = load_config(args.config, args.overrides)
+    recipes, recipe_sources = {}, {}
+    for spec in args.recipe or []:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip() or ":" in name or "/" in name:
+            raise ValueError(f"--recipe {spec!r}: expected NAME=CONFIG.yaml (a name without ':' or '/')")
+        recipes[name.strip()] = recipe_config(config, path.strip(), args.overrides)
+        recipe_sources[name.strip()] = path.strip()
     schemes = [s.strip() for s in args.schemes.split(",") if s.strip()] if args.schemes else list(SCHEMES)
     seeds = None
     if args.seeds:
@@ -191,8 +198,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             command += [flag, value]
     if args.durations_from != "auto":
         command += ["--durations-from", args.durations_from]
+    for spec in args.recipe or []:
+        command += ["--recipe", spec]
     result = run_compare(config, schemes, trials, out_dir, seeds, gain_pair=gain_pair, attention_clip=args.clip,
                          durations_from=args.durations_from, command=shlex.join(command + list(args.overrides)),
+                         recipes=recipes, recipe_sources=recipe_sources,
                          note=args.note, log=None if args.quiet else print)
     print()
     print((Path(out_dir) / "table.md").read_text())
@@ -351,7 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("compare", "paired trials of several schemes on one data set: tables, tests, figures")
     p.add_argument("--config", required=True, help="YAML config shared by every trial (needs data.test)")
-    p.add_argument("--schemes", default=None, help="comma-separated scheme names (default: all; see weaktag schemes)")
+    p.add_argument("--schemes", default=None, help="comma-separated scheme names (default: all; see weaktag "
+                   "schemes); RECIPE:SCHEME trains SCHEME under a --recipe")
+    p.add_argument("--recipe", action="append", default=None, metavar="NAME=CONFIG",
+                   help="another recipe on the same data (its model, scheme, train and augment sections; the data "
+                   "comes from --config), compared as arms NAME:SCHEME; repeatable")
     p.add_argument("--trials", type=int, default=None,
                    help="trials (seeds) per scheme (default 5, or the number of --seeds)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds, one per trial (default: train.seed + i)")

@@ -122,8 +122,9 @@ class TrainSection:
     logger: str = field(default="csv", metadata=_choices("csv", "tensorboard", "none"))
     progress: bool = True
     # which output scores time for events, stored in the checkpoint: X^a ("segment", the default), the
-    # relative attention, their product, or "auto": the one with the best PSDS1 on strongly labelled
-    # validation clips (X^a when validation has no strong labels)
+    # relative attention, their product, either gated by the clip probability ("gated-segment",
+    # "gated-attention"), or "auto": the one with the best PSDS1 on strongly labelled validation
+    # clips (X^a when validation has no strong labels); see weaktag.postprocess.segment_scores
     event_output: str = field(default="segment", metadata=_choices(*OUTPUT_KINDS, "auto"))
     # what the per-class event thresholds are chosen for on validation: segment-level F1 with a fixed
     # median filter (as before), or event-based F1 with a median-filter length per class as well
@@ -266,6 +267,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     config = _build(ExperimentConfig, layers)
     validate(config, where)
     return config
+
+
+def recipe_config(base: ExperimentConfig, path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """A recipe on ``base``'s data: the config at ``path`` (with ``overrides``) whose ``data`` section and
+    output folder are replaced by ``base``'s, so that two recipes are compared on the same clips."""
+    recipe = load_config(path, overrides)
+    recipe.data = dataclasses.replace(base.data, classes=list(base.data.classes))
+    recipe.output_dir = base.output_dir
+    return recipe
 
 
 def config_from_dict(values: dict) -> ExperimentConfig:

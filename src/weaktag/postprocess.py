@@ -14,8 +14,10 @@ from scipy.ndimage import median_filter
 
 from .geometry import median_filter_length
 
-OutputKind = Literal["segment", "attention", "product"]
-OUTPUT_KINDS: tuple[str, ...] = ("segment", "attention", "product")
+OutputKind = Literal["segment", "attention", "product", "gated-segment", "gated-attention"]
+OUTPUT_KINDS: tuple[str, ...] = ("segment", "attention", "product", "gated-segment", "gated-attention")
+#: the kinds that read the attention matrix (a mean-pooling model has none)
+ATTENTION_KINDS: tuple[str, ...] = ("attention", "product", "gated-attention")
 #: what event thresholds are chosen for on validation (weaktag.training.calibration)
 EVENT_OBJECTIVES: tuple[str, ...] = ("segment_f1", "event_f1")
 
@@ -60,7 +62,8 @@ class EventSettings:
 # --------------------------------------------------------------------------- score curves
 
 
-def segment_scores(output_kind: str, segment_probs: np.ndarray, attention: np.ndarray | None = None) -> np.ndarray:
+def segment_scores(output_kind: str, segment_probs: np.ndarray, attention: np.ndarray | None = None,
+                   clip_probs: np.ndarray | None = None) -> np.ndarray:
     """Per-class, per-segment detection scores (…, C, T) from one model's outputs.
 
     * ``"segment"``: X^a, the segment-level class probability. Recommended default: it is a
@@ -71,14 +74,29 @@ def segment_scores(output_kind: str, segment_probs: np.ndarray, attention: np.nd
       not *whether* it is present: a class absent from the clip still peaks at 1.
     * ``"product"``: X^a * A / max_t A, segment probability gated by relative attention; keeps
       X^a's calibration but suppresses segments the attention ignores.
+    * ``"gated-segment"``: X^a * y, and ``"gated-attention"``: (A / max_t A) * y, with y the
+      clip probability of the class (``clip_probs``; for a long file, the whole file's). The
+      clip-level decision gates time: a class the clip tagger rejects cannot fire events,
+      which is what keeps false classes off the detection curve (PSDS's cross-trigger and
+      false-positive rates). ``"gated-attention"`` says where with A and whether with y.
 
-    Arrays may be (C, T) or batched (B, C, T); time is the last axis.
+    Arrays may be (C, T) or batched (B, C, T); time is the last axis; ``clip_probs`` is (C,)
+    or (B, C).
     """
     if output_kind not in OUTPUT_KINDS:
         raise ValueError(f"unknown output kind {output_kind!r}; choose from {OUTPUT_KINDS}")
     segment_probs = np.asarray(segment_probs, dtype=float)
+    gate = None
+    if output_kind.startswith("gated-"):
+        if clip_probs is None:
+            raise ValueError(f"output kind {output_kind!r} needs the clip probabilities, but clip_probs is None")
+        gate = np.asarray(clip_probs, dtype=float)[..., None]
+        if gate.shape != segment_probs.shape[:-1] + (1,):
+            raise ValueError(f"clip_probs {gate.shape[:-1]} do not match segment_probs {segment_probs.shape}")
     if output_kind == "segment":
         return segment_probs
+    if output_kind == "gated-segment":
+        return segment_probs * gate
     if attention is None:
         raise ValueError(f"output kind {output_kind!r} needs the attention matrix, but attention is None")
     attention = np.asarray(attention, dtype=float)
@@ -88,6 +106,8 @@ def segment_scores(output_kind: str, segment_probs: np.ndarray, attention: np.nd
     relative = np.divide(attention, peak, out=np.zeros_like(attention), where=peak > 0)
     if output_kind == "attention":
         return relative
+    if output_kind == "gated-attention":
+        return relative * gate
     return segment_probs * relative
 
 

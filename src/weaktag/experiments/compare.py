@@ -4,10 +4,16 @@ Trial ``i`` of every scheme trains with seed ``seeds[i]`` (default ``config.trai
 so results are paired and the Wilcoxon signed-rank test applies (the paper, Sec. IV, trains
 every variant 20 times). Features are computed once and shared by all trials.
 
+**Recipes**: besides the schemes of the shared config, an entry ``NAME:SCHEME`` trains ``SCHEME``
+under another recipe (``recipes[NAME]``: another experiment config on the same data, e.g.
+``configs/recommended.yaml``), so one comparison pits recipes against each other with paired
+seeds. Each recipe computes its own features (its backbone's front end), once.
+
 Layout under ``out_dir``::
 
     runs/<scheme>/seed<k>/         one trial: train()'s model.pt, summary.json, logs
     runs/<scheme>/seed<k>/trial.json   its test metrics; written atomically, last
+    runs/<recipe>/<scheme>/seed<k>/    a trial of a recipe arm (``recipe:scheme``)
     results.json  results.csv  summary.csv  table.md  wilcoxon.md  wilcoxon.csv
     per_class_ap.csv  gain_vs_duration.png/.md/.csv  attention_<clip>.png  report.md
 
@@ -25,7 +31,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -47,6 +53,32 @@ TRIAL_FORMAT = "weaktag-trial/1"
 RESULTS_FORMAT = "weaktag-compare/1"
 #: events at most this long make a clip a good Fig. 5 example (the paper's gain is on short events)
 SHORT_EVENT_SECONDS = 1.0
+#: separates a recipe's name from the scheme in an arm name: ``recommended:attention``
+RECIPE_SEPARATOR = ":"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One compared arm: a scheme trained under the shared config (``recipe`` None) or under a named recipe."""
+
+    scheme: str
+    recipe: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.scheme if self.recipe is None else f"{self.recipe}{RECIPE_SEPARATOR}{self.scheme}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Arm":
+        recipe, sep, scheme = text.strip().rpartition(RECIPE_SEPARATOR)
+        if sep and not recipe:
+            raise ValueError(f"arm {text!r}: a recipe name is missing before {RECIPE_SEPARATOR!r}")
+        return cls(scheme, recipe or None)
+
+
+def scheme_of(arm: str) -> str:
+    """The training scheme of an arm name (``recommended:attention`` -> ``attention``)."""
+    return Arm.parse(arm).scheme
 
 
 @dataclass
@@ -69,8 +101,9 @@ class CompareConfig:
         if len(set(self.schemes)) != len(self.schemes):
             raise ValueError(f"a scheme is listed twice: {self.schemes}")
         for name in self.schemes:
-            if name not in SCHEMES:
-                raise ValueError(f"unknown scheme {name!r}; choose from: {', '.join(SCHEMES)}")
+            arm = Arm.parse(name)
+            if arm.scheme not in SCHEMES:
+                raise ValueError(f"unknown scheme {arm.scheme!r}; choose from: {', '.join(SCHEMES)}")
         if self.trials < 1:
             raise ValueError(f"trials must be >= 1, got {self.trials}")
         seeds = list(self.seeds) if self.seeds is not None else [base_seed + i for i in range(self.trials)]
@@ -121,7 +154,12 @@ def _num(x: Any) -> float:
 
 
 def trial_dir(out_dir: str | Path, scheme: str, seed: int) -> Path:
-    return Path(out_dir) / "runs" / scheme / f"seed{seed}"
+    """``runs/<scheme>/seed<k>``; an arm of a recipe (``recipe:scheme``) has ``runs/<recipe>/<scheme>/seed<k>``."""
+    arm = Arm.parse(scheme)
+    folder = Path(out_dir) / "runs"
+    if arm.recipe is not None:
+        folder = folder / arm.recipe
+    return folder / arm.scheme / f"seed{seed}"
 
 
 def fingerprint(config: ExperimentConfig) -> dict[str, Any]:
@@ -165,7 +203,7 @@ def _differences(then: Any, now: Any, default: Any, prefix: str = "") -> list[st
 
 def trial_config(config: ExperimentConfig, scheme: str, seed: int, out_dir: Path) -> ExperimentConfig:
     c = copy.deepcopy(config)
-    c.scheme.name = scheme
+    c.scheme.name = scheme_of(scheme)
     c.train.seed = seed
     c.output_dir = str(trial_dir(out_dir, scheme, seed))
     return c
@@ -234,12 +272,15 @@ class _Data:
     """Manifests read once per run; features computed on demand (not at all when every trial is finished
     but the test set), once, for every trial."""
 
-    def __init__(self, config: ExperimentConfig, data: PreparedData | None) -> None:
+    def __init__(self, config: ExperimentConfig, data: PreparedData | None,
+                 manifests: tuple[list[str], dict[str, Any]] | None = None) -> None:
         self.config = config
         self._prepared = data
         self._test: FeatureSet | None = data.test if data is not None else None
         if data is not None and data.manifests:
             self.classes, self.manifests = list(data.classes), dict(data.manifests)
+        elif manifests is not None:  # a recipe on the same data: its labels are read once, by the shared config
+            self.classes, self.manifests = list(manifests[0]), dict(manifests[1])
         else:
             self.classes, self.manifests = read_manifests(config)
         if "test" not in self.manifests:
@@ -311,7 +352,7 @@ def draw_attention(out_dir: Path, schemes: Sequence[str], seed: int, test: Featu
     if clip is None:
         return None
     index = next(i for i, c in enumerate(test.clips) if c.clip_id == clip.clip_id)
-    chosen = [s for s in schemes if SCHEMES[s].uses_attention] or list(schemes)
+    chosen = [s for s in schemes if SCHEMES[scheme_of(s)].uses_attention] or list(schemes)
     one = FeatureSet([clip], list(test.classes), test.features[index : index + 1], grid=test.grid,
                      clip_seconds=test.clip_seconds)
     outputs = []
@@ -320,14 +361,12 @@ def draw_attention(out_dir: Path, schemes: Sequence[str], seed: int, test: Featu
         pred = predict_features(ckpt.model, one)
         outputs.append((f"{scheme} (seed {seed})", pred.segment_probs[0],
                         None if pred.attention is None else pred.attention[0]))
-    name = f"attention_{_safe_name(clip.clip_id)}.png"
-    for old in out_dir.glob("attention_*.png"):  # a figure of another clip, from an earlier run
-        if old.name != name:
-            old.unlink()
+    recipe = Arm.parse(chosen[0]).recipe
+    name = f"attention_{_safe_name(recipe) + '_' if recipe else ''}{_safe_name(clip.clip_id)}.png"
     events = list(clip.events or ())
     plot_attention(test.features[index].numpy(), events, test.classes, attention_panels(outputs),
                    test.grid.segment_seconds, out_dir / name)
-    return {"clip": clip.clip_id, "figure": name, "seed": seed, "schemes": chosen,
+    return {"clip": clip.clip_id, "figure": name, "seed": seed, "schemes": chosen, "recipe": recipe,
             "attention": any(o[2] is not None for o in outputs),
             "events": [{"label": e.label, "onset": e.onset, "offset": e.offset} for e in events]}
 
@@ -348,35 +387,49 @@ def run_compare(
     command: str | None = None,
     note: str | None = None,
     data: PreparedData | None = None,
+    recipes: Mapping[str, ExperimentConfig] | None = None,
+    recipe_sources: Mapping[str, str] | None = None,
     log: Callable[[str], None] | None = print,
 ) -> CompareResult:
     """Train ``trials`` paired seeds of every scheme (skipping finished trials) and write the report.
 
     ``config`` is the experiment every trial shares; its ``scheme.name``, ``train.seed`` and
     ``output_dir`` are replaced per trial. ``data``: features already prepared for ``config``.
+    ``schemes`` may name arms ``recipe:scheme``, trained under ``recipes[recipe]`` (a config on
+    the same data; ``recipe_sources`` says where each came from, for the report).
     """
     started = time.time()
     options = CompareConfig(list(schemes), trials, list(seeds) if seeds is not None else None,
                             tuple(gain_pair) if gain_pair else None, attention_clip, durations_from, command, note)
     seeds = options.validate(config.train.seed)
     schemes = options.schemes
+    arms = {name: Arm.parse(name) for name in schemes}
+    recipes = dict(recipes or {})
+    unknown = sorted({a.recipe for a in arms.values() if a.recipe is not None and a.recipe not in recipes})
+    if unknown:
+        raise ValueError(f"unknown recipe(s) {', '.join(unknown)} in --schemes; define each with "
+                         f"--recipe NAME=CONFIG.yaml" + (f" (defined: {', '.join(recipes)})" if recipes else ""))
     out_dir = Path(out_dir)
     say = log or (lambda _msg: None)
     if not config.data.test:
         raise ValueError("compare needs a test set: set data.test in the config")
     source = _Data(config, data)
-    if any(SCHEMES[s].needs_strong for s in schemes) and not source.manifests["train"].has_strong:
-        needing = [s for s in schemes if SCHEMES[s].needs_strong]
+    sources: dict[str | None, _Data] = {None: source}
+    for name in sorted({a.recipe for a in arms.values() if a.recipe is not None}):
+        sources[name] = _Data(recipes[name], None, manifests=(source.classes, source.manifests))
+    configs = {None: config, **recipes}
+    if any(SCHEMES[a.scheme].needs_strong for a in arms.values()) and not source.manifests["train"].has_strong:
+        needing = [n for n, a in arms.items() if SCHEMES[a.scheme].needs_strong]
         raise ValueError(f"scheme(s) {needing} need strong labels (onset/offset) and {config.data.train} has none")
-    for s in schemes:
-        make_scheme(s, **config.scheme.settings())  # fail now on bad scheme settings
-    expected = fingerprint(config)
+    for a in arms.values():
+        make_scheme(a.scheme, **configs[a.recipe].scheme.settings())  # fail now on bad scheme settings
+    expected = {r: fingerprint(c) for r, c in configs.items()}
 
     records: dict[str, list[dict | None]] = {s: [None] * len(seeds) for s in schemes}
     ran, reused = [], []
     for i, seed in enumerate(seeds):
         for scheme in schemes:
-            record = read_trial(trial_dir(out_dir, scheme, seed), scheme, seed, expected)
+            record = read_trial(trial_dir(out_dir, scheme, seed), scheme, seed, expected[arms[scheme].recipe])
             if record is not None:
                 if record["classes"] != source.classes:
                     raise ValueError(f"{trial_dir(out_dir, scheme, seed)} was trained on other classes than the "
@@ -389,7 +442,8 @@ def run_compare(
         say(f"compare: {len(reused)} finished trial(s) reused, {len(todo)} to run")
     for n, (i, seed, scheme) in enumerate(todo, start=1):
         say(f"compare: trial {n}/{len(todo)}: {scheme} seed {seed} ...")
-        record = run_trial(config, scheme, seed, i, out_dir, source.prepared, expected)
+        recipe = arms[scheme].recipe
+        record = run_trial(configs[recipe], scheme, seed, i, out_dir, sources[recipe].prepared, expected[recipe])
         records[scheme][i] = record
         ran.append((scheme, seed))
         m = record["metrics"]
@@ -397,7 +451,9 @@ def run_compare(
             f"{m['wall_seconds']:.0f} s")
 
     finished: dict[str, list[dict]] = {s: [r for r in records[s] if r is not None] for s in schemes}
-    return write_report(out_dir, config, options, seeds, finished, source, ran, reused, started, say)
+    recipe_info = {name: {"source": (recipe_sources or {}).get(name), "config": recipes[name].to_dict()}
+                   for name in sources if name is not None}
+    return write_report(out_dir, config, options, seeds, finished, sources, ran, reused, started, say, recipe_info)
 
 
 def _shown(path: str) -> str:
@@ -425,9 +481,11 @@ def _summary(trials: dict[str, list[dict]]) -> tuple[dict[str, dict[str, dict]],
 
 
 def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig, seeds: list[int],
-                 trials: dict[str, list[dict]], source: _Data, ran: list, reused: list, started: float,
-                 say: Callable[[str], None]) -> CompareResult:
+                 trials: dict[str, list[dict]], sources: Mapping[str | None, _Data], ran: list, reused: list,
+                 started: float, say: Callable[[str], None],
+                 recipes: Mapping[str, Any] | None = None) -> CompareResult:
     """Every table, figure and ``report.md`` from the finished trial records."""
+    source = sources[None]
     schemes, classes = options.schemes, source.classes
     summary, metrics = _summary(trials)
     headline = [m for m in rep.HEADLINE_METRICS if m in metrics]
@@ -499,14 +557,25 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
         add("gain_vs_duration.md", write_text_atomic(out_dir / "gain_vs_duration.md", text),
             "Fig. 4's table, Spearman's rho and the finding")
 
-    # Fig. 5
-    attention, attention_skipped = None, None
-    attention = draw_attention(out_dir, schemes, seeds[0], source.test, options.attention_clip)
-    if attention is None:
+    # Fig. 5: one figure per recipe (each has its own front end and time grid)
+    figures, attention_skipped = [], None
+    groups: dict[str | None, list[str]] = {}
+    for scheme in schemes:
+        groups.setdefault(Arm.parse(scheme).recipe, []).append(scheme)
+    for recipe, members in groups.items():
+        figure = draw_attention(out_dir, members, seeds[0], sources[recipe].test, options.attention_clip)
+        if figure is not None:
+            figures.append(figure)
+            add(figure["figure"], out_dir / figure["figure"],
+                f"Fig. 5: attention A and X^a of test clip {figure['clip']} (first trial of "
+                + (f"each arm of recipe {recipe})" if recipe else "each scheme)"))
+    drawn = {f["figure"] for f in figures}
+    for old in out_dir.glob("attention_*.png"):  # a figure of another clip, from an earlier run
+        if old.name not in drawn:
+            old.unlink()
+    if not figures:
         attention_skipped = "no test clip has strong labels"
-    else:
-        add(attention["figure"], out_dir / attention["figure"],
-            f"Fig. 5: attention A and X^a of test clip {attention['clip']} (first trial of each scheme)")
+    attention = figures[0] if figures else None
 
     split_info = {k: {"clips": len(m), "strong": sum(1 for c in m if c.has_strong)}
                   for k, m in source.manifests.items()}
@@ -518,8 +587,10 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
         "trial_seconds_total": sum(_num(t["metrics"]["wall_seconds"]) for ts in trials.values() for t in ts),
         "ran": len(ran), "reused": len(reused),
         "schemes": schemes, "trials": options.trials, "seeds": seeds,
-        "scheme_labels": {s: SCHEMES[s].labels for s in schemes},
-        "scheme_info": {s: rep.scheme_info(SCHEMES[s]) for s in schemes},
+        # which labels each arm's training used (weak, strong or weak+strong): its scheme's declaration
+        "scheme_labels": {s: SCHEMES[scheme_of(s)].labels for s in schemes},
+        "scheme_info": {s: rep.scheme_info(SCHEMES[scheme_of(s)]) for s in schemes},
+        "recipes": dict(recipes or {}),
         "compare": asdict(options),
         "config": config.to_dict(),
         "data": {**{k: _shown(getattr(config.data, k)) for k in ("train", "validation", "test")},
@@ -529,7 +600,7 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
         "per_class": {"classes": classes, "median_duration": durations, "durations_from": durations_label,
                       "ap": per_class_ap},
         "gain_vs_duration": gain, "gain_skipped": gain_skipped,
-        "attention_figure": attention, "attention_skipped": attention_skipped,
+        "attention_figure": attention, "attention_figures": figures, "attention_skipped": attention_skipped,
         "runs": {s: [{k: t[k] for k in ("trial", "seed", "metrics", "per_class_ap", "checkpoint")}
                      for t in trials[s]] for s in schemes},
     }

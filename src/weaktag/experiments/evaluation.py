@@ -59,7 +59,8 @@ def evaluate_predictions(checkpoint: Checkpoint, features: FeatureSet, predictio
 
 def evaluate_checkpoint(checkpoint_path: str | Path, labels: str | Path, audio_dir: str | Path | None = None,
                         progress: bool = False, event_output: str | None = None) -> EvaluationReport:
-    """``event_output`` picks the matrix that scores time (X^a "segment", "attention" or "product");
+    """``event_output`` picks the matrix that scores time (X^a "segment", "attention", "product", or a
+    clip-gated "gated-segment" / "gated-attention");
     None uses the checkpoint's setting (X^a unless changed)."""
     checkpoint = load_checkpoint(checkpoint_path)
     kwargs = {"audio_dir": audio_dir} if audio_dir else {}

@@ -48,12 +48,13 @@ METRICS: dict[str, MetricInfo] = {
     "segment_f1_micro": MetricInfo("segment F1 micro"),
     "event_f1_macro": MetricInfo("event F1 macro"),
     "event_f1_micro": MetricInfo("event F1 micro"),
+    "psds1_operating_f1": MetricInfo("F1 at PSDS1 point"),
     "val_mAP": MetricInfo("validation mAP"),
     "best_epoch": MetricInfo("best epoch", 1.0, 1, 1, higher_is_better=False),
     "wall_seconds": MetricInfo("time per trial (s)", 1.0, 0, 0, higher_is_better=False),
 }
 TAGGING_COLUMNS = ("mAP", "AUC", "d_prime", "f1_macro", "f1_micro")
-EVENT_COLUMNS = ("psds1", "psds2", "segment_f1_macro", "event_f1_macro", "event_f1_micro")
+EVENT_COLUMNS = ("psds1", "psds2", "segment_f1_macro", "event_f1_macro", "event_f1_micro", "psds1_operating_f1")
 TRAINING_COLUMNS = ("val_mAP", "best_epoch", "wall_seconds")
 #: metrics tested pairwise when present: the paper's mAP, plus AUC and the event-level summaries
 HEADLINE_METRICS = ("mAP", "AUC", "psds1", "psds2", "event_f1_macro")
@@ -267,6 +268,25 @@ def gain_finding(gain: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- report.md
 
 
+def recipe_summary(recipe: Mapping[str, Any]) -> str:
+    """One line: where a recipe came from and what it trains (backbone, neck, schedule, augmentation)."""
+    config = recipe.get("config", {})
+    m, t, a = config.get("model", {}), config.get("train", {}), config.get("augment", {})
+    parts = [f"`{recipe['source']}`"] if recipe.get("source") else []
+    backbone = f"backbone {m.get('backbone')}"
+    if m.get("freeze"):
+        backbone += f" ({m['freeze']} leading layers frozen)"
+    parts.append(backbone)
+    if m.get("neck_channels"):
+        parts.append(f"neck {m.get('neck_layers')} x {m['neck_channels']} channels, dropout {m.get('dropout')}")
+    parts.append(f"lr {t.get('lr')} ({t.get('lr_schedule')}), batch {t.get('batch_size')}, "
+                 f"{plural(t.get('max_epochs') or 0, 'epoch')}")
+    used = [k for k in ("gain_db", "shift_seconds", "mixup_alpha", "time_masks", "freq_masks") if a.get(k)]
+    parts.append("augmentation " + (", ".join(f"{k} {a[k]}" for k in used) if used else "off"))
+    parts.append(f"event output {t.get('event_output')}, thresholds for {t.get('event_calibration')}")
+    return "; ".join(parts)
+
+
 def report_markdown(results: Mapping[str, Any]) -> str:
     """The one-file report: command, data, Table I, events, Wilcoxon, Fig. 4 and Fig. 5 (relative links)."""
     n, schemes = results["trials"], results["schemes"]
@@ -298,6 +318,8 @@ def report_markdown(results: Mapping[str, Any]) -> str:
         lines.append(f"- model width {m.get('width')}{norm}, L7 {m.get('l7_channels')} channels; lr {t.get('lr')}, "
                      f"batch {t.get('batch_size')}, {plural(t.get('max_epochs') or 0, 'epoch')} "
                      f"(best epoch on validation mAP); alpha {s.get('alpha')}")
+    for name, recipe in (results.get("recipes") or {}).items():
+        lines.append(f"- recipe `{name}` (arms `{name}:<scheme>`): {recipe_summary(recipe)}")
     lines += ["", "## Results (Table I)", "", table_markdown(results).rstrip(), ""]
 
     keys = key_comparisons(results)
@@ -320,17 +342,19 @@ def report_markdown(results: Mapping[str, Any]) -> str:
     else:
         lines += [f"Not drawn: {results.get('gain_skipped', 'no pair of schemes')}.", ""]
 
-    att = results.get("attention_figure")
+    figures = results.get("attention_figures") or ([results["attention_figure"]] if results.get("attention_figure")
+                                                    else [])
     lines += ["## Attention matrices (Fig. 5)", ""]
-    if att:
+    for att in figures:
         events = ", ".join(f"{e['label']} {e['onset']:.2f}-{e['offset']:.2f} s" for e in att["events"]) or "none"
+        whose = f"each arm of recipe `{att['recipe']}`" if att.get("recipe") else "each scheme"
         lines += [
             f"Test clip `{att['clip']}` (events: {events}). Rows: log-mel spectrogram, ground truth, then for the "
-            "first trial of each scheme " + ("its attention A and segment output X^a" if att.get("attention") else
-                                             "its segment output X^a (no scheme here has attention)") + ".", "",
+            f"first trial of {whose} " + ("its attention A and segment output X^a" if att.get("attention") else
+                                          "its segment output X^a (no scheme here has attention)") + ".", "",
             f"![attention matrices]({att['figure']})", "",
         ]
-    else:
+    if not figures:
         lines += [f"Not drawn: {results.get('attention_skipped', 'no strongly labelled test clip')}.", ""]
 
     per_class = results.get("per_class")

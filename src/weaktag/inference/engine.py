@@ -55,7 +55,7 @@ from ..checkpoint import Checkpoint, load_checkpoint
 from ..config import TaggingConfig, tagging_config
 from ..geometry import MIN_AUDIO_SECONDS
 from ..models import attention_pool
-from ..postprocess import OUTPUT_KINDS, EventSettings, decode_events
+from ..postprocess import ATTENTION_KINDS, OUTPUT_KINDS, EventSettings, decode_events
 from .backends import BACKENDS, Backend, BackendName, OnnxBackend, TorchBackend, checkpoint_from_onnx, export_temporary
 from .results import TagFailure, TagResult
 
@@ -190,7 +190,7 @@ class Tagger:
                                               else [float(x) for x in median_filter_seconds])
         if settings.output not in OUTPUT_KINDS:
             raise ValueError(f"event output must be one of {OUTPUT_KINDS}, not {settings.output!r}")
-        if settings.output != "segment" and not self.has_attention:
+        if settings.output in ATTENTION_KINDS and not self.has_attention:
             raise ValueError(f"event output {settings.output!r} needs an attention model; this one pools "
                              "(use event output 'segment')")
         self._event_thr = settings.thresholds_for(self.classes)

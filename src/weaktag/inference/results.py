@@ -79,7 +79,7 @@ class TagResult:
 
     def scores(self, output: str = "segment") -> np.ndarray:
         """(C, T) detection scores of ``output`` kind (see :func:`weaktag.postprocess.segment_scores`)."""
-        return segment_scores(output, self.segment_probs, self.attention)
+        return segment_scores(output, self.segment_probs, self.attention, self.clip_probs)
 
     def detect_events(self, settings: EventSettings) -> list[DetectedEvent]:
         """Events from the segment outputs with ``settings`` (output kind, thresholds, median filter)."""

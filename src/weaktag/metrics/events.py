@@ -158,6 +158,24 @@ def psds(
     )
 
 
+def _threshold_inputs(scores: Mapping[str, pd.DataFrame], ground_truth: Manifest):
+    """Score tables and merged ground truth of the strongly labelled clips, restricted to the classes
+    that have ground-truth events there (the others have no F1)."""
+    strong = _strong_clips(ground_truth)
+    if not strong:
+        raise ValueError("the ground-truth manifest has no strongly labelled clip")
+    classes = list(scores[next(iter(strong))].columns[2:])
+    with_events = {e.label for clip in strong.values() for e in clip.events if e.offset > e.onset}
+    kept = [name for name in classes if name in with_events]
+    eval_scores = {clip_id: _WritableScoreFrame(scores[clip_id][["onset", "offset", *kept]]) for clip_id in strong}
+    eval_truth = {
+        clip_id: [(onset, offset, label) for label, onset, offset in
+                  _merge_touching((e.label, e.onset, e.offset) for e in clip.events if e.label in set(kept))]
+        for clip_id, clip in strong.items()
+    }
+    return kept, eval_scores, eval_truth
+
+
 def best_event_f1(
     scores: Mapping[str, pd.DataFrame],
     ground_truth: Manifest,
@@ -173,25 +191,62 @@ def best_event_f1(
     """
     from sed_scores_eval import collar_based
 
-    strong = _strong_clips(ground_truth)
-    if not strong:
-        raise ValueError("the ground-truth manifest has no strongly labelled clip")
-    classes = list(scores[next(iter(strong))].columns[2:])
-    with_events = {e.label for clip in strong.values() for e in clip.events if e.offset > e.onset}
-    kept = [name for name in classes if name in with_events]
+    kept, eval_scores, eval_truth = _threshold_inputs(scores, ground_truth)
     if not kept:
         return {}
-    known = set(kept)
-    eval_scores = {clip_id: _WritableScoreFrame(scores[clip_id][["onset", "offset", *kept]]) for clip_id in strong}
-    eval_truth = {
-        clip_id: [(onset, offset, label) for label, onset, offset in
-                  _merge_touching((e.label, e.onset, e.offset) for e in clip.events if e.label in known)]
-        for clip_id, clip in strong.items()
-    }
     f_score, _, _, thresholds, _ = collar_based.best_fscore(
         eval_scores, eval_truth, onset_collar=collar_seconds, offset_collar=collar_seconds,
         offset_collar_rate=percentage_of_length, time_decimals=TIME_DECIMALS)
     return {name: (float(f_score[name]), float(thresholds[name])) for name in kept}
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """Per-class thresholds at the best F1 under a PSDS scenario's detection criteria (DTC/GTC
+    intersection matching), and that macro F1: the thresholded system a PSDS value stands for."""
+
+    scenario: int
+    thresholds: dict[str, float]
+    f1_macro: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "thresholds": dict(self.thresholds),
+                "f1_macro": None if not math.isfinite(self.f1_macro) else self.f1_macro}
+
+
+def psds_operating_point(scores: Mapping[str, pd.DataFrame], ground_truth: Manifest,
+                         scenario: int = 1) -> OperatingPoint:
+    """The per-class thresholds with the best intersection-based F1 under ``scenario``'s DTC/GTC
+    (``sed_scores_eval.intersection_based.best_fscore``): choose them on validation, then score
+    test with :func:`operating_point_f1`."""
+    from sed_scores_eval import intersection_based
+
+    params = PSDS_SCENARIOS[scenario]
+    kept, eval_scores, eval_truth = _threshold_inputs(scores, ground_truth)
+    if not kept:
+        return OperatingPoint(scenario, {}, float("nan"))
+    f_score, _, _, thresholds, _ = intersection_based.best_fscore(
+        eval_scores, eval_truth, dtc_threshold=params.dtc_threshold, gtc_threshold=params.gtc_threshold,
+        time_decimals=TIME_DECIMALS)
+    return OperatingPoint(scenario, {k: float(thresholds[k]) for k in kept}, float(f_score["macro_average"]))
+
+
+def operating_point_f1(scores: Mapping[str, pd.DataFrame], ground_truth: Manifest, point: OperatingPoint) -> float:
+    """Macro intersection-based F1 of ``scores`` at ``point``'s thresholds (classes it has no
+    threshold for, or without events here, are left out)."""
+    from sed_scores_eval import intersection_based
+
+    params = PSDS_SCENARIOS[point.scenario]
+    kept, eval_scores, eval_truth = _threshold_inputs(scores, ground_truth)
+    kept = [k for k in kept if k in point.thresholds and math.isfinite(point.thresholds[k])]
+    if not kept:
+        return float("nan")
+    eval_scores = {k: v[["onset", "offset", *kept]] for k, v in eval_scores.items()}
+    eval_truth = {k: [e for e in v if e[2] in set(kept)] for k, v in eval_truth.items()}
+    f_score, *_ = intersection_based.fscore(
+        eval_scores, eval_truth, {k: point.thresholds[k] for k in kept}, dtc_threshold=params.dtc_threshold,
+        gtc_threshold=params.gtc_threshold, time_decimals=TIME_DECIMALS)
+    return float(f_score["macro_average"])
 
 
 class _WritableScoreFrame(pd.DataFrame):
@@ -311,6 +366,8 @@ class EventMetrics:
     segment_f1_macro: float | None = None
     event_f1_micro: float | None = None
     event_f1_macro: float | None = None
+    # intersection-based F1 (PSDS1's DTC/GTC) at the PSDS1 operating point chosen on validation
+    psds1_operating_f1: float | None = None
 
     def to_dict(self) -> dict[str, float | None]:
         return {k: (None if v is None or not math.isfinite(v) else float(v)) for k, v in asdict(self).items()}

@@ -14,17 +14,18 @@ from scipy.ndimage import median_filter
 
 from ..data import FeatureSet
 from ..labels import Manifest
-from ..metrics.events import EventMetrics, best_event_f1, evaluate_events, psds, scores_to_dataframes
+from ..metrics.events import (EventMetrics, OperatingPoint, best_event_f1, evaluate_events, operating_point_f1, psds,
+                              psds_operating_point, scores_to_dataframes)
 from ..metrics.tagging import choose_thresholds
-from ..postprocess import EVENT_OBJECTIVES, OUTPUT_KINDS, EventSettings, segment_scores
+from ..postprocess import ATTENTION_KINDS, EVENT_OBJECTIVES, OUTPUT_KINDS, EventSettings, segment_scores
 from .predict import Predictions
 
 
 def score_matrices(predictions: Predictions, output: str) -> dict[str, np.ndarray]:
     """clip id -> (C, T) detection scores of the chosen output kind (see ``segment_scores``)."""
-    if output in ("attention", "product") and predictions.attention is None:
+    if output in ATTENTION_KINDS and predictions.attention is None:
         output = "segment"  # a pooling model has no attention: X^a is all it has
-    scores = segment_scores(output, predictions.segment_probs, predictions.attention)
+    scores = segment_scores(output, predictions.segment_probs, predictions.attention, predictions.clip_probs)
     return {clip_id: scores[i] for i, clip_id in enumerate(predictions.clip_ids)}
 
 
@@ -98,7 +99,7 @@ def choose_event_output(features: FeatureSet, predictions: Predictions,
     Without strong validation labels (or attention, for the attention kinds) X^a is kept.
     """
     if predictions.attention is None:
-        candidates = tuple(k for k in candidates if k == "segment") or ("segment",)
+        candidates = tuple(k for k in candidates if k not in ATTENTION_KINDS) or ("segment",)
     if not any(clip.events for clip in features.clips):
         return choose_event_settings(features, predictions, "segment", objective=objective), {}
     ground_truth = Manifest([c for c in features.clips if c.events is not None], list(features.classes))
@@ -111,15 +112,32 @@ def choose_event_output(features: FeatureSet, predictions: Predictions,
     return choose_event_settings(features, predictions, best, objective=objective), scores
 
 
+def choose_operating_point(features: FeatureSet, predictions: Predictions, output: str) -> OperatingPoint | None:
+    """The PSDS1 operating point (per-class thresholds with the best F1 under PSDS1's detection
+    criteria) of ``output``'s scores on the strongly labelled clips; None without any."""
+    strong = [c for c in features.clips if c.events]
+    if not strong:
+        return None
+    frames = scores_to_dataframes(score_matrices(predictions, output), features.classes, features.grid.segment_seconds)
+    return psds_operating_point(frames, Manifest([c for c in features.clips if c.events is not None],
+                                                 list(features.classes)), scenario=1)
+
+
 def event_metrics_for(settings: EventSettings, features: FeatureSet, predictions: Predictions,
-                      output: str | None = None) -> EventMetrics:
-    """PSDS 1/2 and sed_eval F1s of ``predictions`` against the strong labels of ``features``."""
+                      output: str | None = None, operating_point: OperatingPoint | None = None) -> EventMetrics:
+    """PSDS 1/2 and sed_eval F1s of ``predictions`` against the strong labels of ``features``, and
+    the F1 at ``operating_point`` (chosen on validation) when given."""
     output = output or settings.output
     grid = features.grid
     ground_truth = Manifest(list(features.clips), list(features.classes))
     # features are fixed-length crops: a longer clip is scored on its first clip_seconds only
     durations = {c.clip_id: min(c.duration or features.clip_seconds, features.clip_seconds) for c in features.clips}
-    return evaluate_events(score_matrices(predictions, output), ground_truth, features.classes, grid.segment_seconds,
-                           thresholds=settings.thresholds_for(features.classes),
-                           median_filter_segments=settings.filter_segments(features.classes, grid.segment_seconds),
-                           durations=durations)
+    matrices = score_matrices(predictions, output)
+    metrics = evaluate_events(matrices, ground_truth, features.classes, grid.segment_seconds,
+                              thresholds=settings.thresholds_for(features.classes),
+                              median_filter_segments=settings.filter_segments(features.classes, grid.segment_seconds),
+                              durations=durations)
+    if operating_point is not None:
+        frames = scores_to_dataframes(matrices, features.classes, grid.segment_seconds)
+        metrics.psds1_operating_f1 = operating_point_f1(frames, ground_truth, operating_point)
+    return metrics

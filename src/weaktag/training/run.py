@@ -31,7 +31,7 @@ from ..metrics.tagging import TaggingMetrics, choose_thresholds, tagging_metrics
 from ..models import ModelConfig, WeakTagNet
 from ..postprocess import EventSettings
 from ..supervision import TrainingScheme, make_scheme
-from .calibration import choose_event_output, choose_event_settings, event_metrics_for
+from .calibration import choose_event_output, choose_event_settings, choose_operating_point, event_metrics_for
 from .augment import Augmenter
 from .module import EpochLog, Optimisation, WeakTagModule
 from .predict import Predictions, predict_features
@@ -261,6 +261,9 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
     else:
         event_settings = choose_event_settings(data.validation, val_pred, config.train.event_output,
                                                objective=config.train.event_calibration)
+    operating_point = choose_operating_point(data.validation, val_pred, event_settings.output)
+    if operating_point is not None:
+        metrics["validation"]["psds1_operating_point"] = operating_point.to_dict()
     test = None
     if data.test is not None and len(data.test):
         test_pred = predict_features(model, data.test)
@@ -268,7 +271,8 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
         test = TestEvaluation(test_pred, test_metrics)
         metrics["test"] = {"mAP": test_metrics.mAP, "AUC": test_metrics.AUC}
         if any(c.has_strong for c in data.test.clips):
-            test.events = event_metrics_for(event_settings, data.test, test_pred).to_dict()
+            test.events = event_metrics_for(event_settings, data.test, test_pred,
+                                            operating_point=operating_point).to_dict()
             metrics["test"]["events"] = test.events
     checkpoint = save_checkpoint(out / "model.pt", model, data.classes, scheme.name, config.to_dict(),
                                  tag_thresholds=thresholds, events=event_settings, metrics=metrics)
