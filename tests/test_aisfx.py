@@ -149,3 +149,53 @@ def test_aisfx_options_are_checked_when_the_config_loads():
     with pytest.raises(ConfigError, match="odd kernel"):
         load_config(None, ["model.neck_channels=8", "model.neck_kernel=4"])
     assert load_config(None, ["model.backbone=aisfx", "model.time_stride=4"]).model.grid.time_stride == 4
+
+
+def test_front_end_matches_the_packages_own_librosa_spectrogram(model, tmp_path: Path):
+    """The package's own spectrogram (``aisfx.spectrogram.spectrogram_librosa``, min-max scaled as its
+    inference does) against weaktag's front end on the same peak-normalised audio. weaktag's frames
+    are not centred, so its frame t is the package's frame t + 1 (centred on sample (t + 1) * hop)."""
+    pytest.importorskip("librosa", reason="librosa (the package's spectrogram) is not installed")
+    from aisfx.preprocessing import spectrogram_normalize
+    from aisfx.spectrogram.spectrogram_librosa import compute_spectrogram
+
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * SR) / SR
+    audio = 0.3 * np.sin(2 * np.pi * 440 * t) * (t < 1.5) + 0.05 * rng.standard_normal(len(t))
+    audio = (audio / np.abs(audio).max()).astype(np.float32)  # the package peak-normalises; weaktag does not
+    path = tmp_path / "clip.wav"
+    sf.write(path, audio, SR, subtype="FLOAT")
+    spec = model.frontend.spec
+    theirs = spectrogram_normalize(compute_spectrogram(str(path), SR, spec.window, spec.hop, spec.n_mels,
+                                                       spec.f_min, spec.f_max)).T  # (frames, bands)
+    ours = model.frontend(torch.from_numpy(audio)[None])[0].double().numpy()
+    n = min(len(ours), len(theirs) - 1)
+    assert n >= 125
+    np.testing.assert_allclose(ours[:n], theirs[1 : n + 1], atol=2e-4, rtol=1e-3)
+
+
+def test_two_step_transfer_from_an_aisfx_checkpoint_keeps_backbone_and_neck(tmp_path: Path):
+    """The paper's two-step transfer with the pretrained backbone: a stage-1 weaktag checkpoint (aisfx +
+    neck, other classes) initialises stage 2's backbone and neck; the head starts fresh."""
+    from weaktag.models import NeckConfig
+    from weaktag.models.transfer import initialise_from
+
+    torch.manual_seed(1)
+    stage1 = WeakTagNet(ModelConfig(5, True, BackboneConfig(backbone="aisfx"), NeckConfig(channels=32)))
+    for p in stage1.neck.parameters():
+        torch.nn.init.normal_(p)  # unlike a fresh neck
+    path = save_checkpoint(tmp_path / "stage1.pt", stage1, list("abcde"), "attention", {})
+    torch.manual_seed(2)
+    stage2 = WeakTagNet(ModelConfig(3, True, BackboneConfig(backbone="aisfx"), NeckConfig(channels=32)))
+    head_before = stage2.head.segment.weight.detach().clone()
+    loaded = initialise_from(stage2, path)
+    assert any(n.startswith("neck.") for n in loaded) and any(n.startswith("backbone.") for n in loaded)
+    assert not any(n.startswith("head.") for n in loaded)
+    for (name, a), b in zip(stage1.neck.state_dict().items(), stage2.neck.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert torch.equal(stage2.head.segment.weight, head_before)
+    cfg = load_config(None, ["model.backbone=aisfx", "model.freeze=4", "model.neck_channels=32",
+                             f"model.init={path}"])
+    from weaktag.training.run import seed_independent_frozen_backbone
+
+    assert seed_independent_frozen_backbone(cfg)  # given weights: its features are computed once

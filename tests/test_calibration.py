@@ -125,3 +125,59 @@ def test_event_calibration_is_a_validated_train_setting():
     assert load_config(None, ["train.event_calibration=event_f1"]).train.event_calibration == "event_f1"
     with pytest.raises(ConfigError, match="train.event_calibration: 'psds' is not allowed"):
         load_config(None, ["train.event_calibration=psds"])
+
+
+def test_validation_chosen_output_and_thresholds_are_stored_and_used_at_test_and_by_tag(tmp_path):
+    """train.event_output=auto + event_calibration=event_f1: the checkpoint stores the output with the best
+    validation PSDS1 and the per-class thresholds / filters; the test events were scored with exactly those,
+    and `weaktag tag` decodes a test file with them."""
+    from weaktag.checkpoint import load_checkpoint
+    from weaktag.config import config_from_dict
+    from weaktag.data import build_feature_set
+    from weaktag.inference import Tagger
+    from weaktag.labels import read_labels
+    from weaktag.postprocess import decode_events
+    from weaktag.synth import SynthConfig, synthesize_splits
+    from weaktag.training import event_metrics_for, predict_features, score_matrices, train
+
+    splits = {"train": 32, "validation": 16, "test": 8}
+    synthesize_splits(tmp_path / "data", splits, SynthConfig(seed=5))
+    config = config_from_dict({
+        "data": {s: str(tmp_path / "data" / s / "manifest.jsonl") for s in splits},
+        "model": {"width": 0.0625, "l7_channels": 64, "batch_norm": True}, "scheme": {"name": "attention"},
+        "train": {"lr": 3e-3, "batch_size": 8, "max_epochs": 3, "progress": False, "logger": "none",
+                  "accelerator": "cpu", "event_output": "auto", "event_calibration": "event_f1"},
+        "output_dir": str(tmp_path / "run")})
+    result = train(config)
+    ckpt = load_checkpoint(result.checkpoint)
+    by_output = ckpt.metrics["validation"]["psds1_by_event_output"]
+    assert set(by_output) == set(OUTPUT_KINDS_FOR_ATTENTION)
+    best = max(by_output.values())
+    assert ckpt.events.output == next(k for k in OUTPUT_KINDS_FOR_ATTENTION if by_output[k] == best)
+    assert ckpt.events.to_dict() == result.event_settings.to_dict()
+    assert len(ckpt.events.thresholds) == len(ckpt.classes)
+    assert isinstance(ckpt.events.median_filter_seconds, list)  # one filter per class (event F1)
+    # test events: scored with the stored settings
+    test = build_feature_set(read_labels(tmp_path / "data" / "test" / "manifest.jsonl"), ckpt.classes)
+    predictions = predict_features(ckpt.model, test)
+    again = event_metrics_for(ckpt.events, test, predictions).to_dict()
+    for key, value in again.items():
+        if key != "psds1_operating_f1":
+            assert result.test.events[key] == pytest.approx(value, abs=1e-9, nan_ok=True), key
+    # `weaktag tag` (the Tagger) decodes a test file with the same output, thresholds and filters
+    tagger = Tagger.from_checkpoint(result.checkpoint)
+    assert tagger.event_settings.to_dict() == ckpt.events.to_dict()
+    scores = score_matrices(predictions, ckpt.events.output)
+    decoded = 0
+    for clip in test.clips:
+        tagged = tagger.tag(clip.audio_path)
+        expected = decode_events(scores[clip.clip_id], ckpt.classes, ckpt.events.thresholds_for(ckpt.classes),
+                                 test.grid.segment_seconds,
+                                 ckpt.events.filter_segments(ckpt.classes, test.grid.segment_seconds))
+        assert [(e.label, e.onset, e.offset) for e in tagged.events] == [
+            (e.label, e.onset, e.offset) for e in expected], clip.clip_id
+        decoded += len(expected)
+    assert decoded > 0
+
+
+OUTPUT_KINDS_FOR_ATTENTION = ("segment", "attention", "product", "gated-segment", "gated-attention")

@@ -171,16 +171,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     from .config import load_config, recipe_config
     from .experiments.compare import run_compare
+    from .recipes import recipe_names, recipe_path
     from .supervision import SCHEMES
 
     config = load_config(args.config, args.overrides)
     recipes, recipe_sources = {}, {}
     for spec in args.recipe or []:
-        name, sep, path = spec.partition("=")
-        if not sep or not name.strip() or not path.strip() or ":" in name or "/" in name:
-            raise ValueError(f"--recipe {spec!r}: expected NAME=CONFIG.yaml (a name without ':' or '/')")
-        recipes[name.strip()] = recipe_config(config, path.strip(), args.overrides)
-        recipe_sources[name.strip()] = path.strip()
+        name, sep, path = (part.strip() for part in spec.partition("="))
+        if not sep and name in recipe_names():  # a packaged recipe by its name
+            path = str(recipe_path(name))
+        elif not sep or not name or not path or ":" in name or "/" in name:
+            raise ValueError(f"--recipe {spec!r}: expected NAME=CONFIG.yaml (a name without ':' or '/') or a "
+                             f"packaged recipe ({', '.join(recipe_names())})")
+        recipes[name] = recipe_config(config, path, args.overrides)
+        recipe_sources[name] = path if sep else f"{name} (packaged: {path})"
     schemes = [s.strip() for s in args.schemes.split(",") if s.strip()] if args.schemes else list(SCHEMES)
     seeds = None
     if args.seeds:
@@ -365,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "schemes); RECIPE:SCHEME trains SCHEME under a --recipe")
     p.add_argument("--recipe", action="append", default=None, metavar="NAME=CONFIG",
                    help="another recipe on the same data (its model, scheme, train and augment sections; the data "
-                   "comes from --config), compared as arms NAME:SCHEME; repeatable")
+                   "comes from --config), compared as arms NAME:SCHEME; a packaged recipe by name alone "
+                   "(--recipe recommended); repeatable")
     p.add_argument("--trials", type=int, default=None,
                    help="trials (seeds) per scheme (default 5, or the number of --seeds)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds, one per trial (default: train.seed + i)")

@@ -173,7 +173,9 @@ def fingerprint(config: ExperimentConfig) -> dict[str, Any]:
         "data": d["data"],
         "model": d["model"],
         "scheme": {k: v for k, v in d["scheme"].items() if k != "name"},
-        "train": {k: d["train"][k] for k in ("lr", "batch_size", "max_epochs", "precision")},
+        "train": {k: d["train"][k] for k in ("lr", "batch_size", "max_epochs", "precision", "weight_decay",
+                                             "lr_schedule", "warmup_epochs", "early_stopping_patience",
+                                             "event_output", "event_calibration")},
         "augment": d["augment"],
     }
 
@@ -266,6 +268,19 @@ def run_trial(config: ExperimentConfig, scheme: str, seed: int, index: int, out_
     }
     write_json(folder / TRIAL_FILE, record)
     return plain(record)
+
+
+def features_key(config: ExperimentConfig) -> str:
+    """What a config's prepared features depend on: the front end and time step (log-mel), plus the
+    frozen backbone when its outputs are computed once for every trial."""
+    import json
+
+    grid = config.model.grid
+    key: dict[str, Any] = {"frontend": asdict(grid.frontend), "time_stride": grid.time_stride}
+    if seed_independent_frozen_backbone(config):
+        m = config.model
+        key["backbone"] = {**asdict(m.backbone_config()), "init": m.init, "freeze": m.freeze}
+    return json.dumps(key, sort_keys=True, default=str)
 
 
 class _Data:
@@ -415,8 +430,12 @@ def run_compare(
         raise ValueError("compare needs a test set: set data.test in the config")
     source = _Data(config, data)
     sources: dict[str | None, _Data] = {None: source}
+    by_features = {features_key(config): source}  # recipes on the same features share them
     for name in sorted({a.recipe for a in arms.values() if a.recipe is not None}):
-        sources[name] = _Data(recipes[name], None, manifests=(source.classes, source.manifests))
+        key = features_key(recipes[name])
+        if key not in by_features:
+            by_features[key] = _Data(recipes[name], None, manifests=(source.classes, source.manifests))
+        sources[name] = by_features[key]
     configs = {None: config, **recipes}
     if any(SCHEMES[a.scheme].needs_strong for a in arms.values()) and not source.manifests["train"].has_strong:
         needing = [n for n, a in arms.items() if SCHEMES[a.scheme].needs_strong]

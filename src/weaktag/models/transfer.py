@@ -63,7 +63,7 @@ def load_weights_file(path: str | Path, what: str) -> object:
 
 
 def initialise_from(model: WeakTagNet, path: str | Path) -> list[str]:
-    """Load matching backbone weights from ``path`` into ``model``; returns the names loaded.
+    """Load matching backbone (and neck) weights from ``path`` into ``model``; returns the names loaded.
 
     Raises ValueError naming the file when nothing matches or a shape disagrees (e.g. a
     narrow model given full-size VGGish weights).
@@ -71,7 +71,9 @@ def initialise_from(model: WeakTagNet, path: str | Path) -> list[str]:
     path = Path(path)
     payload = load_weights_file(path, "a weaktag checkpoint or VGGish state dict")
     if isinstance(payload, dict) and payload.get("format", "").startswith("weaktag-checkpoint"):
-        source = {k: v for k, v in payload["state_dict"].items() if k.startswith("backbone.")}
+        # the backbone and the trainable neck (L7's role for a backbone without one): the paper's
+        # transfer keeps everything below the head, L1-L7
+        source = {k: v for k, v in payload["state_dict"].items() if k.startswith(("backbone.", "neck."))}
     elif isinstance(payload, dict) and any(k.startswith("features.") for k in payload):
         source = vggish_to_backbone(payload)
     else:
