@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import weaktag.experiments.compare as compare_mod
+import weaktag.experiments.trials as trials_mod
 from weaktag.checkpoint import load_checkpoint
 from weaktag.cli import main
 from weaktag.config import config_from_dict
@@ -121,7 +122,7 @@ def test_second_run_resumes_without_training(compared, copy: Path, monkeypatch: 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished trial was trained again")
 
-    monkeypatch.setattr(compare_mod, "train", no_training)
+    monkeypatch.setattr(trials_mod, "train", no_training)
     monkeypatch.setattr(compare_mod, "prepare_data", no_training)  # not even features for training are needed
     again = run_compare(config, SCHEMES, 2, copy, log=None)
     assert again.ran == [] and len(again.reused) == 4
@@ -135,13 +136,13 @@ def test_deleted_trial_record_reruns_exactly_that_trial(compared, copy: Path, mo
     _, config, first = compared
     (trial_dir(copy, "attention-self", 1) / "trial.json").unlink()  # as if interrupted before its record was written
     calls = []
-    real_train = compare_mod.train
+    real_train = trials_mod.train
 
     def counting_train(cfg, data=None):
         calls.append((cfg.scheme.name, cfg.train.seed))
         return real_train(cfg, data=data)
 
-    monkeypatch.setattr(compare_mod, "train", counting_train)
+    monkeypatch.setattr(trials_mod, "train", counting_train)
     again = run_compare(config, SCHEMES, 2, copy, log=None)
     assert calls == [("attention-self", 1)]
     assert again.ran == [("attention-self", 1)] and len(again.reused) == 3
@@ -159,7 +160,7 @@ def test_other_config_is_refused_cosmetic_change_is_not(compared, copy: Path, mo
         run_compare(changed, SCHEMES, 2, copy, log=None)
     with pytest.raises(ValueError, match="unknown scheme"):
         run_compare(config, ["attention", "nope"], 2, copy, log=None)
-    monkeypatch.setattr(compare_mod, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    monkeypatch.setattr(trials_mod, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
     cosmetic = config_from_dict({**_config_dict(data), "train": {**_config_dict(data)["train"], "logger": "csv",
                                                                  "progress": True}, "output_dir": "elsewhere"})
     assert run_compare(cosmetic, SCHEMES, 2, copy, log=None).ran == []
@@ -168,13 +169,13 @@ def test_other_config_is_refused_cosmetic_change_is_not(compared, copy: Path, mo
 def test_more_trials_run_only_the_new_ones(compared, copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _, config, _ = compared
     calls = []
-    real_train = compare_mod.train
+    real_train = trials_mod.train
 
     def counting_train(cfg, data=None):
         calls.append((cfg.scheme.name, cfg.train.seed))
         return real_train(cfg, data=data)
 
-    monkeypatch.setattr(compare_mod, "train", counting_train)
+    monkeypatch.setattr(trials_mod, "train", counting_train)
     result = run_compare(config, SCHEMES, 3, copy, log=None)
     assert calls == [("attention", 2), ("attention-self", 2)]
     assert result.seeds == [0, 1, 2] and all(len(result.values(s, "mAP")) == 3 for s in SCHEMES)
@@ -185,7 +186,7 @@ def test_cli_compare_reuses_and_reports(compared, copy: Path, monkeypatch: pytes
     _, config, _ = compared
     config_file = copy.parent / "tiny.yaml"
     config_file.write_text(yaml.safe_dump(_config_dict(Path(config.data.train).parents[1])))
-    monkeypatch.setattr(compare_mod, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    monkeypatch.setattr(trials_mod, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
     rc = main(["compare", "--config", str(config_file), "--schemes", ",".join(SCHEMES), "--trials", "2",
                "--out-dir", str(copy), "--gain-pair", "attention-self,attention", "--quiet"])
     assert rc == 0

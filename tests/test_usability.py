@@ -283,7 +283,15 @@ def test_demo_explains_itself_and_its_next_commands_run(tmp_path: Path):
     compare[compare.index("--trials") + 1] = "1"
     assert main(compare[1:]) == 0
     trials = json.loads((tmp_path / "demo" / "compare" / "results.json").read_text())
-    assert trials["schemes"] == ["attention", "attention-self"] and trials["ran"] == 2
+    from weaktag.experiments.demo import recommended_available
+
+    if recommended_available() is None:  # aisfx installed: the demo trained the recommended recipe too
+        assert any(line.strip().startswith("- recommended (weaktag's recipe") for line in said)
+        assert "recommended" in result.results and result.results["recommended"].test_map is not None
+        assert trials["schemes"] == ["attention", "attention-self", "recommended:attention"] and trials["ran"] == 3
+    else:
+        assert any("the recommended recipe is skipped" in line for line in said)
+        assert trials["schemes"] == ["attention", "attention-self"] and trials["ran"] == 2
     assert trials["data"]["test"].endswith("data/test/manifest.jsonl")
 
 

@@ -1,0 +1,179 @@
+"""The trials of a comparison: arms (a scheme, under the shared config or a named recipe), where a
+trial lives, its fingerprint (what must match for a finished trial to be reused), and running one.
+
+``compare`` drives these; a trial is one ``train()`` run whose ``trial.json`` is written last,
+atomically, so a trial is finished exactly when that file exists.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..config import ExperimentConfig
+from ..files import plain, write_json
+from ..training import PreparedData, TrainResult, train
+from ..training.run import seed_independent_frozen_backbone
+
+TRIAL_FILE = "trial.json"
+TRIAL_FORMAT = "weaktag-trial/1"
+
+#: separates a recipe's name from the scheme in an arm name: ``recommended:attention``
+RECIPE_SEPARATOR = ":"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One compared arm: a scheme trained under the shared config (``recipe`` None) or under a named recipe."""
+
+    scheme: str
+    recipe: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.scheme if self.recipe is None else f"{self.recipe}{RECIPE_SEPARATOR}{self.scheme}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Arm":
+        recipe, sep, scheme = text.strip().rpartition(RECIPE_SEPARATOR)
+        if sep and not recipe:
+            raise ValueError(f"arm {text!r}: a recipe name is missing before {RECIPE_SEPARATOR!r}")
+        return cls(scheme, recipe or None)
+
+
+def scheme_of(arm: str) -> str:
+    """The training scheme of an arm name (``recommended:attention`` -> ``attention``)."""
+    return Arm.parse(arm).scheme
+
+
+
+def trial_dir(out_dir: str | Path, scheme: str, seed: int) -> Path:
+    """``runs/<scheme>/seed<k>``; an arm of a recipe (``recipe:scheme``) has ``runs/<recipe>/<scheme>/seed<k>``."""
+    arm = Arm.parse(scheme)
+    folder = Path(out_dir) / "runs"
+    if arm.recipe is not None:
+        folder = folder / arm.recipe
+    return folder / arm.scheme / f"seed{seed}"
+
+
+def fingerprint(config: ExperimentConfig) -> dict[str, Any]:
+    """The parts of a config that change a trial's result, except the scheme name and seed it varies.
+
+    Cosmetic settings (progress bar, logger, workers, output folder) are left out, so changing
+    them does not invalidate finished trials.
+    """
+    d = config.to_dict()
+    return {
+        "data": d["data"],
+        "model": d["model"],
+        "scheme": {k: v for k, v in d["scheme"].items() if k != "name"},
+        "train": {k: d["train"][k] for k in ("lr", "batch_size", "max_epochs", "precision", "weight_decay",
+                                             "lr_schedule", "warmup_epochs", "early_stopping_patience",
+                                             "event_output", "event_calibration")},
+        "augment": d["augment"],
+    }
+
+
+_MISSING = object()
+
+
+def _differences(then: Any, now: Any, default: Any, prefix: str = "") -> list[str]:
+    """Settings that differ between a finished trial's fingerprint and the current one.
+
+    A key the trial's record lacks (a setting added to weaktag since) counts as its default,
+    and a key the current config lacks (a setting since removed) is ignored.
+    """
+    if isinstance(then, dict) and isinstance(now, dict):
+        out = []
+        for key in sorted(now):
+            default_value = default.get(key, _MISSING) if isinstance(default, dict) else _MISSING
+            old = then.get(key, default_value)
+            if old is _MISSING:
+                old = None
+            out += _differences(old, now[key], default_value, f"{prefix}{key}.")
+        return out
+    if then in ("", None) and now in ("", None):  # configs before the typed system wrote "" for "not set"
+        return []
+    return [] if then == now else [f"{prefix[:-1]} ({then!r} then, {now!r} now)"]
+
+
+def trial_config(config: ExperimentConfig, scheme: str, seed: int, out_dir: Path) -> ExperimentConfig:
+    c = copy.deepcopy(config)
+    c.scheme.name = scheme_of(scheme)
+    c.train.seed = seed
+    c.output_dir = str(trial_dir(out_dir, scheme, seed))
+    return c
+
+
+def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> dict | None:
+    """A finished trial's record, or None when it has not finished; raises if it was made differently."""
+    file = path / TRIAL_FILE
+    if not file.exists():
+        return None
+    try:
+        record = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{file}: unreadable trial record ({exc}); delete it to run the trial again") from None
+    if record.get("format") != TRIAL_FORMAT or record.get("scheme") != scheme or record.get("seed") != seed:
+        raise ValueError(f"{file}: not the record of {scheme} seed {seed}; delete it to run the trial again")
+    diffs = _differences(record.get("fingerprint") or {}, expected, fingerprint(ExperimentConfig()))
+    if diffs:
+        raise ValueError(f"{file} was made with a different config ({'; '.join(diffs)}); use another --out-dir, "
+                         f"or delete {path.parent.parent} to start over")
+    return record
+
+
+def trial_metrics(result: TrainResult) -> dict[str, Any]:
+    """Test metrics of one trained trial, as ``train()`` computed them (validation thresholds; events when
+    the test labels are strong): nothing is reloaded or predicted again."""
+    if result.test is None:
+        raise ValueError("no usable test clip: nothing to evaluate")
+    tagging = result.test.tagging
+    metrics: dict[str, Any] = {"mAP": tagging.mAP, "AUC": tagging.AUC, "d_prime": tagging.d_prime,
+                               "f1_macro": tagging.f1_macro, "f1_micro": tagging.f1_micro}
+    if result.test.events is not None:
+        metrics.update(result.test.events)
+    metrics["val_mAP"] = result.best_val_map
+    return {"metrics": metrics, "per_class_ap": tagging.per_class_ap, "per_class_auc": tagging.per_class_auc,
+            "support": tagging.support}
+
+
+def run_trial(config: ExperimentConfig, scheme: str, seed: int, index: int, out_dir: Path, data: PreparedData,
+              expected: dict[str, Any]) -> dict:
+    """Train and evaluate one trial from scratch; write its ``trial.json`` last (atomically)."""
+    started = time.time()
+    folder = trial_dir(out_dir, scheme, seed)
+    if folder.exists():  # an interrupted trial: start over, never continue from its leftovers
+        shutil.rmtree(folder)
+    if data.test is None or len(data.test) == 0:
+        raise ValueError("no usable test clip: nothing to evaluate")
+    result = train(trial_config(config, scheme, seed, out_dir), data=data)
+    evaluation = trial_metrics(result)
+    metrics = {**evaluation["metrics"], "best_epoch": result.best_epoch, "wall_seconds": time.time() - started}
+    record = {
+        "format": TRIAL_FORMAT, "scheme": scheme, "seed": seed, "trial": index,
+        "checkpoint": Path(result.checkpoint).name, "classes": list(data.classes), "n_test": len(data.test),
+        "metrics": metrics, "per_class_ap": evaluation["per_class_ap"], "per_class_auc": evaluation["per_class_auc"],
+        "test_support": evaluation["support"], "fingerprint": expected,
+        "skipped": {k: len(v) for k, v in result.skipped.items()},
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_json(folder / TRIAL_FILE, record)
+    return plain(record)
+
+
+def features_key(config: ExperimentConfig) -> str:
+    """What a config's prepared features depend on: the front end and time step (log-mel), plus the
+    frozen backbone when its outputs are computed once for every trial."""
+    grid = config.model.grid
+    key: dict[str, Any] = {"frontend": asdict(grid.frontend), "time_stride": grid.time_stride}
+    if seed_independent_frozen_backbone(config):
+        m = config.model
+        key["backbone"] = {**asdict(m.backbone_config()), "init": m.init, "freeze": m.freeze}
+    return json.dumps(key, sort_keys=True, default=str)
