@@ -216,7 +216,7 @@ def draw_attention(out_dir: Path, schemes: Sequence[str], seed: int, test: Featu
     name = f"attention_{_safe_name(recipe) + '_' if recipe else ''}{_safe_name(clip.clip_id)}.png"
     events = list(clip.events or ())
     plot_attention(test.features[index].numpy(), events, test.classes, attention_panels(outputs),
-                   test.grid.segment_seconds, out_dir / name)
+                   test.grid.segment_seconds, out_dir / name, hop_seconds=test.grid.frontend.frame_seconds)
     return {"clip": clip.clip_id, "figure": name, "seed": seed, "schemes": chosen, "recipe": recipe,
             "attention": any(o[2] is not None for o in outputs),
             "events": [{"label": e.label, "onset": e.onset, "offset": e.offset} for e in events]}

@@ -155,5 +155,5 @@ def attention_figure_for_audio(
         result = Tagger(ckpt).tag(wave, name=str(audio))
         outputs.append((name, result.segment_probs, result.attention))
     panels = attention_panels(outputs, show)
-    plot_attention(logmel, events, classes, panels, grid.segment_seconds, out)
+    plot_attention(logmel, events, classes, panels, grid.segment_seconds, out, hop_seconds=grid.frontend.frame_seconds)
     return AttentionFigure(Path(out), clip_id, events, [t for t, _ in panels], len(wave) / grid.sample_rate)
