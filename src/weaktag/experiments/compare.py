@@ -50,6 +50,8 @@ from .plots import gain_vs_duration_table, median_event_durations, plot_attentio
 RESULTS_FORMAT = "weaktag-compare/1"
 #: events at most this long make a clip a good Fig. 5 example (the paper's gain is on short events)
 SHORT_EVENT_SECONDS = 1.0
+
+
 @dataclass
 class CompareConfig:
     """What to compare and how to report it (the experiment itself is an :class:`ExperimentConfig`)."""

@@ -167,10 +167,11 @@ def _threshold_inputs(scores: Mapping[str, pd.DataFrame], ground_truth: Manifest
     classes = list(scores[next(iter(strong))].columns[2:])
     with_events = {e.label for clip in strong.values() for e in clip.events if e.offset > e.onset}
     kept = [name for name in classes if name in with_events]
+    known = set(kept)
     eval_scores = {clip_id: _WritableScoreFrame(scores[clip_id][["onset", "offset", *kept]]) for clip_id in strong}
     eval_truth = {
         clip_id: [(onset, offset, label) for label, onset, offset in
-                  _merge_touching((e.label, e.onset, e.offset) for e in clip.events if e.label in set(kept))]
+                  _merge_touching((e.label, e.onset, e.offset) for e in clip.events if e.label in known)]
         for clip_id, clip in strong.items()
     }
     return kept, eval_scores, eval_truth
@@ -242,7 +243,8 @@ def operating_point_f1(scores: Mapping[str, pd.DataFrame], ground_truth: Manifes
     if not kept:
         return float("nan")
     eval_scores = {k: v[["onset", "offset", *kept]] for k, v in eval_scores.items()}
-    eval_truth = {k: [e for e in v if e[2] in set(kept)] for k, v in eval_truth.items()}
+    known = set(kept)
+    eval_truth = {k: [e for e in v if e[2] in known] for k, v in eval_truth.items()}
     f_score, *_ = intersection_based.fscore(
         eval_scores, eval_truth, {k: point.thresholds[k] for k in kept}, dtc_threshold=params.dtc_threshold,
         gtc_threshold=params.gtc_threshold, time_decimals=TIME_DECIMALS)
