@@ -144,3 +144,22 @@ def test_a_neck_widens_the_context_and_chunked_tagging_still_equals_a_whole_pass
     # the same model without the extra context differs at chunk edges: the test can fail
     assert not np.allclose(chunked.segment_probs, Tagger(loaded, chunk_seconds=0.4, context_seconds=0.08)
                            .tag(path).segment_probs, atol=1e-5)
+
+
+def test_mobilenetv2_student_backbone_follows_vggish_grid_chunks_and_exports(tmp_path: Path):
+    from weaktag.models.mobilenet import MOBILENET_GRID
+
+    torch.manual_seed(0)
+    config = ModelConfig(len(CLASSES), True, BackboneConfig(backbone="mobilenetv2", width=0.25, l7_channels=64))
+    net = WeakTagNet(config).eval()
+    assert net.grid.frontend == MOBILENET_GRID.frontend and net.grid.time_stride == 16
+    for frames in (998, 192, 40, 16):  # one segment per 16 frames, as VGGish
+        assert net.forward_features(torch.randn(2, frames, 64)).segment_probs.shape == (2, len(CLASSES), frames // 16)
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "mnv2.pt", net, CLASSES, "psl", {}))
+    path = tmp_path / "long.wav"
+    sf.write(str(path), np.random.default_rng(5).standard_normal(16000 * 12).astype(np.float32) * 0.1, 16000)
+    whole = Tagger(loaded, chunk_seconds=60.0).tag(path)
+    chunked = Tagger(loaded, chunk_seconds=3.2).tag(path)
+    np.testing.assert_allclose(chunked.segment_probs, whole.segment_probs, atol=1e-5, rtol=0)
+    report = export_onnx(loaded, tmp_path / "mnv2.onnx")
+    assert report.ok, report.max_abs_diff

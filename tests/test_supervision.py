@@ -58,6 +58,8 @@ def test_every_scheme_loss_falls_on_a_tiny_batch(name):
     model = WeakTagNet(ModelConfig(3, attention=scheme.uses_attention, backbone=BackboneConfig(width=0.125)))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     batch = _tiny_batch()
+    if scheme.needs_teacher:  # PSL: chunk targets from a teacher, here a softened copy of the clip labels
+        batch.teacher = batch.weak * 0.8 + 0.1
     losses = []
     for _ in range(20):
         terms = scheme.loss(model.forward_features(batch.features), batch)
@@ -69,6 +71,7 @@ def test_every_scheme_loss_falls_on_a_tiny_batch(name):
         expected_parts |= {"segment"} if not scheme.uses_attention and "strong" in scheme.labels else set()
         expected_parts |= {"att_strong"} if "strong" in scheme.attention_supervision else set()
         expected_parts |= {"att_self"} if "self" in scheme.attention_supervision else set()
+        expected_parts |= {"teacher"} if scheme.needs_teacher else set()
         assert set(terms.parts) == expected_parts, name  # the parts follow what the scheme declares
     # the attention terms have a floor well above 0 (A sums to 1 over time), so ask for a clear drop
     assert min(losses[-5:]) < losses[0] - 0.1, losses
@@ -123,15 +126,18 @@ TABLE_I = {
     "attention-strong": (False, True, False, True, True),
     "attention-self": (False, False, True, False, True),
     "attention-strong-self": (False, True, True, True, True),
+    "attention-self-ext": (False, False, True, False, True),  # weaktag's extension of row 6
+    "psl": (True, False, False, False, True),  # Dinkel et al.'s student: attention trained on teacher labels
 }
 
 
 def test_schemes_describe_themselves_as_table_i_does():
     assert {name: cls.table_i_marks() for name, cls in SCHEMES.items()} == TABLE_I
-    assert [SCHEMES[n].table_i_row for n in TABLE_I] == [1, 2, 3, 4, 5, 6, None]
+    assert [SCHEMES[n].table_i_row for n in TABLE_I] == [1, 2, 3, 4, 5, 6, None, None, None]
     assert {n: c.labels for n, c in SCHEMES.items()} == {
         "pool-weak": "weak", "pool-strong": "strong", "pool-weak-strong": "weak+strong", "attention": "weak",
-        "attention-strong": "weak+strong", "attention-self": "weak", "attention-strong-self": "weak+strong"}
+        "attention-strong": "weak+strong", "attention-self": "weak", "attention-strong-self": "weak+strong",
+        "attention-self-ext": "weak", "psl": "weak"}
 
 
 def test_the_registry_refuses_a_half_described_scheme():

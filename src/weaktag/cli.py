@@ -31,6 +31,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_psl(args: argparse.Namespace) -> int:
+    # PSL is a training scheme; this verb is `train` with the scheme and its teacher set
+    overrides = ["scheme.name=psl", f"scheme.teacher={Path(args.teacher).resolve()}",
+                 f"scheme.chunk_seconds={args.chunk_seconds}", f"scheme.teacher_weight={args.teacher_weight}",
+                 *args.overrides]
+    return _cmd_train(argparse.Namespace(config=args.config, overrides=overrides))
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .experiments.evaluation import evaluate_checkpoint
 
@@ -286,6 +294,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="YAML config (see configs/)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. scheme.name=attention train.lr=1e-3")
     p.set_defaults(func=_cmd_train)
+
+    p = verb("psl", "train a PSL student (Dinkel et al. 2022) on chunks labelled by a teacher checkpoint")
+    p.add_argument("--teacher", required=True, help="the teacher: a weaktag checkpoint (model.pt) on the same classes")
+    p.add_argument("--config", required=True, help="YAML config of the student (data, model, train); see configs/")
+    p.add_argument("--chunk-seconds", type=float, default=2.0, help="length of the chunks the teacher labels")
+    p.add_argument("--teacher-weight", type=float, default=0.5,
+                   help="w in w * BCE(student, teacher) + (1 - w) * BCE(student, clip labels)")
+    p.add_argument("overrides", nargs="*", help="section.key=value overrides, as for train")
+    p.set_defaults(func=_cmd_psl)
 
     p = verb("evaluate", "tagging (and event) metrics of a checkpoint on a labelled set")
     p.add_argument("--checkpoint", required=True, help="a weaktag checkpoint (model.pt written by train)")

@@ -28,7 +28,7 @@ from omegaconf.errors import OmegaConfBaseException
 from .geometry import TimeGrid
 from .models import BACKBONES, BackboneConfig, ModelConfig, NeckConfig
 from .postprocess import EVENT_OBJECTIVES, OUTPUT_KINDS
-from .supervision import ATTENTION_TARGETS, SCHEMES, make_scheme
+from .supervision import ATTENTION_TARGETS, PSEUDO_TARGETS, SCHEMES, THRESHOLD_RULES, make_scheme
 
 SPLITS = ("train", "validation", "test")
 LR_SCHEDULES = ("constant", "cosine")  # see weaktag.training.module.Optimisation
@@ -95,6 +95,21 @@ class SchemeSection:
     name: str = "attention-self"
     alpha: float = field(default=1.0, metadata=_at_least(0.0))
     attention_target: str = field(default="normalized", metadata=_choices(*ATTENTION_TARGETS))
+    # weaktag's extension of self-supervision (attention-self-ext; weaktag.supervision.extended); None:
+    # the scheme's default
+    pseudo_threshold: Optional[str] = field(default=None, metadata=_choices(*THRESHOLD_RULES))
+    pseudo_quantile: Optional[float] = field(default=None, metadata={"min": 0.0, "max": 1.0})
+    peak_ratio: Optional[float] = field(default=None, metadata={"min": 0.0, "max": 1.0})
+    confidence_gate: Optional[float] = field(default=None, metadata={"min": 0.0, "max": 1.0})
+    pseudo_target: Optional[str] = field(default=None, metadata=_choices(*PSEUDO_TARGETS))
+    alpha_warmup_epochs: Optional[int] = field(default=None, metadata=_at_least(0))
+    teacher_decay: Optional[float] = field(default=None, metadata={"min": 0.0, "max_exclusive": 1.0})
+    segment_weight: Optional[float] = field(default=None, metadata=_at_least(0.0))
+    # PSL (scheme psl; weaktag.supervision.psl): the teacher checkpoint (in compare: none = the same
+    # recipe's attention trial of each seed), chunk length, and the weight of the teacher's labels
+    teacher: Optional[str] = None
+    chunk_seconds: Optional[float] = field(default=None, metadata={"min_exclusive": 0.0})
+    teacher_weight: Optional[float] = field(default=None, metadata={"min": 0.0, "max": 1.0})
 
     def settings(self) -> dict[str, Any]:
         """Every scheme parameter; each scheme takes the ones it declares."""
@@ -216,10 +231,11 @@ def _resolve_paths(raw: dict, folder: Path) -> None:
             value = data.get(key)
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 data[key] = str((folder / value).resolve())
-    model = raw.get("model")
-    if isinstance(model, dict) and isinstance(model.get("init"), str) and model["init"]:
-        if not Path(model["init"]).is_absolute():
-            model["init"] = str((folder / model["init"]).resolve())
+    for section, key in (("model", "init"), ("scheme", "teacher")):
+        values = raw.get(section)
+        if isinstance(values, dict) and isinstance(values.get(key), str) and values[key]:
+            if not Path(values[key]).is_absolute():
+                values[key] = str((folder / values[key]).resolve())
 
 
 def _merge(base: Any, extra: Any, where: str) -> Any:

@@ -7,7 +7,7 @@ backbone's front end; strong labels become segment matrices on the backbone's ti
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from .audio import AudioError, LogMel, load_audio, pad_or_truncate, warn_skipped
 from .geometry import VGGISH_GRID, TimeGrid
-from .labels import Clip, Manifest
+from .labels import Clip, Event, Manifest
 
 CLIP_SECONDS = 10.0  # the paper's fixed training input: 998 x 64 log-mel frames on VGGish's grid
 
@@ -31,6 +31,7 @@ class Batch:
     strong: torch.Tensor  # (B, C, T) in {0, 1}
     has_strong: torch.Tensor  # (B,) bool
     clip_ids: list[str] = field(default_factory=list)
+    teacher: torch.Tensor | None = None  # (B, C) a teacher's clip probabilities (PSL), when the set has them
 
     def __len__(self) -> int:
         return self.features.shape[0]
@@ -68,6 +69,7 @@ class FeatureSet(Dataset):
     # "logmel": features are (N, frames, bands); "backbone": a frozen backbone's outputs (N, channels, T),
     # computed once so that training runs only the head (see weaktag.training.run.embed_frozen)
     level: str = "logmel"
+    teacher: torch.Tensor | None = None  # (N, C) a teacher's clip probabilities for each clip (PSL chunks)
 
     @property
     def num_segments(self) -> int:
@@ -100,7 +102,48 @@ class FeatureSet(Dataset):
             strong=torch.from_numpy(strong),
             has_strong=torch.from_numpy(has_strong),
             clip_ids=[self.clips[i].clip_id for i in indices],
+            teacher=None if self.teacher is None else self.teacher[indices],
         )
+
+    @property
+    def segment_axis(self) -> int:
+        """The time axis of ``features``: frames (log-mel) or segments (backbone outputs)."""
+        return 1 if self.level == "logmel" else 2
+
+    def chunks(self, chunk_segments: int) -> "FeatureSet":
+        """Every clip cut into chunks of ``chunk_segments`` segments: back to back from the start, the last
+        one ending at the clip's end (so the chunks cover the clip; it may overlap the one before).
+
+        A chunk keeps its clip's weak labels; its strong events are the clip's, cropped to the chunk and
+        shifted to its start. Chunk ids are ``<clip id>@<first segment>``.
+        """
+        total = self.num_segments
+        if not 1 <= chunk_segments <= total:
+            raise ValueError(f"a chunk must be 1 to {total} segments long, not {chunk_segments}")
+        starts = list(range(0, total - chunk_segments + 1, chunk_segments))
+        if starts[-1] + chunk_segments < total:
+            starts.append(total - chunk_segments)
+        per_segment = 1 if self.level == "backbone" else self.grid.time_stride
+        seconds = self.grid.segment_seconds
+        clips, parts = [], []
+        for start in starts:
+            begin = start * per_segment
+            parts.append(self.features.narrow(self.segment_axis, begin, chunk_segments * per_segment))
+        for i, clip in enumerate(self.clips):
+            for start in starts:
+                clips.append(_chunk_clip(clip, start, start * seconds, chunk_segments * seconds))
+        # (chunks per clip, N, ...) -> (N * chunks, ...), clip-major like ``clips``
+        features = torch.stack(parts, dim=1).flatten(0, 1).contiguous()
+        return replace(self, clips=clips, features=features, clip_seconds=chunk_segments * seconds,
+                       teacher=None)
+
+
+def _chunk_clip(clip: Clip, first_segment: int, start: float, length: float) -> Clip:
+    events = None
+    if clip.events is not None:
+        events = tuple(Event(e.label, max(e.onset, start) - start, min(e.offset, start + length) - start)
+                       for e in clip.events if e.offset > start and e.onset < start + length)
+    return replace(clip, clip_id=f"{clip.clip_id}@{first_segment}", events=events, duration=length)
 
 
 def no_usable_clip_reason(skipped: Sequence[SkippedClip], audio_option: str) -> str:

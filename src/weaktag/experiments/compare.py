@@ -43,7 +43,8 @@ from ..supervision import SCHEMES, make_scheme
 from ..training import PreparedData, build_model, predict_features, prepare_data, read_manifests
 from ..training.run import embed_prepared, seed_independent_frozen_backbone
 from . import report as rep
-from .trials import Arm, features_key, fingerprint, read_trial, run_trial, scheme_of, trial_dir
+from .trials import Arm, features_key, fingerprint, read_trial, run_trial, scheme_of, teacher_arm, trial_dir
+from .diagnostics import diagnostics_markdown, plot_diagnostics, summarize_diagnostics, trial_diagnostics
 from .figures import attention_panels
 from .plots import gain_vs_duration_table, median_event_durations, plot_attention, plot_gain_vs_duration
 
@@ -278,15 +279,20 @@ def run_compare(
     if any(SCHEMES[a.scheme].needs_strong for a in arms.values()) and not source.manifests["train"].has_strong:
         needing = [n for n, a in arms.items() if SCHEMES[a.scheme].needs_strong]
         raise ValueError(f"scheme(s) {needing} need strong labels (onset/offset) and {config.data.train} has none")
-    for a in arms.values():
+    for position, (name, a) in enumerate(arms.items()):
         make_scheme(a.scheme, **configs[a.recipe].scheme.settings())  # fail now on bad scheme settings
-    expected = {r: fingerprint(c) for r, c in configs.items()}
+        if SCHEMES[a.scheme].needs_teacher and not configs[a.recipe].scheme.teacher:
+            teacher = teacher_arm(name)
+            if teacher not in schemes[:position]:
+                raise ValueError(f"arm {name} learns from the {teacher} trial of each seed: list {teacher} before "
+                                 f"it in --schemes, or set scheme.teacher to a checkpoint")
+    expected = {name: fingerprint(configs[a.recipe], name) for name, a in arms.items()}
 
     records: dict[str, list[dict | None]] = {s: [None] * len(seeds) for s in schemes}
     ran, reused = [], []
     for i, seed in enumerate(seeds):
         for scheme in schemes:
-            record = read_trial(trial_dir(out_dir, scheme, seed), scheme, seed, expected[arms[scheme].recipe])
+            record = read_trial(trial_dir(out_dir, scheme, seed), scheme, seed, expected[scheme])
             if record is not None:
                 if record["classes"] != source.classes:
                     raise ValueError(f"{trial_dir(out_dir, scheme, seed)} was trained on other classes than the "
@@ -300,7 +306,7 @@ def run_compare(
     for n, (i, seed, scheme) in enumerate(todo, start=1):
         say(f"compare: trial {n}/{len(todo)}: {scheme} seed {seed} ...")
         recipe = arms[scheme].recipe
-        record = run_trial(configs[recipe], scheme, seed, i, out_dir, sources[recipe].prepared, expected[recipe])
+        record = run_trial(configs[recipe], scheme, seed, i, out_dir, sources[recipe].prepared, expected[scheme])
         records[scheme][i] = record
         ran.append((scheme, seed))
         m = record["metrics"]
@@ -434,6 +440,17 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
         attention_skipped = "no test clip has strong labels"
     attention = figures[0] if figures else None
 
+    # self-supervision diagnostics (attention arms, strongly labelled validation clips)
+    diag_runs = {s: [(trial_diagnostics(t, trial_dir(out_dir, s, t["seed"])) or [], int(t["metrics"]["best_epoch"]))
+                     for t in trials[s]] for s in schemes}
+    diagnostics = summarize_diagnostics(diag_runs)
+    if diagnostics:
+        png = out_dir / "diagnostics.png"
+        add(png.name, plot_diagnostics(diagnostics, png),
+            "self-supervision diagnostics against epochs (P vs Y, attention mass and entropy)")
+        add("diagnostics.md", write_text_atomic(out_dir / "diagnostics.md", diagnostics_markdown(diagnostics) + "\n"),
+            "the diagnostics at the best (first) epoch per arm")
+
     split_info = {k: {"clips": len(m), "strong": sum(1 for c in m if c.has_strong)}
                   for k, m in source.manifests.items()}
     results: dict[str, Any] = {
@@ -458,6 +475,7 @@ def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig
                       "ap": per_class_ap},
         "gain_vs_duration": gain, "gain_skipped": gain_skipped,
         "attention_figure": attention, "attention_figures": figures, "attention_skipped": attention_skipped,
+        "diagnostics": diagnostics,
         "runs": {s: [{k: t[k] for k in ("trial", "seed", "metrics", "per_class_ap", "checkpoint")}
                      for t in trials[s]] for s in schemes},
     }

@@ -342,6 +342,19 @@ def report_markdown(results: Mapping[str, Any]) -> str:
     else:
         lines += [f"Not drawn: {results.get('gain_skipped', 'no pair of schemes')}.", ""]
 
+    diagnostics = results.get("diagnostics")
+    if diagnostics:
+        from .diagnostics import diagnostics_finding, diagnostics_markdown
+
+        lines += ["## Self-supervision diagnostics", "",
+                  "On the strongly labelled validation clips, every epoch, for the present classes: the share of "
+                  "segments the pseudo-labels P mark (P by each arm's own rule; the paper's rule for arms that do "
+                  "not train on P) against the share the true labels Y mark, P's precision and recall against Y, "
+                  "the attention mass inside true events, and A's entropy over time (1 = flat). Best epoch, first "
+                  "epoch in brackets; mean over trials.", "",
+                  diagnostics_markdown(diagnostics), "", diagnostics_finding(diagnostics), "",
+                  "![diagnostics](diagnostics.png)", ""]
+
     figures = results.get("attention_figures") or ([results["attention_figure"]] if results.get("attention_figure")
                                                     else [])
     lines += ["## Attention matrices (Fig. 5)", ""]

@@ -18,11 +18,15 @@ from typing import Any
 
 from ..config import ExperimentConfig
 from ..files import plain, write_json
+from ..supervision import SCHEMES
 from ..training import PreparedData, TrainResult, train
 from ..training.run import seed_independent_frozen_backbone
 
 TRIAL_FILE = "trial.json"
 TRIAL_FORMAT = "weaktag-trial/1"
+
+#: the arm whose trial of the same seed teaches a PSL arm when ``scheme.teacher`` is not set
+TEACHER_SCHEME = "attention"
 
 #: separates a recipe's name from the scheme in an arm name: ``recommended:attention``
 RECIPE_SEPARATOR = ":"
@@ -62,17 +66,22 @@ def trial_dir(out_dir: str | Path, scheme: str, seed: int) -> Path:
     return folder / arm.scheme / f"seed{seed}"
 
 
-def fingerprint(config: ExperimentConfig) -> dict[str, Any]:
+def fingerprint(config: ExperimentConfig, scheme: str | None = None) -> dict[str, Any]:
     """The parts of a config that change a trial's result, except the scheme name and seed it varies.
 
     Cosmetic settings (progress bar, logger, workers, output folder) are left out, so changing
-    them does not invalidate finished trials.
+    them does not invalidate finished trials; with ``scheme`` (an arm), so are the scheme settings
+    that scheme does not take (PSL's chunk length does not change an ``attention`` trial).
     """
     d = config.to_dict()
+    settings = {k: v for k, v in d["scheme"].items() if k != "name"}
+    if scheme is not None:
+        declared = SCHEMES[scheme_of(scheme)].parameters
+        settings = {k: v for k, v in settings.items() if k in declared}
     return {
         "data": d["data"],
         "model": d["model"],
-        "scheme": {k: v for k, v in d["scheme"].items() if k != "name"},
+        "scheme": settings,
         "train": {k: d["train"][k] for k in ("lr", "batch_size", "max_epochs", "precision", "weight_decay",
                                              "lr_schedule", "warmup_epochs", "early_stopping_patience",
                                              "event_output", "event_calibration")},
@@ -103,11 +112,18 @@ def _differences(then: Any, now: Any, default: Any, prefix: str = "") -> list[st
     return [] if then == now else [f"{prefix[:-1]} ({then!r} then, {now!r} now)"]
 
 
+def teacher_arm(arm: str) -> str:
+    """The arm whose same-seed trial teaches the PSL arm ``arm``: the same recipe's ``attention``."""
+    return Arm(TEACHER_SCHEME, Arm.parse(arm).recipe).name
+
+
 def trial_config(config: ExperimentConfig, scheme: str, seed: int, out_dir: Path) -> ExperimentConfig:
     c = copy.deepcopy(config)
     c.scheme.name = scheme_of(scheme)
     c.train.seed = seed
     c.output_dir = str(trial_dir(out_dir, scheme, seed))
+    if SCHEMES[c.scheme.name].needs_teacher and not c.scheme.teacher:
+        c.scheme.teacher = str(trial_dir(out_dir, teacher_arm(scheme), seed) / "model.pt")
     return c
 
 
@@ -162,6 +178,7 @@ def run_trial(config: ExperimentConfig, scheme: str, seed: int, index: int, out_
         "metrics": metrics, "per_class_ap": evaluation["per_class_ap"], "per_class_auc": evaluation["per_class_auc"],
         "test_support": evaluation["support"], "fingerprint": expected,
         "skipped": {k: len(v) for k, v in result.skipped.items()},
+        "diagnostics": result.diagnostics,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     write_json(folder / TRIAL_FILE, record)

@@ -9,10 +9,12 @@ from ..geometry import TimeGrid
 
 from .aisfx import AisfxBackbone
 from .backbone import BackboneConfig, VGGishBackbone
+from .mobilenet import MobileNetV2Backbone
 
 
 #: backbones by name (``model.backbone`` in a config); each class declares its ``grid`` and ``freeze``
-BACKBONES: dict[str, type[nn.Module]] = {"vggish": VGGishBackbone, "aisfx": AisfxBackbone}
+BACKBONES: dict[str, type[nn.Module]] = {"vggish": VGGishBackbone, "aisfx": AisfxBackbone,
+                                      "mobilenetv2": MobileNetV2Backbone}
 
 
 def backbone_class(name: str) -> type[nn.Module]:

@@ -20,8 +20,10 @@ from .attention import (
 )
 from ..data import Batch
 from .base import LabelKind, LossTerms, TrainingScheme, bce, masked_clip_mean
+from .extended import PSEUDO_TARGETS, ExtendedSelfSupervisedAttention
+from .psl import PseudoStrongLabelStudent
 from .pooling import PoolingScheme, PoolStrong, PoolWeak, PoolWeakStrong
-from .self_supervised import pseudo_strong_labels
+from .self_supervised import THRESHOLD_RULES, PseudoLabelRule, pseudo_labels, pseudo_strong_labels
 
 LABEL_KINDS = ("weak", "strong", "weak+strong")
 ATTENTION_SUPERVISION = ("none", "strong", "self", "strong+self")
@@ -54,6 +56,8 @@ SCHEMES: dict[str, type[TrainingScheme]] = _register(
     StronglySupervisedAttention,
     SelfSupervisedAttention,
     StrongAndSelfSupervisedAttention,
+    ExtendedSelfSupervisedAttention,
+    PseudoStrongLabelStudent,
 )
 
 
@@ -68,7 +72,8 @@ def make_scheme(name: str, **settings: Any) -> TrainingScheme:
     """Build a scheme by name; ``settings`` may hold every ``scheme.*`` config value, and each scheme
     takes the ones it declares in ``parameters`` (bad values raise ValueError naming the key)."""
     cls = scheme_class(name)
-    return cls(**{k: v for k, v in settings.items() if k in cls.parameters})
+    # None means "the scheme's own default" (settings most schemes do not take are None in the config)
+    return cls(**{k: v for k, v in settings.items() if k in cls.parameters and v is not None})
 
 
 __all__ = [
@@ -79,6 +84,11 @@ __all__ = [
     "Attention",
     "AttentionScheme",
     "Batch",
+    "ExtendedSelfSupervisedAttention",
+    "PSEUDO_TARGETS",
+    "PseudoLabelRule",
+    "PseudoStrongLabelStudent",
+    "THRESHOLD_RULES",
     "LabelKind",
     "LossTerms",
     "PoolStrong",
@@ -93,6 +103,7 @@ __all__ = [
     "bce",
     "make_scheme",
     "masked_clip_mean",
+    "pseudo_labels",
     "pseudo_strong_labels",
     "scheme_class",
 ]

@@ -54,7 +54,7 @@ class AttentionScheme(TrainingScheme):
         self.alpha = float(alpha)
         self.attention_target = attention_target
 
-    def loss(self, output: ModelOutput, batch: Batch) -> LossTerms:
+    def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         pred = bce(output.clip_probs, batch.weak)
         parts = {"pred": pred}
         if self.strong_term:

@@ -79,7 +79,28 @@ class TrainingScheme(ABC):
     parameters: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
-    def loss(self, output: ModelOutput, batch: Batch) -> LossTerms: ...
+    def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
+        """The loss of a batch; ``teacher`` is the mean teacher's output on it when :attr:`teacher_decay` > 0."""
+
+    #: trains on chunks of the training clips labelled by a teacher checkpoint (PSL; weaktag.training.psl)
+    needs_teacher: ClassVar[bool] = False
+
+    #: > 0: training keeps an exponential moving average of the network (decay per step) and passes its
+    #: output on each batch to :meth:`loss` (a mean teacher); 0: no teacher
+    teacher_decay: float = 0.0
+
+    def start_epoch(self, epoch: int) -> None:
+        """Called before each training epoch (0-based), for schemes whose loss changes over training."""
+
+    def pseudo_labels(self, output: ModelOutput, batch: Batch) -> torch.Tensor | None:
+        """The pseudo-strong labels P this scheme would train its attention on for ``batch`` (None: it has no
+        attention); used by the self-supervision diagnostics. Schemes that do not train on P report the
+        paper's rule (eq. 1), so that every attention model's diagnostics can be compared."""
+        if output.attention is None:
+            return None
+        from .self_supervised import pseudo_strong_labels
+
+        return pseudo_strong_labels(output.segment_probs, batch.weak)
 
     def clip_scores(self, output: ModelOutput) -> torch.Tensor:
         """Clip-level scores used for evaluation (the head's prediction by default)."""

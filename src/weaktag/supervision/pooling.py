@@ -20,7 +20,7 @@ class PoolingScheme(TrainingScheme):
     clip_term: ClassVar[bool] = True
     segment_term: ClassVar[bool] = False
 
-    def loss(self, output: ModelOutput, batch: Batch) -> LossTerms:
+    def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         parts = {}
         if self.clip_term:
             parts["pred"] = bce(output.clip_probs, batch.weak)

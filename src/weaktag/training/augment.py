@@ -68,8 +68,9 @@ def mixup(batch: Batch, lam: torch.Tensor, partner: torch.Tensor) -> Batch:
     weak = torch.maximum(batch.weak, batch.weak[partner])
     strong = torch.maximum(batch.strong, batch.strong[partner])
     has_strong = batch.has_strong & batch.has_strong[partner]
+    teacher = None if batch.teacher is None else torch.maximum(batch.teacher, batch.teacher[partner])
     return replace(batch, features=features, weak=weak, strong=strong * has_strong.view(-1, 1, 1).to(strong.dtype),
-                   has_strong=has_strong)
+                   has_strong=has_strong, teacher=teacher)
 
 
 def mask(features: torch.Tensor, starts: torch.Tensor, widths: torch.Tensor, dim: int, fill: float) -> torch.Tensor:

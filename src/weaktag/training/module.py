@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from ..data import Batch
 from ..metrics.tagging import tagging_metrics
 from ..models import WeakTagNet
 from ..supervision import TrainingScheme
+from ..supervision.diagnostics import SelfSupervisionStats
 from .augment import Augmenter
 
 
@@ -53,12 +55,45 @@ class WeakTagModule(L.LightningModule):
         self.lr = self.optimisation.lr
         self._val_scores: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
+        self._val_stats: SelfSupervisionStats | None = None
+        #: one entry per validation epoch with strongly labelled clips: {"epoch", **diagnostic means}
+        self.diagnostics: list[dict] = []
+        self._teacher_holder: list[torch.nn.Module] = []  # a list, so the teacher is not a registered submodule
+
+    @property
+    def teacher(self) -> torch.nn.Module | None:
+        """The mean teacher (an exponential moving average of the network) of schemes that use one."""
+        return self._teacher_holder[0] if self._teacher_holder else None
+
+    def on_train_epoch_start(self) -> None:
+        self.scheme.start_epoch(self.current_epoch)
+        if self.scheme.teacher_decay > 0 and self.teacher is None:
+            teacher = copy.deepcopy(self.model)
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            self._teacher_holder.append(teacher)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        teacher = self.teacher
+        if teacher is None:
+            return
+        decay = self.scheme.teacher_decay
+        with torch.no_grad():
+            for t, p in zip(teacher.parameters(), self.model.parameters()):
+                t.lerp_(p.detach(), 1.0 - decay)
+            for t, b in zip(teacher.buffers(), self.model.buffers()):
+                t.copy_(b)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         if self.augmenter is not None:
             batch = self.augmenter(batch)
         out = self.model.forward_level(batch.features, self.level)
-        terms = self.scheme.loss(out, batch)
+        teacher_out = None
+        if self.teacher is not None:
+            self.teacher.eval()  # clean targets: no dropout in the teacher
+            with torch.no_grad():
+                teacher_out = self.teacher.forward_level(batch.features, self.level)
+        terms = self.scheme.loss(out, batch, teacher=teacher_out)
         self.log("train_loss", terms.total, prog_bar=True, batch_size=len(batch))
         for name, value in terms.parts.items():
             self.log(f"train_{name}", value, batch_size=len(batch))
@@ -68,6 +103,12 @@ class WeakTagModule(L.LightningModule):
         out = self.model.forward_level(batch.features, self.level)
         self._val_scores.append(self.scheme.clip_scores(out).detach().float())
         self._val_targets.append(batch.weak.detach().float())
+        if out.attention is not None:  # every rank makes the stats, so that they can be gathered
+            if self._val_stats is None:
+                self._val_stats = SelfSupervisionStats(batch.weak.shape[1])
+            pseudo = self.scheme.pseudo_labels(out, batch) if bool(batch.has_strong.any()) else None
+            if pseudo is not None:
+                self._val_stats.update(pseudo, batch.strong, out.attention, batch.weak, batch.has_strong)
 
     def on_validation_epoch_end(self) -> None:
         scores = torch.cat(self._val_scores)
@@ -80,6 +121,23 @@ class WeakTagModule(L.LightningModule):
         m = tagging_metrics(targets.cpu().numpy(), scores.cpu().numpy(), self.classes)
         value = m.mAP if np.isfinite(m.mAP) else 0.0
         self.log("val_mAP", value, prog_bar=True, sync_dist=False)
+        self._end_diagnostics(value)
+
+    def _end_diagnostics(self, val_map: float) -> None:
+        stats, self._val_stats = self._val_stats, None
+        if stats is None:
+            return
+        if self.trainer.world_size > 1:
+            gathered = self.all_gather(stats.sums.to(self.device, torch.float32))
+            stats.sums.zero_()
+            stats.merge(gathered.reshape(-1, *stats.sums.shape).sum(0).double().cpu())
+        if stats.empty:
+            return
+        summary = stats.summary()
+        self.diagnostics.append({"epoch": int(self.current_epoch), "val_mAP": float(val_map), **summary})
+        for name in ("pseudo_density", "precision", "recall", "attention_in_events"):
+            if np.isfinite(summary[name]):
+                self.log(f"val_{name}", summary[name], sync_dist=False)
 
     def configure_optimizers(self):
         params = [p for p in self.model.parameters() if p.requires_grad]

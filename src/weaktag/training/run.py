@@ -76,6 +76,9 @@ class TrainResult:
     tag_thresholds: np.ndarray | None = None
     event_settings: EventSettings | None = None
     test: TestEvaluation | None = None
+    # self-supervision diagnostics per validation epoch (weaktag.supervision.diagnostics); empty without
+    # attention or strongly labelled validation clips
+    diagnostics: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {"checkpoint": str(self.checkpoint), "best_epoch": self.best_epoch, "best_val_map": self.best_val_map,
@@ -210,6 +213,14 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
         level = "backbone"
     elif level == "backbone" and not _cacheable(config, model):
         raise ValueError("these features are a frozen backbone's outputs, but this run trains the backbone")
+    if scheme.needs_teacher:
+        teacher_path = getattr(scheme, "teacher", None)
+        if not teacher_path:
+            raise ValueError(f"scheme {scheme.name!r} needs a teacher checkpoint: set scheme.teacher")
+        from .psl import teacher_labelled_chunks
+
+        chunked = teacher_labelled_chunks(data.train, teacher_path, getattr(scheme, "chunk_seconds"), model)
+        data = replace(data, train=chunked)
     t = config.train
     optimisation = Optimisation(t.lr, t.weight_decay, t.lr_schedule, t.warmup_epochs, t.max_epochs)
     module = WeakTagModule(model, scheme, optimisation, data.classes, Augmenter(config.augment, model.grid),
@@ -278,7 +289,10 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
                                  tag_thresholds=thresholds, events=event_settings, metrics=metrics)
     result = TrainResult(checkpoint, best_epoch, float(val_metrics.mAP),
                          None if test is None else float(test.tagging.mAP), time.time() - started, data.skipped,
-                         model=model, tag_thresholds=thresholds, event_settings=event_settings, test=test)
+                         model=model, tag_thresholds=thresholds, event_settings=event_settings, test=test,
+                         diagnostics=list(module.diagnostics))
+    if result.diagnostics:
+        write_json(out / "diagnostics.json", {"best_epoch": best_epoch, "epochs": result.diagnostics})
     write_json(out / "summary.json", {**result.summary(), "scheme": scheme.name, "seed": config.train.seed,
                                       "skipped_counts": {k: len(v) for k, v in data.skipped.items()}})
     return result

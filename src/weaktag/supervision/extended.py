@@ -1,0 +1,138 @@
+"""weaktag's extension of self-supervised attention (not the paper's; the paper's row 6 is
+:class:`~weaktag.supervision.attention.SelfSupervisedAttention`, unchanged).
+
+``attention-self-ext`` trains ``L_pred + alpha(epoch) * L_att(A, P)`` like row 6, with each of
+these switched by a ``scheme.*`` setting (the defaults were chosen on validation data; see README):
+
+* ``pseudo_threshold`` / ``pseudo_quantile`` / ``peak_ratio`` / ``confidence_gate``: how P is made
+  (:class:`~weaktag.supervision.self_supervised.PseudoLabelRule`);
+* ``pseudo_target``: ``binary`` (BCE of A against P, as row 6) or ``distribution``: the
+  cross-entropy of A against P normalised to the pseudo-event length, P/k, whose optimum is the
+  same A = P/k but whose pull does not grow with the number of P's zeros; only the supervised
+  rows (present, gated, non-empty) count, so absent classes' attention is left alone;
+* ``alpha_warmup_epochs``: alpha ramps linearly from 0 over these epochs, so P is first made
+  from an X^a that has learnt something;
+* ``teacher_decay``: P from an exponential moving average of the network (a mean teacher)
+  instead of the network itself;
+* ``segment_weight``: also train X^a on P (self-training of the segment outputs):
+  ``segment_weight * BCE(X^a, P)`` over the supervised rows and every segment of the classes absent
+  from the clip (which the weak labels say are negative everywhere).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..models import ModelOutput
+from .attention import AttentionScheme
+from .base import Batch, LossTerms, bce
+from .self_supervised import PseudoLabelRule, pseudo_labels
+
+PSEUDO_TARGETS = ("binary", "distribution")
+_EPS = 1e-7
+
+
+def distribution_attention_loss(attention: torch.Tensor, pseudo: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """KL(P/k || A) = -sum_t (P/k) log A - log k on the supervised (clip, class) rows, averaged over every
+    (clip, class) with 0 for the others: reduced like row 6's term (a mean over classes), so that alpha
+    weighs it as row 6 weighs BCE(A, P) and a clip's term does not grow when few classes are supervised.
+
+    Subtracting log k (the target's entropy) makes the loss 0 at its optimum without changing its gradient.
+    """
+    a = attention.float().clamp(min=_EPS)
+    k = pseudo.float().sum(dim=-1)
+    target = pseudo.float() / k.clamp(min=1.0).unsqueeze(-1)
+    kl = -(target * a.log()).sum(dim=-1) - torch.log(k.clamp(min=1.0))
+    return (kl * rows.float()).mean()
+
+
+def binary_row_attention_loss(attention: torch.Tensor, pseudo: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Row 6's BCE(A, P), mean over time, on the supervised rows only (0 for the others; mean over every
+    (clip, class) as row 6)."""
+    per_row = bce(attention, pseudo, reduce_dims=(2,))
+    return (per_row * rows.float()).mean()
+
+
+def segment_self_training_loss(segment_probs: torch.Tensor, pseudo: torch.Tensor, rows: torch.Tensor,
+                               weak: torch.Tensor) -> torch.Tensor:
+    """BCE(X^a, P) on the supervised rows and on every row of an absent class (target 0 there), mean over
+    those rows' segments."""
+    use = (rows | (weak < 0.5)).float().unsqueeze(-1).expand_as(segment_probs)
+    p = segment_probs.float().clamp(_EPS, 1 - _EPS)
+    per_element = torch.nn.functional.binary_cross_entropy(p, pseudo.float(), reduction="none")
+    return (per_element * use).sum() / use.sum().clamp(min=1.0)
+
+
+class ExtendedSelfSupervisedAttention(AttentionScheme):
+    """weaktag's extension of row 6 (see the module docstring); weak labels only."""
+
+    name = "attention-self-ext"
+    description = "attention; L_pred + alpha * L_att(A, P), weaktag's pseudo-label rule (extension)"
+    attention_supervision = "self"
+    table_i_row = None
+    parameters = ("alpha", "attention_target", "pseudo_threshold", "pseudo_quantile", "peak_ratio",
+                  "confidence_gate", "pseudo_target", "alpha_warmup_epochs", "teacher_decay", "segment_weight")
+    self_term = True
+
+    def __init__(self, alpha: float = 1.0, attention_target: str = "normalized",
+                 pseudo_threshold: str | None = None, pseudo_quantile: float | None = None,
+                 peak_ratio: float | None = None, confidence_gate: float | None = None,
+                 pseudo_target: str | None = None, alpha_warmup_epochs: int | None = None,
+                 teacher_decay: float | None = None, segment_weight: float | None = None) -> None:
+        super().__init__(alpha, attention_target)
+        defaults = PseudoLabelRule()
+        self.rule = PseudoLabelRule(
+            pseudo_threshold or "peak-relative",
+            defaults.quantile if pseudo_quantile is None else float(pseudo_quantile),
+            defaults.peak_ratio if peak_ratio is None else float(peak_ratio),
+            0.0 if confidence_gate is None else float(confidence_gate))
+        self.pseudo_target = pseudo_target or "distribution"
+        if self.pseudo_target not in PSEUDO_TARGETS:
+            raise ValueError(f"scheme.pseudo_target must be one of {PSEUDO_TARGETS}, not {self.pseudo_target!r}")
+        if self.pseudo_target == "distribution" and attention_target != "normalized":
+            raise ValueError("scheme.pseudo_target=distribution needs scheme.attention_target=normalized "
+                             f"(A is a distribution over time), not {attention_target!r}")
+        self.alpha_warmup_epochs = 0 if alpha_warmup_epochs is None else int(alpha_warmup_epochs)
+        if self.alpha_warmup_epochs < 0:
+            raise ValueError(f"scheme.alpha_warmup_epochs must be >= 0, not {alpha_warmup_epochs!r}")
+        decay = 0.0 if teacher_decay is None else float(teacher_decay)
+        if not (math.isfinite(decay) and 0.0 <= decay < 1.0):
+            raise ValueError(f"scheme.teacher_decay must be in [0, 1), not {teacher_decay!r}")
+        self.teacher_decay = decay
+        self.segment_weight = 0.0 if segment_weight is None else float(segment_weight)
+        if not (math.isfinite(self.segment_weight) and self.segment_weight >= 0):
+            raise ValueError(f"scheme.segment_weight must be a number >= 0, not {segment_weight!r}")
+        self._ramp = 1.0 if self.alpha_warmup_epochs == 0 else 0.0
+
+    def start_epoch(self, epoch: int) -> None:
+        self._ramp = 1.0 if self.alpha_warmup_epochs == 0 else min(1.0, epoch / self.alpha_warmup_epochs)
+
+    @property
+    def current_alpha(self) -> float:
+        return self.alpha * self._ramp
+
+    def _pseudo(self, source: ModelOutput, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        return pseudo_labels(source.segment_probs, batch.weak, self.rule, source.clip_probs)
+
+    def pseudo_labels(self, output: ModelOutput, batch: Batch) -> torch.Tensor | None:
+        return self._pseudo(output, batch)[0]
+
+    def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
+        if output.attention is None or output.attention_raw is None:
+            raise ValueError("attention loss needs a model with an attention head (L8-b)")
+        pred = bce(output.clip_probs, batch.weak)
+        pseudo, rows = self._pseudo(teacher if teacher is not None else output, batch)
+        if self.pseudo_target == "distribution":
+            att = distribution_attention_loss(output.attention, pseudo, rows)
+        else:
+            source = output.attention if self.attention_target == "normalized" else output.attention_raw
+            att = binary_row_attention_loss(source, pseudo, rows)
+        total = pred + self.current_alpha * att
+        parts = {"pred": pred, "att_self": att}
+        if self.segment_weight > 0:
+            parts["segment_self"] = segment_self_training_loss(output.segment_probs, pseudo, rows, batch.weak)
+            total = total + self.current_alpha * self.segment_weight * parts["segment_self"]
+        return LossTerms(total, parts)
+
