@@ -78,7 +78,8 @@ def test_distribution_loss_is_kl_to_p_over_k() -> None:
 
 
 def test_extended_scheme_loss_and_alpha_ramp() -> None:
-    scheme = make_scheme("attention-self-ext", alpha=2.0, alpha_warmup_epochs=4, pseudo_threshold="absent-max")
+    scheme = make_scheme("attention-self-ext", alpha=2.0, alpha_warmup_epochs=4, pseudo_threshold="absent-max",
+                         pseudo_target="distribution")
     a = torch.softmax(torch.randn(1, 3, 4), dim=-1)
     clip = torch.tensor([[0.7, 0.6, 0.2]])
     batch = Batch(torch.zeros(1, 64, 64), WEAK, torch.zeros(1, 3, 4), torch.zeros(1, dtype=torch.bool))
@@ -100,7 +101,7 @@ def test_extended_scheme_loss_and_alpha_ramp() -> None:
     paper = make_scheme("attention-self", pseudo_threshold="absent-max", alpha=1.0)
     assert not hasattr(paper, "rule")
     with pytest.raises(ValueError, match="needs scheme.attention_target=normalized"):
-        make_scheme("attention-self-ext", attention_target="raw")
+        make_scheme("attention-self-ext", attention_target="raw", pseudo_target="distribution")
 
 
 def test_segment_self_training_loss_on_present_rows_and_absent_classes() -> None:

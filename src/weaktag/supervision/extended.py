@@ -88,7 +88,7 @@ class ExtendedSelfSupervisedAttention(AttentionScheme):
             defaults.quantile if pseudo_quantile is None else float(pseudo_quantile),
             defaults.peak_ratio if peak_ratio is None else float(peak_ratio),
             0.0 if confidence_gate is None else float(confidence_gate))
-        self.pseudo_target = pseudo_target or "distribution"
+        self.pseudo_target = pseudo_target or "binary"
         if self.pseudo_target not in PSEUDO_TARGETS:
             raise ValueError(f"scheme.pseudo_target must be one of {PSEUDO_TARGETS}, not {self.pseudo_target!r}")
         if self.pseudo_target == "distribution" and attention_target != "normalized":
