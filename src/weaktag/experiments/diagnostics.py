@@ -84,8 +84,11 @@ def plot_diagnostics(summary: Mapping[str, dict], path: Path) -> Path:
     for ax, key in zip(axes, DIAGNOSTICS):
         for arm, s in summary.items():
             epochs = [r["epoch"] + 1 for r in s["by_epoch"]]
-            ax.plot(epochs, [r[key] for r in s["by_epoch"]], label=arm, linewidth=1.2)
-        ax.set_title(LABELS[key], fontsize=10)
+            line, = ax.plot(epochs, [r[key] for r in s["by_epoch"]], label=arm, linewidth=1.2)
+            if key == "pseudo_density":  # the density P should have: Y's, dashed in the arm's colour
+                ax.plot(epochs, [r["true_density"] for r in s["by_epoch"]], linestyle="--", linewidth=0.8,
+                        color=line.get_color())
+        ax.set_title(LABELS[key] + (" (dashed: Y density)" if key == "pseudo_density" else ""), fontsize=10)
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
