@@ -106,6 +106,21 @@ def copy_report(src: Path, dst: Path) -> list[Path]:
     return copied
 
 
+def rel(path: Path | str) -> str:
+    """A path relative to the working directory: short paths in the recorded commands."""
+    return os.path.relpath(path, Path.cwd())
+
+
+def run_compare(args: list[str]) -> None:
+    """``weaktag <args>`` in this process, printed first; a failure ends the benchmark with its status."""
+    from weaktag.cli import main as weaktag
+
+    print("weaktag " + shlex.join(args), flush=True)
+    rc = weaktag(args)
+    if rc != 0:
+        raise SystemExit(rc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schemes", default=ALL_SCHEMES)
@@ -127,7 +142,6 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(Path(args.out_dir) / "runs")
     from weaktag.cli import main as weaktag
 
-    rel = lambda p: os.path.relpath(p, Path.cwd())  # noqa: E731 - short paths in the recorded command
     options = ["--config", rel(CONFIG), "--schemes", args.schemes, "--trials", str(args.trials),
                "--out-dir", rel(args.out_dir)]
     print("weaktag " + shlex.join(["compare", *options, *args.overrides]), flush=True)

@@ -41,6 +41,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import compare_soundscapes as soundscapes  # noqa: E402  (the data builder and the report copier)
+from compare_soundscapes import rel, run_compare  # noqa: E402
 
 RECOMMENDED = REPO / "configs" / "recommended.yaml"
 BASE_SCHEMES = ("attention", "attention-self", "attention-strong")
@@ -93,19 +94,6 @@ def write_ablation_recipes(folder: Path) -> dict[str, Path]:
         paths[name] = folder / f"{name}.yaml"
         paths[name].write_text(yaml.safe_dump(_merge(base, changes), sort_keys=False))
     return paths
-
-
-def run_compare(args: list[str]) -> None:
-    from weaktag.cli import main as weaktag
-
-    print("weaktag " + shlex.join(args), flush=True)
-    rc = weaktag(args)
-    if rc != 0:
-        raise SystemExit(rc)
-
-
-def rel(path: Path | str) -> str:
-    return os.path.relpath(path, Path.cwd())
 
 
 def note(argv: list[str]) -> str:

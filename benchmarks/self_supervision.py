@@ -34,33 +34,23 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import compare_soundscapes as soundscapes  # noqa: E402  (the data builder and the report copier)
+from compare_soundscapes import rel, run_compare  # noqa: E402
 
 RECOMMENDED = REPO / "configs" / "recommended.yaml"
 ARMS = ("attention", "attention-self", "attention-self-ext", "psl", "attention-strong")
 RESULTS = BENCH / "results" / "self_supervision"
 WORK = BENCH / "work"
-QUALITY_RUNS = WORK / "quality" / "runs"  # finished trials of benchmarks/quality.py, reused where they match
-
-
-def rel(path: Path | str) -> str:
-    return os.path.relpath(path, Path.cwd())
-
-
-def run_compare(args: list[str]) -> None:
-    from weaktag.cli import main as weaktag
-
-    print("weaktag " + shlex.join(args), flush=True)
-    rc = weaktag(args)
-    if rc != 0:
-        raise SystemExit(rc)
+QUALITY = WORK / "quality"  # benchmarks/quality.py's comparison: its finished trials are reused where they match
 
 
 def reuse_quality_trials(out_dir: Path, arms: list[str]) -> int:
     """Hard-link finished quality-benchmark trials of these arms into ``out_dir`` (never overwriting)."""
+    from weaktag.experiments.trials import trial_dir
+
     linked = 0
     for arm in arms:
-        src = QUALITY_RUNS / Path(*arm.split(":"))
-        dst = out_dir / "runs" / Path(*arm.split(":"))
+        src = trial_dir(QUALITY, arm, 0).parent
+        dst = trial_dir(out_dir, arm, 0).parent
         if not src.is_dir():
             continue
         for seed_dir in sorted(src.glob("seed*")):
@@ -76,7 +66,7 @@ def part(name: str, trials: int, out_dir: Path, results_dir: Path, overrides: li
     recipe = name == "recommended"
     arms = [f"recommended:{a}" if recipe else a for a in ARMS]
     if not smoke:
-        print(f"{name}: {reuse_quality_trials(out_dir, arms)} finished trial(s) linked from {rel(QUALITY_RUNS)}")
+        print(f"{name}: {reuse_quality_trials(out_dir, arms)} finished trial(s) linked from {rel(QUALITY)}")
     options = ["compare", "--config", rel(soundscapes.CONFIG), "--schemes", ",".join(arms), "--trials", str(trials),
                "--out-dir", rel(out_dir), "--gain-pair", f"{arms[0]},{arms[2]}",
                "--note", f"Produced by `{shlex.join(['python', 'benchmarks/self_supervision.py', *argv])}` on a "

@@ -32,10 +32,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_psl(args: argparse.Namespace) -> int:
-    # PSL is a training scheme; this verb is `train` with the scheme and its teacher set
-    overrides = ["scheme.name=psl", f"scheme.teacher={Path(args.teacher).resolve()}",
-                 f"scheme.chunk_seconds={args.chunk_seconds}", f"scheme.teacher_weight={args.teacher_weight}",
-                 *args.overrides]
+    # PSL is a training scheme; this verb is `train` with the scheme and its teacher set (chunk length
+    # and teacher weight: the scheme's defaults unless given)
+    overrides = ["scheme.name=psl", f"scheme.teacher={Path(args.teacher).resolve()}"]
+    for key, value in (("chunk_seconds", args.chunk_seconds), ("teacher_weight", args.teacher_weight)):
+        if value is not None:
+            overrides.append(f"scheme.{key}={value}")
+    overrides += args.overrides
     return _cmd_train(argparse.Namespace(config=args.config, overrides=overrides))
 
 
@@ -298,9 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("psl", "train a PSL student (Dinkel et al. 2022) on chunks labelled by a teacher checkpoint")
     p.add_argument("--teacher", required=True, help="the teacher: a weaktag checkpoint (model.pt) on the same classes")
     p.add_argument("--config", required=True, help="YAML config of the student (data, model, train); see configs/")
-    p.add_argument("--chunk-seconds", type=float, default=2.0, help="length of the chunks the teacher labels")
-    p.add_argument("--teacher-weight", type=float, default=0.5,
-                   help="w in w * BCE(student, teacher) + (1 - w) * BCE(student, clip labels)")
+    p.add_argument("--chunk-seconds", type=float, default=None,
+                   help="length of the chunks the teacher labels (default: the psl scheme's, 2 s)")
+    p.add_argument("--teacher-weight", type=float, default=None,
+                   help="w in w * BCE(student, teacher) + (1 - w) * BCE(student, clip labels) (default 0.5)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, as for train")
     p.set_defaults(func=_cmd_psl)
 

@@ -129,7 +129,7 @@ class FeatureSet(Dataset):
         for start in starts:
             begin = start * per_segment
             parts.append(self.features.narrow(self.segment_axis, begin, chunk_segments * per_segment))
-        for i, clip in enumerate(self.clips):
+        for clip in self.clips:
             for start in starts:
                 clips.append(_chunk_clip(clip, start, start * seconds, chunk_segments * seconds))
         # (chunks per clip, N, ...) -> (N * chunks, ...), clip-major like ``clips``

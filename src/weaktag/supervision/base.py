@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from ..data import Batch
 from ..models import ModelOutput
+from .self_supervised import pseudo_strong_labels
 
 _CLAMP = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1
 
@@ -98,8 +99,6 @@ class TrainingScheme(ABC):
         paper's rule (eq. 1), so that every attention model's diagnostics can be compared."""
         if output.attention is None:
             return None
-        from .self_supervised import pseudo_strong_labels
-
         return pseudo_strong_labels(output.segment_probs, batch.weak)
 
     def clip_scores(self, output: ModelOutput) -> torch.Tensor:

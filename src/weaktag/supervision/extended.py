@@ -27,11 +27,10 @@ import torch
 
 from ..models import ModelOutput
 from .attention import AttentionScheme
-from .base import Batch, LossTerms, bce
+from .base import _CLAMP, Batch, LossTerms, bce
 from .self_supervised import PseudoLabelRule, pseudo_labels
 
 PSEUDO_TARGETS = ("binary", "distribution")
-_EPS = 1e-7
 
 
 def distribution_attention_loss(attention: torch.Tensor, pseudo: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -41,7 +40,7 @@ def distribution_attention_loss(attention: torch.Tensor, pseudo: torch.Tensor, r
 
     Subtracting log k (the target's entropy) makes the loss 0 at its optimum without changing its gradient.
     """
-    a = attention.float().clamp(min=_EPS)
+    a = attention.float().clamp(min=_CLAMP)
     k = pseudo.float().sum(dim=-1)
     target = pseudo.float() / k.clamp(min=1.0).unsqueeze(-1)
     kl = -(target * a.log()).sum(dim=-1) - torch.log(k.clamp(min=1.0))
@@ -59,10 +58,9 @@ def segment_self_training_loss(segment_probs: torch.Tensor, pseudo: torch.Tensor
                                weak: torch.Tensor) -> torch.Tensor:
     """BCE(X^a, P) on the supervised rows and on every row of an absent class (target 0 there), mean over
     those rows' segments."""
-    use = (rows | (weak < 0.5)).float().unsqueeze(-1).expand_as(segment_probs)
-    p = segment_probs.float().clamp(_EPS, 1 - _EPS)
-    per_element = torch.nn.functional.binary_cross_entropy(p, pseudo.float(), reduction="none")
-    return (per_element * use).sum() / use.sum().clamp(min=1.0)
+    per_row = bce(segment_probs, pseudo, reduce_dims=(2,))  # every row has T segments: a mean over rows
+    use = (rows | (weak < 0.5)).float()
+    return (per_row * use).sum() / use.sum().clamp(min=1.0)
 
 
 class ExtendedSelfSupervisedAttention(AttentionScheme):
