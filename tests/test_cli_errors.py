@@ -88,7 +88,7 @@ def test_bad_options_and_paths_are_one_line(tmp_path: Path, ckpt: Path, capsys, 
 
 def test_an_error_from_a_dependency_hints_at_verbose(monkeypatch, capsys):
     # a failure raised inside a library (not a message weaktag wrote) may be a bug: say how to see more
-    monkeypatch.setattr(cli, "_cmd_schemes", lambda args: json.loads("{"))
+    monkeypatch.setattr(cli.experiments, "_cmd_schemes", lambda args: json.loads("{"))
     assert main(["schemes"]) == 2
     assert _one_line(capsys.readouterr().err) == ("weaktag schemes: error: Expecting property name enclosed in "
                                                   "double quotes: line 1 column 2 (char 1) (weaktag -v shows the traceback)")

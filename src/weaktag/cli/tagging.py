@@ -1,0 +1,139 @@
+"""``weaktag tag`` and ``export``: tagging recordings with a trained model, and ONNX export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .common import VerbFactory
+
+
+def _cmd_tag(args: argparse.Namespace) -> int:
+    from ..config import tagging_config
+    from ..inference import Tagger, parse_thresholds, tag_files
+
+    if args.timeline and not args.out:
+        raise ValueError("--timeline needs --out DIR")
+    segments = args.segments
+    if segments == "":
+        if not args.out:
+            raise ValueError("--segments without a path needs --out DIR (or give --segments FILE.npz)")
+        segments = True
+    settings = tagging_config(batch_size=args.batch_size, chunk_seconds=args.chunk_seconds,
+                              pad_batches=args.pad_batches or None, skip_silent=False if args.keep_silent else None,
+                              keep_spectrogram=args.timeline or None, num_threads=args.threads,
+                              event_output=args.event_output, median_filter_seconds=args.median_filter,
+                              detect_events=False if args.no_events else None)
+    tagger = Tagger.from_checkpoint(args.checkpoint, backend=args.backend, onnx_path=args.onnx, settings=settings)
+    if args.event_threshold is not None:
+        defaults = tagger.event_settings.thresholds or None
+        tagger.configure_events(thresholds=parse_thresholds(args.event_threshold, tagger.classes, defaults))
+    if args.tag_threshold is not None:
+        tagger.tag_thresholds = np.asarray(parse_thresholds(args.tag_threshold, tagger.classes, tagger.tag_thresholds))
+
+    def show(result) -> None:
+        # one line of tags per file (* marks a tag at or above its class threshold), then its events
+        tags = result.select_tags(args.top_k, args.select)
+        write(f"{result.source}\t" + "\t".join(f"{t.label}:{t.probability:.3f}{'*' if t.above_threshold else ''}"
+                                                for t in tags))
+        for e in result.events:
+            write(f"  event\t{e.label}\t{e.onset:.2f}-{e.offset:.2f} s\tscore {e.score:.3f}")
+
+    def write(line: str) -> None:  # above the progress bar, never into it
+        from tqdm.auto import tqdm
+
+        tqdm.write(line, file=sys.stdout)
+
+    if not args.out:
+        print("tags: label:probability, * = at or above the class threshold; events: label onset-offset score",
+              file=sys.stderr)
+    summary = tag_files(tagger, args.inputs, args.out, top_k=args.top_k, select=args.select, timeline=args.timeline,
+                        segments=segments, json_path=args.json, progress=not args.quiet,
+                        on_result=None if args.out else show)
+    sys.stdout.flush()
+    print(summary.text(), file=sys.stderr)
+    return 1 if summary.failed and not summary.ok else 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ..inference.export import export_onnx
+
+    if args.format != "onnx":
+        raise ValueError(f"unknown export format {args.format!r} (only onnx)")
+    low, high = _opset_range()
+    if not low <= args.opset <= high:  # outside it torch prints its whole graph before failing
+        raise ValueError(f"--opset {args.opset}: this PyTorch exports ONNX opsets {low} to {high}")
+    output = args.output or str(Path(args.checkpoint).with_suffix(".onnx"))
+    report = export_onnx(args.checkpoint, output, frontend=not args.no_frontend, opset=args.opset,
+                         verify=not args.no_verify, verify_audio=args.verify_audio)
+    kind = "waveform (batch, samples) in, front end included" if report.frontend else "log-mel (batch, frames, 64) in"
+    print(f"wrote {report.path} (ONNX opset {report.opset}; {kind})")
+    for name, diff in report.max_abs_diff.items():
+        print(f"  max |onnxruntime - torch| on {name}: {diff:.2e}")
+    if report.max_abs_diff:
+        print(f"  parity {'OK' if report.ok else 'FAILED'} (tolerance {report.tolerance:g})")
+    return 0
+
+
+def _opset_range() -> tuple[int, int]:
+    try:
+        from torch.onnx import _constants
+
+        return _constants.ONNX_MIN_OPSET, _constants.ONNX_MAX_OPSET
+    except (ImportError, AttributeError):  # a private module: a later PyTorch may move it
+        return 7, 20
+
+
+def add_verbs(verb: VerbFactory) -> None:
+    from ..config import TaggingConfig
+    from ..postprocess import OUTPUT_KINDS
+
+    tagging = TaggingConfig()  # the one set of tagging defaults, shared with the Python API
+
+    p = verb("tag", "tag audio files, folders or globs: clip tags, events, timelines")
+    p.add_argument("--checkpoint", required=True, help="weaktag checkpoint (.pt), or an ONNX file from `weaktag export`")
+    p.add_argument("inputs", nargs="+", help="audio files, folders (searched recursively) and glob patterns")
+    p.add_argument("--out", default=None, help="write tags.csv, tags.json, events.tsv, errors.tsv, summary.json here "
+                   "(default: print one line per file, and its events)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
+                   help="default: onnxruntime for an .onnx --checkpoint, torch otherwise")
+    p.add_argument("--onnx", default=None, help="exported model for --backend onnxruntime (default: export now)")
+    p.add_argument("--top-k", type=int, default=5, help="report the K most probable classes")
+    p.add_argument("--select", choices=("top-k", "threshold", "union"), default="union",
+                   help="clip tags: the top K, those above their class threshold, or either")
+    p.add_argument("--tag-threshold", default=None,
+                   help="clip thresholds: 0.4 | one per class, comma-separated | label=value,... (default: checkpoint)")
+    p.add_argument("--event-output", choices=OUTPUT_KINDS, default=None,
+                   help="segment matrix that scores events (default: checkpoint)")
+    p.add_argument("--event-threshold", default=None,
+                   help="event thresholds: 0.5 | one per class | label=value,... (default: checkpoint, else 0.5)")
+    p.add_argument("--median-filter", type=float, default=None, metavar="SECONDS",
+                   help="median filter length in seconds, 0 = off (default: checkpoint)")
+    p.add_argument("--no-events", action="store_true", help="clip tags only: no event decoding, no events.tsv")
+    p.add_argument("--timeline", action="store_true", help="also write timelines/<name>.png under --out")
+    p.add_argument("--segments", nargs="?", const="", default=None, metavar="FILE.npz",
+                   help="save X^a, A and X^b per file (default file: OUT/segments.npz)")
+    p.add_argument("--json", default=None, help="also write the tags and events as JSON here")
+    p.add_argument("--keep-silent", action="store_true",
+                   help="tag all-zero (silent) files too, instead of reporting them as failures")
+    p.add_argument("--batch-size", type=int, default=tagging.batch_size, help="files per forward pass")
+    p.add_argument("--chunk-seconds", type=float, default=tagging.chunk_seconds,
+                   help="chunk length for long files, any value > 0 (rounded to whole 0.16 s segments)")
+    p.add_argument("--pad-batches", action="store_true", help="also batch files of different lengths (zero-padded)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_tag)
+
+    p = verb("export", "export a checkpoint to ONNX (dynamic batch and time), verified against PyTorch")
+    p.add_argument("--checkpoint", required=True, help="a weaktag checkpoint (model.pt)")
+    p.add_argument("--format", default="onnx", choices=("onnx",), help="export format")
+    p.add_argument("--output", "-o", default=None, help="output file (default: the checkpoint's name with .onnx)")
+    p.add_argument("--no-frontend", action="store_true", help="log-mel (batch, frames, bands) input instead of waveform")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset")
+    p.add_argument("--verify-audio", nargs="*", default=[], metavar="FILE",
+                   help="also check parity on these audio files (random audio is always checked)")
+    p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime-vs-PyTorch check")
+    p.set_defaults(func=_cmd_export)

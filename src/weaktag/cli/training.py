@@ -1,0 +1,79 @@
+"""``weaktag train``, ``psl`` and ``evaluate``: training runs and their evaluation."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import VerbFactory
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..training import train
+
+    config = load_config(args.config, args.overrides)
+    # without Lightning's progress bar, say something every epoch instead of minutes of silence
+    result = train(config, on_epoch=None if config.train.progress else (lambda line: print(line, flush=True)))
+    print(f"best epoch {result.best_epoch}: validation mAP {result.best_val_map:.4f}")
+    if result.test_map is not None:
+        print(f"test mAP {result.test_map:.4f}")
+    skipped = sum(len(v) for v in result.skipped.values())
+    if skipped:
+        print(f"skipped {skipped} unreadable clip(s); see {Path(config.output_dir) / 'summary.json'}")
+    print(f"checkpoint: {result.checkpoint}")
+    return 0
+
+
+def _cmd_psl(args: argparse.Namespace) -> int:
+    # PSL is a training scheme; this verb is `train` with the scheme and its teacher set (chunk length
+    # and teacher weight: the scheme's defaults unless given)
+    overrides = ["scheme.name=psl", f"scheme.teacher={Path(args.teacher).resolve()}"]
+    for key, value in (("chunk_seconds", args.chunk_seconds), ("teacher_weight", args.teacher_weight)):
+        if value is not None:
+            overrides.append(f"scheme.{key}={value}")
+    overrides += args.overrides
+    return _cmd_train(argparse.Namespace(config=args.config, overrides=overrides))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..experiments.evaluation import evaluate_checkpoint
+
+    report = evaluate_checkpoint(args.checkpoint, args.labels, args.audio_dir, progress=not args.quiet,
+                                 event_output=args.event_output)
+    text = report.to_markdown()
+    print(text)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)  # as export and plot do
+        Path(args.output).write_text(text)
+    return 0
+
+
+def add_verbs(verb: VerbFactory) -> None:
+    from ..postprocess import OUTPUT_KINDS
+
+    p = verb("train", "train one model from a YAML config")
+    p.add_argument("--config", required=True, help="YAML config (see configs/)")
+    p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. scheme.name=attention train.lr=1e-3")
+    p.set_defaults(func=_cmd_train)
+
+    p = verb("psl", "train a PSL student (Dinkel et al. 2022) on chunks labelled by a teacher checkpoint")
+    p.add_argument("--teacher", required=True, help="the teacher: a weaktag checkpoint (model.pt) on the same classes")
+    p.add_argument("--config", required=True, help="YAML config of the student (data, model, train); see configs/")
+    p.add_argument("--chunk-seconds", type=float, default=None,
+                   help="length of the chunks the teacher labels (default: the psl scheme's, 2 s)")
+    p.add_argument("--teacher-weight", type=float, default=None,
+                   help="w in w * BCE(student, teacher) + (1 - w) * BCE(student, clip labels) (default 0.5)")
+    p.add_argument("overrides", nargs="*", help="section.key=value overrides, as for train")
+    p.set_defaults(func=_cmd_psl)
+
+    p = verb("evaluate", "tagging (and event) metrics of a checkpoint on a labelled set")
+    p.add_argument("--checkpoint", required=True, help="a weaktag checkpoint (model.pt written by train)")
+    p.add_argument("--labels", required=True, help="label file: DCASE TSV, manifest .jsonl, folder ...")
+    p.add_argument("--audio-dir", default=None, help="folder of the audio files the labels name "
+                   "(default: relative to the label file)")
+    p.add_argument("--output", default=None, help="also write the report (markdown) here")
+    p.add_argument("--event-output", choices=OUTPUT_KINDS, default=None,
+                   help="which output scores time for event metrics (default: the checkpoint's, X^a)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
