@@ -39,10 +39,13 @@ class AttentionHead(nn.Module):
         self.attention = nn.Conv1d(in_channels, num_classes, kernel_size=1)  # L8-b
 
     def forward(self, features: torch.Tensor) -> ModelOutput:
-        xa = torch.sigmoid(self.segment(features))
-        xb = torch.sigmoid(self.attention(features))
+        # float32 from the logits on: under bf16/fp16 autocast the convolutions run in half precision,
+        # but A's normalisation over T and the losses on probabilities need float32's range
+        logits = self.segment(features).float()
+        xa = torch.sigmoid(logits)
+        xb = torch.sigmoid(self.attention(features).float())
         att, clip = attention_pool(xa, xb)
-        return ModelOutput(segment_probs=xa, clip_probs=clip, attention=att, attention_raw=xb)
+        return ModelOutput(segment_probs=xa, clip_probs=clip, attention=att, attention_raw=xb, segment_logits=logits)
 
 
 class MeanPoolHead(nn.Module):
@@ -51,5 +54,6 @@ class MeanPoolHead(nn.Module):
         self.segment = nn.Conv1d(in_channels, num_classes, kernel_size=1)  # L8-a
 
     def forward(self, features: torch.Tensor) -> ModelOutput:
-        xa = torch.sigmoid(self.segment(features))
-        return ModelOutput(segment_probs=xa, clip_probs=xa.mean(dim=-1))
+        logits = self.segment(features).float()  # float32, as in AttentionHead
+        xa = torch.sigmoid(logits)
+        return ModelOutput(segment_probs=xa, clip_probs=xa.mean(dim=-1), segment_logits=logits)

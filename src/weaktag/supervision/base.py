@@ -5,6 +5,9 @@ Conventions shared by every scheme (the paper is ambiguous on both, so we choose
 * Binary cross-entropy is ``BCE(prediction, target)``: the paper's formulas write
   ``y-hat log y + (1 - y-hat) log(1 - y)``, with prediction and target swapped, which
   is undefined for binary targets; we read it as the standard BCE.
+* Losses are computed in float32 outside autocast (mixed precision): from the segment logits where
+  the model gives them (:func:`segment_bce`, BCE-with-logits), else on probabilities (:func:`bce`),
+  which the attention pooling y = sum_t A X^a makes unavoidable for the clip prediction.
 * Reduction is the mean over every element (classes, and segments for segment-level
   terms), then over the batch. The paper writes sums; with sums the attention term
   would outweigh the clip term by a factor T (62 for 10 s), and the paper's alpha = 1
@@ -35,14 +38,29 @@ class LossTerms:
     parts: dict[str, torch.Tensor]
 
 
+def _reduce(loss: torch.Tensor, reduce_dims: tuple[int, ...] | None) -> torch.Tensor:
+    return loss.mean() if reduce_dims is None else loss.mean(dim=reduce_dims)
+
+
 def bce(prediction: torch.Tensor, target: torch.Tensor, reduce_dims: tuple[int, ...] | None = None) -> torch.Tensor:
     """Binary cross-entropy on probabilities; mean over ``reduce_dims`` (all when None).
 
-    Computed in float32 with clamping because the attention A can be tiny but not 0.
+    Computed in float32 with clamping because the attention A can be tiny but not 0, and outside
+    autocast, which refuses BCE on probabilities in half precision.
     """
-    p = prediction.float().clamp(_CLAMP, 1 - _CLAMP)
-    loss = F.binary_cross_entropy(p, target.float(), reduction="none")
-    return loss.mean() if reduce_dims is None else loss.mean(dim=reduce_dims)
+    with torch.autocast(prediction.device.type, enabled=False):
+        p = prediction.float().clamp(_CLAMP, 1 - _CLAMP)
+        return _reduce(F.binary_cross_entropy(p, target.float(), reduction="none"), reduce_dims)
+
+
+def segment_bce(output: ModelOutput, target: torch.Tensor, reduce_dims: tuple[int, ...] | None = None) -> torch.Tensor:
+    """BCE(X^a, target) from X^a's logits when the model gives them (exact and stable under mixed
+    precision), else from the probabilities; the same value either way up to the clamp of :func:`bce`."""
+    if output.segment_logits is None:
+        return bce(output.segment_probs, target, reduce_dims)
+    with torch.autocast(output.segment_logits.device.type, enabled=False):
+        loss = F.binary_cross_entropy_with_logits(output.segment_logits.float(), target.float(), reduction="none")
+        return _reduce(loss, reduce_dims)
 
 
 def masked_clip_mean(per_clip: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..models import ModelOutput
-from .base import Batch, LossTerms, TrainingScheme, bce, masked_clip_mean
+from .base import Batch, LossTerms, TrainingScheme, bce, masked_clip_mean, segment_bce
 
 
 class PoolingScheme(TrainingScheme):
@@ -25,7 +25,7 @@ class PoolingScheme(TrainingScheme):
         if self.clip_term:
             parts["pred"] = bce(output.clip_probs, batch.weak)
         if self.segment_term:
-            parts["segment"] = masked_clip_mean(bce(output.segment_probs, batch.strong, reduce_dims=(1, 2)),
+            parts["segment"] = masked_clip_mean(segment_bce(output, batch.strong, reduce_dims=(1, 2)),
                                                 batch.has_strong)
         terms = list(parts.values())
         return LossTerms(sum(terms[1:], terms[0]), parts)
