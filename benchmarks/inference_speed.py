@@ -1,7 +1,9 @@
 """Inference speed and memory of ``weaktag tag``: end-to-end tagging vs the bare forward pass.
 
-    python benchmarks/inference_speed.py            # about 5-10 minutes on 2 CPU cores
-    python benchmarks/inference_speed.py --quick    # fewer clips and repeats, no full-size onnxruntime
+    python benchmarks/inference_speed.py                  # both parts: about 10 minutes on 2 CPU cores
+    python benchmarks/inference_speed.py --part speed     # the throughput and memory tables (about 8 minutes)
+    python benchmarks/inference_speed.py --part workers   # decode workers, CPU and (when present) CUDA: ~2 min
+    python benchmarks/inference_speed.py --quick          # fewer clips and repeats, no full-size onnxruntime
 
 What is measured (random weights: speed does not depend on what the weights are):
 
@@ -23,6 +25,15 @@ What is measured (random weights: speed does not depend on what the weights are)
   and 1 h (44.1 kHz mono PCM16 WAV, so streaming resampling is included), narrow model,
   PyTorch, default chunking, each in a fresh subprocess; the baseline (Python, torch and the
   model loaded, nothing tagged) is reported beside it.
+* Decode workers (``--part workers``): ``Tagger.tag_many`` (the issue's measurement: no output
+  files) on 10 s clips with 0 and 2 ``decode_workers``, against the bare forward, PyTorch; on the
+  CPU for the narrow model (16 kHz and 44.1 kHz files: the second needs resampling) and the full
+  one, plus a host-side ceiling: the same runs with the network replaced by outputs it computed
+  once (what the host could feed an infinitely fast accelerator). When ``torch.cuda.is_available()``:
+  both models on the GPU, ``--gpu-clips`` (1000) files, batch 64, 0 and ``--gpu-workers`` workers,
+  the bare forward with its input already on the GPU (front end included, synchronised), and the
+  issue's targets: full width end to end >= 20,000x real time and >= 45% of its bare forward.
+  A run of one part keeps the other part's figures in the JSON as they were measured.
 
 Writes ``benchmarks/results/inference_speed.json`` and ``.md`` and prints the markdown.
 """
@@ -43,6 +54,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from weaktag.audio import load_audio
 from weaktag.checkpoint import save_checkpoint
 from weaktag.inference import Tagger, tag_files
 from weaktag.inference.export import export_onnx
@@ -56,6 +68,8 @@ MODELS = {"narrow": ModelConfig(17, backbone=BackboneConfig(width=0.125)), "full
 TARGET_E2E_RATIO = 1.3
 TARGET_NARROW_SPEED = 500.0
 TARGET_MEMORY_RATIO = 1.5
+TARGET_GPU_SPEED = 20_000.0  # the issue's target: full width, end to end, one H100
+TARGET_GPU_SHARE = 0.45  # ... and at least this share of its bare forward's speed
 MEMORY_FILES = {"1 min": 60, "10 min": 600, "1 h": 3600}
 
 
@@ -85,15 +99,15 @@ def _load() -> float:
         return float("nan")
 
 
-def _write_clips(folder: Path, n: int, seed: int = 0) -> list[Path]:
+def _write_clips(folder: Path, n: int, seed: int = 0, sr: int = SR) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    t = np.arange(int(CLIP_SECONDS * SR)) / SR
+    t = np.arange(int(CLIP_SECONDS * sr)) / sr
     paths = []
     for i in range(n):
         x = rng.standard_normal(len(t)) * 0.05 + 0.3 * np.sin(2 * np.pi * rng.uniform(200, 4000) * t) * (t % 3 < 1)
         path = folder / f"clip{i:03d}.wav"
-        sf.write(str(path), x.astype(np.float32), SR, subtype="PCM_16")
+        sf.write(str(path), x.astype(np.float32), sr, subtype="PCM_16")
         paths.append(path)
     return paths
 
@@ -195,8 +209,208 @@ def bench_memory(ckpt: Path, work: Path, sizes: dict[str, int]) -> list[dict]:
     return rows
 
 
+class _PrecomputedForward:
+    """Stands in for the network: outputs computed once, returned for every batch, so a run times
+    everything but the forward pass (what the host could feed an infinitely fast accelerator)."""
+
+    def __init__(self, runner, batch: np.ndarray) -> None:
+        self.has_attention = runner.has_attention
+        xa, xb = runner(batch[:1])  # one clip's outputs, for every row: the time does not depend on them
+        self.xa = np.repeat(xa, len(batch), axis=0)
+        self.xb = None if xb is None else np.repeat(xb, len(batch), axis=0)
+
+    def __call__(self, waveforms: np.ndarray):
+        return self.launch(waveforms)()
+
+    def host_batch(self, rows: int, width: int) -> np.ndarray:
+        return np.empty((rows, width), dtype=np.float32)
+
+    def launch(self, waveforms: np.ndarray):
+        n = len(waveforms)
+        xa, xb = self.xa[:n], None if self.xb is None else self.xb[:n]
+        return lambda: (xa, xb)
+
+
+def _bare_seconds(tagger: Tagger, batches: list, device: torch.device) -> float:
+    """The network alone; on CUDA with its input already on the GPU, synchronised at the end."""
+    if device.type != "cuda":
+        started = time.perf_counter()
+        for b in batches:
+            _bare(tagger, b)
+        return time.perf_counter() - started
+    torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for b in batches:
+            tagger.model(b)
+    torch.cuda.synchronize(device)
+    return time.perf_counter() - started
+
+
+def bench_decode_workers(name: str, ckpt: Path, clips: list[Path], batch_size: int, workers: tuple[int, ...],
+                         repeats: int, device: str = "cpu", ceiling: bool = False, files: str = "16 kHz") -> dict:
+    """``tag_many`` with each number of decode workers, tags + events and clip tags only, vs the bare forward."""
+    dev = torch.device(device)
+    taggers = {(w, events): Tagger.from_checkpoint(ckpt, device=device, batch_size=batch_size, decode_workers=w,
+                                                   detect_events=events)
+               for w in workers for events in (True, False)}
+    waves = np.stack([load_audio(p, SR, allow_silent=True) for p in clips])  # what the network sees: 16 kHz
+    batches = [waves[i : i + batch_size] for i in range(0, len(waves), batch_size)]
+    if ceiling:
+        stand_in = _PrecomputedForward(next(iter(taggers.values())).runner, batches[0])
+        for tagger in taggers.values():
+            tagger.runner = stand_in
+    bare_input = batches if dev.type != "cuda" else [torch.from_numpy(b).to(dev) for b in batches]
+    first: dict = {}
+    for key, tagger in taggers.items():  # warm up every path; a pool's processes start on its first run
+        started = time.perf_counter()
+        tagger.tag_many(clips)
+        first[key] = time.perf_counter() - started
+    if not ceiling:
+        _bare_seconds(taggers[(0, True)], bare_input[:1], dev)
+    times: dict = {"bare": [], **{key: [] for key in taggers}}
+    cpu: dict = {key: [] for key in taggers}  # this process's CPU time: workers' is not in it
+    events = 0
+    for _ in range(repeats):
+        if not ceiling:
+            times["bare"].append(_bare_seconds(taggers[(0, True)], bare_input, dev))
+        for key, tagger in taggers.items():
+            started, cpu_started = time.perf_counter(), time.process_time()
+            results = tagger.tag_many(clips)
+            times[key].append(time.perf_counter() - started)
+            cpu[key].append(time.process_time() - cpu_started)
+            failed = [r for r in results if not hasattr(r, "clip_probs")]
+            assert not failed, failed[:3]
+            if key[1]:
+                events = sum(len(r.events) for r in results)
+    for tagger in taggers.values():
+        tagger.close()
+    audio = len(clips) * CLIP_SECONDS
+    row = {"model": name, "files": files, "device": str(dev), "batch": batch_size, "clips": len(clips),
+           "repeats": repeats, "ceiling": ceiling, "events_per_clip": events / len(clips), "workers": {}}
+    if not ceiling:
+        row["bare_x_real_time"] = audio / min(times["bare"])
+        row["all_bare_seconds"] = times["bare"]
+    for w in workers:
+        entry = {}
+        for events, label in ((True, "e2e"), (False, "e2e_tags_only")):
+            seconds = times[(w, events)]
+            entry[f"{label}_x_real_time"] = audio / min(seconds)
+            entry[f"all_{label}_seconds"] = seconds
+            entry[f"{label}_first_run_seconds"] = first[(w, events)]
+            entry[f"{label}_main_cpu_ms_per_clip"] = 1000 * float(np.median(cpu[(w, events)])) / len(clips)
+            if not ceiling:  # share of the bare forward's speed: median of back-to-back runs
+                entry[f"{label}_share_of_bare"] = float(np.median(np.array(times["bare"]) / np.array(seconds)))
+        row["workers"][str(w)] = entry
+    where = "host ceiling" if ceiling else f"bare {row['bare_x_real_time']:7.0f}x RT"
+    print(f"  {name:6s} {files:8s} {str(dev):6s} batch {batch_size:2d} {where}: " + "; ".join(
+        f"{w} workers {e['e2e_x_real_time']:6.0f}x (tags only {e['e2e_tags_only_x_real_time']:6.0f}x, "
+        f"main CPU {e['e2e_tags_only_main_cpu_ms_per_clip']:.2f} ms/clip)"
+        for w, e in row["workers"].items()) + f"  [load {_load():.1f}]", flush=True)
+    return row
+
+
+def bench_workers(args: argparse.Namespace, work: Path) -> dict:
+    """The ``--part workers`` section: CPU rows always, CUDA rows when there is a GPU."""
+    started = time.perf_counter()
+    load_before = _load()
+    ckpts = _checkpoints(work)
+    repeats = args.repeats or (2 if args.quick else 3)
+    n = 32 if args.quick else 64
+    clips16 = _write_clips(work / "workers16", n)
+    clips44 = _write_clips(work / "workers44", n, seed=1, sr=44_100)
+    print("decode workers, CPU (tag_many, 10 s clips):", flush=True)
+    rows = [bench_decode_workers("narrow", ckpts["narrow"], clips16, 32, (0, 2), repeats),
+            bench_decode_workers("narrow", ckpts["narrow"], clips44, 32, (0, 2), repeats, files="44.1 kHz"),
+            bench_decode_workers("full", ckpts["full"], clips16[:16], 16, (0, 2), min(repeats, 2)),
+            bench_decode_workers("narrow", ckpts["narrow"], clips16, 32, (0, 2), repeats, ceiling=True),
+            bench_decode_workers("full", ckpts["full"], clips16, 32, (0, 2), repeats, ceiling=True)]
+    gpu = torch.cuda.is_available()
+    info = {"cpu": _cpu_name(), "cpus": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "gpu": torch.cuda.get_device_name(0) if gpu else None}
+    if gpu:
+        gpu_workers = args.gpu_workers or max(1, min(16, (os.cpu_count() or 2) - 2))
+        clips = _write_clips(work / "workers_gpu", args.gpu_clips, seed=2)
+        print(f"decode workers, CUDA ({info['gpu']}, {len(clips)} clips, batch 64):", flush=True)
+        for name in MODELS:
+            rows.append(bench_decode_workers(name, ckpts[name], clips, 64, (0, gpu_workers), repeats, device="cuda"))
+        full = rows[-1]
+        best = full["workers"][str(gpu_workers)]
+        targets = []
+        for label, what in (("e2e", "tags + events"), ("e2e_tags_only", "clip tags only")):
+            speed, share = best[f"{label}_x_real_time"], best[f"{label}_share_of_bare"]
+            targets.append({"target": f"full width end to end ({what}) >= {TARGET_GPU_SPEED:,.0f}x real time on "
+                                      f"the GPU, {gpu_workers} decode workers",
+                            "measured": f"{speed:,.0f}x ({info['gpu']})", "met": speed >= TARGET_GPU_SPEED})
+            targets.append({"target": f"... and >= {TARGET_GPU_SHARE:.0%} of the bare forward ({what})",
+                            "measured": f"{share:.0%} (bare {full['bare_x_real_time']:,.0f}x)",
+                            "met": share >= TARGET_GPU_SHARE})
+    else:
+        targets = [{"target": f"full width end to end >= {TARGET_GPU_SPEED:,.0f}x real time and >= "
+                              f"{TARGET_GPU_SHARE:.0%} of the bare forward on one H100",
+                    "measured": "not measured: torch.cuda.is_available() is False on this machine", "met": None}]
+    info.update(load_before=load_before, load_after=_load())
+    return {"machine": info, "rows": rows, "targets": targets, "wall_seconds": time.perf_counter() - started,
+            "quick": args.quick}
+
+
+def _checkpoints(work: Path) -> dict[str, Path]:
+    ckpts = {}
+    for name, config in MODELS.items():
+        torch.manual_seed(0)
+        model = WeakTagNet(config).eval()
+        ckpts[name] = save_checkpoint(work / f"{name}.pt", model, [f"class{i}" for i in range(config.num_classes)],
+                                      "attention", {})
+    return ckpts
+
+
+def workers_markdown(section: dict) -> list[str]:
+    m = section["machine"]
+    gpu = f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU"
+    lines = ["", "## Decode workers (`--part workers`)", "",
+             f"{m['cpu']}, {m['cpus']} CPU cores{gpu}, torch {m['torch']} ({m['torch_threads']} threads); load "
+             f"average {m['load_before']:.1f} before, {m['load_after']:.1f} after. `Tagger.tag_many` on 10 s PCM16 "
+             "WAV clips (no output files), random weights, PyTorch. x RT: best repeat; share of bare: median over "
+             "repeats of bare-forward time / end-to-end time. Host ceiling: the network replaced by outputs "
+             "computed once, so only reading, decoding, batching, pooling and event decoding are timed. First "
+             "run: the warm-up call, which starts the worker processes. Main CPU: CPU time of the tagging "
+             "process per clip (median; the workers' is not in it; with the network on the CPU it includes the "
+             "forward pass, on CUDA any spin-waiting for the GPU): with cores to spare for the workers, the host cannot go faster than 10 s of audio per "
+             "that much CPU.", "",
+             "| model | files | device | batch | clips | bare forward x RT | workers | "
+             "end-to-end, tags + events: x RT, share of bare, main CPU (ms/clip) | clip tags only: x RT, share of "
+             "bare, main CPU (ms/clip) | first run (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in section["rows"]:
+        bare = "host ceiling" if r["ceiling"] else f"{r['bare_x_real_time']:,.0f}x"
+        for w, e in r["workers"].items():
+            share = "" if r["ceiling"] else f", {e['e2e_share_of_bare']:.0%}"
+            share_tags = "" if r["ceiling"] else f", {e['e2e_tags_only_share_of_bare']:.0%}"
+            lines.append(f"| {r['model']} | {r['files']} | {r['device']} | {r['batch']} | {r['clips']} | {bare} | "
+                         f"{w} | "
+                         f"{e['e2e_x_real_time']:,.0f}x{share}, {e['e2e_main_cpu_ms_per_clip']:.2f} | "
+                         f"{e['e2e_tags_only_x_real_time']:,.0f}x{share_tags}, "
+                         f"{e['e2e_tags_only_main_cpu_ms_per_clip']:.2f} | "
+                         f"{e['e2e_first_run_seconds']:.2f} |")
+    lines += ["", "Targets (the GPU issue):", ""]
+    for t in section["targets"]:
+        verdict = "not measured" if t["met"] is None else ("met" if t["met"] else "MISSED")
+        lines.append(f"- {t['target']}: {t['measured']} -> **{verdict}**")
+    return lines
+
+
 def to_markdown(report: dict) -> str:
-    lines = ["# Inference speed (`benchmarks/inference_speed.py`)", "",
+    lines = ["# Inference speed (`benchmarks/inference_speed.py`)"]
+    if "throughput" in report:
+        lines += speed_markdown(report)
+    if "decode_workers" in report:
+        lines += workers_markdown(report["decode_workers"])
+    return "\n".join(lines) + "\n"
+
+
+def speed_markdown(report: dict) -> list[str]:
+    lines = ["",
              f"{report['machine']['cpu']}, {report['machine']['cpus']} CPU cores, torch {report['machine']['torch']} "
              f"({report['machine']['torch_threads']} threads), onnxruntime {report['machine']['onnxruntime']}; "
              f"load average {report['machine']['load_before']:.1f} before, {report['machine']['load_after']:.1f} after. "
@@ -221,19 +435,11 @@ def to_markdown(report: dict) -> str:
     lines += ["", "Targets:", ""]
     for t in report["targets"]:
         lines.append(f"- {t['target']}: {t['measured']} -> **{'met' if t['met'] else 'MISSED'}**")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer clips and repeats; no full-size onnxruntime")
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--out", default=str(RESULTS))
-    parser.add_argument("--memory-child", nargs=2, metavar=("CKPT", "AUDIO"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.memory_child:
-        memory_child(*args.memory_child)
-        return
+def run_speed(args: argparse.Namespace) -> dict:
+    """The throughput and memory tables (``--part speed``)."""
     import onnxruntime
 
     started = time.perf_counter()
@@ -241,13 +447,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="weaktag-bench-") as tmp:
         work = Path(tmp)
-        ckpts, onnx_paths = {}, {}
-        for name, config in MODELS.items():
-            torch.manual_seed(0)
-            model = WeakTagNet(config).eval()
-            ckpts[name] = save_checkpoint(work / f"{name}.pt", model, [f"class{i}" for i in range(config.num_classes)],
-                                          "attention", {})
-            onnx_paths[name] = export_onnx(ckpts[name], work / f"{name}.onnx").path
+        ckpts = _checkpoints(work)
+        onnx_paths = {name: export_onnx(ckpts[name], work / f"{name}.onnx").path for name in MODELS}
         plan = {  # model -> (clips, repeats)
             "narrow": (64, args.repeats or (2 if args.quick else 5)),
             "full": (32 if not args.quick else 16, args.repeats or (1 if args.quick else 3)),
@@ -299,14 +500,41 @@ def main() -> None:
         "throughput": rows, "memory": memory, "targets": targets,
         "wall_seconds": time.perf_counter() - started, "quick": args.quick,
     }
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--part", choices=("all", "speed", "workers"), default="all",
+                        help="speed: throughput and memory tables; workers: decode workers (CPU, and CUDA if present)")
+    parser.add_argument("--quick", action="store_true", help="fewer clips and repeats; no full-size onnxruntime")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--gpu-clips", type=int, default=1000, help="clips for the CUDA rows of --part workers")
+    parser.add_argument("--gpu-workers", type=int, default=None,
+                        help="decode workers for the CUDA rows (default: CPU cores less two, at most 16)")
+    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--memory-child", nargs=2, metavar=("CKPT", "AUDIO"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(*args.memory_child)
+        return
+    started = time.perf_counter()
     out = Path(args.out)
+    previous = out / "inference_speed.json"
+    # a run of one part keeps the other part's figures as they were measured
+    report = json.loads(previous.read_text()) if previous.exists() and args.part != "all" else {}
+    if args.part in ("all", "speed"):
+        report.update(run_speed(args))
+    if args.part in ("all", "workers"):
+        with tempfile.TemporaryDirectory(prefix="weaktag-bench-") as tmp:
+            report["decode_workers"] = bench_workers(args, Path(tmp))
     out.mkdir(parents=True, exist_ok=True)
     (out / "inference_speed.json").write_text(json.dumps(report, indent=2))
     text = to_markdown(report)
     (out / "inference_speed.md").write_text(text)
     print()
     print(text)
-    print(f"benchmark took {report['wall_seconds']:.0f} s; wrote {out / 'inference_speed.json'} and .md")
+    print(f"benchmark took {time.perf_counter() - started:.0f} s; wrote {out / 'inference_speed.json'} and .md")
 
 
 if __name__ == "__main__":

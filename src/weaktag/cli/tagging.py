@@ -26,7 +26,8 @@ def _cmd_tag(args: argparse.Namespace) -> int:
                               pad_batches=args.pad_batches or None, skip_silent=False if args.keep_silent else None,
                               keep_spectrogram=args.timeline or None, num_threads=args.threads,
                               event_output=args.event_output, median_filter_seconds=args.median_filter,
-                              detect_events=False if args.no_events else None)
+                              detect_events=False if args.no_events else None, device=args.device,
+                              decode_workers=args.workers)
     tagger = Tagger.from_checkpoint(args.checkpoint, backend=args.backend, onnx_path=args.onnx, settings=settings)
     if args.event_threshold is not None:
         defaults = tagger.event_settings.thresholds or None
@@ -50,9 +51,12 @@ def _cmd_tag(args: argparse.Namespace) -> int:
     if not args.out:
         print("tags: label:probability, * = at or above the class threshold; events: label onset-offset score",
               file=sys.stderr)
-    summary = tag_files(tagger, args.inputs, args.out, top_k=args.top_k, select=args.select, timeline=args.timeline,
-                        segments=segments, json_path=args.json, progress=not args.quiet,
-                        on_result=None if args.out else show)
+    try:
+        summary = tag_files(tagger, args.inputs, args.out, top_k=args.top_k, select=args.select,
+                            timeline=args.timeline, segments=segments, json_path=args.json, progress=not args.quiet,
+                            on_result=None if args.out else show)
+    finally:
+        tagger.close()  # its decode workers, now rather than when the process exits
     sys.stdout.flush()
     print(summary.text(), file=sys.stderr)
     return 1 if summary.failed and not summary.ok else 0
@@ -124,6 +128,11 @@ def add_verbs(verb: VerbFactory) -> None:
                    help="chunk length for long files, any value > 0 (rounded to whole 0.16 s segments)")
     p.add_argument("--pad-batches", action="store_true", help="also batch files of different lengths (zero-padded)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    p.add_argument("--device", default=tagging.device, metavar="DEVICE",
+                   help="where the network runs: cpu, cuda, cuda:1, ...")
+    p.add_argument("--workers", type=int, default=tagging.decode_workers, metavar="N",
+                   help="processes that read, decode and resample files while the network runs; 0: this process "
+                        "(on a GPU, try the CPU cores less one or two)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_tag)
 

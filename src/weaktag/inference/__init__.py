@@ -4,6 +4,7 @@ timelines and ONNX export.
 * :mod:`.engine` — :class:`Tagger`: chunked, batched tagging of files or arrays of any length;
 * :mod:`.results` — :class:`TagResult`, :class:`ClipTag`, :class:`TagFailure`;
 * :mod:`.backends` — PyTorch and onnxruntime;
+* :mod:`.decoding` — headers and short files read in worker processes (``decode_workers``);
 * :mod:`.batch` — :func:`tag_files` (what ``weaktag tag`` runs) and input discovery;
 * :mod:`.writers` — tags.csv / tags.json / events.tsv / errors.tsv / segments.npz;
 * :mod:`.timeline` — a PNG per recording;

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import soundfile as sf
 
 from ..audio import AUDIO_SUFFIXES
 from ..files import json_lines, write_json, write_text_atomic
@@ -149,12 +148,6 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
     found, failures = discover_inputs(inputs)
     paths = [p for p, _ in found]
     names = [n for _, n in found]
-    expected = 0.0
-    for p in paths if progress else ():  # the progress bar's total (bad headers count 0)
-        try:
-            expected += sf.info(str(p)).duration
-        except Exception:
-            pass
     npz = NpzWriter(Path(segments)) if segments else None
     if npz is not None:
         npz.add("classes", np.array(tagger.classes))
@@ -164,11 +157,17 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
         timeline_dir = out / "timelines"
         timeline_dir.mkdir(parents=True, exist_ok=True)
     bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=round(expected, 1), unit="s", unit_scale=True, desc="tagging", file=sys.stderr,
-                   dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]")
+    def start_bar(expected: float) -> None:
+        # the total comes from the headers the tagger has just read (in its workers, when it has them)
+        nonlocal bar
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=round(expected, 1), unit="s", unit_scale=True, desc="tagging", file=sys.stderr,
+                       dynamic_ncols=True,
+                       bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]")
+
     rows: dict[int, dict] = {}
     failed_at: dict[int, TagFailure] = {}
     audio_seconds = 0.0
@@ -178,7 +177,7 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
             if bar is not None:
                 bar.update(seconds)
 
-        for i, result in tagger.iter_tag(paths, names, progress=advance):
+        for i, result in tagger.iter_tag(paths, names, progress=advance, on_total=start_bar):
             if isinstance(result, TagFailure):
                 failed_at[i] = result
             else:
@@ -233,6 +232,7 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
                             "median_filter_segments": [int(x) for x in tagger.median_filter_segments],
                             "chunk_seconds": tagger.chunk_segments * tagger.grid.segment_seconds,
                             "context_seconds": tagger.context_segments * tagger.grid.segment_seconds,
-                            "batch_size": tagger.batch_size, "skip_silent": tagger.skip_silent}
+                            "batch_size": tagger.batch_size, "skip_silent": tagger.skip_silent,
+                            "device": str(tagger.device), "decode_workers": tagger.settings.decode_workers}
         write_json(out / "summary.json", info)
     return summary

@@ -38,6 +38,14 @@ lengths within one second; outputs cropped to each file's own segments, pooling 
 that changes the last few segments of the shorter files slightly, so it is off by default.
 Clips shorter than 0.175 s (one segment) are zero-padded to 0.175 s and give one segment; recordings
 under ``MIN_AUDIO_SECONDS`` (0.1 s) and, unless ``skip_silent=False``, all-zero ones are refused.
+
+Decoding beside the network
+---------------------------
+With ``decode_workers > 0`` headers are read and short files decoded and resampled in worker
+processes (:mod:`.decoding`), in the same order as in-process, so batches and results are the
+same; long files stream in this process as above. Forward passes are queued one batch ahead
+(:meth:`Backend.launch`): on CUDA the GPU runs batch k+1 from pinned memory while this process
+pools, decodes events and reports batch k.
 """
 
 from __future__ import annotations
@@ -50,13 +58,15 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..audio import READ_BLOCK, AudioError, LogMel, array_blocks, iter_audio_blocks, probe_audio
+from ..audio import AudioError, LogMel, array_blocks, iter_audio_blocks
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..config import TaggingConfig, tagging_config
 from ..geometry import MIN_AUDIO_SECONDS
 from ..models import attention_pool
 from ..postprocess import ATTENTION_KINDS, OUTPUT_KINDS, EventSettings, decode_events
-from .backends import BACKENDS, Backend, BackendName, OnnxBackend, TorchBackend, checkpoint_from_onnx, export_temporary
+from .backends import (BACKENDS, Backend, BackendName, OnnxBackend, Outputs, TorchBackend, checkpoint_from_onnx,
+                       export_temporary, resolve_device)
+from .decoding import DecodePool, decode_files, probe_files
 from .results import TagFailure, TagResult
 
 
@@ -75,6 +85,16 @@ class _Raw:
     spectrogram_pool: int = 1  # log-mel frames per spectrogram column
 
 
+@dataclass
+class _InFlight:
+    """A batch of short files whose forward pass was launched and not yet collected."""
+
+    group: list[tuple[int, np.ndarray]]  # (index into sources, audio)
+    batch: np.ndarray
+    collect: Callable[[], Outputs] | None
+    error: str | None = None
+
+
 class Tagger:
     """``Tagger.from_checkpoint(path).tag(path_or_array)`` -> :class:`TagResult`.
 
@@ -85,12 +105,16 @@ class Tagger:
     the checkpoint's), ``detect_events``, ``keep_spectrogram`` for timelines, ``num_threads``.
     Keyword ``options`` are the same fields, for short calls: ``Tagger(ckpt, chunk_seconds=10.24)``.
     ``backend`` "torch" or "onnxruntime" (which runs ``onnx_path``, exported on the fly to a
-    temporary file when not given).
+    temporary file when not given). ``device`` (default: ``settings.device``, "cpu") is cpu, cuda
+    or cuda:N; a device this machine lacks is a ValueError. ``decode_workers`` processes decode
+    files for :meth:`iter_tag` (see the module doc); :meth:`close` ends them.
     """
 
-    def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", *,
+    def __init__(self, checkpoint: Checkpoint, device: str | torch.device | None = None, *,
                  settings: TaggingConfig | None = None, backend: BackendName = "torch",
                  onnx_path: str | Path | None = None, **options: Any) -> None:
+        if device is not None:  # the argument wins over settings.device
+            options["device"] = str(device)
         if settings is None:
             settings = tagging_config(**options)
         elif options:
@@ -98,23 +122,25 @@ class Tagger:
         self.settings = settings
         self.checkpoint = checkpoint
         self.grid = checkpoint.model.grid
-        self.device = torch.device(device)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        # before anything slow (an ONNX export): a device this machine lacks is one line, at once
+        self.device = resolve_device(settings.device, backend)
         self.backend = backend
+        self._pool: DecodePool | None = None
         if settings.num_threads:
             torch.set_num_threads(settings.num_threads)
         if backend == "torch":
             self.runner: Backend = TorchBackend(checkpoint, self.device)
             self.model = self.runner.model
-        elif backend == "onnxruntime":
+        else:  # onnxruntime (the name was checked above)
             if onnx_path is None:
                 onnx_path = export_temporary(checkpoint)
-            self.runner = OnnxBackend(Path(onnx_path), settings.num_threads)
+            self.runner = OnnxBackend(Path(onnx_path), settings.num_threads, self.device)
             self.model = checkpoint.model.eval()
             if len(self.runner.meta["classes"]) != len(checkpoint.classes):
                 raise ValueError(f"{onnx_path}: exported for {len(self.runner.meta['classes'])} classes, the "
                                  f"checkpoint has {len(checkpoint.classes)}")
-        else:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         self.onnx_path = None if onnx_path is None else Path(onnx_path)
         grid = self.grid
         self.batch_size = settings.batch_size
@@ -152,7 +178,7 @@ class Tagger:
     # ---------------------------------------------------------------- construction
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", **options) -> "Tagger":
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None, **options: Any) -> "Tagger":
         """A tagger for a ``.pt`` checkpoint, or for an ONNX file written by ``weaktag export``.
 
         An ONNX file runs on onnxruntime; its metadata holds the classes, thresholds and event
@@ -168,6 +194,18 @@ class Tagger:
         if options.get("backend") is None:
             options["backend"] = "torch"
         return cls(load_checkpoint(path), device, **options)
+
+    def close(self) -> None:
+        """End the decode worker processes, if any were started (the tagger stays usable)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def __enter__(self) -> "Tagger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def classes(self) -> list[str]:
@@ -221,24 +259,30 @@ class Tagger:
         return self._finish(source, raw)
 
     def iter_tag(self, sources: Sequence[str | Path], names: Sequence[str] | None = None,
-                 progress: Callable[[float], None] | None = None) -> Iterator[tuple[int, TagResult | TagFailure]]:
+                 progress: Callable[[float], None] | None = None,
+                 on_total: Callable[[float], None] | None = None) -> Iterator[tuple[int, TagResult | TagFailure]]:
         """Tag many files, batching equal-length ones; yields ``(index into sources, result or failure)``.
 
         Results come in processing order (short files sorted by length first, then long files);
         a bad file yields a :class:`TagFailure` and the others go on. ``progress`` is called
-        with the seconds of audio just finished.
+        with the seconds of audio just finished; ``on_total`` once, before any tagging, with the
+        seconds the readable headers announce. With ``decode_workers`` > 0 headers and short files
+        are read in worker processes; batches, results and failures are the same.
         """
         names = [str(s) for s in sources] if names is None else list(names)
         short: list[tuple[int, int, int]] = []  # (16 kHz length, index, frames in the file)
         long: list[int] = []
         single_pass = self._single_pass_samples
         rate = self.grid.sample_rate
-        for i, src in enumerate(sources):
-            try:
-                expected, frames, seconds = probe_audio(src, rate)
-            except AudioError as exc:
-                yield i, TagFailure(names[i], exc.reason)
+        allow_silent = not self.skip_silent
+        pool = self._decode_pool(len(sources))
+        announced = 0.0
+        for i, probe in probe_files(sources, rate, pool):
+            if isinstance(probe, str):
+                yield i, TagFailure(names[i], probe)
                 continue
+            expected, frames, seconds = probe
+            announced += seconds
             if seconds < MIN_AUDIO_SECONDS:
                 yield i, TagFailure(names[i], too_short(seconds))
                 continue
@@ -246,18 +290,22 @@ class Tagger:
                 short.append((expected, i, frames))
             else:
                 long.append(i)
+        if on_total is not None:
+            on_total(announced)
         short.sort()
         pending: dict[int, list[tuple[int, np.ndarray]]] = {}
-        for _, i, frames in short:
-            try:  # one read for the whole (short) file
-                blocks = list(iter_audio_blocks(sources[i], rate, block_frames=max(READ_BLOCK, frames + 1),
-                                                allow_silent=not self.skip_silent))
-                wave = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-            except AudioError as exc:
-                yield i, TagFailure(names[i], exc.reason)
-                continue
-            except Exception as exc:  # anything else about this file: report it, go on
-                yield i, TagFailure(names[i], f"{type(exc).__name__}: {exc}")
+        inflight: list[_InFlight] = []  # at most one: the batch the backend is working on
+
+        def run(group: list[tuple[int, np.ndarray]]) -> Iterator[tuple[int, TagResult | TagFailure]]:
+            # launch this batch, then finish the previous one while the backend works on it
+            inflight.append(self._launch_group(group))
+            if len(inflight) > 1:
+                yield from self._collect_group(inflight.pop(0), names, progress)
+
+        for i, wave, reason in decode_files([(i, sources[i], frames) for _, i, frames in short], rate,
+                                            allow_silent, pool if len(short) > 1 else None):
+            if wave is None:
+                yield i, TagFailure(names[i], reason or "cannot decode audio")
                 continue
             if len(wave) >= single_pass:  # the header under-stated the length
                 yield i, self._guarded(names[i], lambda w=wave: self._tag_blocks(iter([w]), progress))
@@ -266,15 +314,17 @@ class Tagger:
             group = pending.setdefault(key, [])
             group.append((i, wave))
             if len(group) >= self._batch_limit(key):
-                yield from self._run_group(pending.pop(key), names, progress)
+                yield from run(pending.pop(key))
             elif sum(len(w) for g in pending.values() for _, w in g) > 2 * self.max_batch_samples:
                 largest = max(pending, key=lambda k: sum(len(w) for _, w in pending[k]))
-                yield from self._run_group(pending.pop(largest), names, progress)
+                yield from run(pending.pop(largest))
         for key in sorted(pending):
-            yield from self._run_group(pending[key], names, progress)
+            yield from run(pending[key])
+        for flight in inflight:
+            yield from self._collect_group(flight, names, progress)
         for i in long:
             yield i, self._guarded(names[i], lambda i=i: self._tag_blocks(
-                iter_audio_blocks(sources[i], rate, allow_silent=not self.skip_silent), progress))
+                iter_audio_blocks(sources[i], rate, allow_silent=allow_silent), progress))
 
     def tag_many(self, sources: Sequence[str | Path], names: Sequence[str] | None = None) -> list[TagResult | TagFailure]:
         """:meth:`iter_tag` collected in the order of ``sources``."""
@@ -307,24 +357,46 @@ class Tagger:
         except Exception as exc:
             return TagFailure(name, f"{type(exc).__name__}: {exc}")
 
-    def _run_group(self, group: list[tuple[int, np.ndarray]], names: Sequence[str],
-                   progress: Callable[[float], None] | None) -> Iterator[tuple[int, TagResult | TagFailure]]:
-        """One forward pass over short files (equal length, or padded to the longest with ``pad_batches``)."""
+    def _decode_pool(self, files: int) -> DecodePool | None:
+        """The tagger's worker pool, started on first use; None: decode in this process."""
+        workers = self.settings.decode_workers
+        if workers < 1 or files < 2:  # one file has nothing to overlap with
+            return None
+        if self._pool is None:
+            self._pool = DecodePool(workers, self._single_pass_samples)
+        return self._pool
+
+    def _launch_group(self, group: list[tuple[int, np.ndarray]]) -> _InFlight:
+        """Start one forward pass over short files (equal length, or padded to the longest with ``pad_batches``)."""
         width = max(self.grid.min_samples, max(len(w) for _, w in group))
-        batch = np.zeros((len(group), width), dtype=np.float32)
+        batch = self.runner.host_batch(len(group), width)  # pinned on CUDA: the copy to the GPU does not wait
         for row, (_, wave) in enumerate(group):
             batch[row, : len(wave)] = wave
+            batch[row, len(wave) :] = 0.0
         try:
-            xa, xb = self.runner(batch)
+            return _InFlight(group, batch, self.runner.launch(batch))
         except Exception as exc:
-            for i, _ in group:
-                yield i, TagFailure(names[i], f"{type(exc).__name__}: {exc}")
+            return _InFlight(group, batch, None, f"{type(exc).__name__}: {exc}")
+
+    def _collect_group(self, flight: _InFlight, names: Sequence[str],
+                       progress: Callable[[float], None] | None) -> Iterator[tuple[int, TagResult | TagFailure]]:
+        """Wait for a launched batch and turn its rows into results (or every file's failure)."""
+        error = flight.error
+        if flight.collect is not None:
+            try:
+                xa, xb = flight.collect()
+            except Exception as exc:  # e.g. a CUDA error, reported when the queued work ran
+                error = f"{type(exc).__name__}: {exc}"
+        if error is not None:
+            for i, _ in flight.group:
+                yield i, TagFailure(names[i], error)
             return
-        for row, (i, wave) in enumerate(group):
+        batch = flight.batch
+        for row, (i, wave) in enumerate(flight.group):
             t = self.grid.segments_for_samples(len(wave))
             raw = _Raw(len(wave), xa[row, :, :t], None if xb is None else xb[row, :, :t])
             if self._logmel is not None:
-                raw.spectrogram_pool = self._pool(len(wave))
+                raw.spectrogram_pool = self._pool_frames(len(wave))
                 raw.spectrogram = self._spectrogram(batch[row : row + 1], 0, t, raw.spectrogram_pool)[0]
             if progress is not None:
                 progress(len(wave) / self.grid.sample_rate)
@@ -391,7 +463,7 @@ class Tagger:
             t = self.grid.segments_for_samples(total)
             raw = _Raw(total, xa[0, :, :t], None if xb is None else xb[0, :, :t])
             if self._logmel is not None:
-                raw.spectrogram_pool = self._pool(total)
+                raw.spectrogram_pool = self._pool_frames(total)
                 raw.spectrogram = self._spectrogram(wave[None, :], 0, t, raw.spectrogram_pool)[0]
             if progress is not None:
                 progress(total / rate)
@@ -408,7 +480,7 @@ class Tagger:
         raw = _Raw(total, xa, xb)
         if spec_parts:  # one column per segment so far; pool further when that is more than wanted
             spec = np.concatenate(spec_parts, axis=-1)
-            factor = max(1, self._pool(total) // stride)
+            factor = max(1, self._pool_frames(total) // stride)
             n = spec.shape[1] - spec.shape[1] % factor
             raw.spectrogram = spec[:, :n].reshape(spec.shape[0], n // factor, factor).mean(axis=2)
             raw.spectrogram_pool = stride * factor
@@ -445,7 +517,7 @@ class Tagger:
 
     # ---------------------------------------------------------------- spectrogram for timelines
 
-    def _pool(self, samples: int) -> int:
+    def _pool_frames(self, samples: int) -> int:
         """Frames per spectrogram column: a power of two, so that a file gives at most ``spectrogram_columns``."""
         frames = max(1, samples // self.grid.frontend.hop)
         p = 1
