@@ -9,6 +9,11 @@ Re-recorded on 2026-12-01 in a fresh environment (lightning 2.6.6, numpy 2.4.6, 
 1.9.1, scipy 1.17.1, torch 2.13.0+cpu): there the code of the commit before the re-recording
 (7a93522) and the code after it give the same figures, which differ from the first recording
 (validation mAP 0.5004 vs 0.5001): the dependencies changed, not weaktag.
+
+Re-recorded on 2026-12-02, on purpose: training batches now come from weaktag's own sampler
+(weaktag.training.sampling: one seeded order per epoch, the same on 1 or N processes and after a
+resume) instead of the DataLoader's shuffle, so the same seed draws another order. Two runs of the
+new code agree exactly.
 """
 
 from __future__ import annotations
@@ -22,65 +27,65 @@ from weaktag.training import train
 
 EXPECTED = {
     "attention-self": {
-        "best_epoch": 1,
-        "val_map": 0.5003692403318023,
-        "test_map": 0.37164490663357314,
+        "best_epoch": 0,
+        "val_map": 0.5224142764338362,
+        "test_map": 0.46960517755095904,
         "tag_thresholds": [
-            0.489006,
-            0.422838,
-            0.37304,
-            0.600968,
-            0.472591,
-            0.559676,
-            0.629981
+            0.644766,
+            0.432674,
+            0.404602,
+            0.567475,
+            0.487424,
+            0.49531,
+            0.595853
         ],
         "event_thresholds": [
-            0.938904,
-            0.192014,
-            0.164218,
-            0.783823,
-            0.506196,
-            0.592285,
-            0.80561
+            0.917776,
+            0.299231,
+            0.256195,
+            0.631023,
+            0.521991,
+            0.579165,
+            0.697202
         ],
         "events": {
             "psds1": 0.0,
             "psds2": 0.0,
-            "segment_f1_micro": 0.18113207547169813,
-            "segment_f1_macro": 0.24419947043003493,
-            "event_f1_micro": 0.06694560669456066,
-            "event_f1_macro": 0.08519995641277107
+            "segment_f1_micro": 0.17992177314211213,
+            "segment_f1_macro": 0.21860202812775104,
+            "event_f1_micro": 0.0547945205479452,
+            "event_f1_macro": 0.04671857619577308
         }
     },
     "pool-weak-strong": {
         "best_epoch": 0,
-        "val_map": 0.58413749857351,
-        "test_map": 0.4434865077971966,
+        "val_map": 0.6256734549054201,
+        "test_map": 0.45890251224054085,
         "tag_thresholds": [
-            0.55855,
-            0.4663,
-            0.436594,
-            0.550378,
-            0.488601,
-            0.55546,
-            0.633608
+            0.6174,
+            0.475248,
+            0.43337,
+            0.527086,
+            0.476942,
+            0.534829,
+            0.595335
         ],
         "event_thresholds": [
-            0.856854,
-            0.505691,
-            0.489504,
-            0.592163,
-            0.495866,
-            0.613837,
-            0.69172
+            0.838222,
+            0.521538,
+            0.465698,
+            0.582653,
+            0.458387,
+            0.588897,
+            0.656762
         ],
         "events": {
             "psds1": 0.0,
             "psds2": 0.0,
-            "segment_f1_micro": 0.32584269662921345,
-            "segment_f1_macro": 0.24923630291157695,
-            "event_f1_micro": 0.03347280334728033,
-            "event_f1_macro": 0.025967143614202437
+            "segment_f1_micro": 0.2938388625592417,
+            "segment_f1_macro": 0.24585357138018812,
+            "event_f1_micro": 0.06530612244897958,
+            "event_f1_macro": 0.06174286418188857
         }
     }
 }

@@ -151,3 +151,23 @@ def test_learning_rate_schedules():
         load_config(None, ["train.lr_schedule=step"])
     with pytest.raises(ConfigError, match="train.lr: nan"):
         load_config(None, ["train.lr=nan"])
+
+
+def test_validation_held_out_of_the_training_list(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  train: as/balanced_train_segments.csv\n  class_labels_indices: as/class_labels_indices.csv\n"
+                    "  validation_fraction: 0.1\n  split_seed: 3\n")
+    c = load_config(path)
+    assert c.data.class_labels_indices == str(tmp_path / "as" / "class_labels_indices.csv")  # beside the YAML
+    assert (c.data.validation, c.data.validation_fraction, c.data.split_seed) == (None, 0.1, 3)
+    assert load_config(None).data.validation_fraction == 0.0  # default: validation labels of their own
+    for override, message in (
+        ("data.validation_fraction=1", "data.validation_fraction: 1.0 must be below 1.0"),
+        ("data.validation_fraction=-0.1", "data.validation_fraction: -0.1 is below its minimum 0.0"),
+        ("data.split_seed=-1", "data.split_seed: -1 is below its minimum 0"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            load_config(path, [override])
+    with pytest.raises(ConfigError, match=rf"{path}: data.validation_fraction: 0.1 .* data.validation names them too"):
+        load_config(path, ["data.validation=v.tsv"])
+    assert load_config(path, ["data.validation=v.tsv", "data.validation_fraction=0"]).data.validation == "v.tsv"

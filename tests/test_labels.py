@@ -19,6 +19,7 @@ from weaktag.labels import (
     LabelError,
     Manifest,
     detect_label_format,
+    hold_out,
     read_audioset_csv,
     read_class_labels_indices,
     read_dcase17_class_list,
@@ -29,9 +30,11 @@ from weaktag.labels import (
     read_manifest_jsonl,
     read_sl_dcase17_segments,
     read_sl_dcase17_strong,
+    recording_of,
     split_weak_labels,
     write_dcase_strong_tsv,
     write_dcase_weak_tsv,
+    youtube_id,
 )
 
 META = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "metadata"
@@ -561,3 +564,109 @@ def test_read_folder_without_audio(tmp_path: Path) -> None:
     assert str(info.value).startswith(f"{tmp_path}: no audio files")
     with pytest.raises(LabelError, match="folder not found"):
         read_folder(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------- held-out validation (hold_out)
+
+
+def weak_clip(clip_id: str, *labels: str) -> Clip:
+    return Clip(clip_id, None, frozenset(labels))
+
+
+def test_youtube_ids_of_segment_ids() -> None:
+    assert youtube_id("--PJHxphWEs_30.000_40.000") == "--PJHxphWEs"
+    assert youtube_id("Y--PJHxphWEs_30.000_40.000") == "--PJHxphWEs"  # DESED / DCASE 2017 audio names
+    assert youtube_id("1Ro0FgMWTUE_120_130") == "1Ro0FgMWTUE"
+    assert youtube_id("X--PJHxphWEs_30.000_40.000") is None  # 12 characters, not a Y prefix
+    assert youtube_id("valid_00040") is None and youtube_id("scene_3_7") is None
+    two_segments = [weak_clip("abcdefghijk_0.000_10.000"), weak_clip("Yabcdefghijk_20.000_30.000")]
+    assert recording_of(two_segments[0]) == recording_of(two_segments[1])
+    assert recording_of(weak_clip("scene_3_7")) != recording_of(weak_clip("scene_3_8"))
+
+
+def test_hold_out_small_by_hand() -> None:
+    # 20 clips: 18 "common" ones, 2 "rare" ones from different videos, 2 segments of one video
+    # (with and without the Y prefix), 1 clip without labels
+    clips = [weak_clip(f"common{i:05d}_0_10", "common") for i in range(15)]
+    clips += [weak_clip("rareAAAAAAA_0_10", "rare"), weak_clip("rareBBBBBBB_0_10", "rare", "common")]
+    clips += [weak_clip("videoCCCCCC_0_10", "common", "pair"), weak_clip("YvideoCCCCCC_10_20", "common", "pair")]
+    clips.append(weak_clip("silentDDDDD_0_10"))
+    m = Manifest(clips, ["common", "pair", "rare"])
+    for seed in range(6):
+        kept, held = hold_out(m, 0.1, seed)
+        assert len(held) == 2 and len(kept) == 18  # round(0.1 * 20)
+        assert sorted(c.clip_id for c in kept.clips + held.clips) == sorted(c.clip_id for c in m)
+        assert kept.classes == held.classes == ["common", "pair", "rare"]
+        # a label of two recordings has one on each side, even where 10% of it is 0.2 clips
+        assert sum("rare" in c.labels for c in held) == 1 and sum("rare" in c.labels for c in kept) == 1
+        # the two segments of one video stay together, on the kept side: held out, they would take both
+        # of its 2 places (and "pair", a label of one recording, cannot be on both sides anyway)
+        assert {"videoCCCCCC_0_10", "YvideoCCCCCC_10_20"} <= {c.clip_id for c in kept}
+        assert [c.clip_id for c in kept] == [c.clip_id for c in m if c in kept.clips]  # manifest order kept
+    assert [c.clip_id for c in hold_out(m, 0.1, 3)[1]] == [c.clip_id for c in hold_out(m, 0.1, 3)[1]]
+    held_sets = {tuple(c.clip_id for c in hold_out(m, 0.5, seed)[1]) for seed in range(6)}
+    assert len(held_sets) > 1  # the seed chooses
+
+
+def test_hold_out_exact_sizes_and_errors() -> None:
+    m = Manifest([weak_clip(f"c{i}", "a" if i % 3 else "b") for i in range(7)])
+    for fraction, n_held in ((0.5, 4), (0.25, 2), (0.2, 1), (0.9, 6)):  # round half up: 3.5 -> 4, 1.75 -> 2
+        kept, held = hold_out(m, fraction)
+        assert (len(kept), len(held)) == (7 - n_held, n_held)
+    for fraction in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match="above 0 and below 1"):
+            hold_out(m, fraction)
+    with pytest.raises(ValueError, match="cannot hold out 0.05 of 7 clip"):
+        hold_out(m, 0.05)
+    one_video = Manifest([weak_clip(f"abcdefghijk_{i}_{i + 10}", "a") for i in range(4)])
+    with pytest.raises(ValueError, match="one group"):
+        hold_out(one_video, 0.5)
+
+
+def test_hold_out_is_the_same_in_every_process() -> None:
+    """No set or hash order decides the split: two interpreters with other hash seeds agree."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from weaktag.labels import Clip, Manifest, hold_out\n"
+        "labels = ['a', 'b', 'c', 'd']\n"
+        "clips = [Clip(f'k{i:03d}', None, frozenset(labels[j] for j in range(4) if (i >> j) & 1 or i % 5 == j))"
+        " for i in range(60)]\n"
+        "print(','.join(c.clip_id for c in hold_out(Manifest(clips), 0.2, 4)[1]))\n"
+    )
+    outputs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1 and len(next(iter(outputs)).split(",")) == 12
+
+
+def test_hold_out_of_balanced_audioset() -> None:
+    import random
+
+    indices = real("audioset/class_labels_indices.csv")
+    m = read_audioset_csv(real("audioset/balanced_train_segments.csv"), indices)
+    kept, held = hold_out(m, 0.1, seed=0)
+    assert len(held) == round(0.1 * len(m)) and len(kept) + len(held) == len(m)
+    kept_ids, held_ids = {c.clip_id for c in kept}, {c.clip_id for c in held}
+    assert not kept_ids & held_ids and kept_ids | held_ids == {c.clip_id for c in m}
+    assert not {recording_of(c) for c in kept} & {recording_of(c) for c in held}
+    assert [c.clip_id for c in hold_out(m, 0.1, seed=0)[1]] == [c.clip_id for c in held]
+    assert {c.clip_id for c in hold_out(m, 0.1, seed=1)[1]} != held_ids
+    total = Counter(label for c in m for label in c.labels)
+    in_held = Counter(label for c in held for label in c.labels)
+    in_kept = Counter(label for c in kept for label in c.labels)
+    assert set(in_held) == set(in_kept) == set(total) and len(total) == 527  # every class on both sides
+    # stratified: per class, far nearer 10% than a plain random draw of the same size
+    shuffled = list(m.clips)
+    random.Random(0).shuffle(shuffled)
+    in_random = Counter(label for c in shuffled[: len(held)] for label in c.labels)
+
+    def off(counts: Counter) -> float:
+        return float(np.mean([abs(counts[label] - 0.1 * n) for label, n in total.items()]))
+
+    assert off(in_held) < off(in_random) / 4
+    assert all(0.05 <= in_held[label] / n <= 0.2 for label, n in total.items())

@@ -58,6 +58,13 @@ class DataConfig:
     validation_audio_dir: Optional[str] = None
     test_audio_dir: Optional[str] = None
     classes: list[str] = field(default_factory=list)  # empty: all labels seen in train
+    # AudioSet segment lists name MIDs: their class_labels_indices.csv gives the names and, without
+    # data.classes, the class list in its order (other formats ignore it)
+    class_labels_indices: Optional[str] = None
+    # > 0 with data.validation unset: hold out this fraction of the training list as validation
+    # (stratified, one YouTube video never on both sides: weaktag.labels.hold_out), fixed by split_seed
+    validation_fraction: float = field(default=0.0, metadata={"min": 0.0, "max_exclusive": 1.0})
+    split_seed: int = field(default=0, metadata=_at_least(0))
 
     def audio_dir_for(self, split: str) -> Optional[str]:
         """The audio folder of ``split``: its own, else the shared one, else None (the label file's folder)."""
@@ -130,8 +137,13 @@ class TrainSection:
     seed: int = field(default=0, metadata=_at_least(0))
     num_workers: int = field(default=0, metadata=_at_least(0))
     accelerator: str = "auto"
-    devices: Any = 1  # an int, "auto", or a list of GPU ids; >1 GPUs uses DDP
-    strategy: str = "auto"
+    devices: Any = 1  # per node: an int, "auto", or a list of GPU ids; several use DDP
+    num_nodes: int = field(default=1, metadata=_at_least(1))
+    strategy: str = "auto"  # Lightning's: "ddp" (one process per device), "ddp_spawn", ...
+    # batches per optimiser step; batch_size is per device, so a step sees
+    # batch_size x devices x num_nodes x accumulate_grad_batches clips
+    accumulate_grad_batches: int = field(default=1, metadata=_at_least(1))
+    sync_batchnorm: bool = False  # batch-norm statistics over all devices (DDP)
     precision: str = field(default="32-true", metadata=_choices(
         "32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64"))
     logger: str = field(default="csv", metadata=_choices("csv", "tensorboard", "none"))
@@ -200,6 +212,10 @@ class TaggingConfig:
     keep_spectrogram: bool = False  # keep a time-pooled log-mel (for timelines)
     spectrogram_columns: int = field(default=4000, metadata=_at_least(1))
     num_threads: Optional[int] = field(default=None, metadata=_at_least(1))
+    device: str = "cpu"  # where the network runs: cpu, cuda, cuda:1, ... (checked when a Tagger is made)
+    # processes that read, decode and resample files while the network runs; 0: the calling process
+    # (no start-up cost, nothing to fork: right for small runs, and on a CPU the forward pass is the bottleneck)
+    decode_workers: int = field(default=0, metadata=_at_least(0))
 
 
 # --------------------------------------------------------------------------- loading
@@ -227,7 +243,7 @@ def _resolve_paths(raw: dict, folder: Path) -> None:
     """Relative data and weight paths in a YAML are relative to the YAML's folder."""
     data = raw.get("data")
     if isinstance(data, dict):
-        for key in (*SPLITS, "audio_dir", *(f"{s}_audio_dir" for s in SPLITS)):
+        for key in (*SPLITS, "audio_dir", *(f"{s}_audio_dir" for s in SPLITS), "class_labels_indices"):
             value = data.get(key)
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 data[key] = str((folder / value).resolve())
@@ -325,6 +341,9 @@ def validate(config: Any, where: str = "config") -> None:
     """Allowed values and ranges from the fields' metadata, then the scheme and backbone registries."""
     _check_fields(config, where, "")
     if isinstance(config, ExperimentConfig):
+        if config.data.validation and config.data.validation_fraction > 0:
+            raise ConfigError(f"{where}: data.validation_fraction: {config.data.validation_fraction} holds out "
+                              "validation clips, but data.validation names them too; set one of the two")
         if config.model.backbone not in BACKBONES:
             raise ConfigError(f"{where}: model.backbone: unknown backbone {config.model.backbone!r}; "
                               f"allowed: {', '.join(BACKBONES)}")

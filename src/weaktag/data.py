@@ -7,16 +7,18 @@ backbone's front end; strong labels become segment matrices on the backbone's ti
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
-from .audio import AudioError, LogMel, load_audio, pad_or_truncate, warn_skipped
+from .audio import AudioError, LogMel, pad_or_truncate, warn_skipped
 from .geometry import VGGISH_GRID, TimeGrid
 from .labels import Clip, Event, Manifest
+from .packing import close_shards, load_clip_audio, resampling_note
 
 CLIP_SECONDS = 10.0  # the paper's fixed training input: 998 x 64 log-mel frames on VGGish's grid
 
@@ -70,6 +72,8 @@ class FeatureSet(Dataset):
     # computed once so that training runs only the head (see weaktag.training.run.embed_frozen)
     level: str = "logmel"
     teacher: torch.Tensor | None = None  # (N, C) a teacher's clip probabilities for each clip (PSL chunks)
+    # made on first use by _label_tensors; not copied by dataclasses.replace (clips may change)
+    _labels: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def num_segments(self) -> int:
@@ -87,20 +91,31 @@ class FeatureSet(Dataset):
     def weak(self) -> np.ndarray:
         return np.stack([weak_vector(c.labels, self.classes) for c in self.clips]) if self.clips else np.zeros((0, len(self.classes)), np.float32)
 
+    def _label_tensors(self) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """The weak label matrix and the strong segment matrices, made once (not per batch: collating
+        is on every training step's path); strong ones only for the clips that have them (a dense
+        (N, C, T) array would be gigabytes for AudioSet)."""
+        if self._labels is None:
+            t = self.num_segments
+            weak = torch.from_numpy(self.weak)
+            strong = {i: torch.from_numpy(self.grid.segment_labels(c.events, self.classes, t))
+                      for i, c in enumerate(self.clips) if c.events is not None}
+            self._labels = (weak, strong)
+        return self._labels
+
     def collate(self, indices: list[int]) -> Batch:
-        t = self.num_segments
-        strong = np.zeros((len(indices), len(self.classes), t), dtype=np.float32)
-        has_strong = np.zeros(len(indices), dtype=bool)
+        weak, strong_rows = self._label_tensors()
+        strong = torch.zeros((len(indices), len(self.classes), self.num_segments))
+        has_strong = torch.zeros(len(indices), dtype=torch.bool)
         for row, i in enumerate(indices):
-            clip = self.clips[i]
-            if clip.events is not None:
-                strong[row] = self.grid.segment_labels(clip.events, self.classes, t)
+            if i in strong_rows:
+                strong[row] = strong_rows[i]
                 has_strong[row] = True
         return Batch(
             features=self.features[indices],
-            weak=torch.from_numpy(np.stack([weak_vector(self.clips[i].labels, self.classes) for i in indices])),
-            strong=torch.from_numpy(strong),
-            has_strong=torch.from_numpy(has_strong),
+            weak=weak[indices],
+            strong=strong,
+            has_strong=has_strong,
             clip_ids=[self.clips[i].clip_id for i in indices],
             teacher=None if self.teacher is None else self.teacher[indices],
         )
@@ -158,12 +173,34 @@ def no_usable_clip_reason(skipped: Sequence[SkippedClip], audio_option: str) -> 
     return text
 
 
+class _ClipWaves(Dataset):
+    """Each clip's waveform, cropped or padded to ``samples``, or the reason it cannot be used: what
+    :func:`build_feature_set`'s data-loader workers do (decode and resample, or read a pack shard)."""
+
+    def __init__(self, clips: Sequence[Clip], sample_rate: int, samples: int) -> None:
+        self.clips, self.sample_rate, self.samples = clips, sample_rate, samples
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor | None, str | None]:
+        try:
+            wave = load_clip_audio(self.clips[i], self.sample_rate)
+        except (AudioError, ValueError) as exc:
+            return None, str(exc)
+        # a copy: a cropped view would send the whole clip's buffer back from a worker
+        return torch.tensor(pad_or_truncate(wave, self.samples)), None
+
+
 def build_feature_set(manifest: Manifest, classes: Sequence[str] | None = None, batch_size: int = 64,
                       progress: bool = False, grid: TimeGrid = VGGISH_GRID,
-                      clip_seconds: float = CLIP_SECONDS) -> FeatureSet:
+                      clip_seconds: float = CLIP_SECONDS, num_workers: int = 0) -> FeatureSet:
     """Load, crop to ``clip_seconds`` and compute the ``grid``'s log-mel for every clip; skip and record
     clips whose audio cannot be used. A label outside ``classes`` is a label-file error, not a bad clip:
-    :class:`~weaktag.labels.UnknownLabelError` names the file and line the clip was read from."""
+    :class:`~weaktag.labels.UnknownLabelError` names the file and line the clip was read from.
+
+    Audio is read by :func:`weaktag.packing.load_clip_audio` (from a pack's shards or from the files) in
+    ``num_workers`` data-loader processes (0: in this one); the features are the same either way."""
     classes = list(classes) if classes is not None else list(manifest.classes)
     manifest.with_classes(classes)  # before any audio is read
     frontend = LogMel(grid.frontend)
@@ -171,32 +208,39 @@ def build_feature_set(manifest: Manifest, classes: Sequence[str] | None = None, 
     kept: list[Clip] = []
     skipped: list[SkippedClip] = []
     chunks: list[torch.Tensor] = []
-    pending: list[np.ndarray] = []
+    pending: list[torch.Tensor] = []
 
     def flush() -> None:
         if pending:
             with torch.no_grad():
-                chunks.append(frontend(torch.from_numpy(np.stack(pending))))
+                chunks.append(frontend(torch.stack(pending)))
             pending.clear()
 
-    iterator = manifest.clips
-    if progress:
-        from tqdm import tqdm
+    note = resampling_note(manifest.clips, grid.sample_rate)
+    if note:
+        warnings.warn(note, stacklevel=2)
+    close_shards()  # no worker inherits an open HDF5 file
+    # small batches: workers hand back waveforms in order, a few clips at a time
+    waves = DataLoader(_ClipWaves(manifest.clips, grid.sample_rate, clip_samples), batch_size=8,
+                       num_workers=num_workers, collate_fn=list)
+    from tqdm import tqdm
 
-        iterator = tqdm(manifest.clips, desc="features", unit="clip")
-    for clip in iterator:
-        try:
-            if clip.audio_path is None:
-                raise AudioError(clip.clip_id, "the manifest gives no audio path")
-            wave = load_audio(clip.audio_path, grid.sample_rate)
-        except (AudioError, ValueError) as exc:
-            warn_skipped(clip.clip_id, str(exc))
-            skipped.append(SkippedClip(clip.clip_id, str(exc)))
-            continue
-        kept.append(clip)
-        pending.append(pad_or_truncate(wave, clip_samples))
-        if len(pending) >= batch_size:
-            flush()
+    bar = tqdm(total=len(manifest.clips), desc="features", unit="clip", disable=not progress)
+    clips = iter(manifest.clips)
+    for loaded in waves:
+        for wave, reason in loaded:
+            clip = next(clips)
+            if reason is not None:
+                warn_skipped(clip.clip_id, reason)
+                skipped.append(SkippedClip(clip.clip_id, reason))
+                continue
+            kept.append(clip)
+            pending.append(wave)
+            if len(pending) >= batch_size:
+                flush()
+        bar.update(len(loaded))
+    bar.close()
+    close_shards()
     flush()
     empty = (0, grid.num_frames(clip_samples), grid.frontend.n_mels)
     features = torch.cat(chunks) if chunks else torch.zeros(empty)

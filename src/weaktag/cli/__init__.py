@@ -1,6 +1,6 @@
 """``weaktag <verb>``: every verb parses its arguments and calls one library function.
 
-One module per command group (``training``, ``tagging``, ``experiments``); this one builds the parser
+One module per command group (``training``, ``data``, ``tagging``, ``experiments``); this one builds the parser
 from them and turns expected errors into one line and exit status 2.
 """
 
@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
-from . import experiments, tagging, training
+from . import data, experiments, tagging, training
 from .common import VERBOSE_HELP, HelpFormatter, verbose_after_verb
 
 
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         verbose_after_verb(p)
         return p
 
-    for group in (training, tagging, experiments):
+    for group in (training, data, tagging, experiments):
         group.add_verbs(verb)
     return parser
 

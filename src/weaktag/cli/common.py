@@ -28,3 +28,10 @@ def verbose_after_verb(parser: argparse.ArgumentParser) -> None:
     """``weaktag train ... -v`` works as well as ``weaktag -v train ...``; SUPPRESS keeps the top-level
     value when the verb's parser does not see the flag."""
     parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+
+
+def labelled_set_options(parser: argparse.ArgumentParser, formats: str) -> None:
+    """``--labels`` and ``--audio-dir``, as every verb that reads a labelled set takes them."""
+    parser.add_argument("--labels", required=True, help=f"label file: {formats}")
+    parser.add_argument("--audio-dir", default=None, help="folder of the audio files the labels name "
+                        "(default: relative to the label file)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import VerbFactory
+from .common import VerbFactory, labelled_set_options
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -14,7 +14,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     # without Lightning's progress bar, say something every epoch instead of minutes of silence
-    result = train(config, on_epoch=None if config.train.progress else (lambda line: print(line, flush=True)))
+    result = train(config, on_epoch=None if config.train.progress else (lambda line: print(line, flush=True)),
+                   resume=getattr(args, "resume", False))
+    if result.best_epoch < 0:  # another rank of a distributed run: rank 0 reports
+        return 0
     print(f"best epoch {result.best_epoch}: validation mAP {result.best_val_map:.4f}")
     if result.test_map is not None:
         print(f"test mAP {result.test_map:.4f}")
@@ -33,7 +36,7 @@ def _cmd_psl(args: argparse.Namespace) -> int:
         if value is not None:
             overrides.append(f"scheme.{key}={value}")
     overrides += args.overrides
-    return _cmd_train(argparse.Namespace(config=args.config, overrides=overrides))
+    return _cmd_train(argparse.Namespace(config=args.config, overrides=overrides, resume=args.resume))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -54,6 +57,8 @@ def add_verbs(verb: VerbFactory) -> None:
 
     p = verb("train", "train one model from a YAML config")
     p.add_argument("--config", required=True, help="YAML config (see configs/)")
+    p.add_argument("--resume", action="store_true", help="continue a stopped run of this config from the last "
+                   "epoch saved in its output_dir (same result as an uninterrupted run)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. scheme.name=attention train.lr=1e-3")
     p.set_defaults(func=_cmd_train)
 
@@ -64,14 +69,13 @@ def add_verbs(verb: VerbFactory) -> None:
                    help="length of the chunks the teacher labels (default: the psl scheme's, 2 s)")
     p.add_argument("--teacher-weight", type=float, default=None,
                    help="w in w * BCE(student, teacher) + (1 - w) * BCE(student, clip labels) (default 0.5)")
+    p.add_argument("--resume", action="store_true", help="continue a stopped run, as for train")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, as for train")
     p.set_defaults(func=_cmd_psl)
 
     p = verb("evaluate", "tagging (and event) metrics of a checkpoint on a labelled set")
     p.add_argument("--checkpoint", required=True, help="a weaktag checkpoint (model.pt written by train)")
-    p.add_argument("--labels", required=True, help="label file: DCASE TSV, manifest .jsonl, folder ...")
-    p.add_argument("--audio-dir", default=None, help="folder of the audio files the labels name "
-                   "(default: relative to the label file)")
+    labelled_set_options(p, "DCASE TSV, manifest .jsonl, folder ...")
     p.add_argument("--output", default=None, help="also write the report (markdown) here")
     p.add_argument("--event-output", choices=OUTPUT_KINDS, default=None,
                    help="which output scores time for event metrics (default: the checkpoint's, X^a)")

@@ -22,7 +22,8 @@ from .dcase import (
     write_dcase_weak_tsv,
 )
 from .folder import read_folder
-from .manifest import Clip, Event, LabelError, LabelSource, Manifest, UnknownLabelError, _label_file_lines
+from .manifest import Clip, Event, LabelError, LabelSource, Manifest, PackedAudio, UnknownLabelError, _label_file_lines
+from .pack import PACK_JSON, read_pack
 from .sl_dcase17 import (
     DCASE17_CLASS_LIST,
     DCASE17_CLASSES,
@@ -30,6 +31,7 @@ from .sl_dcase17 import (
     read_sl_dcase17_segments,
     read_sl_dcase17_strong,
 )
+from .splits import hold_out, recording_of, youtube_id
 
 __all__ = [
     "AudioSetClass",
@@ -40,10 +42,12 @@ __all__ = [
     "LabelError",
     "LabelSource",
     "Manifest",
+    "PackedAudio",
     "UnknownLabelError",
     "audioset_clip_id",
     "clip_id_from_filename",
     "detect_label_format",
+    "hold_out",
     "read_audioset_csv",
     "read_class_labels_indices",
     "read_dcase17_class_list",
@@ -52,11 +56,14 @@ __all__ = [
     "read_folder",
     "read_labels",
     "read_manifest_jsonl",
+    "read_pack",
     "read_sl_dcase17_segments",
     "read_sl_dcase17_strong",
+    "recording_of",
     "split_weak_labels",
     "write_dcase_strong_tsv",
     "write_dcase_weak_tsv",
+    "youtube_id",
 ]
 
 
@@ -90,13 +97,16 @@ def read_manifest_jsonl(
 def detect_label_format(path: str | Path) -> str:
     """Name the format of ``path`` from what it holds (the file extension is not trusted).
 
-    One of ``folder``, ``jsonl``, ``dcase_strong``, ``dcase_weak``, ``audioset``,
-    ``sl_dcase17_strong``, ``sl_dcase17_segments``; anything else is a :class:`LabelError`.
+    One of ``pack`` (a folder with a ``pack.json``, or that file: see :mod:`weaktag.packing`),
+    ``folder``, ``jsonl``, ``dcase_strong``, ``dcase_weak``, ``audioset``, ``sl_dcase17_strong``,
+    ``sl_dcase17_segments``; anything else is a :class:`LabelError`.
     Headerless tab-separated rows of four columns with a numeric second one are DCASE
     strong labels, unless every row's times are the segment bounds in its file name (DCASE
     2017 weak ground truth, see :func:`read_dcase_strong_tsv`).
     """
     path = Path(path)
+    if (path / PACK_JSON).is_file() or (path.name == PACK_JSON and path.is_file()):
+        return "pack"  # before the folder rule: a pack is a folder too
     if path.is_dir():
         return "folder"
     if path.suffix.lower() == ".jsonl":
@@ -139,13 +149,16 @@ def read_labels(path: str | Path, **kwargs: Any) -> Manifest:
 
     ``kwargs`` go to that reader (``classes``, ``audio_dir``, ...); ones set to None are
     dropped first, so a CLI can pass its options through unchanged. An AudioSet segment
-    list needs ``class_labels_indices``.
+    list needs ``class_labels_indices``; without ``classes`` it is indexed by every class of
+    that list, in its order (AudioSet's output index), not only by the labels it uses. Other
+    formats ignore ``class_labels_indices``, so one config value can serve every split.
 
     Without ``audio_dir``, the file names of a DCASE TSV or an SL-DCASE-17 list, the clip ids
     of an AudioSet segment list and the relative audio paths of a .jsonl manifest are resolved
     against the label file's own folder (not the working folder). A class folder holds its
     audio, so ``audio_dir`` does not apply to it and is ignored (one config value can serve
-    every split).
+    every split). Nor does it apply to a pack (:mod:`weaktag.packing`), whose clips read their audio from
+    its shards.
 
     ``classes_from`` says where ``classes`` came from (e.g. "the training labels"); an unknown
     label's :class:`UnknownLabelError` says it too.
@@ -160,7 +173,14 @@ def read_labels(path: str | Path, **kwargs: Any) -> Manifest:
         raise LabelError(
             path, None, "an AudioSet segment list needs class_labels_indices= (its class_labels_indices.csv)"
         )
+    if kind == "audioset" and "classes" not in kwargs:
+        index = kwargs["class_labels_indices"]
+        index = read_class_labels_indices(index) if isinstance(index, (str, Path)) else list(index)
+        kwargs.update(class_labels_indices=index, classes=[c.display_name for c in index])
+    elif kind != "audioset":
+        kwargs.pop("class_labels_indices", None)
     reader = {
+        "pack": read_pack,
         "folder": read_folder,
         "jsonl": read_manifest_jsonl,
         "dcase_strong": read_dcase_strong_tsv,
@@ -169,7 +189,7 @@ def read_labels(path: str | Path, **kwargs: Any) -> Manifest:
         "sl_dcase17_strong": read_sl_dcase17_strong,
         "sl_dcase17_segments": read_sl_dcase17_segments,
     }[kind]
-    if kind == "folder":
+    if kind in ("folder", "pack"):  # they hold their audio
         kwargs.pop("audio_dir", None)
     elif kind != "jsonl" and "audio_dir" not in kwargs:  # a .jsonl resolves against its folder itself
         kwargs["audio_dir"] = path.parent

@@ -56,6 +56,15 @@ class LabelSource(NamedTuple):
         return f"{self.path}:{self.line}" if self.line is not None else str(self.path)
 
 
+class PackedAudio(NamedTuple):
+    """Where a packed clip's waveform is: row ``index`` of the HDF5 ``shard`` of a weaktag pack
+    (:mod:`weaktag.packing`), int16 at ``sample_rate``."""
+
+    shard: Path
+    index: int
+    sample_rate: int
+
+
 @dataclass(frozen=True)
 class Event:
     """One strongly labelled occurrence of a class, times in seconds from clip start."""
@@ -80,7 +89,9 @@ class Clip:
     ``audio_path`` may be None for label-only manifests (e.g. AudioSet lists whose audio
     the user has not downloaded); ``duration`` may be None when not known without reading audio.
     ``source`` is where the readers found the clip's labels, for messages; it is not part of
-    the clip's value (two clips read from different files compare equal).
+    the clip's value (two clips read from different files compare equal). ``packed``, set by the
+    pack reader, is where the audio is read from instead of ``audio_path`` (which then names the
+    file the clip was packed from, for messages only).
     """
 
     clip_id: str
@@ -89,6 +100,7 @@ class Clip:
     events: tuple[Event, ...] | None = None
     duration: float | None = None
     source: LabelSource | None = field(default=None, compare=False, repr=False)
+    packed: PackedAudio | None = None
 
     @property
     def has_strong(self) -> bool:

@@ -1,6 +1,8 @@
-"""Recipes that ship with weaktag: experiment configs without a ``data`` section, for
+"""Recipes that ship with weaktag: experiment configs that name no label files or audio, for
 ``weaktag train --config`` (data given as overrides or in a config of your own) and
-``weaktag compare --recipe NAME``. ``configs/`` in the repository links to these files.
+``weaktag compare --recipe NAME`` (which takes the data of its ``--config``). The dataset recipes
+(``audioset-balanced``, ``sl-dcase17``) carry only how to use their data set's files: the
+validation fraction, the class list. ``configs/`` in the repository links to these files.
 """
 
 from __future__ import annotations

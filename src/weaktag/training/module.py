@@ -1,4 +1,8 @@
-"""The Lightning module: the network, its scheme's loss, Adam, and validation mAP over all ranks."""
+"""The Lightning module: the network, its scheme's loss, Adam, and validation mAP over all ranks.
+
+Random draws (augmentation, dropout) are reseeded at every epoch from (seed, epoch, rank), so that
+a run resumed from an epoch's checkpoint continues exactly as the uninterrupted run would have.
+"""
 
 from __future__ import annotations
 
@@ -44,8 +48,10 @@ class WeakTagModule(L.LightningModule):
     """Lightning wrapper: the network, its scheme's loss, Adam, and validation mAP."""
 
     def __init__(self, model: WeakTagNet, scheme: TrainingScheme, lr: float | Optimisation, classes: list[str],
-                 augmenter: Augmenter | None = None, level: str = "logmel") -> None:
+                 augmenter: Augmenter | None = None, level: str = "logmel", seed: int | None = None) -> None:
         super().__init__()
+        self.seed = seed  # None: no reseeding per epoch
+        self.experiment: dict | None = None  # the run's settings, saved in checkpoints for resumption
         self.model = model
         self.level = level  # what the batches hold: log-mel, or a frozen backbone's outputs
         self.augmenter = augmenter if augmenter is not None and augmenter.enabled else None
@@ -72,6 +78,12 @@ class WeakTagModule(L.LightningModule):
             for p in teacher.parameters():
                 p.requires_grad_(False)
             self._teacher_holder.append(teacher)
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # at the first batch rather than the epoch start: a fresh and a resumed run draw a different number
+        # of numbers in between (Lightning's data-loader setup)
+        if batch_idx == 0 and self.seed is not None:
+            torch.manual_seed(epoch_seed(self.seed, self.current_epoch, self.global_rank))
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         teacher = self.teacher
@@ -111,17 +123,42 @@ class WeakTagModule(L.LightningModule):
                 self._val_stats.update(pseudo, batch.strong, out.attention, batch.weak, batch.has_strong)
 
     def on_validation_epoch_end(self) -> None:
-        scores = torch.cat(self._val_scores)
-        targets = torch.cat(self._val_targets)
+        classes = len(self.classes)
+        scores = torch.cat(self._val_scores) if self._val_scores else torch.zeros((0, classes), device=self.device)
+        targets = torch.cat(self._val_targets) if self._val_targets else torch.zeros((0, classes), device=self.device)
         self._val_scores.clear()
         self._val_targets.clear()
         if self.trainer.world_size > 1:  # every rank must see all of validation for one mAP
-            scores = self.all_gather(scores).reshape(-1, scores.shape[-1])
-            targets = self.all_gather(targets).reshape(-1, targets.shape[-1])
+            scores, targets = self._gather_rows(scores), self._gather_rows(targets)
         m = tagging_metrics(targets.cpu().numpy(), scores.cpu().numpy(), self.classes)
         value = m.mAP if np.isfinite(m.mAP) else 0.0
         self.log("val_mAP", value, prog_bar=True, sync_dist=False)
         self._end_diagnostics(value)
+
+    def _gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Every rank's rows, in rank order. Ranks may hold different numbers of validation clips (the
+        shards are not padded, so no clip counts twice): pad to the longest, gather, drop the padding."""
+        counts = self.all_gather(torch.tensor([rows.shape[0]], device=self.device)).reshape(-1)
+        longest = int(counts.max())
+        padded = rows.new_zeros((longest, *rows.shape[1:]))
+        padded[: rows.shape[0]] = rows
+        gathered = self.all_gather(padded)
+        return torch.cat([gathered[rank, : int(count)] for rank, count in enumerate(counts.tolist())])
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # what a resumed run needs beyond the weights and optimiser: past diagnostics, the mean teacher
+        checkpoint["weaktag"] = {"diagnostics": list(self.diagnostics), "experiment": self.experiment,
+                                 "teacher": None if self.teacher is None else self.teacher.state_dict()}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("weaktag") or {}
+        self.diagnostics = list(saved.get("diagnostics", []))
+        if saved.get("teacher") is not None:
+            teacher = copy.deepcopy(self.model)
+            teacher.load_state_dict(saved["teacher"])
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            self._teacher_holder[:] = [teacher]
 
     def _end_diagnostics(self, val_map: float) -> None:
         stats, self._val_stats = self._val_stats, None
@@ -150,6 +187,11 @@ class WeakTagModule(L.LightningModule):
             return optimizer
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, o.factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """The seed of torch's generator for one epoch of one rank (ranks draw different augmentations)."""
+    return (seed * 1_000_003 + epoch * 1_009 + rank) % (2**63 - 1)
 
 
 class EpochLog(L.Callback):

@@ -15,7 +15,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import lightning as L
 import numpy as np
@@ -26,7 +26,7 @@ from ..checkpoint import save_checkpoint
 from ..config import SPLITS, ExperimentConfig
 from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..files import write_json
-from ..labels import Manifest, read_labels
+from ..labels import Manifest, hold_out, read_labels
 from ..metrics.tagging import TaggingMetrics, choose_thresholds, tagging_metrics
 from ..models import ModelConfig, WeakTagNet
 from ..postprocess import EventSettings
@@ -35,6 +35,7 @@ from .calibration import choose_event_output, choose_event_settings, choose_oper
 from .augment import Augmenter
 from .module import EpochLog, Optimisation, WeakTagModule
 from .predict import Predictions, predict_features
+from .sampling import GlobalBatchSampler, ShardSampler
 
 
 @dataclass
@@ -88,8 +89,9 @@ class TrainResult:
 def read_manifests(config: ExperimentConfig) -> tuple[list[str], dict[str, Manifest]]:
     """The classes and the manifest of every split named in ``config.data`` (read once per run)."""
     d = config.data
-    if not d.train or not d.validation:
-        raise ValueError("config.data.train and config.data.validation must name label files")
+    if not d.train or not (d.validation or d.validation_fraction > 0):
+        raise ValueError("config.data.train and config.data.validation must name label files "
+                         "(or data.validation_fraction > 0 hold validation clips out of data.train)")
     manifests: dict[str, Manifest] = {}
     classes: list[str] | None = list(d.classes) or None
     classes_from = "data.classes" if classes else f"the training labels {d.train}"
@@ -98,10 +100,17 @@ def read_manifests(config: ExperimentConfig) -> tuple[list[str], dict[str, Manif
         if not path:
             continue
         # with the class list known, the reader names the file and line of a label outside it
-        manifest = read_labels(path, audio_dir=d.audio_dir_for(split), classes=classes, classes_from=classes_from)
+        manifest = read_labels(path, audio_dir=d.audio_dir_for(split), classes=classes, classes_from=classes_from,
+                               class_labels_indices=d.class_labels_indices)
         if classes is None:  # the training set's labels define the classes
             classes = list(manifest.classes)
         manifests[split] = manifest
+    if d.validation_fraction > 0:  # after reading: the whole training list defines the classes
+        try:
+            train, validation = hold_out(manifests.pop("train"), d.validation_fraction, d.split_seed)
+        except ValueError as exc:  # too few clips or recordings in the training list
+            raise ValueError(f"data.validation_fraction: {d.train}: {exc}") from None
+        manifests = {"train": train, "validation": validation, **manifests}
     return list(classes or []), manifests
 
 
@@ -111,7 +120,8 @@ def prepare_data(config: ExperimentConfig, progress: bool = False,
     on the configured backbone's front end."""
     classes, by_split = manifests or read_manifests(config)
     grid = config.model.grid
-    features = {split: build_feature_set(m, classes, progress=progress, grid=grid) for split, m in by_split.items()}
+    features = {split: build_feature_set(m, classes, progress=progress, grid=grid, num_workers=config.train.num_workers)
+                for split, m in by_split.items()}
     return PreparedData(classes, features["train"], features["validation"], features.get("test"), by_split)
 
 
@@ -166,9 +176,15 @@ def _cacheable(config: ExperimentConfig, model: WeakTagNet) -> bool:
     return config.train.cache_frozen_features and backbone_is_frozen(model) and not needs_logmel
 
 
-def _loader(features: FeatureSet, batch_size: int, shuffle: bool, num_workers: int) -> DataLoader:
-    return DataLoader(features, batch_size=batch_size, shuffle=shuffle, collate_fn=features.collate,
-                      num_workers=num_workers, persistent_workers=num_workers > 0)
+def _loader(features: FeatureSet, batch_size: int, num_workers: int, train_seed: int | None = None) -> DataLoader:
+    """Training batches (``train_seed`` given) or evaluation batches, sharded over the ranks of a
+    distributed run by weaktag's own samplers (weaktag.training.sampling), not Lightning's."""
+    if train_seed is not None:
+        sampler = GlobalBatchSampler([c.has_strong for c in features.clips], batch_size, seed=train_seed)
+    else:
+        sampler = ShardSampler(len(features), batch_size)
+    return DataLoader(features, batch_sampler=sampler, collate_fn=features.collate, num_workers=num_workers,
+                      persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available())
 
 
 def _logger(config: ExperimentConfig, out: Path):
@@ -182,14 +198,66 @@ def _logger(config: ExperimentConfig, out: Path):
     raise ValueError(f"train.logger must be csv, tensorboard or none, not {kind!r}")
 
 
+#: train settings that may change between a run and its resumption (how it runs, not what it learns)
+_RESUME_FREE = ("max_epochs", "early_stopping_patience", "num_workers", "progress", "logger", "devices", "num_nodes",
+                "strategy", "accelerator")
+
+
+def resumable_settings(config: ExperimentConfig) -> dict[str, Any]:
+    """What must match for a run to be resumed: everything but the settings of :data:`_RESUME_FREE`."""
+    values = config.to_dict()
+    values.pop("output_dir", None)
+    values["train"] = {k: v for k, v in values["train"].items() if k not in _RESUME_FREE}
+    return values
+
+
+def resumable_checkpoint(config: ExperimentConfig) -> Path:
+    """The checkpoint ``train(config, resume=True)`` continues from; ValueError when there is none or it was
+    written by a run with different settings."""
+    path = Path(config.output_dir) / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        raise ValueError(f"{path}: no checkpoint to resume from (a run saves one after each epoch)")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a file cut short by the kill, or not a checkpoint
+        raise ValueError(f"{path}: cannot read the checkpoint to resume ({exc})") from None
+    written = (saved.get("weaktag") or {}).get("experiment")
+    if written is not None and written != resumable_settings(config):
+        keys = _differing_keys(written, resumable_settings(config))
+        raise ValueError(f"{path}: written by a run with other settings ({', '.join(keys)}); resume with the "
+                         "same config, or train into another output_dir")
+    return path
+
+
+def _differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        left, right = a.get(key), b.get(key)
+        if isinstance(left, dict) and isinstance(right, dict):
+            keys += _differing_keys(left, right, f"{prefix}{key}.")
+        elif left != right:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def _prediction_device(config: ExperimentConfig) -> torch.device:
+    gpu = config.train.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+    return torch.device("cuda" if gpu else "cpu")
+
+
 def train(config: ExperimentConfig, data: PreparedData | None = None,
-          on_epoch: Callable[[str], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[str], None] | None = None, resume: bool = False,
+          callbacks: Sequence[L.Callback] = ()) -> TrainResult:
     """Train one model as configured; see the module docstring for what is written.
 
-    ``on_epoch`` receives a one-line summary of every epoch (loss, validation mAP, time).
+    ``on_epoch`` receives a one-line summary of every epoch (loss, validation mAP, time). ``resume``
+    continues a stopped run of the same config from ``<output_dir>/checkpoints/last.ckpt`` (the end of
+    its last finished epoch); the result equals the uninterrupted run's. ``callbacks`` are extra
+    Lightning callbacks.
     """
     started = time.time()
     out = Path(config.output_dir)
+    resume_from = resumable_checkpoint(config) if resume else None
     out.mkdir(parents=True, exist_ok=True)
     scheme = make_scheme(config.scheme.name, **config.scheme.settings())
     data = data or prepare_data(config, progress=config.train.progress)
@@ -224,10 +292,15 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
     t = config.train
     optimisation = Optimisation(t.lr, t.weight_decay, t.lr_schedule, t.warmup_epochs, t.max_epochs)
     module = WeakTagModule(model, scheme, optimisation, data.classes, Augmenter(config.augment, model.grid),
-                           level=level)
+                           level=level, seed=t.seed)
+    module.experiment = resumable_settings(config)  # saved in every Lightning checkpoint, checked on resume
     ckpt_cb = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor="val_mAP", mode="max",
-                                                  save_top_k=1, filename="best-{epoch}", save_last=True)
-    callbacks: list = [ckpt_cb] + ([EpochLog(on_epoch)] if on_epoch is not None else [])
+                                                  save_top_k=1, filename="best-{epoch}")
+    # every epoch's end, for --resume (Lightning's save_last skips epochs that saved no new best); after
+    # ckpt_cb, so that the state it saves knows this epoch's best
+    latest_cb = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), filename="last", save_top_k=1,
+                                                    monitor=None, enable_version_counter=False)
+    callbacks = [ckpt_cb, latest_cb, *callbacks] + ([EpochLog(on_epoch)] if on_epoch is not None else [])
     if t.early_stopping_patience:
         callbacks.append(L.pytorch.callbacks.EarlyStopping("val_mAP", mode="max", patience=t.early_stopping_patience))
     with warnings.catch_warnings():
@@ -239,8 +312,12 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
             max_epochs=config.train.max_epochs,
             accelerator=config.train.accelerator,
             devices=config.train.devices,
+            num_nodes=config.train.num_nodes,
             strategy=config.train.strategy,
             precision=config.train.precision,
+            accumulate_grad_batches=config.train.accumulate_grad_batches,
+            sync_batchnorm=config.train.sync_batchnorm,
+            use_distributed_sampler=False,  # weaktag's samplers shard the data (training.sampling)
             logger=_logger(config, out),
             callbacks=callbacks,
             enable_progress_bar=config.train.progress,
@@ -251,15 +328,18 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
         )
         trainer.fit(
             module,
-            _loader(data.train, config.train.batch_size, True, config.train.num_workers),
-            _loader(data.validation, config.train.batch_size, False, config.train.num_workers),
+            _loader(data.train, t.batch_size, t.num_workers, train_seed=t.seed),
+            _loader(data.validation, t.batch_size, t.num_workers),
+            ckpt_path=None if resume_from is None else str(resume_from),
         )
     if not trainer.is_global_zero:
         return TrainResult(Path(), -1, float("nan"), None, time.time() - started)
 
     best = torch.load(ckpt_cb.best_model_path, map_location="cpu", weights_only=False)
     module.load_state_dict(best["state_dict"])
-    model = module.model.cpu().eval()
+    # validation and test predictions on the training accelerator (a CPU pass over AudioSet's eval set
+    # would take longer than the training), then the model goes to the CPU for the checkpoint
+    model = module.model.to(_prediction_device(config)).eval()
     best_epoch = int(best["epoch"])
     val_pred = predict_features(model, data.validation)
     val_metrics = tagging_metrics(data.validation.weak, val_pred.clip_probs, data.classes)
@@ -285,6 +365,7 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
             test.events = event_metrics_for(event_settings, data.test, test_pred,
                                             operating_point=operating_point).to_dict()
             metrics["test"]["events"] = test.events
+    model = model.cpu()
     checkpoint = save_checkpoint(out / "model.pt", model, data.classes, scheme.name, config.to_dict(),
                                  tag_thresholds=thresholds, events=event_settings, metrics=metrics)
     result = TrainResult(checkpoint, best_epoch, float(val_metrics.mAP),
@@ -294,5 +375,6 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
     if result.diagnostics:
         write_json(out / "diagnostics.json", {"best_epoch": best_epoch, "epochs": result.diagnostics})
     write_json(out / "summary.json", {**result.summary(), "scheme": scheme.name, "seed": config.train.seed,
+                                      "processes": trainer.world_size,
                                       "skipped_counts": {k: len(v) for k, v in data.skipped.items()}})
     return result
