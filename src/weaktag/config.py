@@ -144,6 +144,9 @@ class TrainSection:
     # batch_size x devices x num_nodes x accumulate_grad_batches clips
     accumulate_grad_batches: int = field(default=1, metadata=_at_least(1))
     sync_batchnorm: bool = False  # batch-norm statistics over all devices (DDP)
+    # deterministic algorithms (a run repeats exactly); false lets cuDNN pick the fastest convolution
+    # kernels (cudnn.benchmark), faster on a GPU but not bit-repeatable
+    deterministic: bool = True
     precision: str = field(default="32-true", metadata=_choices(
         "32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64"))
     logger: str = field(default="csv", metadata=_choices("csv", "tensorboard", "none"))
