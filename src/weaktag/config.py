@@ -117,6 +117,13 @@ class SchemeSection:
     teacher: Optional[str] = None
     chunk_seconds: Optional[float] = field(default=None, metadata={"min_exclusive": 0.0})
     teacher_weight: Optional[float] = field(default=None, metadata={"min": 0.0, "max": 1.0})
+    # M&mnet (schemes mmnet, mmnet-ms; weaktag.supervision.mmnet): lambda of the micro loss (default 1)
+    # and mu of the ensemble prediction (default 0.5; 1 = M&mnet without EP)
+    micro_weight: Optional[float] = field(default=None, metadata=_at_least(0.0))
+    ensemble_weight: Optional[float] = field(default=None, metadata={"min": 0.0, "max": 1.0})
+    # > 0: per-class loss weights of M&mnet's eq. 11 with this beta (the paper: 0.3), from the training
+    # set's label prevalence, for any scheme (weaktag.supervision.class_weights); 0: unweighted
+    class_weight_beta: float = field(default=0.0, metadata=_at_least(0.0))
 
     def settings(self) -> dict[str, Any]:
         """Every scheme parameter; each scheme takes the ones it declares."""

@@ -77,7 +77,8 @@ def fingerprint(config: ExperimentConfig, scheme: str | None = None) -> dict[str
     settings = {k: v for k, v in d["scheme"].items() if k != "name"}
     if scheme is not None:
         declared = SCHEMES[scheme_of(scheme)].parameters
-        settings = {k: v for k, v in settings.items() if k in declared}
+        # per-class loss weights change every scheme's trial; 0 (off) is left out, as in records made before them
+        settings = {k: v for k, v in settings.items() if k in declared or (k == "class_weight_beta" and v)}
     return {
         "data": d["data"],
         "model": d["model"],

@@ -1,8 +1,9 @@
 """Backends that run the network on a batch of waveforms: PyTorch, or an exported ONNX graph on onnxruntime.
 
-Both take (B, N) float32 audio at the model's rate and return its segment outputs X^a and X^b
-(C x T each; X^b None for pooling models): pooling over time is the engine's job, so chunked
-recordings are pooled once over the whole file.
+Both take (B, N) float32 audio at the model's rate and return its segment outputs X^a and the
+head's other per-segment pooling inputs (:func:`weaktag.models.pool_inputs`: X^b for attention
+models, macro and attention logits for M&mnet, None for pooling models): pooling over time is
+the engine's job, so chunked recordings are pooled once over the whole file.
 
 ``backend.launch(batch)`` starts a forward pass and returns a function that waits for its outputs:
 on CUDA the host-to-device copy (from pinned memory, see ``host_batch``), the network and the copy
@@ -22,13 +23,13 @@ import torch
 
 from ..audio import LogMel
 from ..checkpoint import Checkpoint
-from ..models import ModelConfig, WeakTagNet
+from ..models import ModelConfig, WeakTagNet, pool_inputs
 from ..postprocess import EventSettings
 from .export import export_onnx, metadata_of, read_metadata
 
 BackendName = Literal["torch", "onnxruntime"]
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
-Outputs = tuple[np.ndarray, np.ndarray | None]  # X^a, X^b (None for pooling models)
+Outputs = tuple[np.ndarray, np.ndarray | None]  # X^a, pool inputs (X^b; None for pooling models)
 CUDA_PROVIDER = "CUDAExecutionProvider"
 
 
@@ -115,7 +116,8 @@ class TorchBackend(_Synchronous):
             with torch.inference_mode():
                 out = self.model(torch.from_numpy(waveforms).to(self.device))
                 xa = out.segment_probs.float().cpu().numpy()
-                xb = None if out.attention_raw is None else out.attention_raw.float().cpu().numpy()
+                pooled = pool_inputs(self.model.config, out)
+                xb = None if pooled is None else pooled.float().cpu().numpy()
             return lambda: (xa, xb)
         with torch.inference_mode(), torch.cuda.device(self.device):
             host = torch.from_numpy(waveforms)
@@ -124,7 +126,8 @@ class TorchBackend(_Synchronous):
             out = self.model(host.to(self.device, non_blocking=True))
             # non-blocking copies to the CPU land in pinned memory; the event says when they are done
             xa = out.segment_probs.float().to("cpu", non_blocking=True)
-            xb = None if out.attention_raw is None else out.attention_raw.float().to("cpu", non_blocking=True)
+            pooled = pool_inputs(self.model.config, out)
+            xb = None if pooled is None else pooled.float().to("cpu", non_blocking=True)
             done = torch.cuda.Event()
             done.record()
         return _CudaPending(host, done, xa, xb)
@@ -169,7 +172,10 @@ class OnnxBackend(_Synchronous):
         self.input_name = self.session.get_inputs()[0].name
         names = [o.name for o in self.session.get_outputs()]
         self.has_attention = "attention_raw" in names
-        self.outputs = ["segment_probs"] + (["attention_raw"] if self.has_attention else [])
+        if "micro_logits" in names:  # M&mnet: its pool inputs are the macro and attention logits, stacked
+            self.outputs = ["segment_probs", "macro_logits", "micro_logits"]
+        else:
+            self.outputs = ["segment_probs"] + (["attention_raw"] if self.has_attention else [])
         grid = ModelConfig.from_dict(self.meta["model_config"]).grid
         self.frontend = None if self.meta["frontend"] else LogMel(grid.frontend)
 
@@ -179,6 +185,8 @@ class OnnxBackend(_Synchronous):
             with torch.inference_mode():
                 feed = self.frontend(torch.from_numpy(waveforms)).numpy()
         got = self.session.run(self.outputs, {self.input_name: feed})
+        if len(got) > 2:
+            return got[0], np.concatenate(got[1:], axis=1)  # the layout of weaktag.models.pool_inputs
         return got[0], (got[1] if self.has_attention else None)
 
 

@@ -23,7 +23,9 @@ difference 6e-8 on a 3-minute file (``tests/test_inference.py`` asserts ``<= 1e-
 output with 10.24 s and 30.72 s chunks; with only 1 segment of context the edges do show,
 about 4e-2). Attention pooling over the whole file is
 then recomputed from the stitched X^a and X^b: ``A = X^b / sum_t X^b``, ``y = sum_t A X^a``
-(pooling models: ``y = mean_t X^a``), which is exactly what a whole-file pass computes.
+(pooling models: ``y = mean_t X^a``; M&mnet: the ensemble of the mean macro logit and the
+attention-weighted d-hat, from the stitched per-segment macro and attention logits,
+:func:`weaktag.models.pool_recording`), which is exactly what a whole-file pass computes.
 Peak memory depends on ``chunk_seconds`` and ``chunk_batch``, not on the file's length;
 the stitched outputs are small (C x T per matrix, T = 22,500 per hour).
 
@@ -62,7 +64,7 @@ from ..audio import AudioError, LogMel, array_blocks, iter_audio_blocks
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..config import TaggingConfig, tagging_config
 from ..geometry import MIN_AUDIO_SECONDS
-from ..models import attention_pool
+from ..models import pool_recording
 from ..postprocess import ATTENTION_KINDS, OUTPUT_KINDS, EventSettings, decode_events
 from .backends import (BACKENDS, Backend, BackendName, OnnxBackend, Outputs, TorchBackend, checkpoint_from_onnx,
                        export_temporary, resolve_device)
@@ -80,7 +82,7 @@ class _Raw:
 
     samples: int
     xa: np.ndarray  # (C, T)
-    xb: np.ndarray | None
+    xb: np.ndarray | None  # the head's other pooling inputs (weaktag.models.pool_inputs): X^b for attention
     spectrogram: np.ndarray | None = None
     spectrogram_pool: int = 1  # log-mel frames per spectrogram column
 
@@ -488,15 +490,13 @@ class Tagger:
 
     def _finish(self, source: str, raw: _Raw) -> TagResult:
         xa = raw.xa.astype(np.float32, copy=False)
-        if raw.xb is not None:  # the head's pooling, over the whole recording, in float64
-            att64, clip64 = attention_pool(torch.from_numpy(xa.astype(np.float64)),
-                                           torch.from_numpy(raw.xb.astype(np.float64)))
-            clip = clip64.numpy()
-            attention = att64.numpy().astype(np.float32)
-            xb32 = raw.xb.astype(np.float32, copy=False)
-        else:
-            clip = xa.astype(np.float64).mean(axis=-1)
-            attention, xb32 = None, None
+        # the head's pooling (weaktag.models.pool_recording), over the whole recording, in float64
+        pooled = None if raw.xb is None else torch.from_numpy(raw.xb.astype(np.float64))
+        clip64, att64, raw64 = pool_recording(self.checkpoint.model.config, torch.from_numpy(xa.astype(np.float64)),
+                                              pooled)
+        clip = clip64.numpy()
+        attention = None if att64 is None else att64.numpy().astype(np.float32)
+        xb32 = None if raw64 is None else raw64.numpy().astype(np.float32)
         result = TagResult(
             source=source,
             duration=raw.samples / self.grid.sample_rate,

@@ -90,20 +90,27 @@ class ExportableNet(nn.Module):
         super().__init__()
         self.frontend = DftLogMel(model.grid.frontend) if frontend else None
         self.backbone = model.backbone
+        self.neck = model.neck  # part of the network: a graph without it would not be the checkpoint's
         self.head = model.head
         self.has_attention = bool(model.config.attention)
+        self.head_kind = model.config.head
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         logmel = self.frontend(x) if self.frontend is not None else x
-        out = self.head(self.backbone(logmel))
+        out = self.head(self.neck(self.backbone(logmel)))
         if out.attention is None:
             return out.clip_probs, out.segment_probs
+        if out.micro_logits is not None:  # M&mnet: also what chunked tagging re-pools (weaktag.models.pool_inputs)
+            return (out.clip_probs, out.segment_probs, out.attention, out.attention_raw, out.macro_logits,
+                    out.micro_logits)
         return out.clip_probs, out.segment_probs, out.attention, out.attention_raw
 
 
-def output_names(has_attention: bool) -> list[str]:
+def output_names(has_attention: bool, head: str | None = None) -> list[str]:
+    """The exported graph's outputs; M&mnet heads (``head`` mmnet or mmnet-ms) add their pooling inputs."""
     names = ["clip_probs", "segment_probs"]
-    return names + (["attention", "attention_raw"] if has_attention else [])
+    names += ["attention", "attention_raw"] if has_attention else []
+    return names + (["macro_logits", "micro_logits"] if head in ("mmnet", "mmnet-ms") else [])
 
 
 @dataclass
@@ -151,7 +158,7 @@ def export_onnx(checkpoint: str | Path | Checkpoint, output: str | Path, fronten
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     net = ExportableNet(model, frontend).eval()
-    names = output_names(net.has_attention)
+    names = output_names(net.has_attention, net.head_kind)
     waveform = torch.randn(2, 3 * model.grid.sample_rate) * 0.1
     if frontend:
         example = waveform
@@ -250,7 +257,7 @@ def verify_onnx(path: str | Path, model: WeakTagNet, audio_files: Sequence[str |
         if len(wave) < grid.min_samples:
             wave = np.pad(wave, (0, grid.min_samples - len(wave)))
         checks[Path(f).name] = wave[None, :]
-    names = output_names(bool(model.config.attention))
+    names = output_names(bool(model.config.attention), model.config.head)
     diffs: dict[str, float] = {}
     model = model.cpu().eval()
     for key, wave in checks.items():
@@ -260,5 +267,6 @@ def verify_onnx(path: str | Path, model: WeakTagNet, audio_files: Sequence[str |
             feed = wave if meta["frontend"] else model.frontend(x).numpy()
         got = session.run(names, {session.get_inputs()[0].name: feed})
         expected = [ref.clip_probs, ref.segment_probs] + ([ref.attention, ref.attention_raw] if len(names) > 2 else [])
+        expected += [ref.macro_logits, ref.micro_logits] if len(names) > 4 else []
         diffs[key] = max(float(np.max(np.abs(g - e.numpy()))) for g, e in zip(got, expected))
     return diffs

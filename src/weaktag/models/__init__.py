@@ -3,8 +3,9 @@
 from .aisfx import AISFX_GRID, AisfxBackbone
 from .backbone import TIME_STRIDE, BackboneConfig, VGGishBackbone, num_segments
 from .heads import ATTENTION_EPS, AttentionHead, MeanPoolHead, attention_pool
+from .mmnet import MICRO_HEADS, MMNetHead, micro_attention, mmnet_pool
 from .neck import NeckConfig, TemporalNeck
-from .network import ModelConfig, WeakTagNet
+from .network import HEADS, ModelConfig, WeakTagNet, pool_inputs, pool_recording
 from .output import ModelOutput
 from .registry import BACKBONES, backbone_class, backbone_grid, build_backbone
 
@@ -12,6 +13,9 @@ __all__ = [
     "AISFX_GRID",
     "ATTENTION_EPS",
     "BACKBONES",
+    "HEADS",
+    "MICRO_HEADS",
+    "MMNetHead",
     "TIME_STRIDE",
     "AisfxBackbone",
     "AttentionHead",
@@ -24,8 +28,12 @@ __all__ = [
     "VGGishBackbone",
     "WeakTagNet",
     "attention_pool",
+    "micro_attention",
+    "mmnet_pool",
     "backbone_class",
     "backbone_grid",
     "build_backbone",
     "num_segments",
+    "pool_inputs",
+    "pool_recording",
 ]

@@ -12,9 +12,22 @@ from ..audio import LogMel
 from ..geometry import TimeGrid
 from .backbone import BackboneConfig
 from .registry import backbone_grid, build_backbone
-from .heads import AttentionHead, MeanPoolHead
+from .heads import AttentionHead, MeanPoolHead, attention_pool
+from .mmnet import MMNetHead, mmnet_pool
 from .neck import NeckConfig, TemporalNeck
 from .output import ModelOutput
+
+
+#: head kinds (``ModelConfig.head``); schemes declare theirs (``TrainingScheme.head``)
+HEADS: tuple[str, ...] = ("attention", "mean", "mmnet", "mmnet-ms")
+
+
+def build_head(config: "ModelConfig", in_channels: int) -> nn.Module:
+    if config.head == "attention":
+        return AttentionHead(in_channels, config.num_classes)
+    if config.head == "mean":
+        return MeanPoolHead(in_channels, config.num_classes)
+    return MMNetHead(in_channels, config.num_classes, config.ensemble_weight, multiscale=config.head == "mmnet-ms")
 
 
 @dataclass(frozen=True)
@@ -22,9 +35,20 @@ class ModelConfig:
     """What a network is: its classes, its head (attention or mean pooling), its backbone and neck."""
 
     num_classes: int
-    attention: bool = True  # L8-b present (Table I rows 4-6) or mean pooling (rows 1-3)
+    attention: bool = True  # the head has an attention output (HEADS: attention, mmnet, mmnet-ms) or pools
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     neck: NeckConfig = field(default_factory=NeckConfig)
+    # the head, one of HEADS; None: "attention" or "mean" from ``attention`` (configs and checkpoints
+    # written before M&mnet store only ``attention``)
+    head: str | None = None
+    ensemble_weight: float = 0.5  # M&mnet heads: mu of the ensemble prediction (1: no EP)
+
+    def __post_init__(self) -> None:
+        head = self.head or ("attention" if self.attention else "mean")
+        if head not in HEADS:
+            raise ValueError(f"unknown head {head!r}; choose one of: {', '.join(HEADS)}")
+        object.__setattr__(self, "head", head)  # frozen: normalised once, here
+        object.__setattr__(self, "attention", head != "mean")
 
     @property
     def grid(self) -> TimeGrid:
@@ -36,7 +60,7 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"num_classes": self.num_classes, "attention": self.attention, "backbone": self.backbone.to_dict(),
-                "neck": self.neck.to_dict()}
+                "neck": self.neck.to_dict(), "head": self.head, "ensemble_weight": self.ensemble_weight}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
@@ -51,6 +75,31 @@ class ModelConfig:
                    **values)
 
 
+def pool_inputs(config: ModelConfig, output: ModelOutput) -> torch.Tensor | None:
+    """The per-segment outputs besides X^a that ``config``'s head pools over time, (B, rows, T): X^b
+    (attention), the macro logits and f_att's logits stacked on the row axis (C + M rows; M&mnet), or
+    None (mean pooling). Chunked tagging stitches these and re-pools them with :func:`pool_recording`."""
+    if config.head == "attention":
+        return output.attention_raw
+    if config.head == "mean":
+        return None
+    return torch.cat([output.macro_logits, output.micro_logits], dim=1)
+
+
+def pool_recording(config: ModelConfig, segment_probs: torch.Tensor, inputs: torch.Tensor | None
+                   ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(clip probabilities, attention, attention_raw) over the last axis from X^a and :func:`pool_inputs`:
+    the same pooling as the head's, for outputs stitched from chunks of one recording."""
+    if config.head == "mean" or inputs is None:
+        return segment_probs.mean(dim=-1), None, None
+    if config.head == "attention":
+        attention, clip = attention_pool(segment_probs, inputs)
+        return clip, attention, inputs
+    c = segment_probs.shape[-2]
+    clip, _, a, alpha = mmnet_pool(inputs[..., :c, :], segment_probs, inputs[..., c:, :], config.ensemble_weight)
+    return clip, alpha.unsqueeze(-2).expand_as(segment_probs), a.unsqueeze(-2).expand_as(segment_probs)
+
+
 class WeakTagNet(nn.Module):
     """Waveform or log-mel in, :class:`ModelOutput` out. Fully convolutional in time."""
 
@@ -61,8 +110,7 @@ class WeakTagNet(nn.Module):
         self.grid: TimeGrid = config.grid
         self.frontend = LogMel(self.grid.frontend)
         self.neck = TemporalNeck(self.backbone.out_channels, config.neck)
-        head_cls = AttentionHead if config.attention else MeanPoolHead
-        self.head = head_cls(self.neck.out_channels, config.num_classes)
+        self.head = build_head(config, self.neck.out_channels)
 
     @property
     def has_attention(self) -> bool:

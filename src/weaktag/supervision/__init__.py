@@ -19,7 +19,10 @@ from .attention import (
     attention_loss,
 )
 from ..data import Batch
-from .base import LabelKind, LossTerms, TrainingScheme, bce, masked_clip_mean
+from ..models import HEADS
+from .base import LabelKind, LossTerms, TrainingScheme, bce, class_weights, logit_bce, masked_clip_mean
+from .baselines import PredictedLabelAssumption, StrongLabelAssumption, extrapolated_labels
+from .mmnet import MMNet, MMNetMultiScale, micro_loss
 from .extended import PSEUDO_TARGETS, ExtendedSelfSupervisedAttention
 from .psl import PseudoStrongLabelStudent
 from .pooling import PoolingScheme, PoolStrong, PoolWeak, PoolWeakStrong
@@ -42,6 +45,9 @@ def _register(*classes: type[TrainingScheme]) -> dict[str, type[TrainingScheme]]
         if cls.uses_attention != (cls.attention_supervision in ATTENTION_SUPERVISION):
             problems.append(f"attention_supervision {cls.attention_supervision!r} does not fit "
                             f"uses_attention={cls.uses_attention}")
+        if cls.head_kind() not in HEADS or (cls.head_kind() == "mean") == cls.uses_attention:
+            problems.append(f"head {cls.head_kind()!r} is not one of {HEADS} or does not fit "
+                            f"uses_attention={cls.uses_attention}")
         if problems:
             raise TypeError(f"scheme class {cls.__name__}: " + "; ".join(problems))
         registry[cls.name] = cls
@@ -58,6 +64,10 @@ SCHEMES: dict[str, type[TrainingScheme]] = _register(
     StrongAndSelfSupervisedAttention,
     ExtendedSelfSupervisedAttention,
     PseudoStrongLabelStudent,
+    MMNet,
+    MMNetMultiScale,
+    StrongLabelAssumption,
+    PredictedLabelAssumption,
 )
 
 
@@ -91,6 +101,10 @@ __all__ = [
     "THRESHOLD_RULES",
     "LabelKind",
     "LossTerms",
+    "MMNet",
+    "MMNetMultiScale",
+    "PredictedLabelAssumption",
+    "StrongLabelAssumption",
     "PoolStrong",
     "PoolWeak",
     "PoolWeakStrong",
@@ -101,6 +115,10 @@ __all__ = [
     "TrainingScheme",
     "attention_loss",
     "bce",
+    "class_weights",
+    "extrapolated_labels",
+    "logit_bce",
+    "micro_loss",
     "make_scheme",
     "masked_clip_mean",
     "pseudo_labels",

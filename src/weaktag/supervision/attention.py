@@ -20,14 +20,15 @@ from .self_supervised import pseudo_strong_labels
 ATTENTION_TARGETS = ("normalized", "raw")
 
 
-def attention_loss(output: ModelOutput, target: torch.Tensor, attention_target: str = "normalized") -> torch.Tensor:
+def attention_loss(output: ModelOutput, target: torch.Tensor, attention_target: str = "normalized",
+                   weight: torch.Tensor | None = None) -> torch.Tensor:
     """Per-clip L_att: BCE between the attention and a (C, T) segment target, mean over (C, T).
 
     ``normalized`` (default, the paper's text): on A = X^b / sum_t X^b. Because A sums to
     1 over time, its optimum for a target with k active segments is 1/k on each of them
     and 0 elsewhere: the loss shapes *where* attention goes, not its height.
     ``raw``: on X^b before normalisation, which can reach 1 on every active segment.
-    Returns a (B,) tensor so callers can mask clips.
+    Returns a (B,) tensor so callers can mask clips. ``weight``: per-class loss weights, or None.
     """
     if output.attention is None or output.attention_raw is None:
         raise ValueError("attention loss needs a model with an attention head (L8-b)")
@@ -37,7 +38,7 @@ def attention_loss(output: ModelOutput, target: torch.Tensor, attention_target: 
         att = output.attention_raw
     else:
         raise ValueError(f"attention_target must be one of {ATTENTION_TARGETS}, not {attention_target!r}")
-    return bce(att, target, reduce_dims=(1, 2))
+    return bce(att, target, reduce_dims=(1, 2), weight=weight)
 
 
 class AttentionScheme(TrainingScheme):
@@ -55,14 +56,15 @@ class AttentionScheme(TrainingScheme):
         self.attention_target = attention_target
 
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
-        pred = bce(output.clip_probs, batch.weak)
+        w = self.class_weights
+        pred = bce(output.clip_probs, batch.weak, weight=w)
         parts = {"pred": pred}
         if self.strong_term:
-            parts["att_strong"] = masked_clip_mean(attention_loss(output, batch.strong, self.attention_target),
+            parts["att_strong"] = masked_clip_mean(attention_loss(output, batch.strong, self.attention_target, w),
                                                    batch.has_strong)
         if self.self_term:
             pseudo = pseudo_strong_labels(output.segment_probs, batch.weak)
-            parts["att_self"] = attention_loss(output, pseudo, self.attention_target).mean()
+            parts["att_self"] = attention_loss(output, pseudo, self.attention_target, w).mean()
         attention_terms = [parts[k] for k in ("att_strong", "att_self") if k in parts]
         if not attention_terms:
             return LossTerms(pred, parts)

@@ -38,29 +38,58 @@ class LossTerms:
     parts: dict[str, torch.Tensor]
 
 
-def _reduce(loss: torch.Tensor, reduce_dims: tuple[int, ...] | None) -> torch.Tensor:
+def _reduce(loss: torch.Tensor, reduce_dims: tuple[int, ...] | None, weight: torch.Tensor | None = None
+            ) -> torch.Tensor:
+    if weight is not None:  # per class: the class axis is dim 1 of every (B, C) or (B, C, T) loss
+        loss = loss * weight.to(loss.device, torch.float32).reshape((1, -1) + (1,) * (loss.dim() - 2))
     return loss.mean() if reduce_dims is None else loss.mean(dim=reduce_dims)
 
 
-def bce(prediction: torch.Tensor, target: torch.Tensor, reduce_dims: tuple[int, ...] | None = None) -> torch.Tensor:
-    """Binary cross-entropy on probabilities; mean over ``reduce_dims`` (all when None).
+def bce(prediction: torch.Tensor, target: torch.Tensor, reduce_dims: tuple[int, ...] | None = None,
+        weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy on probabilities; mean over ``reduce_dims`` (all when None), each element
+    times ``weight[c]`` of its class when given (:func:`class_weights`).
 
     Computed in float32 with clamping because the attention A can be tiny but not 0, and outside
     autocast, which refuses BCE on probabilities in half precision.
     """
     with torch.autocast(prediction.device.type, enabled=False):
         p = prediction.float().clamp(_CLAMP, 1 - _CLAMP)
-        return _reduce(F.binary_cross_entropy(p, target.float(), reduction="none"), reduce_dims)
+        return _reduce(F.binary_cross_entropy(p, target.float(), reduction="none"), reduce_dims, weight)
 
 
-def segment_bce(output: ModelOutput, target: torch.Tensor, reduce_dims: tuple[int, ...] | None = None) -> torch.Tensor:
+def logit_bce(logits: torch.Tensor, target: torch.Tensor, reduce_dims: tuple[int, ...] | None = None,
+              weight: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`bce` of sigmoid(logits), computed from the logits in float32 (exact, stable under mixed precision)."""
+    with torch.autocast(logits.device.type, enabled=False):
+        loss = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
+        return _reduce(loss, reduce_dims, weight)
+
+
+def segment_bce(output: ModelOutput, target: torch.Tensor, reduce_dims: tuple[int, ...] | None = None,
+                weight: torch.Tensor | None = None) -> torch.Tensor:
     """BCE(X^a, target) from X^a's logits when the model gives them (exact and stable under mixed
     precision), else from the probabilities; the same value either way up to the clamp of :func:`bce`."""
     if output.segment_logits is None:
-        return bce(output.segment_probs, target, reduce_dims)
-    with torch.autocast(output.segment_logits.device.type, enabled=False):
-        loss = F.binary_cross_entropy_with_logits(output.segment_logits.float(), target.float(), reduction="none")
-        return _reduce(loss, reduce_dims)
+        return bce(output.segment_probs, target, reduce_dims, weight)
+    return logit_bce(output.segment_logits, target, reduce_dims, weight)
+
+
+def class_weights(prevalence: torch.Tensor, beta: float = 0.3) -> torch.Tensor:
+    """Per-class loss weights (M&mnet eq. 11): w_c = ((p-bar / p_c) * ((1 - p_c) / (1 - p-bar)))^beta.
+
+    ``prevalence`` holds p_c, the fraction of training clips labelled with class c; p-bar is their
+    mean. Rare classes weigh more than 1, common ones less; beta = 0 gives 1 everywhere. A class no
+    training clip has (p_c = 0, weight infinite) or every clip has (p_c = 1, weight 0) gets 1 instead,
+    and p-bar is the mean over the other classes: such a class has nothing to rebalance.
+    """
+    p = prevalence.double()
+    usable = (p > 0) & (p < 1)
+    weights = torch.ones_like(p)
+    if bool(usable.any()) and beta != 0:
+        mean = p[usable].mean()
+        weights[usable] = ((mean / p[usable]) * ((1 - p[usable]) / (1 - mean))) ** beta
+    return weights.float()
 
 
 def masked_clip_mean(per_clip: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -81,7 +110,9 @@ class TrainingScheme(ABC):
     * ``labels``: which labels its loss uses: ``weak`` (clip labels), ``strong`` (onsets and
       offsets) or ``weak+strong``;
     * ``needs_strong``: it cannot train without some strongly labelled clips;
-    * ``uses_attention``: the model needs the attention branch L8-b;
+    * ``uses_attention``: the model has an attention output (the attention branch L8-b, or M&mnet's a_t);
+    * ``head``: the model head it trains (``weaktag.models.HEADS``); empty: ``attention`` or ``mean``
+      from ``uses_attention``;
     * ``attention_supervision``: what supervises the attention: ``none``, ``strong``, ``self``
       or ``strong+self`` (empty for schemes without attention);
     * ``table_i_row``: its row in the paper's Table I (None for weaktag's own schemes);
@@ -96,6 +127,20 @@ class TrainingScheme(ABC):
     attention_supervision: ClassVar[str] = "none"
     table_i_row: ClassVar[int | None] = None
     parameters: ClassVar[tuple[str, ...]] = ()
+    head: ClassVar[str] = ""
+
+    #: per-class loss weights (:func:`class_weights`, set by training when ``scheme.class_weight_beta`` > 0);
+    #: every BCE term against labels is weighted by them on its class axis; None: unweighted
+    class_weights: torch.Tensor | None = None
+
+    @classmethod
+    def head_kind(cls) -> str:
+        """The model head this scheme trains: :attr:`head`, else attention or mean pooling."""
+        return cls.head or ("attention" if cls.uses_attention else "mean")
+
+    def model_options(self) -> dict[str, float]:
+        """Options of the model head that this scheme's parameters set (``ModelConfig`` fields)."""
+        return {}
 
     @abstractmethod
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:

@@ -120,7 +120,7 @@ class ExtendedSelfSupervisedAttention(AttentionScheme):
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         if output.attention is None or output.attention_raw is None:
             raise ValueError("attention loss needs a model with an attention head (L8-b)")
-        pred = bce(output.clip_probs, batch.weak)
+        pred = bce(output.clip_probs, batch.weak, weight=self.class_weights)  # the attention terms stay unweighted
         pseudo, rows = self._pseudo(teacher if teacher is not None else output, batch)
         if self.pseudo_target == "distribution":
             att = distribution_attention_loss(output.attention, pseudo, rows)

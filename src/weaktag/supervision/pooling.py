@@ -23,9 +23,9 @@ class PoolingScheme(TrainingScheme):
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         parts = {}
         if self.clip_term:
-            parts["pred"] = bce(output.clip_probs, batch.weak)
+            parts["pred"] = bce(output.clip_probs, batch.weak, weight=self.class_weights)
         if self.segment_term:
-            parts["segment"] = masked_clip_mean(segment_bce(output, batch.strong, reduce_dims=(1, 2)),
+            parts["segment"] = masked_clip_mean(segment_bce(output, batch.strong, reduce_dims=(1, 2), weight=self.class_weights),
                                                 batch.has_strong)
         terms = list(parts.values())
         return LossTerms(sum(terms[1:], terms[0]), parts)

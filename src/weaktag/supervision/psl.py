@@ -42,8 +42,8 @@ class PseudoStrongLabelStudent(TrainingScheme):
         if batch.teacher is None:
             raise ValueError("the psl scheme trains on chunks labelled by a teacher (scheme.teacher), and this "
                              "batch has no teacher labels")
-        from_teacher = bce(output.clip_probs, batch.teacher)
-        from_labels = bce(output.clip_probs, batch.weak)
+        from_teacher = bce(output.clip_probs, batch.teacher, weight=self.class_weights)
+        from_labels = bce(output.clip_probs, batch.weak, weight=self.class_weights)
         w = self.teacher_weight
         return LossTerms(w * from_teacher + (1.0 - w) * from_labels,
                          {"teacher": from_teacher, "pred": from_labels})

@@ -30,7 +30,7 @@ from ..labels import Manifest, hold_out, read_labels
 from ..metrics.tagging import TaggingMetrics, choose_thresholds, tagging_metrics
 from ..models import ModelConfig, WeakTagNet
 from ..postprocess import EventSettings
-from ..supervision import TrainingScheme, make_scheme
+from ..supervision import TrainingScheme, class_weights, make_scheme
 from .calibration import choose_event_output, choose_event_settings, choose_operating_point, event_metrics_for
 from .augment import Augmenter
 from .module import EpochLog, Optimisation, WeakTagModule
@@ -127,7 +127,8 @@ def prepare_data(config: ExperimentConfig, progress: bool = False,
 
 def build_model(config: ExperimentConfig, num_classes: int, scheme: TrainingScheme) -> WeakTagNet:
     m = config.model
-    model = WeakTagNet(ModelConfig(num_classes, scheme.uses_attention, m.backbone_config(), m.neck_config()))
+    model = WeakTagNet(ModelConfig(num_classes, scheme.uses_attention, m.backbone_config(), m.neck_config(),
+                                   head=scheme.head_kind(), **scheme.model_options()))
     if m.init:
         from ..models.transfer import initialise_from
 
@@ -268,6 +269,9 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
     if scheme.needs_strong and not any(c.has_strong for c in data.train.clips):
         raise ValueError(f"scheme {scheme.name!r} needs strong labels (onset/offset), and no training clip in "
                          f"{config.data.train} has them")
+    if config.scheme.class_weight_beta > 0:  # eq. 11 of M&mnet, from the training labels' prevalence
+        prevalence = torch.from_numpy(np.asarray(data.train.weak, dtype=np.float32)).mean(dim=0)
+        scheme.class_weights = class_weights(prevalence, config.scheme.class_weight_beta)
 
     if not config.train.progress:
         # "GPU available", logger tips and the like: noise when runs are driven by a script.

@@ -1,0 +1,72 @@
+"""M&mnet and M&mnet-MS (Chou et al. 2018, eq. 3-10) as training schemes; the heads are
+:class:`weaktag.models.MMNetHead`'s.
+
+    L = L_macro + lambda * sum_levels L_micro@l
+    L_macro   = BCE(y-hat, y)                                   (eq. 3)
+    L_micro@l = sum_t (a_t / M) * xi(y, d-hat_t)                (eq. 7, normalised by M)
+
+with weaktag's conventions (:mod:`weaktag.supervision.base`): xi is the BCE of segment t's
+prediction against the clip labels, averaged over classes (as L_macro is), and every term is averaged
+over the batch. The paper writes sum_t a_t xi with sum_t a_t = M: we divide by M so that L_micro is an
+a-weighted mean over segments and lambda = 1 weighs the two subnets equally, as the paper's
+lambda = 1 does with M = 1. The attention a is trained through this loss too (end to end, as in the
+paper): nothing else supervises it. M&mnet has one level (the head input); M&mnet-MS sums its five.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..models import MICRO_HEADS, ModelOutput
+from .base import Batch, LossTerms, TrainingScheme, logit_bce
+
+
+def micro_loss(segment_logits: torch.Tensor, attention: torch.Tensor, weak: torch.Tensor,
+               weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Batch mean of sum_t (a_t / M) xi(y, d-hat_t): d-hat logits (B, C, T), a (B, T), y (B, C)."""
+    target = weak.unsqueeze(-1).expand_as(segment_logits)
+    per_segment = logit_bce(segment_logits, target, reduce_dims=(1,), weight=weight)  # xi: (B, T)
+    return ((attention.float() / MICRO_HEADS) * per_segment).sum(dim=-1).mean()
+
+
+class MMNet(TrainingScheme):
+    """M&mnet: macro subnet + one attentional micro subnet, ensemble prediction at inference."""
+
+    name = "mmnet"
+    description = "M&mnet: BCE(y-hat, y) + lambda * sum_t a_t BCE(d-hat_t, y); EP mu y-hat + (1-mu) sum alpha d-hat"
+    head = "mmnet"
+    parameters = ("micro_weight", "ensemble_weight")
+
+    def __init__(self, micro_weight: float = 1.0, ensemble_weight: float = 0.5) -> None:
+        if not (isinstance(micro_weight, (int, float)) and math.isfinite(micro_weight) and micro_weight >= 0):
+            raise ValueError(f"scheme.micro_weight must be a finite number >= 0, not {micro_weight!r}")
+        if not (isinstance(ensemble_weight, (int, float)) and 0.0 <= ensemble_weight <= 1.0):
+            raise ValueError(f"scheme.ensemble_weight must be in [0, 1] (1: no ensemble), not {ensemble_weight!r}")
+        self.micro_weight = float(micro_weight)
+        self.ensemble_weight = float(ensemble_weight)
+
+    def model_options(self) -> dict[str, float]:
+        return {"ensemble_weight": self.ensemble_weight}  # mu lives in the model: tagging and ONNX apply it
+
+    def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
+        if output.macro_logits is None or not output.micro_levels:
+            raise ValueError(f"scheme {self.name!r} needs a model with an M&mnet head (model head {self.head!r})")
+        w = self.class_weights
+        # y-hat = sigmoid(mean_t macro logits): its BCE from the logits, exact under mixed precision
+        macro = logit_bce(output.macro_logits.mean(dim=-1), batch.weak, weight=w)
+        micro = [micro_loss(logits, a, batch.weak, w) for logits, a in output.micro_levels]
+        total_micro = sum(micro[1:], micro[0])
+        parts = {"macro": macro, "micro": total_micro}
+        if len(micro) > 1:
+            parts.update({f"micro_{level}": value for level, value in enumerate(micro)})
+        return LossTerms(macro + self.micro_weight * total_micro, parts)
+
+
+class MMNetMultiScale(MMNet):
+    """M&mnet-MS: micro subnets on a five-level pyramid of the head input (eq. 10; see weaktag.models.mmnet)."""
+
+    name = "mmnet-ms"
+    description = "M&mnet-MS: L_macro + lambda * sum over 5 pyramid levels of L_micro@l (eq. 10); EP as mmnet"
+    head = "mmnet-ms"
