@@ -67,7 +67,7 @@ def test_every_scheme_loss_runs_under_bf16_autocast_in_float32():
         if cls.needs_teacher:
             batch.teacher = torch.rand(6, 3)
         scheme = make_scheme(name)
-        model = WeakTagNet(ModelConfig(3, scheme.uses_attention))
+        model = WeakTagNet(ModelConfig(3, scheme.uses_attention, head=scheme.head_kind(), **scheme.model_options()))
         exact = scheme.loss(model.forward_features(batch.features), batch).total
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out = model.forward_features(batch.features)

@@ -52,7 +52,8 @@ class MMNet(TrainingScheme):
 
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         if output.macro_logits is None or not output.micro_levels:
-            raise ValueError(f"scheme {self.name!r} needs a model with an M&mnet head (model head {self.head!r})")
+            raise ValueError(f"scheme {self.name!r} needs a model with its M&mnet head (model.head {self.head!r}); "
+                             "this model has another head")
         w = self.class_weights
         # y-hat = sigmoid(mean_t macro logits): its BCE from the logits, exact under mixed precision
         macro = logit_bce(output.macro_logits.mean(dim=-1), batch.weak, weight=w)
