@@ -121,6 +121,22 @@ def run_compare(args: list[str]) -> None:
         raise SystemExit(rc)
 
 
+def compare_part(script: str, name: str, arms: list[str], trials: int, out_dir: Path, results_dir: Path,
+                 config_path: Path, gain_pair: tuple[str, str], overrides: list[str], argv: list[str],
+                 recipe: Path | None = None) -> None:
+    """One part of a benchmark: ``weaktag compare`` of ``arms`` (with ``recipe`` as ``--recipe recommended``),
+    its command and machine in the report's note, the report copied to ``results_dir``."""
+    options = ["compare", "--config", rel(config_path), "--schemes", ",".join(arms), "--trials", str(trials),
+               "--out-dir", rel(out_dir), "--gain-pair", ",".join(gain_pair),
+               "--note", f"Produced by `{shlex.join(['python', script, *argv])}` on a "
+                         f"machine with {os.cpu_count()} CPU cores ({name} part)."]
+    if recipe is not None:
+        options += ["--recipe", f"recommended={rel(recipe)}"]
+    run_compare(options + overrides)
+    copied = copy_report(out_dir, results_dir)
+    print(f"{name} report: {len(copied)} files -> {rel(results_dir)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schemes", default=ALL_SCHEMES)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import shutil
 import sys
 import time
@@ -33,7 +32,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import compare_soundscapes as soundscapes  # noqa: E402  (the data builder and the report copier)
-from compare_soundscapes import rel, run_compare  # noqa: E402
+from compare_soundscapes import compare_part, rel  # noqa: E402
 
 RECOMMENDED = REPO / "configs" / "recommended.yaml"
 ARMS = ("attention", "attention-self", "attention-self-ext", "mmnet", "mmnet-ms", "psl")
@@ -87,15 +86,8 @@ def part(name: str, trials: int, out_dir: Path, results_dir: Path, config_path: 
     if not smoke:
         linked = reuse_trials(out_dir, arms, REUSE[name], arm_configs(config_path, recipe, overrides))
         print(f"{name}: {linked} finished trial(s) linked from {', '.join(rel(p) for p in REUSE[name])}")
-    options = ["compare", "--config", rel(config_path), "--schemes", ",".join(arms), "--trials", str(trials),
-               "--out-dir", rel(out_dir), "--gain-pair", f"{arms[0]},{arms[3]}",
-               "--note", f"Produced by `{shlex.join(['python', 'benchmarks/peers.py', *argv])}` on a "
-                         f"machine with {os.cpu_count()} CPU cores ({name} part)."]
-    if recipe:
-        options += ["--recipe", f"recommended={rel(RECOMMENDED)}"]
-    run_compare(options + overrides)
-    copied = soundscapes.copy_report(out_dir, results_dir)
-    print(f"{name} report: {len(copied)} files -> {rel(results_dir)}")
+    compare_part("benchmarks/peers.py", name, arms, trials, out_dir, results_dir, config_path, (arms[0], arms[3]),
+                 overrides, argv, RECOMMENDED if recipe else None)
 
 
 def smoke_config() -> Path:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import shutil
 import sys
 import time
@@ -34,7 +33,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import compare_soundscapes as soundscapes  # noqa: E402  (the data builder and the report copier)
-from compare_soundscapes import rel, run_compare  # noqa: E402
+from compare_soundscapes import compare_part, rel  # noqa: E402
 
 RECOMMENDED = REPO / "configs" / "recommended.yaml"
 ARMS = ("attention", "attention-self", "attention-self-ext", "psl", "attention-strong")
@@ -67,15 +66,8 @@ def part(name: str, trials: int, out_dir: Path, results_dir: Path, overrides: li
     arms = [f"recommended:{a}" if recipe else a for a in ARMS]
     if not smoke:
         print(f"{name}: {reuse_quality_trials(out_dir, arms)} finished trial(s) linked from {rel(QUALITY)}")
-    options = ["compare", "--config", rel(soundscapes.CONFIG), "--schemes", ",".join(arms), "--trials", str(trials),
-               "--out-dir", rel(out_dir), "--gain-pair", f"{arms[0]},{arms[2]}",
-               "--note", f"Produced by `{shlex.join(['python', 'benchmarks/self_supervision.py', *argv])}` on a "
-                         f"machine with {os.cpu_count()} CPU cores ({name} part)."]
-    if recipe:
-        options += ["--recipe", f"recommended={rel(RECOMMENDED)}"]
-    run_compare(options + overrides)
-    copied = soundscapes.copy_report(out_dir, results_dir)
-    print(f"{name} report: {len(copied)} files -> {results_dir}")
+    compare_part("benchmarks/self_supervision.py", name, arms, trials, out_dir, results_dir, soundscapes.CONFIG,
+                 (arms[0], arms[2]), overrides, argv, RECOMMENDED if recipe else None)
 
 
 def main(argv: list[str] | None = None) -> int:

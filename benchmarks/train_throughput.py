@@ -173,12 +173,7 @@ def feature_preparation(clips: int, workers: int) -> dict:
         rates = {}
         for n in workers:
             started = time.perf_counter()
-            try:
-                build_feature_set(manifest, num_workers=n)
-            except TypeError:  # a weaktag without parallel preparation
-                if n:
-                    continue
-                build_feature_set(manifest)
+            build_feature_set(manifest, num_workers=n)
             rates[n] = clips / (time.perf_counter() - started)
     return {f"workers_{n}": rate for n, rate in rates.items()}
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 
 from ..models import ModelOutput
-from .base import Batch, LossTerms, TrainingScheme, bce, segment_bce
+from .base import Batch, LossTerms, bce, segment_bce
+from .pooling import PoolingScheme
 
 PLAT_THRESHOLD = 0.5  # of each clip and class's CAM peak: the segments PLAT labels positive
 
@@ -32,13 +33,11 @@ def extrapolated_labels(segment_probs: torch.Tensor, weak: torch.Tensor, thresho
         return (relative > threshold).float() * (weak.float().unsqueeze(-1) > 0.5).float()
 
 
-class StrongLabelAssumption(TrainingScheme):
+class StrongLabelAssumption(PoolingScheme):
     """SLAT: the clip labels broadcast to every segment, BCE(X^a, y) before any pooling."""
 
     name = "slat"
     description = "SLAT (M&mnet Fig. 3b): no attention; BCE(X^a_t, y) for every segment t"
-    uses_attention = False
-    attention_supervision = ""
 
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         target = batch.weak.unsqueeze(-1).expand_as(output.segment_probs)
@@ -46,13 +45,11 @@ class StrongLabelAssumption(TrainingScheme):
         return LossTerms(segment, {"segment": segment})
 
 
-class PredictedLabelAssumption(TrainingScheme):
+class PredictedLabelAssumption(PoolingScheme):
     """PLAT: BCE(y-hat, y) + BCE(X^a, labels extrapolated from the class activation maps)."""
 
     name = "plat"
     description = "PLAT (M&mnet Fig. 3c): no attention; BCE(mean_t X^a, y) + BCE(X^a, CAM-extrapolated labels)"
-    uses_attention = False
-    attention_supervision = ""
 
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         w = self.class_weights
