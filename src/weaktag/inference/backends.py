@@ -13,7 +13,6 @@ On the CPU (and on onnxruntime) ``launch`` computes at once.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Literal, Protocol
@@ -25,7 +24,7 @@ from ..audio import LogMel
 from ..checkpoint import Checkpoint
 from ..models import ModelConfig, WeakTagNet, pool_inputs
 from ..postprocess import EventSettings
-from .export import export_onnx, metadata_of, read_metadata
+from .export import metadata_of, read_metadata
 
 BackendName = Literal["torch", "onnxruntime"]
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
@@ -188,12 +187,6 @@ class OnnxBackend(_Synchronous):
         if len(got) > 2:
             return got[0], np.concatenate(got[1:], axis=1)  # the layout of weaktag.models.pool_inputs
         return got[0], (got[1] if self.has_attention else None)
-
-
-def export_temporary(checkpoint: Checkpoint) -> Path:
-    """Export to a fresh temporary folder (for ``backend="onnxruntime"`` without a file)."""
-    folder = Path(tempfile.mkdtemp(prefix="weaktag-onnx-"))
-    return export_onnx(checkpoint, folder / "model.onnx").path
 
 
 def checkpoint_from_onnx(path: Path) -> Checkpoint:

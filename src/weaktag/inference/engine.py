@@ -67,8 +67,9 @@ from ..geometry import MIN_AUDIO_SECONDS
 from ..models import pool_recording
 from ..postprocess import ATTENTION_KINDS, OUTPUT_KINDS, EventSettings, decode_events
 from .backends import (BACKENDS, Backend, BackendName, OnnxBackend, Outputs, TorchBackend, checkpoint_from_onnx,
-                       export_temporary, resolve_device)
+                       resolve_device)
 from .decoding import DecodePool, decode_files, probe_files
+from .export import temporary_export
 from .results import TagFailure, TagResult
 
 
@@ -107,7 +108,7 @@ class Tagger:
     the checkpoint's), ``detect_events``, ``keep_spectrogram`` for timelines, ``num_threads``.
     Keyword ``options`` are the same fields, for short calls: ``Tagger(ckpt, chunk_seconds=10.24)``.
     ``backend`` "torch" or "onnxruntime" (which runs ``onnx_path``, exported on the fly to a
-    temporary file when not given). ``device`` (default: ``settings.device``, "cpu") is cpu, cuda
+    temporary file, removed once loaded, when not given). ``device`` (default: ``settings.device``, "cpu") is cpu, cuda
     or cuda:N; a device this machine lacks is a ValueError. ``decode_workers`` processes decode
     files for :meth:`iter_tag` (see the module doc); :meth:`close` ends them.
     """
@@ -136,9 +137,11 @@ class Tagger:
             self.runner: Backend = TorchBackend(checkpoint, self.device)
             self.model = self.runner.model
         else:  # onnxruntime (the name was checked above)
-            if onnx_path is None:
-                onnx_path = export_temporary(checkpoint)
-            self.runner = OnnxBackend(Path(onnx_path), settings.num_threads, self.device)
+            if onnx_path is None:  # onnxruntime holds the graph in memory: the temporary file goes at once
+                with temporary_export(checkpoint) as exported:
+                    self.runner = OnnxBackend(exported, settings.num_threads, self.device)
+            else:
+                self.runner = OnnxBackend(Path(onnx_path), settings.num_threads, self.device)
             self.model = checkpoint.model.eval()
             if len(self.runner.meta["classes"]) != len(checkpoint.classes):
                 raise ValueError(f"{onnx_path}: exported for {len(self.runner.meta['classes'])} classes, the "

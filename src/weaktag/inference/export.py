@@ -25,8 +25,18 @@ The exported graph therefore uses :class:`DftLogMel`: the same computation writt
 strided ``Conv1d`` whose 514 filters are the Hann-windowed cosine and sine rows of the
 512-point DFT (257 bins each), then the magnitude, the same mel matrix and ``log(mel + 0.01)``.
 It equals ``LogMel`` up to float32 rounding (largest log-mel difference about 3e-5 on white
-noise); the model outputs then agree with the PyTorch model to well within 1e-4, which
-:func:`export_onnx` checks on every export.
+noise).
+
+The parity check
+----------------
+:func:`export_onnx` runs onnxruntime and PyTorch on the same audio after every export. Both are
+float32 computations of the same network that round differently, so no fixed tolerance fits every
+model: the narrow VGGish agrees within 1e-6, a trained aisfx backbone under a neck (thousands of
+products summed per output, large logits) by a few 1e-4. Each output of each check therefore gets
+its own tolerance, ``PARITY_FLOOR + PARITY_MARGIN * e``, where ``e`` is the float32 error that
+output really carries on that input: the largest distance of the float32 PyTorch model (``LogMel``
+front end) from its float64 run, plus that of the exported graph (the DFT front end, as onnxruntime
+runs it) run by PyTorch in float32 from its float64 run. A wrong graph misses by far more.
 
 The checkpoint's class names, clip thresholds and event settings travel in the ONNX file's
 metadata (key ``weaktag``), so ``weaktag tag --checkpoint model.onnx`` needs nothing else.
@@ -34,12 +44,15 @@ metadata (key ``weaktag``), so ``weaktag tag --checkpoint model.onnx`` needs not
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import tempfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -54,7 +67,8 @@ from ..models import WeakTagNet
 OPSET = 17
 METADATA_KEY = "weaktag"
 ONNX_FORMAT = "weaktag-onnx/1"
-PARITY_TOLERANCE = 1e-4
+PARITY_FLOOR = 1e-4  # absolute part of every output's tolerance (probabilities are in [0, 1])
+PARITY_MARGIN = 4.0  # times the float32 error the two computations carry (the graph's real rounding)
 
 
 class DftLogMel(nn.Module):
@@ -113,6 +127,19 @@ def output_names(has_attention: bool, head: str | None = None) -> list[str]:
     return names + (["macro_logits", "micro_logits"] if head in ("mmnet", "mmnet-ms") else [])
 
 
+@dataclass(frozen=True)
+class ParityCheck:
+    """One output on one check input: onnxruntime against PyTorch, and what float32 rounding explains."""
+
+    diff: float  # max |onnxruntime - PyTorch|
+    float_error: float  # max |float32 - float64| of PyTorch plus that of the exported graph
+    tolerance: float  # PARITY_FLOOR + PARITY_MARGIN * float_error
+
+    @property
+    def ok(self) -> bool:
+        return self.diff <= self.tolerance
+
+
 @dataclass
 class ExportReport:
     """What :func:`export_onnx` wrote and how closely onnxruntime reproduces PyTorch."""
@@ -120,16 +147,25 @@ class ExportReport:
     path: Path
     frontend: bool
     opset: int
-    max_abs_diff: dict[str, float] = field(default_factory=dict)  # per check ("random", file name) -> max |diff|
-    tolerance: float = PARITY_TOLERANCE
+    parity: dict[str, dict[str, ParityCheck]] = field(default_factory=dict)  # check -> output -> result
+
+    @property
+    def max_abs_diff(self) -> dict[str, float]:
+        """Per check ("random", a file name): the largest difference over all outputs."""
+        return {check: max(p.diff for p in outputs.values()) for check, outputs in self.parity.items()}
 
     @property
     def worst(self) -> float:
         return max(self.max_abs_diff.values(), default=float("nan"))
 
     @property
+    def failures(self) -> list[tuple[str, str, ParityCheck]]:
+        """(check, output, result) for every output beyond its tolerance."""
+        return [(check, name, p) for check, outputs in self.parity.items() for name, p in outputs.items() if not p.ok]
+
+    @property
     def ok(self) -> bool:
-        return bool(self.max_abs_diff) and self.worst <= self.tolerance
+        return bool(self.parity) and not self.failures
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -144,14 +180,16 @@ class ExportVerificationError(RuntimeError):
 
 
 def export_onnx(checkpoint: str | Path | Checkpoint, output: str | Path, frontend: bool = True, opset: int = OPSET,
-                verify: bool = True, verify_audio: Sequence[str | Path] = (), tolerance: float = PARITY_TOLERANCE,
-                seed: int = 0) -> ExportReport:
+                verify: bool = True, verify_audio: Sequence[str | Path] = (), floor: float = PARITY_FLOOR,
+                margin: float = PARITY_MARGIN, seed: int = 0) -> ExportReport:
     """Export ``checkpoint`` to ``output`` (ONNX) and check it against PyTorch.
 
-    The check runs onnxruntime and the PyTorch model (with its own ``LogMel`` front end) on
-    random audio of two lengths (batch of 2) and on every file of ``verify_audio``, and
-    records the largest absolute difference over all outputs. Raises
-    :class:`ExportVerificationError` (the file is kept) when it exceeds ``tolerance``.
+    The check (:func:`verify_onnx`) runs onnxruntime and the PyTorch model (with its own ``LogMel``
+    front end) on random audio of two lengths and on every file of ``verify_audio``; every output
+    gets a tolerance of ``floor + margin`` times its float32 error (see the module doc). Raises
+    :class:`ExportVerificationError` (the file is kept) when an output exceeds it. The file is
+    written beside ``output`` and renamed into place: a failed write (a full disk) leaves nothing
+    and raises an OSError naming ``output``.
     """
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     model = ckpt.model.cpu().eval()
@@ -168,21 +206,33 @@ def export_onnx(checkpoint: str | Path | Checkpoint, output: str | Path, fronten
         input_name, dynamic = "logmel", {0: "batch", 1: "frames"}
     dynamic_axes = {input_name: dynamic, "clip_probs": {0: "batch"}}
     dynamic_axes.update({name: {0: "batch", 2: "segments"} for name in names[1:]})
-    with atomic_path(output) as tmp, warnings.catch_warnings(), torch.no_grad():
-        # the legacy exporter's deprecation notice, and the tracer's note on forward_features' short-input
-        # branch (not part of ExportableNet) are noise here
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, (example,), str(tmp), input_names=[input_name], output_names=names,
-                          dynamic_axes=dynamic_axes, opset_version=opset, dynamo=False)
-        _write_metadata(tmp, ckpt, frontend)
-    report = ExportReport(output, frontend, opset, tolerance=tolerance)
+    try:
+        with atomic_path(output) as tmp, warnings.catch_warnings(), torch.no_grad():
+            # the legacy exporter's deprecation notice, and the tracer's note on forward_features' short-input
+            # branch (not part of ExportableNet) are noise here
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, (example,), str(tmp), input_names=[input_name], output_names=names,
+                              dynamic_axes=dynamic_axes, opset_version=opset, dynamo=False)
+            _write_metadata(tmp, ckpt, frontend)
+    except OSError as exc:  # the temporary file's name would mislead: say which file could not be written
+        raise OSError(exc.errno, f"cannot write the ONNX model ({exc.strerror or exc})", str(output)) from exc
+    report = ExportReport(output, frontend, opset)
     if verify:
-        report.max_abs_diff = verify_onnx(output, model, verify_audio, seed=seed)
+        report.parity = verify_onnx(output, model, verify_audio, floor=floor, margin=margin, seed=seed)
         if not report.ok:
             raise ExportVerificationError(
-                f"{output}: onnxruntime differs from PyTorch by up to {report.worst:.3g} (> {tolerance:g}): "
-                + ", ".join(f"{k}: {v:.3g}" for k, v in report.max_abs_diff.items()) + "; the file was kept")
+                f"{output}: onnxruntime differs from PyTorch beyond float32 rounding: "
+                + "; ".join(f"{check} {name}: {p.diff:.3g} > tolerance {p.tolerance:.3g} "
+                            f"(float32 error {p.float_error:.3g})" for check, name, p in report.failures)
+                + "; the file was kept")
     return report
+
+
+@contextmanager
+def temporary_export(checkpoint: Checkpoint) -> Iterator[Path]:
+    """Export ``checkpoint`` into a fresh temporary folder, removed when the block ends, however it ends."""
+    with tempfile.TemporaryDirectory(prefix="weaktag-onnx-") as folder:
+        yield export_onnx(checkpoint, Path(folder) / "model.onnx").path
 
 
 def _write_metadata(path: Path, ckpt: Checkpoint, frontend: bool) -> None:
@@ -233,8 +283,9 @@ def metadata_of(session, path: Path) -> dict:
 
 
 def verify_onnx(path: str | Path, model: WeakTagNet, audio_files: Sequence[str | Path] = (),
-                seed: int = 0) -> dict[str, float]:
-    """Largest |onnxruntime - PyTorch| over all outputs, on random audio and on each file.
+                floor: float = PARITY_FLOOR, margin: float = PARITY_MARGIN,
+                seed: int = 0) -> dict[str, dict[str, ParityCheck]]:
+    """onnxruntime against the PyTorch model, per check input and output, with the tolerance of each.
 
     The reference is the PyTorch model itself (``LogMel`` front end included). Random audio:
     a batch of two 4.2 s signals (white noise at 0.1 RMS, the second one with a silent
@@ -258,15 +309,27 @@ def verify_onnx(path: str | Path, model: WeakTagNet, audio_files: Sequence[str |
             wave = np.pad(wave, (0, grid.min_samples - len(wave)))
         checks[Path(f).name] = wave[None, :]
     names = output_names(bool(model.config.attention), model.config.head)
-    diffs: dict[str, float] = {}
     model = model.cpu().eval()
+    exported = ExportableNet(model, meta["frontend"]).eval()  # the graph onnxruntime runs, in PyTorch
+    model64 = copy.deepcopy(model).double()
+    exported64 = ExportableNet(model64, meta["frontend"]).double().eval()
+    results: dict[str, dict[str, ParityCheck]] = {}
     for key, wave in checks.items():
         x = torch.from_numpy(wave)
         with torch.no_grad():
-            ref = model(x)
-            feed = wave if meta["frontend"] else model.frontend(x).numpy()
-        got = session.run(names, {session.get_inputs()[0].name: feed})
-        expected = [ref.clip_probs, ref.segment_probs] + ([ref.attention, ref.attention_raw] if len(names) > 2 else [])
-        expected += [ref.macro_logits, ref.micro_logits] if len(names) > 4 else []
-        diffs[key] = max(float(np.max(np.abs(g - e.numpy()))) for g, e in zip(got, expected))
-    return diffs
+            feed = x if meta["frontend"] else model.frontend(x)
+            ref, ref64 = model(x), model64(x.double())
+            # each computation against its own float64 run: a wrong graph cannot widen its own tolerance
+            graph, graph64 = exported(feed), exported64(feed.double())
+        got = session.run(names, {session.get_inputs()[0].name: feed.numpy()})
+        results[key] = {}
+        for name, onnx_out, graph_out, graph_exact in zip(names, got, graph, graph64):
+            torch_out = getattr(ref, name).numpy()
+            error = _max_diff(torch_out, getattr(ref64, name).numpy()) + _max_diff(graph_out.numpy(),
+                                                                                   graph_exact.numpy())
+            results[key][name] = ParityCheck(_max_diff(onnx_out, torch_out), error, floor + margin * error)
+    return results
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
