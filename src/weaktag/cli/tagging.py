@@ -77,10 +77,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     print(f"wrote {report.path} (ONNX opset {report.opset}; {kind})")
     for check, outputs in report.parity.items():  # the output nearest its tolerance
         name, p = max(outputs.items(), key=lambda item: item[1].diff / item[1].tolerance)
-        print(f"  max |onnxruntime - torch| on {check}: {p.diff:.2e} ({name}; tolerance {p.tolerance:.2e})")
+        print(f"  |onnxruntime - torch| on {check}, nearest its tolerance: {p.diff:.2e} ({name}; tolerance "
+              f"{p.tolerance:.2e})")
     if report.parity:
         print(f"  parity {'OK' if report.ok else 'FAILED'} (per output: {PARITY_FLOOR:g} + {PARITY_MARGIN:g} x "
-              "its float32 error against float64)")
+              "its float32 and onnxruntime operator error)")
     return 0
 
 
