@@ -338,7 +338,8 @@ def verify_onnx(path: str | Path, model: WeakTagNet, audio_files: Sequence[str |
             tolerance = floor + margin * (error + operator_error.get(name, 0.0))
             diff = np.abs(onnx_out.astype(np.float64) - torch_out)
             worst = np.unravel_index(np.argmax(diff - tolerance), diff.shape)  # nearest its tolerance, or beyond
-            results[key][name] = ParityCheck(float(diff[worst]), error, float(np.broadcast_to(tolerance, diff.shape)[worst]))
+            tolerance = np.broadcast_to(tolerance, diff.shape)
+            results[key][name] = ParityCheck(float(diff[worst]), error, float(tolerance[worst]))
     return results
 
 
@@ -348,7 +349,6 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
 
 def sigmoid_error() -> float:
     """The largest absolute error of onnxruntime's (CPU) ``Sigmoid`` against float64, over [-30, 30]."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
