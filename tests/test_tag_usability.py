@@ -20,7 +20,7 @@ from weaktag.checkpoint import save_checkpoint
 from weaktag.cli import main
 from weaktag.geometry import MIN_AUDIO_SECONDS
 from weaktag.inference import TagFailure, TagResult, Tagger
-from weaktag.inference.timeline import plot_timeline, timeline_figure
+from weaktag.inference.timeline import TimelineWriter, plot_timeline, timeline_figure
 from weaktag.models import BackboneConfig, ModelConfig, WeakTagNet
 from weaktag.postprocess import DetectedEvent, EventSettings
 
@@ -169,3 +169,24 @@ def test_timeline_legend_is_outside_the_plot_and_thresholds_wear_their_class_col
     assert len({to_rgba(lines[name].get_color()) for name in CLASSES}) == 3
     png = plot_timeline(result, tmp_path / "x.png", top_k=3, event_settings=settings)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_timeline_png_is_the_tight_figure_whether_drawn_here_or_in_a_worker(tmp_path: Path):
+    import matplotlib.image
+
+    rng = np.random.default_rng(1)
+    xa = rng.uniform(0, 1, (3, 62)).astype(np.float32)
+    result = TagResult(source="y.wav", duration=10.0, classes=CLASSES, clip_probs=xa.mean(axis=1),
+                       segment_probs=xa, attention=None, segment_seconds=0.16,
+                       events=[DetectedEvent("knock", 1.28, 3.52, 0.81)],
+                       spectrogram=rng.normal(size=(64, 998)).astype(np.float32))
+    settings = EventSettings(output="segment", thresholds=[0.3, 0.6, 0.45])
+    timeline_figure(result, 3, settings).savefig(tmp_path / "tight.png", bbox_inches="tight")  # what it was
+    here = plot_timeline(result, tmp_path / "here.png", top_k=3, event_settings=settings)
+    with TimelineWriter(1, top_k=3, event_settings=settings) as writer:
+        writer.submit(result, tmp_path / "worker.png")
+    tight = matplotlib.image.imread(tmp_path / "tight.png")
+    assert tight.shape[1] > 800  # cropped to its content, legend included, not the 8-inch canvas
+    for png in (here, tmp_path / "worker.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert np.array_equal(matplotlib.image.imread(png), tight)

@@ -115,7 +115,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         figure = attention_figure_for_audio(args.checkpoint, args.audio, args.out, labels=args.labels,
                                             audio_dir=args.audio_dir, show=args.show)
         events = ", ".join(f"{e.label} {e.onset:.2f}-{e.offset:.2f} s" for e in figure.events)
-        print(f"{figure.seconds:.1f} s of audio; panels: {'; '.join(figure.panels)}"
+        print(f"{figure.seconds:.1f} s of audio; panels: {'; '.join(figure.titles)}"
               + (f"; events: {events}" if events else ""))
     print(f"figure: {args.out}")
     return 0

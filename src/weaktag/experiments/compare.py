@@ -45,7 +45,7 @@ from ..training.run import embed_prepared, seed_independent_frozen_backbone
 from . import report as rep
 from .trials import Arm, features_key, fingerprint, read_trial, run_trial, scheme_of, teacher_arm, trial_dir
 from .diagnostics import diagnostics_markdown, plot_diagnostics, summarize_diagnostics, trial_diagnostics
-from .figures import attention_panels
+from .figures import ModelOutputs, attention_panels
 from .plots import gain_vs_duration_table, median_event_durations, plot_attention, plot_gain_vs_duration
 
 RESULTS_FORMAT = "weaktag-compare/1"
@@ -213,15 +213,15 @@ def draw_attention(out_dir: Path, schemes: Sequence[str], seed: int, test: Featu
     for scheme in chosen:
         ckpt = load_checkpoint(trial_dir(out_dir, scheme, seed) / "model.pt")
         pred = predict_features(ckpt.model, one)
-        outputs.append((f"{scheme} (seed {seed})", pred.segment_probs[0],
-                        None if pred.attention is None else pred.attention[0]))
+        outputs.append(ModelOutputs(f"{scheme} (seed {seed})", pred.segment_probs[0],
+                                    None if pred.attention is None else pred.attention[0], test.grid.segment_seconds))
     recipe = Arm.parse(chosen[0]).recipe
     name = f"attention_{_safe_name(recipe) + '_' if recipe else ''}{_safe_name(clip.clip_id)}.png"
     events = list(clip.events or ())
-    plot_attention(test.features[index].numpy(), events, test.classes, attention_panels(outputs),
-                   test.grid.segment_seconds, out_dir / name, hop_seconds=test.grid.frontend.frame_seconds)
+    plot_attention(test.features[index].numpy(), events, test.classes, attention_panels(outputs), out_dir / name,
+                   hop_seconds=test.grid.frontend.frame_seconds)
     return {"clip": clip.clip_id, "figure": name, "seed": seed, "schemes": chosen, "recipe": recipe,
-            "attention": any(o[2] is not None for o in outputs),
+            "attention": any(o.attention is not None for o in outputs),
             "events": [{"label": e.label, "onset": e.onset, "offset": e.offset} for e in events]}
 
 

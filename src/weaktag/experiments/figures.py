@@ -19,7 +19,8 @@ from ..inference import Tagger
 from ..labels import read_labels
 from ..metrics.tagging import tagging_metrics
 from ..training import predict_features
-from .plots import GainVsDuration, gain_vs_duration_table, median_event_durations, plot_attention, plot_gain_vs_duration
+from .plots import (AttentionPanel, GainVsDuration, gain_vs_duration_table, median_event_durations, plot_attention,
+                    plot_gain_vs_duration)
 from .report import gain_rows
 
 
@@ -81,24 +82,37 @@ class AttentionFigure:
     path: Path
     clip_id: str | None
     events: list[Any]
-    panels: list[str]
+    panels: list[AttentionPanel]
     seconds: float
 
+    @property
+    def titles(self) -> list[str]:
+        return [panel.title for panel in self.panels]
 
-def attention_panels(outputs: Sequence[tuple[str, np.ndarray, np.ndarray | None]], show: str = "both"
-                     ) -> list[tuple[str, np.ndarray]]:
-    """``(name, X^a, A or None)`` per model -> plot panels: ``A — name`` and/or ``X^a — name``.
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """One model's matrices for Fig. 5: X^a and A (None without attention), on its own segment length."""
+
+    name: str
+    segment: np.ndarray  # (C, T)
+    attention: np.ndarray | None
+    segment_seconds: float
+
+
+def attention_panels(outputs: Sequence[ModelOutputs], show: str = "both") -> list[AttentionPanel]:
+    """One :class:`ModelOutputs` per model -> plot panels: ``A — name`` and/or ``X^a — name``.
 
     ``show``: ``both``, ``attention`` (A only; X^a for models without attention) or ``segment``.
     """
     if show not in ("both", "attention", "segment"):
         raise ValueError(f"show must be both, attention or segment, not {show!r}")
     panels = []
-    for name, segment, attention in outputs:
-        if attention is not None and show in ("both", "attention"):
-            panels.append((f"attention A — {name}", attention))
-        if show in ("both", "segment") or attention is None:
-            panels.append((f"segment output X^a — {name}", segment))
+    for out in outputs:
+        if out.attention is not None and show in ("both", "attention"):
+            panels.append(AttentionPanel(f"attention A — {out.name}", out.attention, out.segment_seconds))
+        if show in ("both", "segment") or out.attention is None:
+            panels.append(AttentionPanel(f"segment output X^a — {out.name}", out.segment, out.segment_seconds))
     return panels
 
 
@@ -132,7 +146,10 @@ def attention_figure_for_audio(
 ) -> AttentionFigure:
     """Fig. 5 for one recording: log-mel, ground truth (from ``labels`` when given) and A / X^a of each checkpoint.
 
-    All checkpoints must share a class list. The whole recording is used (no 10 s crop).
+    All checkpoints must share a class list. The whole recording is used (no 10 s crop). Each
+    checkpoint tags the file through its own :class:`~weaktag.inference.Tagger`, so it decodes
+    the audio at its own sample rate, on its own log-mel front end and time grid (an aisfx model
+    at 44.1 kHz beside a VGGish one at 16 kHz); the log-mel row is the first checkpoint's.
     """
     if not checkpoints:
         raise ValueError("give at least one checkpoint")
@@ -152,8 +169,13 @@ def attention_figure_for_audio(
         raise ValueError(f"{len(names)} names for {len(loaded)} checkpoints")
     outputs = []
     for name, ckpt in zip(names, loaded):
-        result = Tagger(ckpt).tag(wave, name=str(audio))
-        outputs.append((name, result.segment_probs, result.attention))
+        result = Tagger(ckpt, skip_silent=False, detect_events=False).tag(audio)
+        outputs.append(ModelOutputs(name, result.segment_probs, result.attention, result.segment_seconds))
     panels = attention_panels(outputs, show)
-    plot_attention(logmel, events, classes, panels, grid.segment_seconds, out, hop_seconds=grid.frontend.frame_seconds)
-    return AttentionFigure(Path(out), clip_id, events, [t for t, _ in panels], len(wave) / grid.sample_rate)
+    title = "log-mel spectrogram"
+    if any(c.model.grid.frontend != grid.frontend for c in loaded[1:]):  # say whose front end the row shows
+        front = grid.frontend
+        title += f" ({names[0]}: {front.sample_rate / 1000:g} kHz, {1000 * front.frame_seconds:.1f} ms hop)"
+    plot_attention(logmel, events, classes, panels, out, hop_seconds=grid.frontend.frame_seconds,
+                   spectrogram_title=title)
+    return AttentionFigure(Path(out), clip_id, events, panels, len(wave) / grid.sample_rate)

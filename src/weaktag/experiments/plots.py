@@ -167,39 +167,56 @@ def attention_figure_size(num_panels: int) -> tuple[float, float]:
     return ATTENTION_FIGURE_WIDTH, 4.0 + 2.0 * num_panels
 
 
+@dataclass(frozen=True)
+class AttentionPanel:
+    """One (C, T) matrix of :func:`plot_attention`, on the time grid of the model that computed it.
+
+    Segment ``t`` is drawn over ``[t, t + 1) * segment_seconds``: each model keeps its own
+    segment length (aisfx's 0.186 s beside VGGish's 0.16 s), so every panel spans the recording.
+    """
+
+    title: str
+    matrix: np.ndarray
+    segment_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        return self.matrix.shape[1] * self.segment_seconds
+
+
 def plot_attention(
     logmel: np.ndarray,
     ground_truth: Sequence[Any],
     classes: Sequence[str],
-    panels: Sequence[tuple[str, np.ndarray]],
-    segment_seconds: float,
+    panels: Sequence[AttentionPanel],
     path: str | Path,
     hop_seconds: float = 0.01,
     max_classes: int = 30,
-) -> None:
+    spectrogram_title: str = "log-mel spectrogram",
+) -> Figure:
     """Log-mel spectrogram, ground-truth events and (C, T) matrices on one time axis (paper Fig. 5).
 
     Rows, top to bottom: ``logmel`` (frames, mel bins) with frame hop ``hop_seconds``; a raster
     of ``ground_truth`` events (objects with label/onset/offset, any label, target or not); one
-    image per ``(title, matrix)`` panel, e.g. the attention A of two models, with segment ``t``
-    drawn over ``[t, t + 1) * segment_seconds``. With more than ``max_classes`` classes only the
-    classes in the ground truth plus those with the highest peak over the panels are shown
-    (AudioSet's 527 rows would not be readable). Size: :func:`attention_figure_size` at DPI.
+    image per :class:`AttentionPanel`, e.g. the attention A of two models, each on its own
+    segment length. With more than ``max_classes`` classes only the classes in the ground truth
+    plus those with the highest peak over the panels are shown (AudioSet's 527 rows would not be
+    readable). Size: :func:`attention_figure_size` at DPI. Returns the figure it saved.
     """
     logmel = np.asarray(logmel, dtype=float)
     if logmel.ndim != 2:
         raise ValueError(f"logmel must be (frames, mel bins); got {logmel.shape}")
-    matrices = [np.asarray(m, dtype=float) for _, m in panels]
-    for (title, _), matrix in zip(panels, matrices):
+    matrices = [np.asarray(panel.matrix, dtype=float) for panel in panels]
+    for panel, matrix in zip(panels, matrices):
         if matrix.ndim != 2 or matrix.shape[0] != len(classes):
-            raise ValueError(f"panel {title!r} must be (C={len(classes)}, T); got {matrix.shape}")
+            raise ValueError(f"panel {panel.title!r} must be (C={len(classes)}, T); got {matrix.shape}")
     events = [(e.label, float(e.onset), float(e.offset)) for e in ground_truth]
     shown = _classes_to_show(classes, matrices, {label for label, _, _ in events}, max_classes)
 
     width, height = attention_figure_size(len(panels))
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     grid = fig.add_gridspec(2 + len(panels), 2, width_ratios=[60, 1])
-    time_end = max([logmel.shape[0] * hop_seconds] + [m.shape[1] * segment_seconds for m in matrices])
+    time_end = max([logmel.shape[0] * hop_seconds] + [panel.seconds for panel in panels])
 
     ax_spec = fig.add_subplot(grid[0, 0])
     image = ax_spec.imshow(
@@ -207,7 +224,7 @@ def plot_attention(
         extent=(0.0, logmel.shape[0] * hop_seconds, 0, logmel.shape[1]),
     )
     ax_spec.set_ylabel("mel bin")
-    ax_spec.set_title("log-mel spectrogram")
+    ax_spec.set_title(spectrogram_title)
     fig.colorbar(image, cax=fig.add_subplot(grid[0, 1]))
 
     ax_truth = fig.add_subplot(grid[1, 0], sharex=ax_spec)
@@ -221,19 +238,20 @@ def plot_attention(
     ax_truth.set_title("ground truth")
     fig.add_subplot(grid[1, 1]).axis("off")
 
-    for row, ((title, _), matrix) in enumerate(zip(panels, matrices), start=2):
+    for row, (panel, matrix) in enumerate(zip(panels, matrices), start=2):
         ax = fig.add_subplot(grid[row, 0], sharex=ax_spec)
         image = ax.imshow(
             matrix[shown], aspect="auto", cmap="viridis", interpolation="nearest",
-            extent=(0.0, matrix.shape[1] * segment_seconds, len(shown) - 0.5, -0.5),
+            extent=(0.0, panel.seconds, len(shown) - 0.5, -0.5),
         )
         ax.set_yticks(range(len(shown)), [classes[c] for c in shown], fontsize=6)
-        ax.set_title(title)
+        ax.set_title(panel.title)
         fig.colorbar(image, cax=fig.add_subplot(grid[row, 1]))
         last = ax
     (last if panels else ax_truth).set_xlabel("time (s)")
     ax_spec.set_xlim(0.0, time_end)
     _save(fig, path)
+    return fig
 
 
 def _classes_to_show(

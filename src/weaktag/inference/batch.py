@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import glob
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from ..audio import AUDIO_SUFFIXES
 from ..files import json_lines, write_json, write_text_atomic
 from .engine import Tagger
 from .results import TagFailure, TagResult, TagSelection
-from .timeline import plot_timeline
+from .timeline import TimelineWriter
 from .writers import NpzWriter, timeline_filename, write_tag_tables
 
 
@@ -120,10 +121,17 @@ class TagRunSummary:
         return "\n".join(lines)
 
 
+def default_timeline_workers() -> int:
+    """Processes drawing timelines: one per core, at most 4; none (draw here) on a single core."""
+    cores = os.cpu_count() or 1
+    return min(4, cores) if cores > 1 else 0
+
+
 def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path | None = None, *, top_k: int = 5,
               select: TagSelection = "union", timeline: bool = False, segments: str | Path | bool | None = None,
               json_path: str | Path | None = None, progress: bool = True,
-              on_result: Callable[[TagResult], None] | None = None) -> TagRunSummary:
+              on_result: Callable[[TagResult], None] | None = None,
+              timeline_workers: int | None = None) -> TagRunSummary:
     """What ``weaktag tag`` does: find files, tag them in batches, write the outputs, summarise.
 
     With ``out_dir``: ``tags.csv`` and ``tags.json`` (selected clip tags), ``events.tsv``
@@ -133,7 +141,8 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
     with ``segments=True`` (or at the path ``segments`` names): per file ``<name>/clip_probs``,
     ``<name>/segment_probs`` and, for attention models, ``<name>/attention`` and
     ``<name>/attention_raw``, plus ``classes`` and ``segment_seconds``. Rows follow the order
-    of the inputs. Bad files are reported, never fatal.
+    of the inputs. Bad files are reported, never fatal. Timelines are drawn in ``timeline_workers``
+    processes beside the tagging (0: in this process; None: one per CPU core, at most 4).
     """
     started = time.perf_counter()
     out = None if out_dir is None else Path(out_dir)
@@ -153,9 +162,12 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
         npz.add("classes", np.array(tagger.classes))
         npz.add("segment_seconds", np.array(tagger.grid.segment_seconds))
     timeline_dir = None
+    timelines: TimelineWriter | None = None
     if timeline:
         timeline_dir = out / "timelines"
         timeline_dir.mkdir(parents=True, exist_ok=True)
+        workers = default_timeline_workers() if timeline_workers is None else timeline_workers
+        timelines = TimelineWriter(workers, top_k=min(top_k, 8) or 3, event_settings=tagger.event_settings)
     bar = None
 
     def start_bar(expected: float) -> None:
@@ -190,9 +202,8 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
                     if result.attention is not None:
                         npz.add(f"{result.source}/attention", result.attention)
                         npz.add(f"{result.source}/attention_raw", result.attention_raw)
-                if timeline_dir is not None:
-                    plot_timeline(result, timeline_dir / timeline_filename(result.source), top_k=min(top_k, 8) or 3,
-                                  event_settings=tagger.event_settings)
+                if timelines is not None:
+                    timelines.submit(result, timeline_dir / timeline_filename(result.source))
                 if on_result is not None:
                     on_result(result)
             if bar is not None:
@@ -202,7 +213,11 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
             # left at 97% reads as a run that stopped early
             bar.total = bar.n
             bar.refresh()
+        if timelines is not None:  # every PNG written (or a drawing's error raised) before the summary
+            timelines.close()
     finally:
+        if timelines is not None:
+            timelines.close()
         if bar is not None:
             bar.close()
         if npz is not None:

@@ -7,10 +7,19 @@ scores used for event detection for the classes shown, with each class's thresho
 most probable clip tags, at most ``max_classes``. The legend sits to the right of the plots, so it
 never covers a curve; each class's threshold is a dashed line in its curve's colour, named in
 the legend with its value.
+
+Speed: drawing, not tagging, is what a timeline costs (about 0.5 s a file, against 0.03 s to tag
+ten seconds of audio). :func:`plot_timeline` crops to the figure's tight box computed once, then
+draws once (``bbox_inches="tight"`` lays the figure out in a draw of its own first; the PNG is the
+same pixel for pixel), and :class:`TimelineWriter` draws in worker processes beside the tagging.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +35,58 @@ def plot_timeline(result: TagResult, path: str | Path, top_k: int = 3, event_set
     """Write the timeline of ``result`` to ``path`` (PNG)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    timeline_figure(result, top_k, event_settings, max_classes, dpi).savefig(path, bbox_inches="tight")
+    fig = timeline_figure(result, top_k, event_settings, max_classes, dpi)
+    # what bbox_inches="tight" crops to (savefig's default 0.1 inch pad), without its extra layout draw
+    bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(TIGHT_PAD_INCHES)
+    fig.savefig(path, bbox_inches=bbox)
     return path
+
+
+TIGHT_PAD_INCHES = 0.1
+
+
+class TimelineWriter:
+    """Writes timelines ``directory/<name>.png`` in ``workers`` processes (0: in this one), in the background.
+
+    :meth:`submit` returns at once while fewer than two drawings per worker are pending, else
+    waits for the oldest; :meth:`close` waits for all and raises the first drawing's error (a
+    bug in the drawing is not to be lost in a worker).
+    """
+
+    def __init__(self, workers: int, top_k: int = 3, event_settings: EventSettings | None = None) -> None:
+        self.top_k = top_k
+        self.event_settings = event_settings
+        self._pending: deque[Future] = deque()
+        self._pool: ProcessPoolExecutor | None = None
+        if workers > 0:
+            # fork on Linux, as the decode workers: no re-import of matplotlib per worker
+            context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
+            self._pool = ProcessPoolExecutor(workers, mp_context=context)
+        self._limit = 2 * max(1, workers)
+
+    def submit(self, result: TagResult, path: str | Path) -> None:
+        if self._pool is None:
+            plot_timeline(result, path, self.top_k, self.event_settings)
+            return
+        while len(self._pending) >= self._limit:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(plot_timeline, result, path, self.top_k, self.event_settings))
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "TimelineWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def timeline_figure(result: TagResult, top_k: int = 3, event_settings: EventSettings | None = None,
