@@ -11,7 +11,7 @@ the file are all labels (``a.wav,dog,cat``). Labels are split with
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from .dcase import _audio_path, clip_id_from_filename, split_weak_labels
@@ -49,7 +49,14 @@ def is_tag_table(path: str | Path) -> bool:
         return False
     if _header_columns(first) is not None:
         return True
-    return first[0] not in FILE_COLUMNS and all(len(cells) >= 2 for _, cells in rows)
+    if first[0] in FILE_COLUMNS or (len(rows) > 1 and _looks_like_header(rows[0][1][0], rows[1][1][0])):
+        return False  # a header without a label column this reader knows
+    return all(len(cells) >= 2 for _, cells in rows)
+
+
+def _looks_like_header(first: str, second: str) -> bool:
+    """A first cell without a file suffix over one with (``name`` over ``a.wav``) is a column name."""
+    return not PurePosixPath(first).suffix and bool(PurePosixPath(second).suffix)
 
 
 def read_tag_table(
