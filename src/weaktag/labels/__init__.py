@@ -22,12 +22,11 @@ from .dcase import (
     write_dcase_strong_tsv,
     write_dcase_weak_tsv,
 )
+from .dcase17_classes import DCASE17_CLASS_LIST, DCASE17_CLASSES
 from .folder import read_folder
 from .manifest import Clip, Event, LabelError, LabelSource, Manifest, PackedAudio, UnknownLabelError, _label_file_lines
 from .pack import PACK_JSON, read_pack
 from .sl_dcase17 import (
-    DCASE17_CLASS_LIST,
-    DCASE17_CLASSES,
     read_dcase17_class_list,
     read_sl_dcase17_segments,
     read_sl_dcase17_strong,

@@ -11,6 +11,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
+from .dcase17_classes import DCASE17_CLASSES
 from .manifest import (
     Clip,
     Event,
@@ -251,8 +252,6 @@ def split_weak_labels(text: str, classes: Sequence[str] | set[str] | None = None
 
 def _names_with_comma(classes: Sequence[str] | set[str] | None) -> set[str]:
     if classes is None:
-        from .sl_dcase17 import DCASE17_CLASSES  # lazy: sl_dcase17 imports this module
-
         classes = DCASE17_CLASSES
     return {name for name in classes if "," in name}
 
