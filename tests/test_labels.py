@@ -371,7 +371,10 @@ def test_weak_layouts(tmp_path: Path) -> None:
 def test_split_weak_labels_keeps_names_with_comma_space() -> None:
     assert split_weak_labels("Air horn, truck horn,Car") == ["Air horn, truck horn", "Car"]
     assert split_weak_labels("Dog, Cat", classes=["Dog", "Cat"]) == ["Dog", "Cat"]
-    assert split_weak_labels("Dog, Cat") == ["Dog, Cat"]
+    # a label name holds no comma unless it is a known one: "chirp, hum" is two labels, not one
+    assert split_weak_labels("chirp, hum") == ["chirp", "hum"]
+    assert split_weak_labels("chirp , hum,dog") == ["chirp", "hum", "dog"]
+    assert split_weak_labels("Air horn, truck horn") == ["Air horn, truck horn"]
     assert split_weak_labels("") == []
 
 

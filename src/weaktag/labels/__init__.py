@@ -6,6 +6,7 @@ format readers can also be called directly for their extra options.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,17 +22,17 @@ from .dcase import (
     write_dcase_strong_tsv,
     write_dcase_weak_tsv,
 )
+from .dcase17_classes import DCASE17_CLASS_LIST, DCASE17_CLASSES
 from .folder import read_folder
 from .manifest import Clip, Event, LabelError, LabelSource, Manifest, PackedAudio, UnknownLabelError, _label_file_lines
 from .pack import PACK_JSON, read_pack
 from .sl_dcase17 import (
-    DCASE17_CLASS_LIST,
-    DCASE17_CLASSES,
     read_dcase17_class_list,
     read_sl_dcase17_segments,
     read_sl_dcase17_strong,
 )
 from .splits import hold_out, recording_of, youtube_id
+from .table import FILE_COLUMNS, LABEL_COLUMNS, is_tag_table, read_tag_table
 
 __all__ = [
     "AudioSetClass",
@@ -59,6 +60,7 @@ __all__ = [
     "read_pack",
     "read_sl_dcase17_segments",
     "read_sl_dcase17_strong",
+    "read_tag_table",
     "recording_of",
     "split_weak_labels",
     "write_dcase_strong_tsv",
@@ -99,7 +101,8 @@ def detect_label_format(path: str | Path) -> str:
 
     One of ``pack`` (a folder with a ``pack.json``, or that file: see :mod:`weaktag.packing`),
     ``folder``, ``jsonl``, ``dcase_strong``, ``dcase_weak``, ``audioset``, ``sl_dcase17_strong``,
-    ``sl_dcase17_segments``; anything else is a :class:`LabelError`.
+    ``sl_dcase17_segments``, ``tags`` (a CSV/TSV of file and labels, see :mod:`weaktag.labels.table`);
+    anything else is a :class:`LabelError` that lists what is accepted.
     Headerless tab-separated rows of four columns with a numeric second one are DCASE
     strong labels, unless every row's times are the segment bounds in its file name (DCASE
     2017 weak ground truth, see :func:`read_dcase_strong_tsv`).
@@ -125,7 +128,7 @@ def detect_label_format(path: str | Path) -> str:
             return "dcase_strong"
         if "event_labels" in cells:
             return "dcase_weak"
-    elif first.startswith("#") or (len(cells) == 1 and first.count(",") >= 3):
+    elif first.startswith("#") or (len(cells) == 1 and _is_segment_row(first)):
         return "audioset"
     elif len(cells) == 4 and (_is_number(cells[1]) or cells[1:] == ["", "", ""]):
         timed = []
@@ -136,12 +139,22 @@ def detect_label_format(path: str | Path) -> str:
         return "dcase_weak" if _times_are_segment_bounds(timed) else "dcase_strong"
     elif len(cells) == 2:
         return "dcase_weak"
+    if is_tag_table(path):
+        return "tags"
     raise LabelError(
         path,
         first_line,
-        "unrecognised label format: expected a folder, a .jsonl manifest, a DCASE strong/weak "
-        "TSV, an AudioSet segment CSV or an SL-DCASE-17 file",
+        "unrecognised label format: expected a CSV or TSV of tags (a header with a file column "
+        f"{'/'.join(FILE_COLUMNS)} and a label column {'/'.join(LABEL_COLUMNS)}, or headerless rows "
+        "file,label[s]), a DCASE strong TSV (filename onset offset event_label), a class folder "
+        "(<root>/<class>/<file>), a .jsonl manifest, an AudioSet segment CSV or an SL-DCASE-17 file",
     )
+
+
+def _is_segment_row(line: str) -> bool:
+    """An AudioSet segment row: ``YTID, start, end, "labels"`` (numbers second and third)."""
+    cells = next(csv.reader([line], skipinitialspace=True))
+    return len(cells) >= 4 and _is_number(cells[1]) and _is_number(cells[2])
 
 
 def read_labels(path: str | Path, **kwargs: Any) -> Manifest:
@@ -188,6 +201,7 @@ def read_labels(path: str | Path, **kwargs: Any) -> Manifest:
         "audioset": read_audioset_csv,
         "sl_dcase17_strong": read_sl_dcase17_strong,
         "sl_dcase17_segments": read_sl_dcase17_segments,
+        "tags": read_tag_table,
     }[kind]
     if kind in ("folder", "pack"):  # they hold their audio
         kwargs.pop("audio_dir", None)

@@ -11,6 +11,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
+from .dcase17_classes import DCASE17_CLASSES
 from .manifest import (
     Clip,
     Event,
@@ -58,9 +59,6 @@ WEAK_COLUMNS = ("filename", "event_labels")
 
 # ``<youtube id>_<start>_<end>.wav``: the DCASE/DESED naming of a YouTube segment.
 _SEGMENT_IN_NAME = re.compile(r"_(\d+(?:\.\d+)?)_(\d+(?:\.\d+)?)(?:\.[A-Za-z][A-Za-z0-9]*)?$")
-# Weak labels are joined with a bare ",", while AudioSet-style names carry ", " inside
-# ("Air horn, truck horn"), so only a comma not followed by whitespace separates labels.
-_WEAK_LABEL_SEPARATOR = re.compile(r",(?!\s)")
 
 
 def clip_id_from_filename(filename: str) -> str:
@@ -233,25 +231,29 @@ def strong_manifest(labels_of: dict[str, set[str]], events_of: dict[str, set[Eve
 
 
 def split_weak_labels(text: str, classes: Sequence[str] | set[str] | None = None) -> list[str]:
-    """Split a weak-label cell on commas that are not followed by a space.
+    """Split a weak-label cell on its commas (``"dog,cat"``, ``"chirp, hum"``), stripping each label.
 
-    ``write_dcase_weak_tsv`` joins with ``","``; AudioSet/DCASE 2017 names contain ``", "``
-    ("Air horn, truck horn"), which this keeps whole. When ``classes`` is given, a piece that
-    is not a class but whose ``", "``-separated parts all are is split further, so files
-    joined with ``", "`` also read.
+    A few class names hold ``", "`` themselves (DCASE 2017 / AudioSet: "Air horn, truck horn"):
+    pieces that join into such a name stay one label. Those names are the ones in ``classes``
+    when given, else the DCASE 2017 class names (:data:`~weaktag.labels.DCASE17_CLASSES`).
     """
-    known = set(classes) if classes is not None else None
+    pieces = text.split(",")
+    comma_names = _names_with_comma(classes)
     labels: list[str] = []
-    for piece in (p.strip() for p in _WEAK_LABEL_SEPARATOR.split(text)):
-        if not piece:
-            continue
-        if known is not None and piece not in known:
-            parts = [p.strip() for p in piece.split(",")]
-            if all(p in known for p in parts):
-                labels.extend(parts)
-                continue
-        labels.append(piece)
+    i = 0
+    while i < len(pieces):
+        end = next((j for j in range(len(pieces), i + 1, -1) if ",".join(pieces[i:j]).strip() in comma_names), i + 1)
+        label = ",".join(pieces[i:end]).strip()
+        if label:
+            labels.append(label)
+        i = end
     return labels
+
+
+def _names_with_comma(classes: Sequence[str] | set[str] | None) -> set[str]:
+    if classes is None:
+        classes = DCASE17_CLASSES
+    return {name for name in classes if "," in name}
 
 
 def read_dcase_weak_tsv(

@@ -27,6 +27,7 @@ from ..config import SPLITS, ExperimentConfig
 from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..files import write_json
 from ..labels import Manifest, hold_out, read_labels
+from ..labels.summary import report_labels
 from ..metrics.tagging import TaggingMetrics, choose_thresholds, tagging_metrics
 from ..models import ModelConfig, WeakTagNet
 from ..postprocess import EventSettings
@@ -262,6 +263,7 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
     out.mkdir(parents=True, exist_ok=True)
     scheme = make_scheme(config.scheme.name, **config.scheme.settings())
     data = data or prepare_data(config, progress=config.train.progress)
+    report_labels(data.classes, data.manifests, say=on_epoch)
     for split, features in (("train", data.train), ("validation", data.validation)):
         if len(features) == 0:
             raise ValueError(f"{getattr(config.data, split)}: no usable {split} clip"
