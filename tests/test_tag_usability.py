@@ -70,7 +70,8 @@ def test_chunk_seconds_that_is_not_a_positive_number_is_refused_in_one_line(ckpt
     sf.write(str(path), _noise(SR), SR)
     assert main(["tag", "--checkpoint", str(ckpt), str(path), "--chunk-seconds", value, "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("weaktag tag: error:") and "chunk_seconds" in err, err
+    assert len(err.splitlines()) == 1 and err.startswith("weaktag tag: error:") and ("--chunk-seconds" in err
+                                                                                    or "chunk_seconds" in err), err
 
 
 # ---------------------------------------------------------------- 4: silence and the 0.1 s floor, file API
