@@ -232,8 +232,11 @@ def test_events_match_known_events(tiny) -> None:
 
 def test_event_overrides(tiny) -> None:
     ckpt, wav = tiny
+    # the range ends: 0 makes every class one event over the whole file, 1 keeps only saturated segments
+    loose = Tagger.from_checkpoint(ckpt, event_thresholds=0.0).tag(wav)
+    assert sorted(e.label for e in loose.events) == sorted(TINY_CLASSES) and all(e.onset == 0 for e in loose.events)
     strict = Tagger.from_checkpoint(ckpt, event_thresholds=1.0).tag(wav)
-    assert strict.events == []
+    assert all(e.score == pytest.approx(1.0) for e in strict.events)
     with pytest.raises(ValueError, match=r"event_thresholds: 1.1 is above its maximum 1.0 \(allowed: 0.0 to 1.0\)"):
         Tagger.from_checkpoint(ckpt, event_thresholds=1.1)
     raw = Tagger.from_checkpoint(ckpt, median_filter_seconds=0).tag(wav)
