@@ -76,8 +76,8 @@ def _run_tag(args: argparse.Namespace, tagger, segments) -> int:
         tqdm.write(line, file=sys.stdout)
 
     if not args.out:
-        print("tags: label:probability, * = at or above the class threshold; events: label onset-offset score",
-              file=sys.stderr)
+        print("tags: label:probability, * = at or above the class threshold; events: label onset-offset score, "
+              "marked when their class is below its clip threshold", file=sys.stderr)
     try:
         summary = tag_files(tagger, args.inputs, args.out, timeline=args.timeline, segments=segments,
                             json_path=args.json, progress=not args.quiet, on_result=None if args.out else show)
