@@ -284,7 +284,8 @@ def test_a_full_disk_names_the_file_and_leaves_no_complete_looking_summary(ckpt:
     assert main(["tag", "--checkpoint", str(ckpt), str(tmp_path / "audio"), "--out", str(out), "--quiet",
                  "--event-threshold", "0"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"weaktag tag: error: {out / 'events.tsv'}: No space left on device", err
+    assert err == (f"weaktag tag: error: {out / 'events.tsv'}: No space left on device "
+                   f"(tagging stopped; the outputs in {out} are incomplete)"), err
     assert json.loads((out / "summary.json").read_text())["status"] == "running"
     monkeypatch.undo()
 
@@ -298,7 +299,8 @@ def test_a_full_disk_names_the_file_and_leaves_no_complete_looking_summary(ckpt:
 
     monkeypatch.setattr(Path, "write_text", write_text)
     assert main(["tag", "--checkpoint", str(ckpt), str(tmp_path / "audio"), "--out", str(out), "--quiet"]) == 2
-    assert capsys.readouterr().err.strip() == f"weaktag tag: error: {out / 'summary.json'}: No space left on device"
+    assert capsys.readouterr().err.strip() == (f"weaktag tag: error: {out / 'summary.json'}: No space left on device "
+                                               f"(tagging stopped; the outputs in {out} are incomplete)")
     assert json.loads((out / "summary.json").read_text())["status"] == "running"
     assert not (out / "summary.json.tmp").exists()
 

@@ -81,6 +81,11 @@ def _run_tag(args: argparse.Namespace, tagger, segments) -> int:
     try:
         summary = tag_files(tagger, args.inputs, args.out, timeline=args.timeline, segments=segments,
                             json_path=args.json, progress=not args.quiet, on_result=None if args.out else show)
+    except OSError as exc:  # an output that could not be written (tag_files names it): say what that leaves
+        if exc.filename is None or not exc.strerror:
+            raise
+        where = f"the outputs in {args.out} are incomplete" if args.out else "its outputs are incomplete"
+        raise OSError(exc.errno, f"{exc.strerror} (tagging stopped; {where})", exc.filename) from exc
     finally:
         tagger.close()  # its decode workers, now rather than when the process exits
     sys.stdout.flush()

@@ -163,7 +163,7 @@ class TagRunSummary:
                      f"({self.speed:.0f}x real time, real-time factor {self.real_time_factor:.4f})")
         else:  # nothing tagged: a speed would be 0x and a real-time factor NaN
             audio = f"no audio tagged ({self.wall_seconds:.1f} s)"
-        lines = [f"tagged {self.ok} of {self.files} file(s), {self.failed} failed; {audio}; "
+        lines = [f"tagged {self.ok} of {self.files + self.not_done} file(s), {self.failed} failed; {audio}; "
                  f"{self.events} event(s); backend {self.backend}"]
         for f in self.failures[:10]:
             lines.append(f"  failed: {f.source}: {f.reason}")
