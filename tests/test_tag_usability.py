@@ -172,7 +172,7 @@ def test_timeline_legend_is_outside_the_plot_and_thresholds_wear_their_class_col
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-# ---------------------------------------------------------------- issue 19: interrupts, full disks, option ranges, names
+# ---------------------------------------------------------------- issue 19: interrupts, full disks, ranges, names
 
 
 def _folder_of_clips(folder: Path, n: int) -> list[Path]:
@@ -299,8 +299,9 @@ def test_a_full_disk_names_the_file_and_leaves_no_complete_looking_summary(ckpt:
 
     monkeypatch.setattr(Path, "write_text", write_text)
     assert main(["tag", "--checkpoint", str(ckpt), str(tmp_path / "audio"), "--out", str(out), "--quiet"]) == 2
-    assert capsys.readouterr().err.strip() == (f"weaktag tag: error: {out / 'summary.json'}: No space left on device "
-                                               f"(tagging stopped; the outputs in {out} are incomplete)")
+    assert capsys.readouterr().err.strip() == (
+        f"weaktag tag: error: {out / 'summary.json'}: No space left on device "
+        f"(tagging stopped; the outputs in {out} are incomplete)")
     assert json.loads((out / "summary.json").read_text())["status"] == "running"
     assert not (out / "summary.json.tmp").exists()
 
@@ -370,8 +371,8 @@ def test_file_names_are_the_same_however_the_files_are_given(ckpt: Path, tmp_pat
     _folder_of_clips(folder / "sub", 1)
     _folder_of_clips(folder, 2)
     monkeypatch.chdir(tmp_path)
-    ways = {"folder": ["audio"], "glob": ["audio/**/*.wav"], "absolute": [str(p) for p in sorted(folder.rglob("*.wav"))],
-            "dotted": ["./audio/../audio"]}
+    ways = {"folder": ["audio"], "glob": ["audio/**/*.wav"], "dotted": ["./audio/../audio"],
+            "absolute": [str(p) for p in sorted(folder.rglob("*.wav"))]}
     seen = {}
     for way, inputs in ways.items():
         out = tmp_path / way

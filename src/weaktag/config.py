@@ -232,8 +232,9 @@ class TaggingConfig:
     # which events to report: of every class, or only of the classes tagged for the clip (clip
     # probability at or above its tag threshold)
     events_for: str = field(default="all", metadata=_choices("all", "tagged"))
-    top_k: int = field(default=5, metadata=_at_least(1))  # clip tags: the K most probable classes ...
-    select: str = field(default="union", metadata=_choices("top-k", "threshold", "union"))  # ... and/or above threshold
+    # clip tags: the K most probable classes, those above their threshold, or either (union)
+    top_k: int = field(default=5, metadata=_at_least(1))
+    select: str = field(default="union", metadata=_choices("top-k", "threshold", "union"))
     keep_spectrogram: bool = False  # keep a time-pooled log-mel (for timelines)
     spectrogram_columns: int = field(default=4000, metadata=_at_least(1))
     num_threads: Optional[int] = field(default=None, metadata=_at_least(1))

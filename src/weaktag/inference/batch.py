@@ -99,7 +99,8 @@ class Stopped(KeyboardInterrupt):
 def _stop_on_sigterm() -> Iterator[None]:
     """SIGTERM raises :class:`Stopped` (like Ctrl-C's KeyboardInterrupt) instead of killing the process
     unwritten; only in the main thread, and only where nobody installed a handler of their own."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+    free = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    if not free:  # a thread, or an application that handles SIGTERM itself
         yield
         return
 
@@ -265,7 +266,8 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
                         if on_result is not None:
                             on_result(result)
                     if bar is not None:
-                        bar.set_postfix_str(f"{len(rows)} ok, {len(failed_at) + len(failures)} failed", refresh=False)
+                        failed = len(failed_at) + len(failures)
+                        bar.set_postfix_str(f"{len(rows)} ok, {failed} failed", refresh=False)
             except KeyboardInterrupt as exc:
                 summary.interrupted = signal.Signals(getattr(exc, "signum", signal.SIGINT)).name
         if bar is not None and bar.n < bar.total and not summary.interrupted:
