@@ -193,7 +193,7 @@ def test_device_that_is_no_device_is_one_line(ckpt: Path, mixed: list[Path], cap
     assert main(["tag", "--checkpoint", str(ckpt), str(mixed[0]), "--device", "meta", "--quiet"]) == 2
     assert "weaktag tags on cpu or cuda[:N], not meta" in _one_line_error(capsys)
     assert main(["tag", "--checkpoint", str(ckpt), str(mixed[0]), "--workers", "-1", "--quiet"]) == 2
-    assert "decode_workers: -1 is below its minimum 0" in _one_line_error(capsys)
+    assert "--workers: -1 is below its minimum 0" in _one_line_error(capsys)
 
 
 def test_onnxruntime_without_its_cuda_provider_is_one_line(ckpt: Path, mixed: list[Path], capsys):

@@ -70,7 +70,8 @@ def test_chunk_seconds_that_is_not_a_positive_number_is_refused_in_one_line(ckpt
     sf.write(str(path), _noise(SR), SR)
     assert main(["tag", "--checkpoint", str(ckpt), str(path), "--chunk-seconds", value, "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("weaktag tag: error:") and "chunk_seconds" in err, err
+    assert len(err.splitlines()) == 1 and err.startswith("weaktag tag: error:") and ("--chunk-seconds" in err
+                                                                                    or "chunk_seconds" in err), err
 
 
 # ---------------------------------------------------------------- 4: silence and the 0.1 s floor, file API
@@ -190,3 +191,251 @@ def test_timeline_png_is_the_tight_figure_whether_drawn_here_or_in_a_worker(tmp_
     for png in (here, tmp_path / "worker.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert np.array_equal(matplotlib.image.imread(png), tight)
+
+
+# ---------------------------------------------------------------- issue 19: interrupts, full disks, ranges, names
+
+
+def _folder_of_clips(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):  # different lengths: one batch per file, so a stop falls between files
+        paths.append(folder / f"c{i}.wav")
+        sf.write(str(paths[-1]), _noise(SR + 1600 * i, seed=i), SR)
+    return paths
+
+
+def _stop_after(monkeypatch, files: int, stop) -> None:
+    """Tagger.iter_tag that calls ``stop()`` once ``files`` results were handed out."""
+    real = Tagger.iter_tag
+
+    def iter_tag(self, *args, **kwargs):
+        for k, item in enumerate(real(self, *args, **kwargs)):
+            if k == files:
+                stop()
+            yield item
+
+    monkeypatch.setattr(Tagger, "iter_tag", iter_tag)
+
+
+def _read(path: Path, delimiter: str = ",") -> list[dict]:
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter=delimiter))
+
+
+def _raise_keyboard_interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("signal_name, stop, status", [
+    ("SIGINT", _raise_keyboard_interrupt, 130),
+    ("SIGTERM", lambda: __import__("os").kill(__import__("os").getpid(), __import__("signal").SIGTERM), 143),
+])
+def test_a_stopped_run_writes_what_it_finished(ckpt: Path, tmp_path: Path, monkeypatch, capsys, signal_name: str,
+                                               stop, status: int):
+    import json
+    import signal
+
+    _folder_of_clips(tmp_path / "audio", 5)
+    _stop_after(monkeypatch, 2, stop)
+    out = tmp_path / "out"
+    before = signal.getsignal(signal.SIGTERM)
+    code = main(["tag", "--checkpoint", str(ckpt), str(tmp_path / "audio"), "--out", str(out), "--quiet",
+                 "--segments", "--timeline"])  # timelines: drawn in worker processes, which must not hang a stop
+    assert code == status
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler was put back
+    err = capsys.readouterr().err
+    assert f"weaktag tag: interrupted ({signal_name}) after 2 file(s), 3 not done; their results are in {out}" in err
+    assert "Traceback" not in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["status"], summary["interrupted_by"], summary["ok"], summary["not_done"]) == (
+        "interrupted", signal_name, 2, 3)
+    done = ["c0.wav", "c1.wav"]  # the shortest first
+    assert sorted({r["filename"] for r in _read(out / "tags.csv")}) == done
+    assert [r["filename"] for r in json.loads((out / "tags.json").read_text())] == done
+    assert {r["filename"] for r in _read(out / "events.tsv", "\t")} <= set(done)
+    assert _read(out / "errors.tsv", "\t") == []
+    segments = np.load(out / "segments.npz")
+    assert sorted(k for k in segments.files if k.endswith("/clip_probs")) == [f"{n}/clip_probs" for n in done]
+    assert sorted(p.name for p in (out / "timelines").iterdir()) == ["c0.png", "c1.png"]
+
+
+def test_rows_are_on_disk_while_the_run_goes(ckpt: Path, tmp_path: Path, monkeypatch):
+    # what a kill -9 would leave: the finished files' rows, and a summary that says the run never ended
+    import json
+
+    _folder_of_clips(tmp_path / "audio", 3)
+    out = tmp_path / "out"
+    seen = {}
+
+    def look() -> None:
+        seen["tags"] = {r["filename"] for r in _read(out / "tags.csv")}
+        seen["status"] = json.loads((out / "summary.json").read_text())["status"]
+
+    _stop_after(monkeypatch, 2, look)
+    assert main(["tag", "--checkpoint", str(ckpt), str(tmp_path / "audio"), "--out", str(out), "--quiet"]) == 0
+    assert seen == {"tags": {"c0.wav", "c1.wav"}, "status": "running"}
+    assert json.loads((out / "summary.json").read_text())["status"] == "complete"
+
+
+def test_a_full_disk_names_the_file_and_leaves_no_complete_looking_summary(ckpt: Path, tmp_path: Path,
+                                                                           monkeypatch, capsys):
+    import csv
+    import errno
+    import json
+
+    _folder_of_clips(tmp_path / "audio", 3)
+    out = tmp_path / "out"
+    real_writer = csv.writer
+
+    class FullDisk:  # the events table runs out of space at its first row
+        def __init__(self, f, **kwargs):
+            self.writer, self.events = real_writer(f, **kwargs), f.name.endswith("events.tsv")
+
+        def writerow(self, row):
+            self.writer.writerow(row)
+
+        def writerows(self, rows):
+            if self.events and rows:
+                raise OSError(errno.ENOSPC, "No space left on device")  # as a write reports it: no file name
+            self.writer.writerows(rows)
+
+    monkeypatch.setattr("weaktag.inference.writers.csv.writer", FullDisk)
+    assert main(["tag", "--checkpoint", str(ckpt), str(tmp_path / "audio"), "--out", str(out), "--quiet",
+                 "--event-threshold", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"weaktag tag: error: {out / 'events.tsv'}: No space left on device "
+                   f"(tagging stopped; the outputs in {out} are incomplete)"), err
+    assert json.loads((out / "summary.json").read_text())["status"] == "running"
+    monkeypatch.undo()
+
+    # the summary itself: written atomically, so a failed write leaves the "running" one, never half a file
+    real_write_text = Path.write_text
+
+    def write_text(self, text, *args, **kwargs):
+        if self.name == "summary.json.tmp" and '"complete"' in text:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+    assert main(["tag", "--checkpoint", str(ckpt), str(tmp_path / "audio"), "--out", str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"weaktag tag: error: {out / 'summary.json'}: No space left on device "
+        f"(tagging stopped; the outputs in {out} are incomplete)")
+    assert json.loads((out / "summary.json").read_text())["status"] == "running"
+    assert not (out / "summary.json.tmp").exists()
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--top-k", "-3", "--top-k: -3 is below its minimum 1"),
+    ("--top-k", "0", "--top-k: 0 is below its minimum 1"),
+    ("--event-threshold", "1.5", "--event-threshold: beep=1.5 is above its maximum 1.0 (allowed: 0.0 to 1.0)"),
+    ("--event-threshold", "0.5,-0.1,0.5", "--event-threshold: knock=-0.1 is below its minimum 0.0 (allowed: 0.0 to"),
+    ("--event-threshold", "siren=1.01", "--event-threshold: siren=1.01 is above its maximum 1.0"),
+    ("--tag-threshold", "2", "--tag-threshold: beep=2.0 is above its maximum 1.0"),
+    ("--tag-threshold", "knock=-1", "--tag-threshold: knock=-1.0 is below its minimum 0.0"),
+    ("--median-filter", "-0.5", "--median-filter: -0.5 is below its minimum 0.0"),
+    ("--chunk-seconds", "0", "--chunk-seconds: 0.0 must be above 0.0"),
+    ("--batch-size", "0", "--batch-size: 0 is below its minimum 1"),
+    ("--workers", "-1", "--workers: -1 is below its minimum 0"),
+    ("--threads", "0", "--threads: 0 is below its minimum 1"),
+])
+def test_every_tag_option_is_range_checked_in_one_line(ckpt: Path, tmp_path: Path, capsys, option: str, value: str,
+                                                       expected: str):
+    path = tmp_path / "x.wav"
+    sf.write(str(path), _noise(SR), SR)
+    assert main(["tag", "--checkpoint", str(ckpt), str(path), f"{option}={value}", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"weaktag tag: error: {expected}"), err
+
+
+def test_the_python_api_checks_the_same_ranges(ckpt: Path, tmp_path: Path):
+    from weaktag.config import ConfigError
+    from weaktag.inference import tag_files
+
+    with pytest.raises(ConfigError, match="top_k: -3 is below its minimum 1"):
+        Tagger.from_checkpoint(ckpt, top_k=-3)
+    with pytest.raises(ConfigError, match=r"tag_thresholds: item 2: 1.5 is above its maximum 1.0"):
+        Tagger.from_checkpoint(ckpt, tag_thresholds=[0.5, 1.5, 0.5])
+    tagger = Tagger.from_checkpoint(ckpt)
+    with pytest.raises(ConfigError, match="event_thresholds: siren=-0.2 is below its minimum 0.0"):
+        tagger.configure_events(thresholds=[0.5, 0.5, -0.2])
+    with pytest.raises(ConfigError, match="median_filter_seconds: -1 is below its minimum 0.0"):
+        tagger.configure_events(median_filter_seconds=-1)
+    with pytest.raises(ConfigError, match="top_k: 0 is below its minimum 1"):
+        tag_files(tagger, [tmp_path], top_k=0, progress=False)
+
+
+def test_events_of_untagged_classes_are_marked_or_left_out(ckpt: Path, tmp_path: Path, capsys):
+    path = tmp_path / "x.wav"
+    sf.write(str(path), _noise(2 * SR), SR)
+    # every class gets an event (threshold 0); only beep is tagged for the clip (threshold 0 vs 1)
+    base = ["tag", "--checkpoint", str(ckpt), str(path), "--quiet", "--event-threshold", "0",
+            "--tag-threshold", "beep=0,knock=1,siren=1"]
+    assert main(base + ["--out", str(tmp_path / "all")]) == 0
+    rows = _read(tmp_path / "all" / "events.tsv", "\t")
+    assert list(rows[0]) == ["filename", "onset", "offset", "event_label", "score", "clip_above_threshold"]
+    assert {r["event_label"]: r["clip_above_threshold"] for r in rows} == {"beep": "1", "knock": "0", "siren": "0"}
+    assert main(base + ["--out", str(tmp_path / "tagged"), "--events-for", "tagged"]) == 0
+    assert [r["event_label"] for r in _read(tmp_path / "tagged" / "events.tsv", "\t")] == ["beep"]
+    capsys.readouterr()
+    assert main(base) == 0
+    events = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  event")]
+    assert len(events) == 3
+    marked = {line.split("\t")[1] for line in events if line.endswith("(class below its clip threshold)")}
+    assert marked == {"knock", "siren"}
+
+
+def test_file_names_are_the_same_however_the_files_are_given(ckpt: Path, tmp_path: Path, monkeypatch):
+    folder = tmp_path / "audio"
+    _folder_of_clips(folder / "sub", 1)
+    _folder_of_clips(folder, 2)
+    monkeypatch.chdir(tmp_path)
+    ways = {"folder": ["audio"], "glob": ["audio/**/*.wav"], "dotted": ["./audio/../audio"],
+            "absolute": [str(p) for p in sorted(folder.rglob("*.wav"))]}
+    seen = {}
+    for way, inputs in ways.items():
+        out = tmp_path / way
+        assert main(["tag", "--checkpoint", str(ckpt), *inputs, "--out", str(out), "--quiet", "--segments",
+                     "--event-threshold", "0"]) == 0
+        seen[way] = (sorted({r["filename"] for r in _read(out / "tags.csv")}),
+                     sorted({r["filename"] for r in _read(out / "events.tsv", "\t")}),
+                     sorted(k for k in np.load(out / "segments.npz").files if k.endswith("/clip_probs")))
+    expected = ["c0.wav", "c1.wav", "sub/c0.wav"]
+    assert seen["folder"] == (expected, expected, [f"{n}/clip_probs" for n in expected])
+    assert all(v == seen["folder"] for v in seen.values()), seen
+
+
+def test_sigterm_stops_a_weaktag_tag_process_cleanly(ckpt: Path, tmp_path: Path):
+    # SIGTERM (what kill, timeout and schedulers send) would end a process unwritten; Ctrl-C's
+    # KeyboardInterrupt takes the same path (test_a_stopped_run_writes_what_it_finished)
+    import json
+    import os
+    import signal
+    import subprocess
+    import time
+
+    _folder_of_clips(tmp_path / "audio", 40)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    # timelines make every file slow (a PNG each), so the signal lands mid-run
+    proc = subprocess.Popen([sys.executable, "-m", "weaktag.cli", "tag", "--checkpoint", str(ckpt),
+                             str(tmp_path / "audio"), "--out", str(out), "--timeline", "--quiet"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        tags = out / "tags.csv"
+        if tags.exists() and len(tags.read_text().splitlines()) > 1 + 2 * len(CLASSES):  # two files done
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "weaktag tag: interrupted (SIGTERM)" in err, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["ok"] >= 2 and summary["not_done"] > 0, summary
+    assert summary["ok"] + summary["not_done"] == 40
+    assert len({r["filename"] for r in _read(out / "tags.csv")}) == summary["ok"]

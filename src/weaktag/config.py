@@ -35,7 +35,16 @@ LR_SCHEDULES = ("constant", "cosine")  # see weaktag.training.module.Optimisatio
 
 
 class ConfigError(ValueError):
-    """A config that cannot be used; the message names the file (and line, or key) and what is wrong."""
+    """A config that cannot be used; the message names the file (and line, or key) and what is wrong.
+
+    ``key`` and ``problem``, when set, are the field and what is wrong with its value, for a caller
+    that names the field its own way (the CLI: by its option).
+    """
+
+    def __init__(self, message: str, key: str | None = None, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.problem = problem
 
 
 def _choices(*values: str) -> dict[str, Any]:
@@ -216,9 +225,16 @@ class TaggingConfig:
     skip_silent: bool = True  # report all-zero files as failures instead of tagging them
     detect_events: bool = True
     event_output: Optional[str] = field(default=None, metadata=_choices(*OUTPUT_KINDS))
-    event_thresholds: Any = None  # one value, or a list with one per class
+    # one value, or a list with one per class
+    event_thresholds: Any = field(default=None, metadata={"min": 0.0, "max": 1.0})
     median_filter_seconds: Optional[float] = field(default=None, metadata=_at_least(0.0))
-    tag_thresholds: Any = None  # one value, or a list with one per class
+    tag_thresholds: Any = field(default=None, metadata={"min": 0.0, "max": 1.0})  # one value, or one per class
+    # which events to report: of every class, or only of the classes tagged for the clip (clip
+    # probability at or above its tag threshold)
+    events_for: str = field(default="all", metadata=_choices("all", "tagged"))
+    # clip tags: the K most probable classes, those above their threshold, or either (union)
+    top_k: int = field(default=5, metadata=_at_least(1))
+    select: str = field(default="union", metadata=_choices("top-k", "threshold", "union"))
     keep_spectrogram: bool = False  # keep a time-pooled log-mel (for timelines)
     spectrogram_columns: int = field(default=4000, metadata=_at_least(1))
     num_threads: Optional[int] = field(default=None, metadata=_at_least(1))
@@ -377,18 +393,55 @@ def _check_fields(node: Any, where: str, prefix: str) -> None:
         if dataclasses.is_dataclass(value):
             _check_fields(value, where, key + ".")
             continue
-        if value is None:
-            continue
-        meta = f.metadata
-        if isinstance(value, float) and math.isnan(value):
-            raise ConfigError(f"{where}: {key}: nan is not a number it can use")
-        if "choices" in meta and value not in meta["choices"]:
-            raise ConfigError(f"{where}: {key}: {value!r} is not allowed; allowed: {', '.join(meta['choices'])}")
-        if "min" in meta and value < meta["min"]:
-            raise ConfigError(f"{where}: {key}: {value!r} is below its minimum {meta['min']}")
-        if "max" in meta and value > meta["max"]:
-            raise ConfigError(f"{where}: {key}: {value!r} is above its maximum {meta['max']}")
-        if "max_exclusive" in meta and value >= meta["max_exclusive"]:
-            raise ConfigError(f"{where}: {key}: {value!r} must be below {meta['max_exclusive']}")
-        if "min_exclusive" in meta and value <= meta["min_exclusive"]:
-            raise ConfigError(f"{where}: {key}: {value!r} must be above {meta['min_exclusive']}")
+        _check_value(key, value, f.metadata, where)
+
+
+def check_setting(cls: type, key: str, value: Any, where: str = "tagging settings",
+                  labels: list[str] | None = None) -> None:
+    """Check a value for field ``key`` of ``cls`` as loading does (for a setting changed later, such as
+    a tagger's thresholds); ``labels`` name the items of a list value (the classes)."""
+    meta = {f.name: f.metadata for f in fields(cls)}[key]
+    if hasattr(value, "tolist"):  # numpy
+        value = value.tolist()
+    _check_value(key, value, meta, where, labels=labels)
+
+
+def _allowed(meta: Any) -> str:
+    """The range a field's metadata allows, e.g. "0.0 to 1.0"; "" for a one-sided bound (its message says it)."""
+    low = meta.get("min", meta.get("min_exclusive"))
+    high = meta.get("max", meta.get("max_exclusive"))
+    if low is None or high is None:
+        return ""
+    return f" (allowed: {low} to {'below ' if 'max_exclusive' in meta else ''}{high})"
+
+
+def _check_value(key: str, value: Any, meta: Any, where: str, shown: str | None = None,
+                 labels: list[str] | None = None) -> None:
+    if value is None:
+        return
+    if isinstance(value, (list, tuple)) and any(k in meta for k in ("min", "max", "min_exclusive", "max_exclusive")):
+        for i, item in enumerate(value):  # one value per class: name the class
+            name = f"{labels[i]}={item!r}" if labels is not None and i < len(labels) else f"item {i + 1}: {item!r}"
+            _check_value(key, item, meta, where, shown=name)
+        return
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalars
+        value = value.item()
+    nan_prefix = f"{shown}: " if shown else ""
+    shown = shown or repr(value)
+
+    def fail(problem: str) -> None:
+        raise ConfigError(f"{where}: {key}: {problem}", key=key, problem=problem)
+
+    if isinstance(value, float) and math.isnan(value):
+        fail(f"{nan_prefix}nan is not a number it can use")
+    if "choices" in meta and value not in meta["choices"]:
+        fail(f"{shown} is not allowed; allowed: {', '.join(meta['choices'])}")
+    allowed = _allowed(meta)
+    if "min" in meta and value < meta["min"]:
+        fail(f"{shown} is below its minimum {meta['min']}{allowed}")
+    if "max" in meta and value > meta["max"]:
+        fail(f"{shown} is above its maximum {meta['max']}{allowed}")
+    if "max_exclusive" in meta and value >= meta["max_exclusive"]:
+        fail(f"{shown} must be below {meta['max_exclusive']}{allowed}")
+    if "min_exclusive" in meta and value <= meta["min_exclusive"]:
+        fail(f"{shown} must be above {meta['min_exclusive']}{allowed}")

@@ -31,14 +31,27 @@ def plain(value: Any, nan: Any = None) -> Any:
 
 
 @contextlib.contextmanager
+def naming(path: str | Path) -> Iterator[None]:
+    """An OSError inside the block that names no file (a write on a full disk) or only its temporary
+    copy comes out naming ``path``, so the user is told which output could not be written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None or (exc.filename is not None and not str(exc.filename).endswith(".tmp")):
+            raise
+        raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` only when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with naming(path):
+            yield tmp
+            os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
-
-import numpy as np
 
 from .common import VerbFactory
 
 
-def _cmd_tag(args: argparse.Namespace) -> int:
-    from ..config import tagging_config
-    from ..inference import Tagger, parse_thresholds, tag_files
+#: the option of ``weaktag tag`` that sets each TaggingConfig field (errors name the option)
+TAG_OPTIONS = {"batch_size": "--batch-size", "chunk_seconds": "--chunk-seconds", "num_threads": "--threads",
+               "event_output": "--event-output", "median_filter_seconds": "--median-filter",
+               "device": "--device", "decode_workers": "--workers", "top_k": "--top-k", "select": "--select",
+               "events_for": "--events-for", "event_thresholds": "--event-threshold",
+               "tag_thresholds": "--tag-threshold"}
 
+
+def _cmd_tag(args: argparse.Namespace) -> int:
+    from ..config import ConfigError
+
+    try:
+        tagger = _tagger(args)
+    except ConfigError as exc:
+        if exc.key not in TAG_OPTIONS:
+            raise
+        raise ValueError(f"{TAG_OPTIONS[exc.key]}: {exc.problem}") from None
     if args.timeline and not args.out:
         raise ValueError("--timeline needs --out DIR")
     segments = args.segments
@@ -22,26 +34,41 @@ def _cmd_tag(args: argparse.Namespace) -> int:
         if not args.out:
             raise ValueError("--segments without a path needs --out DIR (or give --segments FILE.npz)")
         segments = True
+    return _run_tag(args, tagger, segments)
+
+
+def _tagger(args: argparse.Namespace):
+    from ..config import tagging_config
+    from ..inference import Tagger, parse_thresholds
+
     settings = tagging_config(batch_size=args.batch_size, chunk_seconds=args.chunk_seconds,
                               pad_batches=args.pad_batches or None, skip_silent=False if args.keep_silent else None,
                               keep_spectrogram=args.timeline or None, num_threads=args.threads,
                               event_output=args.event_output, median_filter_seconds=args.median_filter,
                               detect_events=False if args.no_events else None, device=args.device,
-                              decode_workers=args.workers)
+                              decode_workers=args.workers, top_k=args.top_k, select=args.select,
+                              events_for=args.events_for)
     tagger = Tagger.from_checkpoint(args.checkpoint, backend=args.backend, onnx_path=args.onnx, settings=settings)
     if args.event_threshold is not None:
         defaults = tagger.event_settings.thresholds or None
         tagger.configure_events(thresholds=parse_thresholds(args.event_threshold, tagger.classes, defaults))
     if args.tag_threshold is not None:
-        tagger.tag_thresholds = np.asarray(parse_thresholds(args.tag_threshold, tagger.classes, tagger.tag_thresholds))
+        tagger.set_tag_thresholds(parse_thresholds(args.tag_threshold, tagger.classes, tagger.tag_thresholds))
+    return tagger
+
+
+def _run_tag(args: argparse.Namespace, tagger, segments) -> int:
+    from ..inference import tag_files
 
     def show(result) -> None:
         # one line of tags per file (* marks a tag at or above its class threshold), then its events
         tags = result.select_tags(args.top_k, args.select)
         write(f"{result.source}\t" + "\t".join(f"{t.label}:{t.probability:.3f}{'*' if t.above_threshold else ''}"
                                                 for t in tags))
+        tagged = {label for label, _ in result.above()}
         for e in result.events:
-            write(f"  event\t{e.label}\t{e.onset:.2f}-{e.offset:.2f} s\tscore {e.score:.3f}")
+            note = "" if e.label in tagged else "\t(class below its clip threshold)"
+            write(f"  event\t{e.label}\t{e.onset:.2f}-{e.offset:.2f} s\tscore {e.score:.3f}{note}")
 
     def write(line: str) -> None:  # above the progress bar, never into it
         from tqdm.auto import tqdm
@@ -49,16 +76,25 @@ def _cmd_tag(args: argparse.Namespace) -> int:
         tqdm.write(line, file=sys.stdout)
 
     if not args.out:
-        print("tags: label:probability, * = at or above the class threshold; events: label onset-offset score",
-              file=sys.stderr)
+        print("tags: label:probability, * = at or above the class threshold; events: label onset-offset score, "
+              "marked when their class is below its clip threshold", file=sys.stderr)
     try:
-        summary = tag_files(tagger, args.inputs, args.out, top_k=args.top_k, select=args.select,
-                            timeline=args.timeline, segments=segments, json_path=args.json, progress=not args.quiet,
-                            on_result=None if args.out else show)
+        summary = tag_files(tagger, args.inputs, args.out, timeline=args.timeline, segments=segments,
+                            json_path=args.json, progress=not args.quiet, on_result=None if args.out else show)
+    except OSError as exc:  # an output that could not be written (tag_files names it): say what that leaves
+        if exc.filename is None or not exc.strerror:
+            raise
+        where = f"the outputs in {args.out} are incomplete" if args.out else "its outputs are incomplete"
+        raise OSError(exc.errno, f"{exc.strerror} (tagging stopped; {where})", exc.filename) from exc
     finally:
         tagger.close()  # its decode workers, now rather than when the process exits
     sys.stdout.flush()
     print(summary.text(), file=sys.stderr)
+    if summary.interrupted:
+        kept = f"; their results are in {args.out}" if args.out else ""
+        print(f"weaktag tag: interrupted ({summary.interrupted}) after {summary.files} file(s), "
+              f"{summary.not_done} not done{kept}", file=sys.stderr)
+        return 128 + int(getattr(signal, summary.interrupted))
     return 1 if summary.failed and not summary.ok else 0
 
 
@@ -108,8 +144,8 @@ def add_verbs(verb: VerbFactory) -> None:
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
                    help="default: onnxruntime for an .onnx --checkpoint, torch otherwise")
     p.add_argument("--onnx", default=None, help="exported model for --backend onnxruntime (default: export now)")
-    p.add_argument("--top-k", type=int, default=5, help="report the K most probable classes")
-    p.add_argument("--select", choices=("top-k", "threshold", "union"), default="union",
+    p.add_argument("--top-k", type=int, default=tagging.top_k, help="report the K most probable classes (K >= 1)")
+    p.add_argument("--select", choices=("top-k", "threshold", "union"), default=tagging.select,
                    help="clip tags: the top K, those above their class threshold, or either")
     p.add_argument("--tag-threshold", default=None,
                    help="clip thresholds: 0.4 | one per class, comma-separated | label=value,... (default: checkpoint)")
@@ -119,6 +155,9 @@ def add_verbs(verb: VerbFactory) -> None:
                    help="event thresholds: 0.5 | one per class | label=value,... (default: checkpoint, else 0.5)")
     p.add_argument("--median-filter", type=float, default=None, metavar="SECONDS",
                    help="median filter length in seconds, 0 = off (default: checkpoint)")
+    p.add_argument("--events-for", choices=("all", "tagged"), default=tagging.events_for,
+                   help="events of every class (those of classes below their clip threshold are marked), or only "
+                   "of the classes tagged for the clip")
     p.add_argument("--no-events", action="store_true", help="clip tags only: no event decoding, no events.tsv")
     p.add_argument("--timeline", action="store_true", help="also write timelines/<name>.png under --out")
     p.add_argument("--segments", nargs="?", const="", default=None, metavar="FILE.npz",

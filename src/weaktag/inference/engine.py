@@ -62,7 +62,7 @@ import torch
 
 from ..audio import AudioError, LogMel, array_blocks, iter_audio_blocks
 from ..checkpoint import Checkpoint, load_checkpoint
-from ..config import TaggingConfig, tagging_config
+from ..config import TaggingConfig, check_setting, tagging_config
 from ..geometry import MIN_AUDIO_SECONDS
 from ..models import pool_recording
 from ..postprocess import ATTENTION_KINDS, OUTPUT_KINDS, EventSettings, decode_events
@@ -171,12 +171,9 @@ class Tagger:
         self.keep_spectrogram = settings.keep_spectrogram
         self.spectrogram_columns = settings.spectrogram_columns
         self._logmel = LogMel(grid.frontend) if settings.keep_spectrogram else None
-        c = len(checkpoint.classes)
+        self.events_for = settings.events_for
         thresholds = settings.tag_thresholds
-        self.tag_thresholds = (np.asarray(checkpoint.tag_thresholds, dtype=float) if thresholds is None
-                               else np.broadcast_to(np.asarray(thresholds, dtype=float), (c,)).copy())
-        if self.tag_thresholds.shape != (c,):
-            raise ValueError(f"tag thresholds: expected {c} values, got {self.tag_thresholds.shape}")
+        self.set_tag_thresholds(checkpoint.tag_thresholds if thresholds is None else thresholds)
         self.event_settings = replace(checkpoint.events)
         self.configure_events(settings.event_output, settings.event_thresholds, settings.median_filter_seconds)
 
@@ -220,6 +217,16 @@ class Tagger:
     def has_attention(self) -> bool:
         return self.runner.has_attention
 
+    def set_tag_thresholds(self, thresholds: float | Sequence[float]) -> np.ndarray:
+        """Clip thresholds: one value, or one per class (each in [0, 1]); returns them, one per class."""
+        c = len(self.classes)
+        check_setting(TaggingConfig, "tag_thresholds", thresholds, labels=self.classes)
+        values = np.asarray(thresholds, dtype=float)
+        if values.ndim > 1 or values.size not in (1, c):
+            raise ValueError(f"tag thresholds: expected {c} values, got {values.shape}")
+        self.tag_thresholds = np.broadcast_to(values, (c,)).copy()
+        return self.tag_thresholds
+
     def configure_events(self, output: str | None = None, thresholds: float | Sequence[float] | None = None,
                          median_filter_seconds: float | Sequence[float] | None = None) -> EventSettings:
         """Override the checkpoint's event settings (None keeps the current value); returns the settings in use."""
@@ -227,8 +234,10 @@ class Tagger:
         if output is not None:
             settings.output = output
         if thresholds is not None:
+            check_setting(TaggingConfig, "event_thresholds", thresholds, labels=self.classes)
             settings.thresholds = [float(t) for t in np.atleast_1d(np.asarray(thresholds, dtype=float))]
         if median_filter_seconds is not None:
+            check_setting(TaggingConfig, "median_filter_seconds", median_filter_seconds, labels=self.classes)
             settings.median_filter_seconds = (float(median_filter_seconds) if np.isscalar(median_filter_seconds)
                                               else [float(x) for x in median_filter_seconds])
         if settings.output not in OUTPUT_KINDS:
@@ -516,6 +525,9 @@ class Tagger:
         if self.detect_events:
             result.events = decode_events(result.scores(self.event_settings.output), self.classes, self._event_thr,
                                           result.segment_seconds, self.median_filter_segments)
+            if self.events_for == "tagged":
+                tagged = {label for label, _ in result.above()}
+                result.events = [e for e in result.events if e.label in tagged]
         return result
 
     # ---------------------------------------------------------------- spectrogram for timelines

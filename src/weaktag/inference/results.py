@@ -87,15 +87,17 @@ class TagResult:
                              self.segment_seconds, settings.filter_segments(self.classes, self.segment_seconds))
 
     def to_dict(self, top_k: int = 5, select: TagSelection = "union") -> dict:
-        """JSON-ready: file, duration, selected tags and events (matrices left out)."""
+        """JSON-ready: file, duration, selected tags and events (matrices left out); an event's
+        ``clip_above_threshold`` says whether its class is also tagged for the clip."""
+        tagged = {label for label, _ in self.above()}
         return {
             "filename": self.source,
             "duration": round(self.duration, 6),
             "tags": [{"label": t.label, "probability": round(t.probability, 6), "threshold": round(t.threshold, 6),
                       "above_threshold": t.above_threshold, "rank": t.rank}
                      for t in self.select_tags(top_k, select)],
-            "events": [{"onset": e.onset, "offset": e.offset, "event_label": e.label, "score": round(e.score, 6)}
-                       for e in self.events],
+            "events": [{"onset": e.onset, "offset": e.offset, "event_label": e.label, "score": round(e.score, 6),
+                        "clip_above_threshold": e.label in tagged} for e in self.events],
         }
 
     def _thresholds(self, thresholds: np.ndarray | float | None) -> np.ndarray:

@@ -17,6 +17,7 @@ same pixel for pixel), and :class:`TimelineWriter` draws in worker processes bes
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import sys
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -26,6 +27,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..files import naming
 from ..postprocess import EventSettings
 from .results import TagResult
 
@@ -38,8 +40,14 @@ def plot_timeline(result: TagResult, path: str | Path, top_k: int = 3, event_set
     fig = timeline_figure(result, top_k, event_settings, max_classes, dpi)
     # what bbox_inches="tight" crops to (savefig's default 0.1 inch pad), without its extra layout draw
     bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(TIGHT_PAD_INCHES)
-    fig.savefig(path, bbox_inches=bbox)
+    with naming(path):  # a full disk says which PNG
+        fig.savefig(path, bbox_inches=bbox)
     return path
+
+
+def _ignore_interrupts() -> None:
+    """Drawing workers leave Ctrl-C to the main process, which stops the run and closes them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 TIGHT_PAD_INCHES = 0.1
@@ -61,7 +69,7 @@ class TimelineWriter:
         if workers > 0:
             # fork on Linux, as the decode workers: no re-import of matplotlib per worker
             context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
-            self._pool = ProcessPoolExecutor(workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
         self._limit = 2 * max(1, workers)
 
     def submit(self, result: TagResult, path: str | Path) -> None:
@@ -72,13 +80,19 @@ class TimelineWriter:
             self._pending.popleft().result()
         self._pending.append(self._pool.submit(plot_timeline, result, path, self.top_k, self.event_settings))
 
-    def close(self) -> None:
+    def close(self, raise_errors: bool = True) -> None:
+        """Wait for the pending drawings (``raise_errors``: raise the first one's error) and end the
+        workers; ``raise_errors=False`` after a stop or another error, which is the one to report."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
         try:
             while self._pending:
-                self._pending.popleft().result()
+                future = self._pending.popleft()
+                if raise_errors:
+                    future.result()
+                else:
+                    future.cancel()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
