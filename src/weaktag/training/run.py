@@ -312,6 +312,8 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
         warnings.filterwarnings("ignore", message=".*treespec.*")
+        # a frozen backbone's batch norm is in eval mode on purpose (WeakTagNet.train)
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
         trainer = L.Trainer(
             max_epochs=config.train.max_epochs,
             accelerator=config.train.accelerator,
