@@ -83,6 +83,59 @@ def test_frozen_blocks_and_their_batch_norm_stay_unchanged(tmp_path):
     assert not torch.equal(net.head.segment.weight, head_before)
 
 
+@pytest.fixture(scope="module")
+def frozen_runs(tmp_path_factory) -> dict:
+    """One epoch of the same tiny frozen-aisfx run, through Lightning's fit: on cached backbone outputs, on
+    log-mel (train.cache_frozen_features=false, the path of every run with a log-mel augmentation), and
+    with only the first three blocks frozen (block 4 fine-tuned, as recommended-gpu fine-tunes 2-4)."""
+    from weaktag.synth import SynthConfig, synthesize_splits
+    from weaktag.training import prepare_data, train
+
+    tmp = tmp_path_factory.mktemp("frozen_runs")
+    splits = {"train": 4, "validation": 4, "test": 2}
+    synthesize_splits(tmp / "data", splits, SynthConfig(seed=5, clip_seconds=1.0))
+    base = [f"data.{s}={tmp / 'data' / s / 'manifest.jsonl'}" for s in splits] + [
+        "model.backbone=aisfx", "model.freeze=4", "model.neck_channels=16", "scheme.name=attention",
+        "train.lr=0.003", "train.batch_size=2", "train.max_epochs=1", "train.seed=0", "train.progress=false",
+        "train.logger=none", "train.accelerator=cpu", "train.event_output=segment"]
+    data = prepare_data(load_config(None, base))
+    runs = {"cached": [], "uncached": ["train.cache_frozen_features=false"], "partly frozen": ["model.freeze=3"]}
+    return {name: train(load_config(None, [*base, *extra, f"output_dir={tmp / name.replace(' ', '_')}"]), data=data)
+            for name, extra in runs.items()}
+
+
+@pytest.mark.parametrize("run", ["cached", "uncached"])
+def test_lightning_training_keeps_a_frozen_backbones_batch_norm_statistics(model, frozen_runs, run):
+    pretrained = model.backbone.state_dict()
+    trained = frozen_runs[run].model.backbone.state_dict()
+    stats = [k for k in pretrained if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert len(stats) == 3 * 8  # two batch norms in each of the 4 blocks
+    for key in stats:
+        assert torch.equal(trained[key], pretrained[key]), key
+
+
+def test_only_the_frozen_blocks_keep_their_statistics_when_the_backbone_is_partly_frozen(model, frozen_runs):
+    pretrained = model.backbone.state_dict()
+    trained = frozen_runs["partly frozen"].model.backbone.state_dict()
+    for key in pretrained:
+        if key.startswith(("blocks.0.", "blocks.1.", "blocks.2.")):
+            assert torch.equal(trained[key], pretrained[key]), key
+    # the fine-tuned block's batch norm trains on batch statistics, so its running statistics move
+    assert not torch.equal(trained["blocks.3.bn1.running_mean"], pretrained["blocks.3.bn1.running_mean"])
+    assert int(trained["blocks.3.bn1.num_batches_tracked"]) > int(pretrained["blocks.3.bn1.num_batches_tracked"])
+
+
+def test_cached_and_uncached_frozen_runs_learn_the_same_model(frozen_runs):
+    cached, uncached = frozen_runs["cached"], frozen_runs["uncached"]
+    assert cached.test_map is not None
+    assert uncached.best_val_map == pytest.approx(cached.best_val_map, abs=1e-5)
+    assert uncached.test_map == pytest.approx(cached.test_map, abs=1e-5)
+    np.testing.assert_allclose(uncached.test.predictions.clip_probs, cached.test.predictions.clip_probs,
+                               atol=1e-4, rtol=0)
+    for (name, a), b in zip(cached.model.state_dict().items(), uncached.model.state_dict().values()):
+        torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4, msg=name)
+
+
 def test_chunked_tagging_and_checkpoint_round_trip(model, tmp_path: Path):
     path = tmp_path / "x.wav"
     sf.write(str(path), (np.random.default_rng(0).standard_normal(int(8.3 * SR)) * 0.1).astype(np.float32), SR)

@@ -72,6 +72,11 @@ class WeakTagModule(L.LightningModule):
         return self._teacher_holder[0] if self._teacher_holder else None
 
     def on_train_epoch_start(self) -> None:
+        # Lightning's fit never calls train(): it trains in the modes the modules were built in, and after
+        # validation it sets back each submodule's captured ``training`` flag. WeakTagNet.train is what keeps
+        # a frozen backbone's batch norm in eval mode (its pretrained running statistics), so call it here,
+        # each epoch, before validation captures the modes.
+        self.model.train()
         self.scheme.start_epoch(self.current_epoch)
         if self.scheme.teacher_decay > 0 and self.teacher is None:
             teacher = copy.deepcopy(self.model)

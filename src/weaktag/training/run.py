@@ -10,6 +10,7 @@ never fatal.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import warnings
@@ -30,6 +31,7 @@ from ..labels import Manifest, hold_out, read_labels
 from ..labels.summary import report_labels
 from ..metrics.tagging import TaggingMetrics, choose_thresholds, tagging_metrics
 from ..models import ModelConfig, WeakTagNet
+from ..models.transfer import initialise_from, load_weights_file
 from ..postprocess import EventSettings
 from ..supervision import TrainingScheme, class_weights, make_scheme
 from .calibration import choose_event_output, choose_event_settings, choose_operating_point, event_metrics_for
@@ -131,8 +133,6 @@ def build_model(config: ExperimentConfig, num_classes: int, scheme: TrainingSche
     model = WeakTagNet(ModelConfig(num_classes, scheme.uses_attention, m.backbone_config(), m.neck_config(),
                                    head=scheme.head_kind(), **scheme.model_options()))
     if m.init:
-        from ..models.transfer import initialise_from
-
         initialise_from(model, m.init)
     if m.freeze:
         model.backbone.freeze(m.freeze)
@@ -205,6 +205,11 @@ _RESUME_FREE = ("max_epochs", "early_stopping_patience", "num_workers", "progres
                 "strategy", "accelerator")
 
 
+#: Lightning >= 2.6 reads the resumed checkpoint with the weights_only given here; older versions use
+#: torch.load's default, and resumable_checkpoint has read the same file with weights_only=True first
+_LIGHTNING_SAFE_LOAD = {"weights_only": True} if "weights_only" in inspect.signature(L.Trainer.fit).parameters else {}
+
+
 def resumable_settings(config: ExperimentConfig) -> dict[str, Any]:
     """What must match for a run to be resumed: everything but the settings of :data:`_RESUME_FREE`."""
     values = config.to_dict()
@@ -219,10 +224,11 @@ def resumable_checkpoint(config: ExperimentConfig) -> Path:
     path = Path(config.output_dir) / "checkpoints" / "last.ckpt"
     if not path.is_file():
         raise ValueError(f"{path}: no checkpoint to resume from (a run saves one after each epoch)")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a file cut short by the kill, or not a checkpoint
-        raise ValueError(f"{path}: cannot read the checkpoint to resume ({exc})") from None
+    # tensors and plain values only, as every load: a crafted last.ckpt never runs code (ValueError in one
+    # line for that, or for a file cut short by the kill)
+    saved = load_weights_file(path, "a training checkpoint to resume from")
+    if not isinstance(saved, dict) or "state_dict" not in saved:
+        raise ValueError(f"not a training checkpoint to resume from: {path} (not a Lightning checkpoint)")
     written = (saved.get("weaktag") or {}).get("experiment")
     if written is not None and written != resumable_settings(config):
         keys = _differing_keys(written, resumable_settings(config))
@@ -314,6 +320,8 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
         warnings.filterwarnings("ignore", message=".*treespec.*")
+        # a frozen backbone's batch norm is in eval mode on purpose (WeakTagNet.train)
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
         trainer = L.Trainer(
             max_epochs=config.train.max_epochs,
             accelerator=config.train.accelerator,
@@ -338,11 +346,12 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
             _loader(data.train, t.batch_size, t.num_workers, train_seed=t.seed),
             _loader(data.validation, t.batch_size, t.num_workers),
             ckpt_path=None if resume_from is None else str(resume_from),
+            **_LIGHTNING_SAFE_LOAD,
         )
     if not trainer.is_global_zero:
         return TrainResult(Path(), -1, float("nan"), None, time.time() - started)
 
-    best = torch.load(ckpt_cb.best_model_path, map_location="cpu", weights_only=False)
+    best = load_weights_file(ckpt_cb.best_model_path, "a training checkpoint")
     module.load_state_dict(best["state_dict"])
     # validation and test predictions on the training accelerator (a CPU pass over AudioSet's eval set
     # would take longer than the training), then the model goes to the CPU for the checkpoint
