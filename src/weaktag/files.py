@@ -39,6 +39,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:  # e.g. a full disk: name the file being written, not its temporary
+        if exc.filename is not None and Path(exc.filename) != tmp:
+            raise
+        code = exc.errno if exc.errno is not None else next(iter(exc.args), None)  # OSError(errno.ENOSPC)
+        code = code if isinstance(code, int) else None
+        reason = exc.strerror or (os.strerror(code) if code else str(exc) or type(exc).__name__)
+        raise OSError(code, reason, str(path)) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
