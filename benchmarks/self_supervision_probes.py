@@ -37,7 +37,7 @@ def probe(name: str, overrides: list[str]) -> dict:
 
     config = load_config(BENCH / "soundscapes.yaml", overrides + [f"output_dir={WORK / name}"])
     started = time.time()
-    result = train(config)
+    result = train(config, overwrite=True)  # a probe run again starts over
     best = [e for e in result.diagnostics if e["epoch"] == result.best_epoch]
     row = {"name": name, "overrides": overrides, "val_mAP": result.best_val_map, "best_epoch": result.best_epoch,
            "seconds": time.time() - started, "diag_best": best[0] if best else None}

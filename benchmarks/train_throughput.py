@@ -147,7 +147,7 @@ def train_run(width: float, data: PreparedData, batch: int, epochs: int, device:
                                 "train.event_output=segment", f"output_dir={out}"])
     timer = PhaseTimer(device)
     started = time.perf_counter()
-    result = train(config, data=data, callbacks=[timer])
+    result = train(config, data=data, callbacks=[timer], overwrite=True)  # each measurement starts over
     ended = time.perf_counter()
     steady = timer.epochs[1:]
     steady_train = float(np.median([e["train"] for e in steady]))

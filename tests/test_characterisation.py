@@ -27,7 +27,7 @@ from weaktag.training import train
 
 EXPECTED = {
     "attention-self": {
-        "best_epoch": 0,
+        "best_epoch": 1,  # 1-based since issue 19 (was 0)
         "val_map": 0.5224142764338362,
         "test_map": 0.46960517755095904,
         "tag_thresholds": [
@@ -58,7 +58,7 @@ EXPECTED = {
         }
     },
     "pool-weak-strong": {
-        "best_epoch": 0,
+        "best_epoch": 1,  # 1-based since issue 19 (was 0)
         "val_map": 0.6256734549054201,
         "test_map": 0.45890251224054085,
         "tag_thresholds": [

@@ -6,6 +6,7 @@ It is a plain ``torch.save`` of primitive types and tensors, so it loads with
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,13 @@ def save_checkpoint(path: str | Path, model: WeakTagNet, classes: list[str], sch
         "metrics": plain(metrics or {}, nan=float("nan")),
     }
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as exc:  # torch's zip writer reports a failed write (a full disk) this way
+            if "PytorchStreamWriter" not in str(exc):
+                raise
+            raise OSError(errno.EIO, f"cannot write the checkpoint ({' '.join(str(exc).split())[-120:]})",
+                          str(tmp)) from exc
     return path
 
 

@@ -310,12 +310,26 @@ def _build(cls: type, layers: list[tuple[Any, str]]) -> Any:
     return config
 
 
+def config_path(path: str | Path) -> Path:
+    """``path`` when it is a file, else the packaged recipe of that name (``recommended``); FileNotFoundError
+    naming both and the packaged recipes when neither exists."""
+    from .recipes import RECIPES_DIR, recipe_names
+
+    path = Path(path)
+    if path.exists():
+        return path
+    if str(path) in recipe_names():
+        return RECIPES_DIR / f"{path}.yaml"
+    raise FileNotFoundError(f"{path}: config file not found, and not a packaged recipe "
+                            f"({', '.join(recipe_names())})")
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
     """Read a YAML experiment config, apply ``section.key=value`` overrides, validate; raises ConfigError."""
     layers: list[tuple[Any, str]] = []
     where = "config"
     if path is not None:
-        path = Path(path)
+        path = config_path(path)
         raw = _read_yaml(path)
         _resolve_paths(raw, path.parent)
         where = str(path)

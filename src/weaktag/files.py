@@ -37,9 +37,12 @@ def naming(path: str | Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.errno is None or (exc.filename is not None and not str(exc.filename).endswith(".tmp")):
+        if exc.filename is not None and not str(exc.filename).endswith(".tmp"):
             raise
-        raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
+        code = exc.errno if exc.errno is not None else next(iter(exc.args), None)  # OSError(errno.ENOSPC)
+        code = code if isinstance(code, int) else None
+        reason = exc.strerror or (os.strerror(code) if code else str(exc) or type(exc).__name__)
+        raise OSError(code, reason, str(path)) from exc
 
 
 @contextlib.contextmanager

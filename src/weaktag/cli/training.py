@@ -15,7 +15,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     # without Lightning's progress bar, say something every epoch instead of minutes of silence
     result = train(config, on_epoch=None if config.train.progress else (lambda line: print(line, flush=True)),
-                   resume=getattr(args, "resume", False))
+                   resume=args.resume, overwrite=args.overwrite)
     if result.best_epoch < 0:  # another rank of a distributed run: rank 0 reports
         return 0
     print(f"best epoch {result.best_epoch}: validation mAP {result.best_val_map:.4f}")
@@ -36,7 +36,8 @@ def _cmd_psl(args: argparse.Namespace) -> int:
         if value is not None:
             overrides.append(f"scheme.{key}={value}")
     overrides += args.overrides
-    return _cmd_train(argparse.Namespace(config=args.config, overrides=overrides, resume=args.resume))
+    return _cmd_train(argparse.Namespace(config=args.config, overrides=overrides, resume=args.resume,
+                                         overwrite=args.overwrite))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -59,6 +60,8 @@ def add_verbs(verb: VerbFactory) -> None:
     p.add_argument("--config", required=True, help="YAML config (see configs/)")
     p.add_argument("--resume", action="store_true", help="continue a stopped run of this config from the last "
                    "epoch saved in its output_dir (same result as an uninterrupted run)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in output_dir (its model.pt, "
+                   "summary.json, checkpoints/ and logs/; other files stay)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. scheme.name=attention train.lr=1e-3")
     p.set_defaults(func=_cmd_train)
 
@@ -70,6 +73,7 @@ def add_verbs(verb: VerbFactory) -> None:
     p.add_argument("--teacher-weight", type=float, default=None,
                    help="w in w * BCE(student, teacher) + (1 - w) * BCE(student, clip labels) (default 0.5)")
     p.add_argument("--resume", action="store_true", help="continue a stopped run, as for train")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in output_dir, as for train")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, as for train")
     p.set_defaults(func=_cmd_psl)
 

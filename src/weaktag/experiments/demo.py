@@ -147,15 +147,16 @@ def run_demo(out_dir: str | Path = "weaktag-demo", epochs: int = 12, seed: int =
     results = {}
     for scheme in DEMO_SCHEMES:
         log(f"training {scheme} ({epochs} epochs) ...")
+        # overwrite: running the demo again into the same folder starts over (its data is written anew too)
         results[scheme] = train(demo_config(out_dir, scheme, epochs, seed), data=data,
-                                on_epoch=lambda line: log(f"  {line}"))
+                                on_epoch=lambda line: log(f"  {line}"), overwrite=True)
         log(f"  {scheme}: test mAP {results[scheme].test_map:.3f} (best epoch {results[scheme].best_epoch})")
     if not missing:
         config = recommended_config(out_dir, seed)
         log(f"training {RECOMMENDED} ({config.scheme.name}, {config.train.max_epochs} epochs on the frozen "
             "backbone's features, computed once) ...")
         # one line every 10 epochs: the head trains in well under a second per epoch
-        results[RECOMMENDED] = train(config, on_epoch=_every(10, lambda line: log(f"  {line}")))
+        results[RECOMMENDED] = train(config, on_epoch=_every(10, lambda line: log(f"  {line}")), overwrite=True)
         r = results[RECOMMENDED]
         log(f"  {RECOMMENDED}: test mAP {r.test_map:.3f} (best epoch {r.best_epoch})")
     return DemoResult(results, time.time() - started, out_dir)

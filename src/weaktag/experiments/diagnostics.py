@@ -83,7 +83,7 @@ def plot_diagnostics(summary: Mapping[str, dict], path: Path) -> Path:
     axes = fig.subplots(2, 3).ravel()
     for ax, key in zip(axes, DIAGNOSTICS):
         for arm, s in summary.items():
-            epochs = [r["epoch"] + 1 for r in s["by_epoch"]]
+            epochs = [r["epoch"] for r in s["by_epoch"]]
             line, = ax.plot(epochs, [r[key] for r in s["by_epoch"]], label=arm, linewidth=1.2)
             if key == "pseudo_density":  # the density P should have: Y's, dashed in the arm's colour
                 ax.plot(epochs, [r["true_density"] for r in s["by_epoch"]], linestyle="--", linewidth=0.8,

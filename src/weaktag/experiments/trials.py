@@ -23,7 +23,7 @@ from ..training import PreparedData, TrainResult, train
 from ..training.run import seed_independent_frozen_backbone
 
 TRIAL_FILE = "trial.json"
-TRIAL_FORMAT = "weaktag-trial/1"
+TRIAL_FORMAT = "weaktag-trial/2"  # /1 counted epochs from 0 (best_epoch, diagnostics); read_trial converts
 
 #: the arm whose trial of the same seed teaches a PSL arm when ``scheme.teacher`` is not set
 TEACHER_SCHEME = "attention"
@@ -137,6 +137,8 @@ def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> 
         record = json.loads(file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{file}: unreadable trial record ({exc}); delete it to run the trial again") from None
+    if record.get("format") == "weaktag-trial/1":
+        record = _epochs_from_one(record)
     if record.get("format") != TRIAL_FORMAT or record.get("scheme") != scheme or record.get("seed") != seed:
         raise ValueError(f"{file}: not the record of {scheme} seed {seed}; delete it to run the trial again")
     diffs = _differences(record.get("fingerprint") or {}, expected, fingerprint(ExperimentConfig()))
@@ -144,6 +146,16 @@ def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> 
         raise ValueError(f"{file} was made with a different config ({'; '.join(diffs)}); use another --out-dir, "
                          f"or delete {path.parent.parent} to start over")
     return record
+
+
+def _epochs_from_one(record: dict) -> dict:
+    """A weaktag-trial/1 record with its epochs counted from 1, as weaktag-trial/2 (and the epoch lines) count."""
+    metrics = dict(record.get("metrics") or {})
+    if isinstance(metrics.get("best_epoch"), int):
+        metrics["best_epoch"] += 1
+    diagnostics = [{**e, "epoch": e["epoch"] + 1} if isinstance(e.get("epoch"), int) else e
+                   for e in record.get("diagnostics") or []]
+    return {**record, "format": TRIAL_FORMAT, "metrics": metrics, "diagnostics": diagnostics}
 
 
 def trial_metrics(result: TrainResult) -> dict[str, Any]:

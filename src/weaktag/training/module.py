@@ -62,7 +62,7 @@ class WeakTagModule(L.LightningModule):
         self._val_scores: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
         self._val_stats: SelfSupervisionStats | None = None
-        #: one entry per validation epoch with strongly labelled clips: {"epoch", **diagnostic means}
+        #: one entry per validation epoch with strongly labelled clips: {"epoch" (1-based), **diagnostic means}
         self.diagnostics: list[dict] = []
         self._teacher_holder: list[torch.nn.Module] = []  # a list, so the teacher is not a registered submodule
 
@@ -176,7 +176,7 @@ class WeakTagModule(L.LightningModule):
         if stats.empty:
             return
         summary = stats.summary()
-        self.diagnostics.append({"epoch": int(self.current_epoch), "val_mAP": float(val_map), **summary})
+        self.diagnostics.append({"epoch": int(self.current_epoch) + 1, "val_mAP": float(val_map), **summary})
         for name in ("pseudo_density", "precision", "recall", "attention_in_events"):
             if np.isfinite(summary[name]):
                 self.log(f"val_{name}", summary[name], sync_dist=False)

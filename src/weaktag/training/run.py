@@ -10,13 +10,17 @@ never fatal.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
+import shutil
+import signal
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import lightning as L
 import numpy as np
@@ -39,6 +43,32 @@ from .augment import Augmenter
 from .module import EpochLog, Optimisation, WeakTagModule
 from .predict import Predictions, predict_features
 from .sampling import GlobalBatchSampler, ShardSampler
+
+#: what a run writes into its output_dir: what ``overwrite`` clears, and nothing else there
+RUN_OUTPUTS = ("model.pt", "summary.json", "diagnostics.json", "checkpoints", "logs")
+
+
+class TrainingStopped(Exception):
+    """A run stopped by a signal (SIGTERM from a scheduler or ``docker stop``, Ctrl-C); the message says
+    how to continue. ``exit_status`` is the shell's convention, 128 + the signal's number."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+    @classmethod
+    def of_run(cls, signum: int, output_dir: str | Path) -> "TrainingStopped":
+        name = signal.Signals(signum).name
+        last = Path(output_dir) / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            return cls(signum, f"stopped by {name}; the last checkpoint is {last} (saved after every epoch): "
+                               "run the same command with --resume to continue")
+        return cls(signum, f"stopped by {name} before the first epoch ended (nothing to resume): run the same "
+                           "command again")
 
 
 @dataclass
@@ -144,20 +174,39 @@ def backbone_is_frozen(model: WeakTagNet) -> bool:
 
 
 @torch.no_grad()
-def embed_frozen(model: WeakTagNet, features: FeatureSet, batch_size: int = 32) -> FeatureSet:
-    """The frozen backbone's outputs for every clip (``level="backbone"``): the head sees exactly these."""
+def embed_frozen(model: WeakTagNet, features: FeatureSet, batch_size: int = 32, progress: bool = False,
+                 split: str = "", report: Callable[[str], None] | None = None) -> FeatureSet:
+    """The frozen backbone's outputs for every clip (``level="backbone"``): the head sees exactly these.
+
+    This can take minutes before the first epoch: a bar on stderr with ``progress``, else a few lines
+    ("computing backbone features (train): 120/440 clips") to ``report`` when given."""
+    from tqdm import tqdm
+
     was_training = model.training
     model.eval()
-    parts = [model.backbone(features.features[start : start + batch_size])
-             for start in range(0, len(features), batch_size)]
+    what = f"backbone features{f' ({split})' if split else ''}"
+    bar = tqdm(total=len(features), desc=what, unit="clip", disable=not progress)
+    every = max(batch_size, -(-len(features) // 4 // batch_size) * batch_size)  # about four lines a split
+    parts = []
+    for start in range(0, len(features), batch_size):
+        parts.append(model.backbone(features.features[start : start + batch_size]))
+        done = min(start + batch_size, len(features))
+        bar.update(done - start)
+        if report is not None and not progress and (done % every == 0 or done == len(features)):
+            report(f"computing {what}: {done}/{len(features)} clips")
+    bar.close()
     model.train(was_training)
     embedded = torch.cat(parts) if parts else torch.zeros((0, model.backbone.out_channels, 0))
     return replace(features, features=embedded, level="backbone")
 
 
-def embed_prepared(model: WeakTagNet, data: PreparedData) -> PreparedData:
-    return PreparedData(data.classes, embed_frozen(model, data.train), embed_frozen(model, data.validation),
-                        None if data.test is None else embed_frozen(model, data.test), data.manifests)
+def embed_prepared(model: WeakTagNet, data: PreparedData, progress: bool = False,
+                   report: Callable[[str], None] | None = None) -> PreparedData:
+    def embed(split: str, features: FeatureSet) -> FeatureSet:
+        return embed_frozen(model, features, progress=progress, split=split, report=report)
+
+    return PreparedData(data.classes, embed("train", data.train), embed("validation", data.validation),
+                        None if data.test is None else embed("test", data.test), data.manifests)
 
 
 def seed_independent_frozen_backbone(config: ExperimentConfig) -> bool:
@@ -229,6 +278,10 @@ def resumable_checkpoint(config: ExperimentConfig) -> Path:
     saved = load_weights_file(path, "a training checkpoint to resume from")
     if not isinstance(saved, dict) or "state_dict" not in saved:
         raise ValueError(f"not a training checkpoint to resume from: {path} (not a Lightning checkpoint)")
+    finished = int(saved.get("epoch", -1)) + 1  # Lightning's 0-based epoch of the checkpoint
+    if finished > config.train.max_epochs:
+        raise ValueError(f"{path}: the run finished {finished} epochs already; resume with train.max_epochs of at "
+                         f"least {finished}")
     written = (saved.get("weaktag") or {}).get("experiment")
     if written is not None and written != resumable_settings(config):
         keys = _differing_keys(written, resumable_settings(config))
@@ -253,19 +306,79 @@ def _prediction_device(config: ExperimentConfig) -> torch.device:
     return torch.device("cuda" if gpu else "cpu")
 
 
+def earlier_run_outputs(output_dir: str | Path) -> list[str]:
+    """What an earlier run left in ``output_dir`` (its model.pt, summary.json, epoch checkpoints); a
+    folder without any is free to train into, whatever else it holds."""
+    out = Path(output_dir)
+    found = [name for name in ("model.pt", "summary.json") if (out / name).exists()]
+    if any((out / "checkpoints").glob("*.ckpt")):
+        found.append("checkpoints/")
+    return found
+
+
+def clear_output_dir(config: ExperimentConfig, resume: bool = False, overwrite: bool = False) -> None:
+    """Refuse to train over an earlier run's outputs unless resuming it or ``overwrite`` (which removes
+    :data:`RUN_OUTPUTS`, never other files)."""
+    out = Path(config.output_dir)
+    if resume and overwrite:
+        raise ValueError("--resume continues the run in output_dir and --overwrite replaces it: give one of them")
+    found = [] if resume else earlier_run_outputs(out)
+    if found and not overwrite:
+        raise ValueError(f"{out}: holds an earlier run ({', '.join(found)}); continue it with --resume, replace "
+                         "it with --overwrite, or set another output_dir")
+    if found:
+        for name in RUN_OUTPUTS:
+            path = out / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+
+
 def train(config: ExperimentConfig, data: PreparedData | None = None,
           on_epoch: Callable[[str], None] | None = None, resume: bool = False,
-          callbacks: Sequence[L.Callback] = ()) -> TrainResult:
+          callbacks: Sequence[L.Callback] = (), overwrite: bool = False) -> TrainResult:
     """Train one model as configured; see the module docstring for what is written.
 
-    ``on_epoch`` receives a one-line summary of every epoch (loss, validation mAP, time). ``resume``
-    continues a stopped run of the same config from ``<output_dir>/checkpoints/last.ckpt`` (the end of
-    its last finished epoch); the result equals the uninterrupted run's. ``callbacks`` are extra
-    Lightning callbacks.
+    ``on_epoch`` receives a one-line summary of every epoch (loss, validation mAP, time), and a few lines
+    while a frozen backbone's features are computed. ``resume`` continues a stopped run of the same
+    config from ``<output_dir>/checkpoints/last.ckpt`` (the end of its last finished epoch); the result
+    equals the uninterrupted run's. An output_dir holding an earlier run is refused unless ``resume`` or
+    ``overwrite`` (which clears that run's outputs first). ``callbacks`` are extra Lightning callbacks.
+
+    A SIGTERM (from a scheduler, ``docker stop``) or Ctrl-C raises :class:`TrainingStopped`; during the
+    epochs the stop is Lightning's graceful one, at the end of a batch.
     """
+    resume_from = resumable_checkpoint(config) if resume else None
+    clear_output_dir(config, resume, overwrite)
+    try:
+        return _train(config, data, on_epoch, resume_from, callbacks)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or the CLI's SIGTERM handler (weaktag.cli) outside the epochs
+        raise TrainingStopped.of_run(getattr(exc, "signum", signal.SIGINT), config.output_dir) from None
+
+
+@contextlib.contextmanager
+def _signals_for_lightning() -> Iterator[None]:
+    """SIGTERM's default handler while Lightning trains: Lightning then handles it alone (stops at the end
+    of a batch) rather than also calling a handler of the caller's that would raise mid-step. SIGINT is
+    restored afterwards (Lightning ignores it once it has caught a Ctrl-C)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+
+
+def _train(config: ExperimentConfig, data: PreparedData | None, on_epoch: Callable[[str], None] | None,
+           resume_from: Path | None, callbacks: Sequence[L.Callback]) -> TrainResult:
     started = time.time()
     out = Path(config.output_dir)
-    resume_from = resumable_checkpoint(config) if resume else None
     out.mkdir(parents=True, exist_ok=True)
     scheme = make_scheme(config.scheme.name, **config.scheme.settings())
     data = data or prepare_data(config, progress=config.train.progress)
@@ -289,7 +402,7 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
     model = build_model(config, len(data.classes), scheme)
     level = data.train.level  # "backbone" when the caller embedded the features already (compare)
     if level == "logmel" and _cacheable(config, model):
-        data = embed_prepared(model, data)
+        data = embed_prepared(model, data, progress=config.train.progress, report=on_epoch)
         level = "backbone"
     elif level == "backbone" and not _cacheable(config, model):
         raise ValueError("these features are a frozen backbone's outputs, but this run trains the backbone")
@@ -341,13 +454,20 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
             default_root_dir=str(out),
             num_sanity_val_steps=0,
         )
-        trainer.fit(
-            module,
-            _loader(data.train, t.batch_size, t.num_workers, train_seed=t.seed),
-            _loader(data.validation, t.batch_size, t.num_workers),
-            ckpt_path=None if resume_from is None else str(resume_from),
-            **_LIGHTNING_SAFE_LOAD,
-        )
+        with _signals_for_lightning():
+            try:
+                trainer.fit(
+                    module,
+                    _loader(data.train, t.batch_size, t.num_workers, train_seed=t.seed),
+                    _loader(data.validation, t.batch_size, t.num_workers),
+                    ckpt_path=None if resume_from is None else str(resume_from),
+                    **_LIGHTNING_SAFE_LOAD,
+                )
+            except SystemExit:  # Lightning's exit after a SIGTERM (SIGTERMException) or a Ctrl-C (status 1)
+                if not (trainer.received_sigterm or trainer.interrupted):
+                    raise
+                stopped_by = signal.SIGTERM if trainer.received_sigterm else signal.SIGINT
+                raise TrainingStopped.of_run(stopped_by, out) from None
     if not trainer.is_global_zero:
         return TrainResult(Path(), -1, float("nan"), None, time.time() - started)
 
@@ -356,7 +476,7 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
     # validation and test predictions on the training accelerator (a CPU pass over AudioSet's eval set
     # would take longer than the training), then the model goes to the CPU for the checkpoint
     model = module.model.to(_prediction_device(config)).eval()
-    best_epoch = int(best["epoch"])
+    best_epoch = int(best["epoch"]) + 1  # 1-based, as the epoch lines count ("epoch 3/12")
     val_pred = predict_features(model, data.validation)
     val_metrics = tagging_metrics(data.validation.weak, val_pred.clip_probs, data.classes)
     thresholds = choose_thresholds(data.validation.weak, val_pred.clip_probs)
