@@ -144,3 +144,30 @@ def test_own_recordings_walkthrough(tmp_path: Path, capsys) -> None:
     assert re.search(r"^2 classes; clips: train 6, validation 2, test 4$", out, re.M)
     assert main(["tag", "--checkpoint", str(run / "model.pt"), str(folder / "clip11.wav"), "--quiet"]) == 0
     assert "clip11.wav" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_train_prints_the_class_summary_before_training(tmp_path: Path, capsys, progress: bool) -> None:
+    # with the progress bar the summary goes through weaktag's logger (the CLI shows its INFO lines on
+    # stderr), without it through the epoch lines on stdout; either way before the first epoch
+    import yaml
+
+    from weaktag.cli import main
+    from weaktag.synth import SynthConfig, synthesize_splits
+
+    splits = {"train": 4, "validation": 2}
+    synthesize_splits(tmp_path / "data", splits, SynthConfig(seed=3, clip_seconds=1.0))
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": {s: str(tmp_path / "data" / s / "manifest.jsonl") for s in splits},
+        "model": {"width": 0.125}, "scheme": {"name": "attention"},
+        "train": {"batch_size": 2, "max_epochs": 1, "progress": progress, "logger": "none", "accelerator": "cpu",
+                  "event_output": "segment"},
+        "output_dir": str(tmp_path / "run")}))
+    assert main(["train", "--config", str(config)]) == 0
+    captured = capsys.readouterr()
+    text = captured.err if progress else captured.out
+    assert re.search(r"^\d+ classes; clips: train 4, validation 2$", text, re.MULTILINE), text
+    assert re.search(r"^ *class +train +validation$", text, re.MULTILINE)
+    if not progress:
+        assert text.index("classes; clips") < text.index("epoch 1/1")

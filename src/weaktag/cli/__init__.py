@@ -84,6 +84,12 @@ def _cli_output(verbose: bool) -> Iterator[None]:
     levels = [logger.level for logger in chatty]
     for logger in chatty:
         logger.setLevel(logging.WARNING)
+    # weaktag's own INFO lines (the class summary at the start of training) are for the user: plain, on stderr
+    library, handler = logging.getLogger("weaktag"), logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    library_level = library.level
+    library.addHandler(handler)
+    library.setLevel(logging.DEBUG if verbose else logging.INFO)
     try:
         with warnings.catch_warnings():
             if not verbose:
@@ -91,6 +97,8 @@ def _cli_output(verbose: bool) -> Iterator[None]:
                 warnings.showwarning = _one_line_warning
             yield
     finally:
+        library.removeHandler(handler)
+        library.setLevel(library_level)
         for logger, level in zip(chatty, levels):
             logger.setLevel(level)
 

@@ -40,6 +40,7 @@ from ..files import plain, write_csv, write_json, write_text_atomic
 from ..labels import Clip
 from ..metrics.statistics import summarize, wilcoxon_pairs
 from ..supervision import SCHEMES, make_scheme
+from ..labels.summary import report_labels
 from ..training import PreparedData, build_model, predict_features, prepare_data, read_manifests
 from ..training.run import embed_prepared, seed_independent_frozen_backbone
 from . import report as rep
@@ -137,6 +138,7 @@ class _Data:
             self.classes, self.manifests = list(manifests[0]), dict(manifests[1])
         else:
             self.classes, self.manifests = read_manifests(config)
+            report_labels(self.classes, self.manifests)  # once per compare, not per trial
         if "test" not in self.manifests:
             raise ValueError("compare needs a test set: set data.test in the config")
 

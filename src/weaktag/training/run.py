@@ -381,8 +381,11 @@ def _train(config: ExperimentConfig, data: PreparedData | None, on_epoch: Callab
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     scheme = make_scheme(config.scheme.name, **config.scheme.settings())
-    data = data or prepare_data(config, progress=config.train.progress)
-    report_labels(data.classes, data.manifests, say=on_epoch)
+    if data is None:  # the class summary and label warnings before minutes of feature computation
+        classes, manifests = read_manifests(config)
+        report_labels(classes, manifests, say=on_epoch)
+        data = prepare_data(config, progress=config.train.progress, manifests=(classes, manifests))
+    # (data prepared by a caller, e.g. compare's trials: the caller reports its labels once)
     for split, features in (("train", data.train), ("validation", data.validation)):
         if len(features) == 0:
             raise ValueError(f"{getattr(config.data, split)}: no usable {split} clip"
