@@ -14,6 +14,8 @@ import pytest
 import soundfile as sf
 import torch
 from matplotlib.colors import to_rgba
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
 
 from weaktag.audio import READ_BLOCK, SILENT, AudioError, iter_audio_blocks
 from weaktag.checkpoint import save_checkpoint
@@ -152,20 +154,31 @@ def test_timeline_legend_is_outside_the_plot_and_thresholds_wear_their_class_col
     fig = timeline_figure(result, top_k=3, event_settings=settings)
     fig.canvas.draw()
     scores = fig.axes[1]
-    legend = scores.get_legend()
-    assert legend is not None
-    box, plot = legend.get_window_extent(), scores.get_window_extent()
-    assert box.x0 >= plot.x1  # right of the score panel: covers no curve
+    # the legend: a line sample and a label an entry, drawn as figure artists (no Legend, which lays
+    # itself out again at every draw)
+    texts = [a for a in fig.artists if isinstance(a, Text) and a.get_visible()]
+    handles = [a for a in fig.artists if isinstance(a, Line2D) and a.get_visible()]
+    assert len(texts) == len(handles) == 6
+    plot = scores.get_window_extent()
+    for text, handle in zip(texts, handles):
+        box, sample = text.get_window_extent(), handle.get_window_extent()
+        assert plot.x1 <= sample.x0 < sample.x1 < box.x0  # right of the score panel: covers no curve
+        assert sample.y0 <= (box.y0 + box.y1) / 2 <= sample.y1 + 1  # on its label's line
+    assert [t.get_window_extent().y0 for t in texts] == sorted((t.get_window_extent().y0 for t in texts),
+                                                               reverse=True)  # top down, in order
     lines = {line.get_label(): line for line in scores.get_lines()}
     order = ["knock"] + [label for label, _ in result.top(3) if label != "knock"]  # events first, then top tags
     assert sorted(order) == sorted(CLASSES)
     thr = dict(zip(CLASSES, settings.thresholds))
-    assert [text.get_text() for text in legend.get_texts()] == [
-        text for name in order for text in (name, f"{name} threshold {thr[name]:.2f}")]
+    labels = [text.get_text() for text in texts]
+    assert labels == [text for name in order for text in (name, f"{name} threshold {thr[name]:.2f}")]
+    for label, handle in zip(labels, handles):  # each sample looks like its line
+        assert to_rgba(handle.get_color()) == to_rgba(lines[label].get_color())
+        assert handle.get_linestyle() == lines[label].get_linestyle()
     for k, name in enumerate(CLASSES):
         curve, threshold = lines[name], lines[f"{name} threshold {settings.thresholds[k]:.2f}"]
         assert to_rgba(threshold.get_color()) == to_rgba(curve.get_color())
-        assert threshold.get_linestyle() == "--"
+        assert threshold.get_linestyle() == "--" and curve.get_linestyle() == "-"
         assert np.allclose(threshold.get_ydata(), settings.thresholds[k])
     assert len({to_rgba(lines[name].get_color()) for name in CLASSES}) == 3
     png = plot_timeline(result, tmp_path / "x.png", top_k=3, event_settings=settings)
@@ -216,8 +229,8 @@ def test_the_fixed_timeline_layout_leaves_room_for_labels_legend_and_title(name:
     background = pixels[0, 0]
     for edge in (pixels[:8], pixels[-8:], pixels[:, :8], pixels[:, -8:]):
         assert (edge == background).all()
-    legend = fig.axes[1].get_legend().get_window_extent()
-    assert legend.x1 < pixels.shape[1] and fig.axes[0].title.get_window_extent().x1 < pixels.shape[1]
+    right = max(t.get_window_extent().x1 for t in [*fig.artists, fig.axes[0].title] if isinstance(t, Text))
+    assert right < pixels.shape[1] - 8  # the check above saw the texts' row of pixels
 
 
 # ---------------------------------------------------------------- issue 19: interrupts, full disks, ranges, names

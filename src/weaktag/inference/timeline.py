@@ -19,6 +19,7 @@ beside the tagging.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import signal
 import sys
@@ -31,7 +32,11 @@ import numpy as np
 import PIL.Image
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
 from matplotlib.font_manager import FontProperties
+from matplotlib.ticker import AutoLocator
+from matplotlib.transforms import ScaledTranslation
 
 from ..files import naming
 from ..postprocess import EventSettings
@@ -222,19 +227,36 @@ class _TimelineFigure:
         # not sharex: shared axes lay out each other's tick labels at every draw; equal limits suffice
         self.spec, self.score, self.events = (self.fig.add_subplot(grid[i]) for i in range(3))
         self.score.set_ylim(-0.02, 1.02)
-        self.score.set_yticks([0.0, 0.5, 1.0])
+        self.score.set_yticks([0.0, 0.5, 1.0], ["0.0", "0.5", "1.0"])
         self.events.set_xlabel("time (s)")
+        self.legend = [self._legend_entry(k) for k in range(2 * layout.lanes)]  # a curve and a threshold a class
+        # axis labels at fixed offsets from the axes (beyond the widest tick label, "0.5"): else
+        # each draw lays out the tick labels once more to place them
+        for ax in (self.spec, self.score):
+            ax.yaxis.set_label_coords(0, 0.5, ax.transAxes + ScaledTranslation(-0.42, 0, self.fig.dpi_scale_trans))
+        self.events.xaxis.set_label_coords(
+            0.5, 0, self.events.transAxes + ScaledTranslation(0, -0.25, self.fig.dpi_scale_trans))
         for ax in (self.spec, self.score):
             ax.tick_params(labelbottom=False)
+
+    def _legend_entry(self, k: int) -> tuple[Line2D, Text]:
+        """Entry ``k`` of the legend right of the score panel, top down, spaced as matplotlib's legend
+        (which lays its boxes out again at every draw): a line sample 2 em long, then its label."""
+        em = LABEL_FONT_SIZE / 72  # inches
+        # inches from the score panel's top right corner
+        corner = self.fig.dpi_scale_trans + ScaledTranslation(1, 1, self.score.transAxes)
+        x, y = 0.01 * self.layout.plot_width + 0.4 * em, -em * (1.0 + 1.6 * k)
+        handle = Line2D([x, x + 2 * em], [y, y], lw=1.2, transform=corner)
+        text = Text(x + 2.8 * em, y, "", fontsize=LABEL_FONT_SIZE, va="center", ha="left", transform=corner)
+        self.fig.add_artist(handle)
+        self.fig.add_artist(text)
+        return handle, text
 
     def show(self, content: _TimelineContent) -> Figure:
         """The figure, showing ``content`` (and nothing of the file shown before)."""
         for ax in (self.spec, self.score, self.events):
             for artist in [*ax.images, *ax.texts, *ax.lines, *ax.collections]:
                 artist.remove()
-        legend = self.score.get_legend()
-        if legend is not None:
-            legend.remove()
         result, shown = content.result, content.shown
         colors = [f"C{k % 10}" for k in range(len(shown))]
 
@@ -243,7 +265,8 @@ class _TimelineFigure:
             self.spec.imshow(spec, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",
                              extent=(0.0, spec.shape[1] * result.spectrogram_hop, 0, spec.shape[0]))
             self.spec.set_ylabel("mel band")
-            self.spec.set_yticks([0, spec.shape[0] // 2, spec.shape[0]])
+            bands = [0, spec.shape[0] // 2, spec.shape[0]]
+            self.spec.set_yticks(bands, [str(b) for b in bands])
         else:
             self.spec.text(0.5, 0.5, "spectrogram not kept (Tagger(keep_spectrogram=True))", ha="center",
                            va="center", transform=self.spec.transAxes)
@@ -262,9 +285,17 @@ class _TimelineFigure:
                                label=_threshold_label(name, thresholds[c]))
         self.score.set_ylim(-0.02, 1.02)
         self.score.set_ylabel(f"{content.output} score")
-        if shown:  # outside the axes, so it never hides a curve
-            self.score.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=LABEL_FONT_SIZE, ncol=1,
-                              frameon=False, borderaxespad=0.0)
+        entries = [(line.get_label(), line.get_color(), line.get_linestyle(), line.get_alpha()) for line in self.score.lines]
+        for k, (handle, text) in enumerate(self.legend):
+            visible = k < len(entries)
+            handle.set_visible(visible)
+            text.set_visible(visible)
+            if visible:
+                label, color, style, alpha = entries[k]
+                handle.set_color(color)
+                handle.set_linestyle(style)
+                handle.set_alpha(alpha)
+                text.set_text(label)
 
         for k, c in enumerate(shown):
             spans = [(e.onset, e.offset - e.onset) for e in result.events if e.label == result.classes[c]]
@@ -272,7 +303,10 @@ class _TimelineFigure:
                 self.events.broken_barh(spans, (k - 0.4, 0.8), facecolors=colors[k])
         self.events.set_yticks(range(len(shown)), content.names, fontsize=LABEL_FONT_SIZE)
         self.events.set_ylim(self.layout.lanes - 0.4, -0.6)  # first lane on top
+        # fixed ticks and labels: no locator or formatter runs at each draw, for each axes
+        ticks = [t for t in AutoLocator().tick_values(0.0, content.duration) if 0.0 <= t <= content.duration]
         for ax in (self.spec, self.score, self.events):
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks] if ax is self.events else [""] * len(ticks))
             ax.set_xlim(0, content.duration)
         return self.fig
 
@@ -288,9 +322,12 @@ _MEASURE = RendererAgg(1, 1, 100)
 
 def _text_width(texts: list[str], size: float) -> float:
     """Width in inches of the widest of ``texts`` at font ``size`` (0 for none), as a figure draws it."""
-    prop = FontProperties(size=size)
-    widths = [_MEASURE.get_text_width_height_descent(t, prop, ismath=False)[0] for t in texts]
-    return max(widths, default=0.0) / _MEASURE.dpi
+    return max((_one_text_width(t, size) for t in texts), default=0.0)
+
+
+@functools.lru_cache(maxsize=4096)  # the same class names come back file after file
+def _one_text_width(text: str, size: float) -> float:
+    return _MEASURE.get_text_width_height_descent(text, FontProperties(size=size), ismath=False)[0] / _MEASURE.dpi
 
 
 TITLE_FONT_SIZE = 10
