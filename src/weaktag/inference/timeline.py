@@ -285,7 +285,8 @@ class _TimelineFigure:
                                label=_threshold_label(name, thresholds[c]))
         self.score.set_ylim(-0.02, 1.02)
         self.score.set_ylabel(f"{content.output} score")
-        entries = [(line.get_label(), line.get_color(), line.get_linestyle(), line.get_alpha()) for line in self.score.lines]
+        entries = [(line.get_label(), line.get_color(), line.get_linestyle(), line.get_alpha())
+                   for line in self.score.lines]  # the legend: each line's sample and label
         for k, (handle, text) in enumerate(self.legend):
             visible = k < len(entries)
             handle.set_visible(visible)
