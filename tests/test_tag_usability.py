@@ -14,6 +14,8 @@ import pytest
 import soundfile as sf
 import torch
 from matplotlib.colors import to_rgba
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
 
 from weaktag.audio import READ_BLOCK, SILENT, AudioError, iter_audio_blocks
 from weaktag.checkpoint import save_checkpoint
@@ -152,45 +154,83 @@ def test_timeline_legend_is_outside_the_plot_and_thresholds_wear_their_class_col
     fig = timeline_figure(result, top_k=3, event_settings=settings)
     fig.canvas.draw()
     scores = fig.axes[1]
-    legend = scores.get_legend()
-    assert legend is not None
-    box, plot = legend.get_window_extent(), scores.get_window_extent()
-    assert box.x0 >= plot.x1  # right of the score panel: covers no curve
+    # the legend: a line sample and a label an entry, drawn as figure artists (no Legend, which lays
+    # itself out again at every draw)
+    texts = [a for a in fig.artists if isinstance(a, Text) and a.get_visible()]
+    handles = [a for a in fig.artists if isinstance(a, Line2D) and a.get_visible()]
+    assert len(texts) == len(handles) == 6
+    plot = scores.get_window_extent()
+    for text, handle in zip(texts, handles):
+        box, sample = text.get_window_extent(), handle.get_window_extent()
+        assert plot.x1 <= sample.x0 < sample.x1 < box.x0  # right of the score panel: covers no curve
+        assert sample.y0 <= (box.y0 + box.y1) / 2 <= sample.y1 + 1  # on its label's line
+    assert [t.get_window_extent().y0 for t in texts] == sorted((t.get_window_extent().y0 for t in texts),
+                                                               reverse=True)  # top down, in order
     lines = {line.get_label(): line for line in scores.get_lines()}
     order = ["knock"] + [label for label, _ in result.top(3) if label != "knock"]  # events first, then top tags
     assert sorted(order) == sorted(CLASSES)
     thr = dict(zip(CLASSES, settings.thresholds))
-    assert [text.get_text() for text in legend.get_texts()] == [
-        text for name in order for text in (name, f"{name} threshold {thr[name]:.2f}")]
+    labels = [text.get_text() for text in texts]
+    assert labels == [text for name in order for text in (name, f"{name} threshold {thr[name]:.2f}")]
+    for label, handle in zip(labels, handles):  # each sample looks like its line
+        assert to_rgba(handle.get_color()) == to_rgba(lines[label].get_color())
+        assert handle.get_linestyle() == lines[label].get_linestyle()
     for k, name in enumerate(CLASSES):
         curve, threshold = lines[name], lines[f"{name} threshold {settings.thresholds[k]:.2f}"]
         assert to_rgba(threshold.get_color()) == to_rgba(curve.get_color())
-        assert threshold.get_linestyle() == "--"
+        assert threshold.get_linestyle() == "--" and curve.get_linestyle() == "-"
         assert np.allclose(threshold.get_ydata(), settings.thresholds[k])
     assert len({to_rgba(lines[name].get_color()) for name in CLASSES}) == 3
     png = plot_timeline(result, tmp_path / "x.png", top_k=3, event_settings=settings)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_timeline_png_is_the_tight_figure_whether_drawn_here_or_in_a_worker(tmp_path: Path):
+def _timeline_result(seed: int, classes: list[str], source: str = "y.wav") -> TagResult:
+    rng = np.random.default_rng(seed)
+    xa = rng.uniform(0, 1, (len(classes), 62)).astype(np.float32)
+    return TagResult(source=source, duration=10.0, classes=classes, clip_probs=xa.mean(axis=1),
+                     segment_probs=xa, attention=None, segment_seconds=0.16,
+                     events=[DetectedEvent(classes[1], 1.28, 3.52, 0.81)],
+                     spectrogram=rng.normal(size=(64, 998)).astype(np.float32))
+
+
+def test_timeline_png_is_the_same_whether_drawn_fresh_on_a_reused_figure_or_in_a_worker(tmp_path: Path):
     import matplotlib.image
 
-    rng = np.random.default_rng(1)
-    xa = rng.uniform(0, 1, (3, 62)).astype(np.float32)
-    result = TagResult(source="y.wav", duration=10.0, classes=CLASSES, clip_probs=xa.mean(axis=1),
-                       segment_probs=xa, attention=None, segment_seconds=0.16,
-                       events=[DetectedEvent("knock", 1.28, 3.52, 0.81)],
-                       spectrogram=rng.normal(size=(64, 998)).astype(np.float32))
+    from weaktag.inference import timeline
+
     settings = EventSettings(output="segment", thresholds=[0.3, 0.6, 0.45])
-    timeline_figure(result, 3, settings).savefig(tmp_path / "tight.png", bbox_inches="tight")  # what it was
-    here = plot_timeline(result, tmp_path / "here.png", top_k=3, event_settings=settings)
+    result, other = _timeline_result(1, CLASSES), _timeline_result(2, CLASSES, source="z.wav")
+    timeline._FIGURES.clear()
+    fresh = plot_timeline(result, tmp_path / "fresh.png", top_k=3, event_settings=settings)
+    plot_timeline(other, tmp_path / "other.png", top_k=3, event_settings=settings)  # same layout: reuses it
+    assert len(timeline._FIGURES) == 1
+    again = plot_timeline(result, tmp_path / "again.png", top_k=3, event_settings=settings)
     with TimelineWriter(1, top_k=3, event_settings=settings) as writer:
         writer.submit(result, tmp_path / "worker.png")
-    tight = matplotlib.image.imread(tmp_path / "tight.png")
-    assert tight.shape[1] > 800  # cropped to its content, legend included, not the 8-inch canvas
-    for png in (here, tmp_path / "worker.png"):
+    image = matplotlib.image.imread(fresh)
+    # cropped to its content, legend included: wider than the plots (6.25 in), no taller than the canvas
+    assert image.shape[1] > 800 and 350 < image.shape[0] <= 100 * (4.2 + 0.28 * 3)
+    assert not np.array_equal(matplotlib.image.imread(tmp_path / "other.png"), image)  # a check that can fail
+    for png in (again, tmp_path / "worker.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert np.array_equal(matplotlib.image.imread(png), tight)
+        assert np.array_equal(matplotlib.image.imread(png), image)  # nothing of the other file left on it
+
+
+@pytest.mark.parametrize("name", ["x", "a class name long enough to push the legend far out"])
+def test_the_fixed_timeline_layout_leaves_room_for_labels_legend_and_title(name: str):
+    # the canvas is not sized by a layout pass, so its margins must hold the longest texts:
+    # nothing may touch its edges (it would be cut off), whatever the class names and title
+    classes = ["beep", name, "siren"]
+    result = _timeline_result(3, classes, source="a/folder/with/a/rather/long/name/recording_0001.flac")
+    fig = timeline_figure(result, top_k=3, event_settings=EventSettings(output="segment"))
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[:, :, :3]
+    background = pixels[0, 0]
+    for edge in (pixels[:8], pixels[-8:], pixels[:, :8], pixels[:, -8:]):
+        assert (edge == background).all()
+    right = max(t.get_window_extent().x1 for t in [*fig.artists, fig.axes[0].title] if isinstance(t, Text))
+    assert right < pixels.shape[1] - 8  # the check above saw the texts' row of pixels
 
 
 # ---------------------------------------------------------------- issue 19: interrupts, full disks, ranges, names
