@@ -273,6 +273,13 @@ def test_demo_explains_itself_and_its_next_commands_run(tmp_path: Path):
     assert sum(1 for line in said if re.match(r"\s+epoch \d+/2, train loss [\d.]+, validation mAP [\d.]+", line)) == 4
     commands = result.next_commands()
     assert [c.split()[1] for c in commands] == ["tag", "evaluate", "plot"]
+    # tag and evaluate use the model with the best test mAP in the demo's table, whichever it is
+    best_map = max(r.test_map for r in result.results.values())
+    for command in commands[:2]:
+        checkpoint = Path(shlex.split(command)[shlex.split(command).index("--checkpoint") + 1])
+        assert [r.test_map for r in result.results.values() if r.checkpoint == checkpoint] == [best_map]
+    # the compare estimate counts the shared features and every arm's measured time (training + evaluation)
+    assert result.compare_minutes() * 60 >= 5 * sum(r.wall_seconds for r in result.results.values())
     for command in commands:
         assert main(shlex.split(command)[1:]) == 0, command
     assert (tmp_path / "demo" / "tagged" / "tags.csv").exists()
