@@ -3,11 +3,15 @@ and training reads shards (in data-loader workers) as it reads the files."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import soundfile as sf
@@ -159,6 +163,126 @@ def test_an_interrupted_pack_leaves_no_folder_behind(data: Path, tmp_path: Path,
     assert len(written) == 7
     assert not (tmp_path / "out" / "pack").exists()
     assert list((tmp_path / "out").iterdir()) == []  # no temporary folder either
+
+
+def _pack_in_a_process(data: Path, out: Path, workers: int, limit_file_bytes: int | None = None
+                       ) -> subprocess.CompletedProcess:
+    """``weaktag pack`` of the 16 training clips (1 MB) in a process of its own: a segfault kills it, not pytest.
+    ``limit_file_bytes``: RLIMIT_FSIZE, so that writing past it fails with EFBIG (SIGXFSZ ignored)."""
+    def limit() -> None:
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_bytes, limit_file_bytes))
+
+    argv = [sys.executable, "-m", "weaktag.cli", "pack", "--labels", str(data / "train" / "manifest.jsonl"),
+            "--out", str(out), "--workers", str(workers), "--clips-per-shard", "10", "--quiet"]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          preexec_fn=None if limit_file_bytes is None else limit)
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A 256 KiB tmpfs: the training clips (1 MB) do not fit. Needs the right to mount (root in a sandbox)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if not sys.platform.startswith("linux"):
+        pytest.skip("a tmpfs needs Linux")
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+                              capture_output=True, text=True, timeout=30)
+    except (FileNotFoundError, PermissionError) as exc:
+        pytest.skip(f"cannot mount a tmpfs here ({exc}); the EFBIG and patched variants still run")
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); the EFBIG and patched variants still run")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True, timeout=30)
+
+
+def test_packing_onto_a_full_disk_is_one_line_naming_the_pack_and_leaves_nothing(data: Path, full_disk: Path):
+    """HDF5 used to segfault (exit 139) closing a shard whose cached chunk could not be flushed. Decoded in
+    worker processes (the EFBIG variant below decodes in this one)."""
+    out = full_disk / "pack"
+    done = _pack_in_a_process(data, out, workers=2)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith(f"weaktag pack: error: {out}: No space left on device after writing ")
+    assert "the partial pack is deleted" in done.stderr
+    assert list(full_disk.iterdir()) == []  # no pack, no temporary folder, no shard
+
+
+@pytest.mark.skipif(os.name != "posix", reason="RLIMIT_FSIZE is POSIX")
+def test_a_shard_outgrowing_the_file_size_limit_is_one_line_and_leaves_nothing(data: Path, tmp_path: Path):
+    """The real HDF5 write and close path failing without a mount: a file-size limit (as FAT32's 4 GB) fails
+    the shard's writes with EFBIG, which used to segfault the same way."""
+    out = tmp_path / "out" / "pack"
+    done = _pack_in_a_process(data, out, workers=0, limit_file_bytes=300_000)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines() == [
+        f"weaktag pack: error: {out}: File too large after writing 0.3 MB of the pack (the partial pack is deleted; "
+        "the file system limits a file's size: pack with fewer --clips-per-shard, or elsewhere)"]
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def _fail_writing(monkeypatch, what: str) -> None:
+    """Make one step of writing a pack fail as a full disk does: the audio, a shard's labels or pack.json."""
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    if what == "audio":
+        real = h5py.Dataset.__setitem__
+        calls = []
+
+        def write(self, key, value):
+            calls.append(key)
+            if len(calls) == 2:  # the first shard's last samples, at its close: a whole chunk is written before
+                no_space()
+            real(self, key, value)
+
+        monkeypatch.setattr(h5py.Dataset, "__setitem__", write)
+    elif what == "labels":
+        real_create = h5py.Group.create_dataset
+
+        def create(self, name, *args, **kwargs):
+            if name == "clip_id" and self.file.filename.endswith("shard-00001.h5"):
+                no_space()
+            return real_create(self, name, *args, **kwargs)
+
+        monkeypatch.setattr(h5py.Group, "create_dataset", create)
+    else:
+        monkeypatch.setattr(packing, "write_json", no_space)
+
+
+@pytest.mark.parametrize("what, workers", [("audio", 0), ("audio", 2), ("labels", 2), ("pack.json", 0)])
+def test_a_write_failing_for_want_of_space_is_one_line_and_leaves_nothing(data: Path, tmp_path: Path, capsys,
+                                                                          monkeypatch, what: str, workers: int):
+    _fail_writing(monkeypatch, what)
+    out = tmp_path / "out" / "pack"
+    assert main(["pack", "--labels", str(data / "train" / "manifest.jsonl"), "--out", str(out),
+                 "--workers", str(workers), "--clips-per-shard", "10", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"weaktag pack: error: {out}: No space left on device after ")
+    assert err[0].endswith("(the partial pack is deleted; free some space or pack elsewhere)")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_the_writer_holds_under_a_chunk_of_audio_and_writes_every_sample(tmp_path: Path):
+    """Whole chunks are written as they fill (HDF5 caches none: see _ShardWriter), the rest at close."""
+    rng = np.random.default_rng(0)
+    chunk = packing.AUDIO_CHUNK
+    waves = [rng.integers(-2000, 2000, n, dtype=np.int16) for n in (1000, chunk + 5, 3, 2 * chunk)]
+    writer = packing._ShardWriter(tmp_path / "shard.h5", ["a"], 16000)
+    clip = Clip("x", None, frozenset({"a"}))
+    for wave in waves:
+        writer.add(clip, wave)
+        on_disk = len(writer.audio)
+        assert on_disk % chunk == 0 and 0 <= writer.offsets[-1] - on_disk < chunk
+    assert len(writer.audio) == 3 * chunk
+    writer.close()
+    with h5py.File(tmp_path / "shard.h5", "r") as f:
+        offsets = f["audio_offsets"][()]
+        assert [f["audio"][a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])] == [w.tolist() for w in waves]
 
 
 def test_a_killed_packs_temporary_folder_is_removed_by_the_next_pack(data: Path, tmp_path: Path):

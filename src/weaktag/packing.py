@@ -8,12 +8,15 @@ the shards (``Clip.packed``): :func:`load_clip_audio` is the one function that r
 from a shard or from its file. The on-disk layout is defined in :mod:`weaktag.labels.pack`.
 
 A pack is written into a hidden temporary folder beside ``out_dir`` and renamed to ``out_dir`` only
-when it is complete, so an interrupted pack never leaves a half-written ``out_dir``.
+when it is complete, so an interrupted pack (or one that fills the disk) never leaves a half-written ``out_dir``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
 import shutil
 import time
 from collections import OrderedDict, deque
@@ -35,6 +38,8 @@ from .labels.pack import (DEFAULT_CLIPS_PER_SHARD, DEFAULT_SAMPLE_RATE, INT16_SC
 AUDIO_CHUNK = 1 << 18
 TOO_QUIET = "audio is too quiet for int16 (every sample rounds to zero)"
 _OPEN_SHARDS = 8  # shard handles kept open per process; clips are read in shard order, so few suffice
+#: write failures that mean "no room" (disk full, quota, a file system's file-size limit): one line naming the pack
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def to_int16(wave: np.ndarray) -> np.ndarray:
@@ -161,7 +166,13 @@ class PackReport:
 
 
 class _ShardWriter:
-    """One shard, written clip by clip: waveforms appended as they come, the labels at :meth:`close`."""
+    """One shard, written clip by clip: waveforms appended in whole chunks as they come, the labels at :meth:`close`.
+
+    HDF5's chunk cache is off and the audio is written one whole chunk at a time from a buffer of its own
+    (so each chunk is still written once): a chunk that HDF5 holds dirty and fails to flush when the dataset
+    closes (a full disk) corrupts HDF5's state and segfaults the process (HDF5 issue #6601; h5py #914). With
+    nothing cached, a failed write fails where it happens, and the file closes cleanly afterwards.
+    """
 
     def __init__(self, path: Path, classes: Sequence[str], sample_rate: int) -> None:
         import h5py
@@ -169,7 +180,7 @@ class _ShardWriter:
         self.path, self.sample_rate = path, sample_rate
         self.class_index = {name: i for i, name in enumerate(classes)}
         self.num_classes = len(classes)
-        self.file = h5py.File(path, "w")
+        self.file = h5py.File(path, "w", rdcc_nbytes=0)
         self.file.attrs.update({"format": PACK_FORMAT, "version": PACK_VERSION, "sample_rate": sample_rate,
                                 "int16_scale": INT16_SCALE})
         self.file.attrs["classes"] = np.array(list(classes), dtype=h5py.string_dtype())
@@ -177,21 +188,34 @@ class _ShardWriter:
                                               chunks=(AUDIO_CHUNK,))
         self.rows: list[Clip] = []
         self.offsets = [0]
+        self.unwritten: list[np.ndarray] = []  # audio after the last whole chunk written: under a chunk's worth
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def add(self, clip: Clip, pcm: np.ndarray) -> None:
-        start, end = self.offsets[-1], self.offsets[-1] + len(pcm)
-        self.audio.resize((end,))
-        self.audio[start:end] = pcm
-        self.offsets.append(end)
+        self.offsets.append(self.offsets[-1] + len(pcm))
         self.rows.append(clip)
+        self.unwritten.append(pcm)
+        self._write_audio(whole_chunks=True)
+
+    def _write_audio(self, whole_chunks: bool) -> None:
+        """Append the buffered audio to the dataset: the whole chunks in it, or (at the end) all of it."""
+        start = len(self.audio)
+        pending = self.offsets[-1] - start
+        count = pending // AUDIO_CHUNK * AUDIO_CHUNK if whole_chunks else pending
+        if not count:
+            return
+        audio = np.concatenate(self.unwritten)
+        self.audio.resize((start + count,))
+        self.audio[start:start + count] = audio[:count]
+        self.unwritten = [audio[count:]] if count < pending else []
 
     def close(self) -> dict[str, Any]:
-        """Write the labels, close the file; returns its ``pack.json`` entry."""
+        """Write the rest of the audio and the labels, close the file; returns its ``pack.json`` entry."""
         import h5py
 
+        self._write_audio(whole_chunks=False)
         text = h5py.string_dtype()
         rows = self.rows
         weak = np.zeros((len(rows), self.num_classes), np.uint8)
@@ -221,7 +245,10 @@ class _ShardWriter:
         return {"file": self.path.name, "clips": len(rows), "seconds": round(float(seconds.sum()), 3)}
 
     def abort(self) -> None:
-        self.file.close()
+        """Close the file after a failed write (it is deleted with the pack's temporary folder). Closing flushes
+        HDF5's metadata, which fails again on a full disk: the error already on its way is the one to report."""
+        with contextlib.suppress(OSError, RuntimeError):
+            self.file.close()
 
 
 def _decode(clip: Clip, sample_rate: int) -> np.ndarray | str:
@@ -310,7 +337,9 @@ def pack(manifest: Manifest, out_dir: str | Path, sample_rate: int = DEFAULT_SAM
     that many processes. A clip whose audio is missing, corrupt, empty, silent (or too quiet for int16) is
     left out and listed in ``skipped.tsv`` with its reason; the pack goes on. ``labels`` (the label file the
     manifest was read from) is recorded in ``pack.json``. ``out_dir`` must not exist or be empty, or be a
-    pack with ``overwrite``; it appears only when the pack is complete. ValueError when no clip can be packed.
+    pack with ``overwrite``; it appears only when the pack is complete. ValueError when no clip can be packed;
+    OSError naming ``out_dir`` when the disk fills (or a file outgrows the file system's limit), the partial pack
+    deleted.
     """
     out_dir = Path(out_dir)
     if sample_rate < 1000:
@@ -328,8 +357,8 @@ def pack(manifest: Manifest, out_dir: str | Path, sample_rate: int = DEFAULT_SAM
     _remove_stale_partials(out_dir)
     tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     try:
+        tmp.mkdir()
         report = _write_pack(manifest, tmp, sample_rate, clips_per_shard, workers, progress, labels)
         if not report.packed:
             first = report.skipped[0]
@@ -339,11 +368,37 @@ def pack(manifest: Manifest, out_dir: str | Path, sample_rate: int = DEFAULT_SAM
                              f"e.g. {first.clip_id}: {first.reason}{hint}")
         _check_target(out_dir, overwrite)  # again: the folder may have been filled meanwhile
         _publish(tmp, out_dir)
-    except BaseException:
+    except BaseException as exc:
+        written = _folder_bytes(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
+        if (code := _no_room(exc)) is not None:
+            remedy = ("the file system limits a file's size: pack with fewer --clips-per-shard, or elsewhere"
+                      if code == errno.EFBIG else "free some space or pack elsewhere")
+            raise OSError(code, f"{os.strerror(code)} after writing {written / 1e6:.1f} MB of the pack "
+                                f"(the partial pack is deleted; {remedy})", str(out_dir)) from exc
         raise
     report.out_dir = out_dir
     return report
+
+
+def _no_room(exc: BaseException) -> int | None:
+    """The errno of a write that failed for want of room (:data:`_NO_ROOM`), else None. HDF5 raises some of
+    those as RuntimeError, its message quoting the system's "errno = 28"."""
+    if isinstance(exc, OSError) and exc.errno in _NO_ROOM:
+        return exc.errno
+    if isinstance(exc, (OSError, RuntimeError)):
+        found = re.search(r"\berrno = (\d+)", str(exc))
+        if found and int(found[1]) in _NO_ROOM:
+            return int(found[1])
+    return None
+
+
+def _folder_bytes(folder: Path) -> int:
+    """Disk space taken by the files of ``folder`` (0 when it is gone): blocks, not sizes (HDF5 files have holes)."""
+    if not folder.is_dir():
+        return 0
+    stats = [p.stat() for p in folder.rglob("*") if p.is_file()]
+    return sum(getattr(s, "st_blocks", s.st_size // 512) * 512 for s in stats)
 
 
 def _write_pack(manifest: Manifest, folder: Path, sample_rate: int, clips_per_shard: int, workers: int,
@@ -356,8 +411,11 @@ def _write_pack(manifest: Manifest, folder: Path, sample_rate: int, clips_per_sh
     skipped: list[PackSkip] = []
     writer: _ShardWriter | None = None
     bar = tqdm(total=len(manifest), desc="pack", unit="clip", disable=not progress)
+    # when a write fails, the shard is aborted and then the decoding workers are shut down: here, in that order,
+    # not whenever the traceback that holds them is freed
+    decoded = _decoded(manifest.clips, sample_rate, workers)
     try:
-        for clip, result in _decoded(manifest.clips, sample_rate, workers):
+        for clip, result in decoded:
             bar.update()
             if isinstance(result, str):
                 warn_skipped(clip.clip_id, result)
@@ -373,9 +431,10 @@ def _write_pack(manifest: Manifest, folder: Path, sample_rate: int, clips_per_sh
             shards.append(writer.close())
             writer = None
     finally:
-        bar.close()
         if writer is not None:
             writer.abort()
+        decoded.close()
+        bar.close()
     packed = sum(s["clips"] for s in shards)
     write_table(folder / SKIPPED_TSV, ["clip_id", "audio_path", "reason"],
                 [[s.clip_id, s.audio_path, s.reason] for s in skipped], delimiter="\t")

@@ -35,12 +35,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print()
     print(result.table())
     minutes = result.compare_minutes()
-    took = f"about {minutes:.0f} min here" if minutes >= 1 else "under a minute here"
+    took = (f"at least {minutes:.0f} min at this machine's load during the demo, less on idle cores, more on busier "
+            "ones" if minutes >= 1 else "under a minute at this load")
     print("\nOne seed is one draw: differences of a few points between schemes are within seed-to-seed noise.\n"
           f"For a real comparison, run paired trials (Wilcoxon tests included; {took}):\n"
           f"  {result.compare_command()}")
     print(f"\ntotal {result.wall_seconds / 60:.1f} min; data, runs and checkpoints under {result.out_dir}")
-    print("\nTry next:")
+    print(f"\nTry next (with {result.best()}, the best test mAP above):")
     for command in result.next_commands():
         print(f"  {command}")
     return 0
