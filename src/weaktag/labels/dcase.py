@@ -318,6 +318,12 @@ def read_dcase_weak_tsv(
         labels_of.setdefault(filename, set()).update(labels)
         source_of.setdefault(filename, LabelSource(path, line))
 
+    return weak_manifest(labels_of, source_of, audio_dir, classes)
+
+
+def weak_manifest(labels_of: dict[str, set[str]], source_of: dict[str, LabelSource], audio_dir: str | Path | None,
+                  classes: Sequence[str] | None) -> Manifest:
+    """One weakly labelled clip per file name, its labels merged over its rows, its source its first row."""
     clips = [
         Clip(
             clip_id=clip_id_from_filename(filename),

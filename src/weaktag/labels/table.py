@@ -14,8 +14,8 @@ import csv
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
-from .dcase import _audio_path, clip_id_from_filename, split_weak_labels
-from .manifest import Clip, LabelError, LabelSource, Manifest, _check_known, _label_file_lines, _manifest
+from .dcase import clip_id_from_filename, split_weak_labels, weak_manifest
+from .manifest import LabelError, LabelSource, Manifest, _check_known, _label_file_lines, _manifest
 
 #: header names of the file column, in order of preference (case-insensitive)
 FILE_COLUMNS = ("filename", "file", "path", "audio")
@@ -96,14 +96,4 @@ def read_tag_table(
             _check_known(label, known, path, line, clip_id_from_filename(filename))
         labels_of.setdefault(filename, set()).update(labels)
         source_of.setdefault(filename, LabelSource(path, line))
-    clips = [
-        Clip(
-            clip_id=clip_id_from_filename(filename),
-            audio_path=_audio_path(filename, audio_dir),
-            labels=frozenset(labels),
-            events=None,
-            source=source_of[filename],
-        )
-        for filename, labels in labels_of.items()
-    ]
-    return _manifest(clips, classes)
+    return weak_manifest(labels_of, source_of, audio_dir, classes)
