@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -106,6 +107,8 @@ def test_training_with_every_augmentation_runs_and_changes_the_result(tmp_path):
     splits = {"train": 24, "validation": 12, "test": 12}
     synthesize_splits(tmp_path / "data", splits, SynthConfig(seed=2))
 
+    runs = itertools.count()
+
     def run(augment: dict) -> float:
         config = config_from_dict({
             "data": {s: str(tmp_path / "data" / s / "manifest.jsonl") for s in splits},
@@ -113,7 +116,7 @@ def test_training_with_every_augmentation_runs_and_changes_the_result(tmp_path):
             "scheme": {"name": "attention-strong"}, "augment": augment,
             "train": {"lr": 1e-3, "batch_size": 8, "max_epochs": 2, "seed": 0, "progress": False, "logger": "none",
                       "accelerator": "cpu"},
-            "output_dir": str(tmp_path / "run" / str(len(augment)))})
+            "output_dir": str(tmp_path / "run" / str(next(runs)))})  # a folder per run: train refuses an old run's
         result = train(config, data=data)
         return float(result.best_val_map)
 
