@@ -171,7 +171,7 @@ def test_two_process_ddp_gives_the_validation_metrics_of_one_process(tmp_path: P
         done = _run_cli("train", "--config", str(config))
         assert done.returncode == 0, done.stderr[-3000:]
         assert done.stdout.count("checkpoint:") == 1  # rank 0 reports, rank 1 stays quiet
-    saved = [torch.load(tmp_path / name / "model.pt", weights_only=False) for name in ("single", "ddp")]
+    saved = [torch.load(tmp_path / name / "model.pt", weights_only=True) for name in ("single", "ddp")]
     metrics = [s["metrics"]["validation"] for s in saved]
     first, second = saved[0]["state_dict"], saved[1]["state_dict"]
     # the same training up to float summation order, which Adam (a step of about lr x the gradient's sign)
