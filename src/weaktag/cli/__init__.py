@@ -9,15 +9,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import signal
 import sys
-import threading
 import traceback
 import warnings
 from pathlib import Path
 from typing import Iterator
 
 from . import data, experiments, tagging, training
+from ..stopping import Stopped, sigterm_raises_stopped
 from .common import VERBOSE_HELP, HelpFormatter, verbose_after_verb
 
 
@@ -123,44 +122,16 @@ def _raised_in_weaktag(exc: BaseException) -> bool:
     return tb is None or Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler, ``docker stop``), raised like Ctrl-C so that a command stops the same way."""
-
-    signum = signal.SIGTERM
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """While a command runs, SIGTERM raises :class:`Terminated` (training leaves it to Lightning during the
-    epochs: weaktag.training.run), so a stopped command says so and exits 143, never 0."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main(argv: list[str] | None = None) -> int:
-    from ..training.run import TrainingStopped
-
     args = build_parser().parse_args(argv)
-    with _cli_output(args.verbose), _sigterm_as_interrupt():
+    # SIGTERM stops a command as Ctrl-C does (training leaves it to Lightning during the epochs)
+    with _cli_output(args.verbose), sigterm_raises_stopped():
         try:
             return args.func(args)
-        except TrainingStopped as exc:  # says where the last checkpoint is and how to continue
-            print(f"weaktag {args.verb}: {exc}", file=sys.stderr)
-            return exc.exit_status
-        except KeyboardInterrupt as exc:
-            signum = getattr(exc, "signum", signal.SIGINT)
-            print(f"weaktag {args.verb}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
-            return 128 + signum
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM; a Stopped says what was kept and how to continue
+            stopped = exc if isinstance(exc, Stopped) else Stopped.of(exc)
+            print(f"weaktag {args.verb}: {stopped.message}", file=sys.stderr)
+            return stopped.exit_status
         except EXPECTED_ERRORS as exc:
             if args.verbose:
                 traceback.print_exc()

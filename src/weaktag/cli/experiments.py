@@ -57,13 +57,11 @@ def _cmd_schemes(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     import shlex
-    import signal
-
     from ..config import load_config, recipe_config
     from ..experiments.compare import run_compare
     from ..recipes import recipe_names, recipe_path
     from ..supervision import SCHEMES
-    from ..training.run import TrainingStopped
+    from ..stopping import Stopped
 
     config = load_config(args.config, args.overrides)
     recipes, recipe_sources = {}, {}
@@ -100,10 +98,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                              durations_from=args.durations_from, command=shlex.join(command + list(args.overrides)),
                              recipes=recipes, recipe_sources=recipe_sources,
                              note=args.note, log=None if args.quiet else print)
-    except (TrainingStopped, KeyboardInterrupt) as exc:  # a trial's training, or anything around it
-        signum = getattr(exc, "signum", signal.SIGINT)
-        raise TrainingStopped(signum, f"stopped by {signal.Signals(signum).name}; the finished trials are kept in "
-                              f"{out_dir}: run the same compare command again to reuse them and run the rest") from None
+    except KeyboardInterrupt as exc:  # a trial's training, or anything around it
+        stopped = Stopped.of(exc)
+        raise Stopped.of(exc, f"stopped by {stopped.signal_name}; the finished trials are kept in {out_dir}: run the "
+                         "same compare command again to reuse them and run the rest") from None
     print()
     print((Path(out_dir) / "table.md").read_text())
     print(f"{len(result.ran)} trial(s) run, {len(result.reused)} reused; {result.wall_seconds:.0f} s")

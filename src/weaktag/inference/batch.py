@@ -5,22 +5,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..audio import AUDIO_SUFFIXES
 from ..config import TaggingConfig, validate
 from ..files import json_lines, write_json, write_text_atomic
+from ..stopping import Stopped, sigterm_raises_stopped
 from .engine import Tagger
 from .results import TagFailure, TagResult, TagSelection
 from .timeline import TimelineWriter
@@ -85,33 +83,6 @@ def input_root(files: Sequence[Path]) -> Path | None:
 def _name(path: Path, root: Path | None) -> str:
     absolute = Path(os.path.abspath(path))
     return absolute.as_posix() if root is None else absolute.relative_to(root).as_posix()
-
-
-class Stopped(KeyboardInterrupt):
-    """A stop signal other than Ctrl-C (SIGTERM) received while :func:`tag_files` ran."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def _stop_on_sigterm() -> Iterator[None]:
-    """SIGTERM raises :class:`Stopped` (like Ctrl-C's KeyboardInterrupt) instead of killing the process
-    unwritten; only in the main thread, and only where nobody installed a handler of their own."""
-    free = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
-    if not free:  # a thread, or an application that handles SIGTERM itself
-        yield
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        raise Stopped(signum)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -255,7 +226,7 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
             timeline_dir.mkdir(parents=True, exist_ok=True)
             workers = default_timeline_workers() if timeline_workers is None else timeline_workers
             timelines = TimelineWriter(workers, top_k=min(top_k, 8), event_settings=tagger.event_settings)
-        with _stop_on_sigterm():
+        with sigterm_raises_stopped(only_if_default=True):
             try:
                 for i, result in tagger.iter_tag(paths, names, progress=advance, on_total=start_bar):
                     if isinstance(result, TagFailure):
@@ -274,7 +245,7 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
                         failed = len(failed_at) + len(failures)
                         bar.set_postfix_str(f"{len(rows)} ok, {failed} failed", refresh=False)
             except KeyboardInterrupt as exc:
-                summary.interrupted = signal.Signals(getattr(exc, "signum", signal.SIGINT)).name
+                summary.interrupted = Stopped.of(exc).signal_name
         if bar is not None and bar.n < bar.total and not summary.interrupted:
             # the total came from the headers; files that failed never credit theirs, and a bar
             # left at 97% reads as a run that stopped early

@@ -31,6 +31,7 @@ from ..checkpoint import save_checkpoint
 from ..config import SPLITS, ExperimentConfig
 from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..files import write_json
+from ..stopping import Stopped
 from ..labels import Manifest, hold_out, read_labels
 from ..labels.summary import report_labels
 from ..metrics.tagging import TaggingMetrics, choose_thresholds, tagging_metrics
@@ -48,27 +49,15 @@ from .sampling import GlobalBatchSampler, ShardSampler
 RUN_OUTPUTS = ("model.pt", "summary.json", "diagnostics.json", "checkpoints", "logs")
 
 
-class TrainingStopped(Exception):
-    """A run stopped by a signal (SIGTERM from a scheduler or ``docker stop``, Ctrl-C); the message says
-    how to continue. ``exit_status`` is the shell's convention, 128 + the signal's number."""
-
-    def __init__(self, signum: int, message: str) -> None:
-        super().__init__(message)
-        self.signum = int(signum)
-
-    @property
-    def exit_status(self) -> int:
-        return 128 + self.signum
-
-    @classmethod
-    def of_run(cls, signum: int, output_dir: str | Path) -> "TrainingStopped":
-        name = signal.Signals(signum).name
-        last = Path(output_dir) / "checkpoints" / "last.ckpt"
-        if last.is_file():
-            return cls(signum, f"stopped by {name}; the last checkpoint is {last} (saved after every epoch): "
-                               "run the same command with --resume to continue")
-        return cls(signum, f"stopped by {name} before the first epoch ended (nothing to resume): run the same "
-                           "command again")
+def stopped_run(exc: BaseException, output_dir: str | Path) -> Stopped:
+    """The stop ``exc`` (Ctrl-C, SIGTERM) of a run into ``output_dir``, saying how to continue it."""
+    name = Stopped.of(exc).signal_name
+    last = Path(output_dir) / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        return Stopped.of(exc, f"stopped by {name}; the last checkpoint is {last} (saved after every epoch): run the "
+                          "same command with --resume to continue")
+    return Stopped.of(exc, f"stopped by {name} before the first epoch ended (nothing to resume): run the same command "
+                      "again")
 
 
 @dataclass
@@ -346,15 +335,15 @@ def train(config: ExperimentConfig, data: PreparedData | None = None,
     equals the uninterrupted run's. An output_dir holding an earlier run is refused unless ``resume`` or
     ``overwrite`` (which clears that run's outputs first). ``callbacks`` are extra Lightning callbacks.
 
-    A SIGTERM (from a scheduler, ``docker stop``) or Ctrl-C raises :class:`TrainingStopped`; during the
+    A SIGTERM (from a scheduler, ``docker stop``) or Ctrl-C raises :class:`weaktag.stopping.Stopped`; during the
     epochs the stop is Lightning's graceful one, at the end of a batch.
     """
     resume_from = resumable_checkpoint(config) if resume else None
     clear_output_dir(config, resume, overwrite)
     try:
         return _train(config, data, on_epoch, resume_from, callbacks)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or the CLI's SIGTERM handler (weaktag.cli) outside the epochs
-        raise TrainingStopped.of_run(getattr(exc, "signum", signal.SIGINT), config.output_dir) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM (the CLI's handler outside the epochs, Lightning's within)
+        raise stopped_run(exc, config.output_dir) from None
 
 
 @contextlib.contextmanager
@@ -469,8 +458,7 @@ def _train(config: ExperimentConfig, data: PreparedData | None, on_epoch: Callab
             except SystemExit:  # Lightning's exit after a SIGTERM (SIGTERMException) or a Ctrl-C (status 1)
                 if not (trainer.received_sigterm or trainer.interrupted):
                     raise
-                stopped_by = signal.SIGTERM if trainer.received_sigterm else signal.SIGINT
-                raise TrainingStopped.of_run(stopped_by, out) from None
+                raise Stopped(signal.SIGTERM if trainer.received_sigterm else signal.SIGINT) from None
     if not trainer.is_global_zero:
         return TrainResult(Path(), -1, float("nan"), None, time.time() - started)
 
