@@ -81,9 +81,13 @@ def write_table(path: str | Path, header: Sequence[str], rows: Sequence[Sequence
     with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f, delimiter=delimiter, lineterminator="\n")
         writer.writerow(header)
-        for row in rows:
-            writer.writerow(["" if (v := plain(cell)) is None else v for cell in row])
+        writer.writerows(table_cells(row) for row in rows)
     return Path(path)
+
+
+def table_cells(row: Sequence[Any]) -> list[Any]:
+    """One CSV/TSV row as written: JSON-ready values, None/NaN as empty cells."""
+    return ["" if (v := plain(cell)) is None else v for cell in row]
 
 
 def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> Path:

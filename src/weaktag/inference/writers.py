@@ -14,7 +14,7 @@ from typing import IO, Sequence
 
 import numpy as np
 
-from ..files import json_lines, naming, plain, write_table, write_text_atomic
+from ..files import json_lines, naming, table_cells, write_table, write_text_atomic
 from .results import TagFailure
 
 TAG_COLUMNS = ["filename", "rank", "label", "probability", "threshold", "above_threshold"]
@@ -77,7 +77,7 @@ class _Stream:
 
     def add(self, rows: list[list]) -> None:
         with naming(self.path):
-            self.writer.writerows([["" if (v := plain(c)) is None else v for c in r] for r in rows])
+            self.writer.writerows(table_cells(r) for r in rows)
             self.file.flush()
 
     def close(self) -> None:
