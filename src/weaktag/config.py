@@ -313,13 +313,13 @@ def _build(cls: type, layers: list[tuple[Any, str]]) -> Any:
 def config_path(path: str | Path) -> Path:
     """``path`` when it is a file, else the packaged recipe of that name (``recommended``); FileNotFoundError
     naming both and the packaged recipes when neither exists."""
-    from .recipes import RECIPES_DIR, recipe_names
+    from .recipes import recipe_names, recipe_path
 
     path = Path(path)
     if path.exists():
         return path
     if str(path) in recipe_names():
-        return RECIPES_DIR / f"{path}.yaml"
+        return recipe_path(str(path))
     raise FileNotFoundError(f"{path}: config file not found, and not a packaged recipe "
                             f"({', '.join(recipe_names())})")
 
