@@ -198,7 +198,7 @@ def test_finer_time_strides_and_frequency_pools(stride, freq_pool, tmp_path: Pat
 
 
 def test_aisfx_options_are_checked_when_the_config_loads():
-    from weaktag.config import ConfigError
+    from weaktag.errors import ConfigError
 
     with pytest.raises(ConfigError, match="time stride must be one of"):
         load_config(None, ["model.backbone=aisfx", "model.time_stride=3"])

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from weaktag.audio import LogMel
-from weaktag.config import AugmentConfig, ConfigError, load_config
-from weaktag.data import Batch
+from weaktag.config import AugmentConfig, load_config
+from weaktag.errors import ConfigError
+from weaktag.batch import Batch
 from weaktag.geometry import VGGISH_FRONTEND, VGGISH_GRID
 from weaktag.models.aisfx import AISFX_FRONTEND
 from weaktag.training.augment import Augmenter, apply_gain, mask, mixup, time_shift

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from weaktag.config import ConfigError, load_config
+from weaktag.config import load_config
+from weaktag.errors import ConfigError
 from weaktag.data import FeatureSet
 from weaktag.labels import Clip, Event
 from weaktag.training import Predictions, choose_event_output

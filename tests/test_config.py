@@ -8,14 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weaktag.config import (
-    ConfigError,
-    ExperimentConfig,
-    TaggingConfig,
-    config_from_dict,
-    load_config,
-    tagging_config,
-)
+from weaktag.config import ExperimentConfig, config_from_dict, load_config
+from weaktag.errors import ConfigError
+from weaktag.inference.settings import TaggingConfig, tagging_config
 from weaktag.models import BackboneConfig
 
 REPO = Path(__file__).resolve().parents[1]

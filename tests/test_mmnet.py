@@ -14,7 +14,7 @@ import yaml
 
 from weaktag.checkpoint import load_checkpoint, save_checkpoint
 from weaktag.cli import main
-from weaktag.data import Batch
+from weaktag.batch import Batch
 from weaktag.inference import Tagger
 from weaktag.inference.export import export_onnx
 from weaktag.models import BackboneConfig, MMNetHead, ModelConfig, ModelOutput, WeakTagNet, mmnet_pool

@@ -13,7 +13,8 @@ import torch
 from weaktag.checkpoint import save_checkpoint
 from weaktag.cli import main
 from weaktag.config import config_from_dict, load_config
-from weaktag.data import Batch, FeatureSet
+from weaktag.batch import Batch
+from weaktag.data import FeatureSet
 from weaktag.geometry import VGGISH_GRID
 from weaktag.labels import Clip, Event
 from weaktag.models import ModelConfig, ModelOutput, WeakTagNet

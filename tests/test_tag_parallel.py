@@ -18,7 +18,8 @@ import torch
 
 from weaktag.checkpoint import save_checkpoint
 from weaktag.cli import main
-from weaktag.config import ConfigError, TaggingConfig, tagging_config
+from weaktag.errors import ConfigError
+from weaktag.inference.settings import TaggingConfig, tagging_config
 from weaktag.inference import TagFailure, TagResult, Tagger
 from weaktag.inference import decoding
 from weaktag.inference.backends import resolve_device

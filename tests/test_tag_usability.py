@@ -392,7 +392,7 @@ def test_every_tag_option_is_range_checked_in_one_line(ckpt: Path, tmp_path: Pat
 
 
 def test_the_python_api_checks_the_same_ranges(ckpt: Path, tmp_path: Path):
-    from weaktag.config import ConfigError
+    from weaktag.errors import ConfigError
     from weaktag.inference import tag_files
 
     with pytest.raises(ConfigError, match="top_k: -3 is below its minimum 1"):

@@ -21,6 +21,7 @@ import soxr
 import torch
 from torch import nn
 
+from .errors import WeaktagError
 from .geometry import VGGISH_FRONTEND, FrontEndSpec
 
 # VGGish's front end, for code that works on its grid only (tests, benchmarks, the synthesizer)
@@ -37,7 +38,7 @@ READ_BLOCK = 1 << 16  # frames per soundfile read when streaming
 SILENT = "audio is entirely silent (all samples are zero)"
 
 
-class AudioError(RuntimeError):
+class AudioError(WeaktagError, RuntimeError):
     """An audio file cannot be used; the message names the file and the reason."""
 
     def __init__(self, path: str | Path, reason: str) -> None:

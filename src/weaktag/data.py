@@ -15,28 +15,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .batch import Batch
 from .audio import AudioError, LogMel, pad_or_truncate, warn_skipped
 from .geometry import VGGISH_GRID, TimeGrid
 from .labels import Clip, Event, Manifest
 from .packing import close_shards, load_clip_audio, resampling_note
 
 CLIP_SECONDS = 10.0  # the paper's fixed training input: 998 x 64 log-mel frames on VGGish's grid
-
-
-@dataclass
-class Batch:
-    """A training batch. ``strong`` rows of clips without strong labels are zeros and
-    must be ignored: ``has_strong`` says which rows are real."""
-
-    features: torch.Tensor  # (B, frames, mel bands) log-mel
-    weak: torch.Tensor  # (B, C) in {0, 1}
-    strong: torch.Tensor  # (B, C, T) in {0, 1}
-    has_strong: torch.Tensor  # (B,) bool
-    clip_ids: list[str] = field(default_factory=list)
-    teacher: torch.Tensor | None = None  # (B, C) a teacher's clip probabilities (PSL), when the set has them
-
-    def __len__(self) -> int:
-        return self.features.shape[0]
 
 
 def weak_vector(labels: frozenset[str] | set[str], classes: Sequence[str]) -> np.ndarray:

@@ -19,7 +19,7 @@ TAG_OPTIONS = {"batch_size": "--batch-size", "chunk_seconds": "--chunk-seconds",
 
 
 def _cmd_tag(args: argparse.Namespace) -> int:
-    from ..config import ConfigError
+    from ..errors import ConfigError
 
     try:
         tagger = _tagger(args)
@@ -38,7 +38,7 @@ def _cmd_tag(args: argparse.Namespace) -> int:
 
 
 def _tagger(args: argparse.Namespace):
-    from ..config import tagging_config
+    from ..inference.settings import tagging_config
     from ..inference import Tagger, parse_thresholds
 
     settings = tagging_config(batch_size=args.batch_size, chunk_seconds=args.chunk_seconds,
@@ -131,7 +131,7 @@ def _opset_range() -> tuple[int, int]:
 
 
 def add_verbs(verb: VerbFactory) -> None:
-    from ..config import TaggingConfig
+    from ..inference.settings import TaggingConfig
     from ..postprocess import OUTPUT_KINDS
 
     tagging = TaggingConfig()  # the one set of tagging defaults, shared with the Python API

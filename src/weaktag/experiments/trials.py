@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..config import ExperimentConfig
+from ..config import ExperimentConfig, TrainSection
+from ..settings import result_fields
 from ..files import plain, write_json
 from ..supervision import SCHEMES
 from ..training import PreparedData, TrainResult, train
@@ -69,8 +70,9 @@ def trial_dir(out_dir: str | Path, scheme: str, seed: int) -> Path:
 def fingerprint(config: ExperimentConfig, scheme: str | None = None) -> dict[str, Any]:
     """The parts of a config that change a trial's result, except the scheme name and seed it varies.
 
-    Cosmetic settings (progress bar, logger, workers, output folder) are left out, so changing
-    them does not invalidate finished trials; with ``scheme`` (an arm), so are the scheme settings
+    Train settings that only change how a run runs (marked so in :class:`~weaktag.config.TrainSection`:
+    progress bar, logger, workers) and the output folder are left out, so changing them does not
+    invalidate finished trials; with ``scheme`` (an arm), so are the scheme settings
     that scheme does not take (PSL's chunk length does not change an ``attention`` trial).
     """
     d = config.to_dict()
@@ -83,9 +85,7 @@ def fingerprint(config: ExperimentConfig, scheme: str | None = None) -> dict[str
         "data": d["data"],
         "model": d["model"],
         "scheme": settings,
-        "train": {k: d["train"][k] for k in ("lr", "batch_size", "max_epochs", "precision", "weight_decay",
-                                             "lr_schedule", "warmup_epochs", "early_stopping_patience",
-                                             "event_output", "event_calibration")},
+        "train": {k: d["train"][k] for k in result_fields(TrainSection) if k != "seed"},  # a trial varies the seed
         "augment": d["augment"],
     }
 

@@ -11,7 +11,7 @@ timelines and ONNX export.
 * :mod:`.export` — ``weaktag export`` to ONNX, verified against PyTorch.
 """
 
-from ..config import TaggingConfig
+from .settings import TaggingConfig, tagging_config
 from ..postprocess import DetectedEvent, EventSettings, parse_thresholds
 from .batch import TagRunSummary, discover_inputs, tag_files
 from .engine import Tagger
@@ -29,4 +29,5 @@ __all__ = [
     "discover_inputs",
     "parse_thresholds",
     "tag_files",
+    "tagging_config",
 ]

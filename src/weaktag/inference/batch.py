@@ -16,7 +16,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..audio import AUDIO_SUFFIXES
-from ..config import TaggingConfig, validate
+from ..settings import check_fields
+from .settings import TaggingConfig
 from ..files import json_lines, write_json, write_text_atomic
 from ..stopping import Stopped, sigterm_raises_stopped
 from .engine import Tagger
@@ -298,7 +299,7 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
 def tagging_settings(tagger: Tagger, top_k: int | None, select: str | None) -> TaggingConfig:
     """The tagger's settings with ``top_k`` and ``select`` (when given) over them, range-checked."""
     settings = replace(tagger.settings, **{k: v for k, v in (("top_k", top_k), ("select", select)) if v is not None})
-    validate(settings, "tagging settings")
+    check_fields(settings, "tagging settings")
     return settings
 
 

@@ -2,7 +2,7 @@
 
 ``Tagger.from_checkpoint(path).tag(path_or_array)`` returns a :class:`TagResult`;
 :meth:`Tagger.iter_tag` tags many files in batches. Settings come from one typed object,
-:class:`weaktag.config.TaggingConfig`, shared with the CLI. Times and sample counts below are
+:class:`weaktag.inference.settings.TaggingConfig`, shared with the CLI. Times and sample counts below are
 those of VGGish's grid; the engine reads them from the model's :class:`~weaktag.geometry.TimeGrid`.
 
 Long files: memory is flat in file length
@@ -62,7 +62,8 @@ import torch
 
 from ..audio import AudioError, LogMel, array_blocks, iter_audio_blocks
 from ..checkpoint import Checkpoint, load_checkpoint
-from ..config import TaggingConfig, check_setting, tagging_config
+from ..settings import check_setting
+from .settings import TaggingConfig, tagging_config
 from ..geometry import MIN_AUDIO_SECONDS
 from ..models import pool_recording
 from ..postprocess import ATTENTION_KINDS, OUTPUT_KINDS, EventSettings, decode_events
@@ -101,7 +102,7 @@ class _InFlight:
 class Tagger:
     """``Tagger.from_checkpoint(path).tag(path_or_array)`` -> :class:`TagResult`.
 
-    ``settings`` (a :class:`~weaktag.config.TaggingConfig`) holds every option: batching,
+    ``settings`` (a :class:`~weaktag.inference.settings.TaggingConfig`) holds every option: batching,
     chunking of long files (see the module doc), silent-file handling, event overrides
     (``event_output``, ``event_thresholds``, ``median_filter_seconds``; None keeps the
     checkpoint's :class:`~weaktag.postprocess.EventSettings`), clip ``tag_thresholds`` (None:

@@ -66,6 +66,7 @@ from torch import nn
 
 from ..audio import compress, load_audio, spec_filterbank
 from ..checkpoint import Checkpoint, load_checkpoint
+from ..errors import WeaktagError
 from ..files import atomic_path
 from ..geometry import VGGISH_FRONTEND, FrontEndSpec
 from ..models import ATTENTION_EPS, WeakTagNet
@@ -181,7 +182,7 @@ class ExportReport:
         return d
 
 
-class ExportVerificationError(RuntimeError):
+class ExportVerificationError(WeaktagError, RuntimeError):
     """The exported graph disagrees with PyTorch by more than the tolerance."""
 
 

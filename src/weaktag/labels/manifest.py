@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple, Sequence
 
+from ..errors import WeaktagError
 
-class LabelError(ValueError):
+
+class LabelError(WeaktagError, ValueError):
     """A label file is malformed or names an unknown label; the message names file and line."""
 
     def __init__(self, path: str | Path | None, line: int | None, message: str) -> None:

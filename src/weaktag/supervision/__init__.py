@@ -18,7 +18,7 @@ from .attention import (
     StronglySupervisedAttention,
     attention_loss,
 )
-from ..data import Batch
+from ..batch import Batch
 from ..models import HEADS
 from .base import LabelKind, LossTerms, TrainingScheme, bce, class_weights, logit_bce, masked_clip_mean
 from .baselines import PredictedLabelAssumption, StrongLabelAssumption, extrapolated_labels

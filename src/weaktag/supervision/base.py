@@ -23,7 +23,7 @@ from typing import ClassVar, Literal
 import torch
 import torch.nn.functional as F
 
-from ..data import Batch
+from ..batch import Batch
 from ..models import ModelOutput
 from .self_supervised import pseudo_strong_labels
 

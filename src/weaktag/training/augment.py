@@ -28,7 +28,7 @@ from dataclasses import replace
 import torch
 
 from ..config import AugmentConfig
-from ..data import Batch
+from ..batch import Batch
 from ..geometry import FrontEndSpec, TimeGrid
 
 

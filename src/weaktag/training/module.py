@@ -16,7 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from ..data import Batch
+from ..batch import Batch
 from ..metrics.tagging import tagging_metrics
 from ..models import WeakTagNet
 from ..supervision import TrainingScheme

@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..checkpoint import save_checkpoint
-from ..config import SPLITS, ExperimentConfig
+from ..config import SPLITS, ExperimentConfig, TrainSection
 from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..files import write_json
 from ..stopping import Stopped
@@ -238,21 +238,17 @@ def _logger(config: ExperimentConfig, out: Path):
     raise ValueError(f"train.logger must be csv, tensorboard or none, not {kind!r}")
 
 
-#: train settings that may change between a run and its resumption (how it runs, not what it learns)
-_RESUME_FREE = ("max_epochs", "early_stopping_patience", "num_workers", "progress", "logger", "devices", "num_nodes",
-                "strategy", "accelerator")
-
-
 #: Lightning >= 2.6 reads the resumed checkpoint with the weights_only given here; older versions use
 #: torch.load's default, and resumable_checkpoint has read the same file with weights_only=True first
 _LIGHTNING_SAFE_LOAD = {"weights_only": True} if "weights_only" in inspect.signature(L.Trainer.fit).parameters else {}
 
 
 def resumable_settings(config: ExperimentConfig) -> dict[str, Any]:
-    """What must match for a run to be resumed: everything but the settings of :data:`_RESUME_FREE`."""
+    """What must match for a run to be resumed: every section but ``train``, and the train fields
+    :meth:`~weaktag.config.TrainSection.resume_must_match` names."""
     values = config.to_dict()
     values.pop("output_dir", None)
-    values["train"] = {k: v for k, v in values["train"].items() if k not in _RESUME_FREE}
+    values["train"] = {k: values["train"][k] for k in TrainSection.resume_must_match()}
     return values
 
 
