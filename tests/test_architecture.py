@@ -110,3 +110,17 @@ def test_no_import_cycles():
 def test_no_module_is_oversized(path):
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{path.name}: {lines} lines (split it by concern; limit {MAX_LINES})"
+
+
+def test_the_tagger_loads_without_training():
+    """Deployment imports only what tagging needs: no training schemes, datasets, packs or experiment configs."""
+    import subprocess
+    import sys
+
+    code = ("import sys, weaktag.inference; "
+            "print(' '.join(m for m in sys.modules if m.startswith('weaktag')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    training_side = [m for m in loaded if m.split(".")[1:2] and m.split(".")[1] in
+                     ("supervision", "training", "experiments", "data", "packing", "config", "labels", "synth")]
+    assert "weaktag.inference.engine" in loaded
+    assert not training_side, f"importing weaktag.inference loads {training_side}"
