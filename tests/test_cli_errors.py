@@ -15,7 +15,9 @@ import pytest
 import soundfile as sf
 import torch
 
+import weaktag.synth
 from weaktag import cli
+from weaktag.audio import AUDIO_SUFFIXES
 from weaktag.checkpoint import load_checkpoint, save_checkpoint
 from weaktag.cli import _cli_output, _error_line, build_parser, main
 from weaktag.data import build_feature_set
@@ -86,14 +88,77 @@ def test_bad_options_and_paths_are_one_line(tmp_path: Path, ckpt: Path, capsys, 
     assert "Traceback" not in line and "weaktag -v" not in line  # weaktag's own message: no hint
 
 
-def test_an_error_from_a_dependency_hints_at_verbose(monkeypatch, capsys):
-    # a failure raised inside a library (not a message weaktag wrote) may be a bug: say how to see more
-    monkeypatch.setattr(cli.experiments, "_cmd_schemes", lambda args: json.loads("{"))
-    assert main(["schemes"]) == 2
-    assert _one_line(capsys.readouterr().err) == ("weaktag schemes: error: Expecting property name enclosed in "
-                                                  "double quotes: line 1 column 2 (char 1) (weaktag -v shows the traceback)")
-    assert main(["-v", "schemes"]) == 2
-    assert "json/decoder.py" in capsys.readouterr().err
+def _divide_by_zero(*args, **kwargs):
+    return 1 / 0
+
+
+@pytest.mark.parametrize("patch, argv, raised", [
+    # a bug of weaktag's own, in the library function a command calls
+    ((weaktag.synth, "synthesize", _divide_by_zero), ["synth", "{tmp}/out", "--num-clips", "1"],
+     "ZeroDivisionError: division by zero"),
+    # a bare ValueError from a dependency that weaktag let through: not a message written for a user
+    ((cli.experiments, "_cmd_schemes", lambda args: json.loads("{")), ["schemes"],
+     "JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+])
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_bug_in_weaktag_shows_its_traceback_and_asks_for_a_report(tmp_path: Path, monkeypatch, capsys, patch,
+                                                                   argv: list[str], raised: str, verbose: bool):
+    monkeypatch.setattr(*patch)
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert main(["-v", *argv] if verbose else argv) == cli.INTERNAL_ERROR_STATUS == 70
+    err = capsys.readouterr().err
+    assert err.count("Traceback (most recent call last)") == 1, err  # -v or not, once
+    assert re.search(rf"^(\w+\.)*{re.escape(raised)}$", err, re.M), err  # the traceback ends with the exception
+    lines = err.rstrip().splitlines()
+    assert lines[-2] == f"weaktag {argv[0]}: internal error (a bug in weaktag): {raised}"
+    assert "issue tracker" in lines[-1] and "`weaktag --version`" in lines[-1] and "the command you ran" in lines[-1]
+    assert "error: " + raised not in err  # never dressed up as a user's mistake
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["evaluate", "--checkpoint", "{ckpt}", "--labels", "{tmp}/missing.tsv"],  # LabelError
+     "weaktag evaluate: error: {tmp}/missing.tsv: file not found"),
+    (["train", "--config", "{tmp}/c.yaml", "train.max_epochs=-3"],  # ConfigError
+     "weaktag train: error: {tmp}/c.yaml: train.max_epochs: -3 is below its minimum 1"),
+    (["evaluate", "--checkpoint", "{tmp}/c.yaml", "--labels", "{tmp}/labels.tsv"],  # CheckpointError
+     "weaktag evaluate: error: not a weaktag checkpoint: {tmp}/c.yaml (not a PyTorch file)"),
+    (["synth", "{tmp}/out", "--num-clips", "-1"], "weaktag synth: error: num_clips must be >= 0, got -1"),  # UsageError
+    (["pack", "--labels", "{tmp}/labels.tsv", "--out", "{tmp}"],  # UsageError: not an empty folder
+     "weaktag pack: error: {tmp}: folder exists and is not empty (pack with --overwrite to replace a pack)"),
+    (["synth", "{tmp}/out", "--num-clips", "1", "--sources", "{tmp}/empty"],  # DataError
+     f"weaktag synth: error: no audio files ({', '.join(AUDIO_SUFFIXES)}) found under {{tmp}}/empty"),
+    (["tag", "--checkpoint", "{tmp}/none.pt", "{tmp}/a.wav"],  # an OSError
+     "weaktag tag: error: {tmp}/none.pt: weaktag checkpoint not found"),
+])
+def test_a_users_mistake_is_exactly_one_line(tmp_path: Path, ckpt: Path, capsys, argv: list[str], expected: str):
+    (tmp_path / "c.yaml").write_text("data:\n  train: t.tsv\n  validation: v.tsv\n")
+    (tmp_path / "labels.tsv").write_text("filename\tevent_labels\na.wav\tcat\n")
+    (tmp_path / "empty").mkdir()
+    argv = [a.format(tmp=tmp_path, ckpt=ckpt) for a in argv]
+    assert main(argv) == cli.USER_ERROR_STATUS == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error" not in err
+    assert _one_line(err) == expected.format(tmp=tmp_path)
+
+
+def test_every_weaktag_error_is_also_the_builtin_callers_catch():
+    import weaktag.inference.export  # noqa: F401 - defines ExportVerificationError
+    from weaktag.errors import WeaktagError
+
+    def subclasses(cls: type) -> list[type]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *subclasses(sub))]
+
+    found = {c.__name__ for c in subclasses(WeaktagError)}
+    assert {"ConfigError", "CheckpointError", "UsageError", "DataError", "AudioError", "LabelError",
+            "UnknownLabelError", "ExportVerificationError"} <= found
+    for cls in subclasses(WeaktagError):
+        assert issubclass(cls, (ValueError, RuntimeError)), cls  # `except ValueError` keeps catching it
+
+
+def test_help_gives_the_exit_statuses():
+    text = " ".join(build_parser().format_help().split())
+    assert "2 a bad command line, file, config or option" in text
+    assert "70 an internal error, a bug in weaktag" in text and "128 + N stopped by signal N" in text
 
 
 def test_os_errors_read_file_then_reason():

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .errors import CheckpointError
 from .files import atomic_path, plain
 from .models import ModelConfig, WeakTagNet
 from .models.transfer import load_weights_file
@@ -67,12 +68,12 @@ def save_checkpoint(path: str | Path, model: WeakTagNet, classes: list[str], sch
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint written by :func:`save_checkpoint` (safely: no pickled code runs).
 
-    Anything else raises ValueError("not a weaktag checkpoint: FILE (why)").
+    Anything else raises CheckpointError (a ValueError) "not a weaktag checkpoint: FILE (why)".
     """
     path = Path(path)
     payload = load_weights_file(path, "a weaktag checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"not a weaktag checkpoint: {path} (a PyTorch file without weaktag's format tag)")
+        raise CheckpointError(f"not a weaktag checkpoint: {path} (a PyTorch file without weaktag's format tag)")
     try:
         config = ModelConfig.from_dict(payload["model_config"])
         # the checkpoint brings every weight: never load a backbone's packaged weights first
@@ -80,7 +81,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError) as exc:
         reason = " ".join(str(exc).split())[:200]
-        raise ValueError(f"not a weaktag checkpoint: {path} (damaged: {type(exc).__name__}: {reason})") from None
+        raise CheckpointError(f"not a weaktag checkpoint: {path} (damaged: {type(exc).__name__}: {reason})") from None
     model.to(map_location).eval()
     return Checkpoint(
         model=model,

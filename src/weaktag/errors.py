@@ -32,3 +32,8 @@ class CheckpointError(WeaktagError, ValueError):
 
 class UsageError(WeaktagError, ValueError):
     """Arguments that do not fit together or a value out of range, outside a config file."""
+
+
+class DataError(WeaktagError, ValueError):
+    """A data set that cannot be used as a whole (each file of it may be fine): no clip or audio file to use,
+    too few clips or files for the split asked, no strongly labelled clip to score events on."""

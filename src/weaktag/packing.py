@@ -28,6 +28,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from .audio import AudioError, array_blocks, load_audio, warn_skipped
+from .errors import DataError, UsageError
 from .files import write_json, write_table
 from .labels import Clip, Manifest, PackedAudio
 from .labels.pack import (DEFAULT_CLIPS_PER_SHARD, DEFAULT_SAMPLE_RATE, INT16_SCALE, PACK_FORMAT, PACK_JSON,
@@ -294,13 +295,13 @@ def _check_target(out_dir: Path, overwrite: bool) -> None:
     if not out_dir.exists():
         return
     if not out_dir.is_dir():
-        raise ValueError(f"{out_dir}: exists and is not a folder")
+        raise UsageError(f"{out_dir}: exists and is not a folder")
     if not any(out_dir.iterdir()):
         return
     if not overwrite:
-        raise ValueError(f"{out_dir}: folder exists and is not empty (pack with --overwrite to replace a pack)")
+        raise UsageError(f"{out_dir}: folder exists and is not empty (pack with --overwrite to replace a pack)")
     if not (out_dir / PACK_JSON).is_file():
-        raise ValueError(f"{out_dir}: not a weaktag pack (no {PACK_JSON}): --overwrite replaces only a pack")
+        raise UsageError(f"{out_dir}: not a weaktag pack (no {PACK_JSON}): --overwrite replaces only a pack")
 
 
 def _remove_stale_partials(out_dir: Path) -> None:
@@ -337,21 +338,21 @@ def pack(manifest: Manifest, out_dir: str | Path, sample_rate: int = DEFAULT_SAM
     that many processes. A clip whose audio is missing, corrupt, empty, silent (or too quiet for int16) is
     left out and listed in ``skipped.tsv`` with its reason; the pack goes on. ``labels`` (the label file the
     manifest was read from) is recorded in ``pack.json``. ``out_dir`` must not exist or be empty, or be a
-    pack with ``overwrite``; it appears only when the pack is complete. ValueError when no clip can be packed;
+    pack with ``overwrite``; it appears only when the pack is complete. DataError when no clip can be packed;
     OSError naming ``out_dir`` when the disk fills (or a file outgrows the file system's limit), the partial pack
     deleted.
     """
     out_dir = Path(out_dir)
     if sample_rate < 1000:
-        raise ValueError(f"sample rate must be at least 1000 Hz, not {sample_rate}")
+        raise UsageError(f"sample rate must be at least 1000 Hz, not {sample_rate}")
     if clips_per_shard < 1:
-        raise ValueError(f"clips per shard must be at least 1, not {clips_per_shard}")
+        raise UsageError(f"clips per shard must be at least 1, not {clips_per_shard}")
     if workers < 0:
-        raise ValueError(f"workers must be 0 or more, not {workers}")
+        raise UsageError(f"workers must be 0 or more, not {workers}")
     manifest.with_classes(manifest.classes)  # a label outside the class list names its line before any decoding
     where = labels or "the manifest"
     if not manifest.clips:
-        raise ValueError(f"{where}: no clip to pack")
+        raise DataError(f"{where}: no clip to pack")
     _check_target(out_dir, overwrite)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(out_dir)
@@ -364,8 +365,8 @@ def pack(manifest: Manifest, out_dir: str | Path, sample_rate: int = DEFAULT_SAM
             first = report.skipped[0]
             hint = ("; is the audio folder right? (--audio-dir; default: the label file's folder)"
                     if all("file not found" in s.reason for s in report.skipped) else "")
-            raise ValueError(f"{where}: no clip could be packed: all {len(report.skipped)} skipped, "
-                             f"e.g. {first.clip_id}: {first.reason}{hint}")
+            raise DataError(f"{where}: no clip could be packed: all {len(report.skipped)} skipped, "
+                            f"e.g. {first.clip_id}: {first.reason}{hint}")
         _check_target(out_dir, overwrite)  # again: the folder may have been filled meanwhile
         _publish(tmp, out_dir)
     except BaseException as exc:

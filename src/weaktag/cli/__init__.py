@@ -1,7 +1,8 @@
 """``weaktag <verb>``: every verb parses its arguments and calls one library function.
 
 One module per command group (``training``, ``data``, ``tagging``, ``experiments``); this one builds the parser
-from them and turns expected errors into one line and exit status 2.
+from them and turns a user's mistake (a :class:`~weaktag.errors.WeaktagError`, an ``OSError``) into one line and
+exit status 2, and anything else (a bug in weaktag) into its traceback, a request to report it and exit status 70.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import logging
 import sys
 import traceback
 import warnings
-from pathlib import Path
 from typing import Iterator
 
 from . import data, experiments, tagging, training
+from ..errors import WeaktagError
 from ..stopping import Stopped, sigterm_raises_stopped
 from .common import VERBOSE_HELP, HelpFormatter, verbose_after_verb
 
@@ -31,8 +32,22 @@ def _version() -> str:
         return __version__
 
 
+#: exit status of a user's mistake (bad file, config, labels, option), as argparse's for a bad command line
+USER_ERROR_STATUS = 2
+#: exit status of a bug in weaktag (sysexits.h EX_SOFTWARE: an internal software error)
+INTERNAL_ERROR_STATUS = 70
+#: failures a user can cause and fix: one line, USER_ERROR_STATUS; anything else is a bug in weaktag
+USER_ERRORS: tuple[type[Exception], ...] = (WeaktagError, OSError)
+
+EXIT_STATUSES = (f"exit status: 0 done; 1 no input could be tagged (tag); {USER_ERROR_STATUS} a bad command line, "
+                 f"file, config or option (one line: weaktag VERB: error: ...); {INTERNAL_ERROR_STATUS} an internal "
+                 "error, a bug in weaktag (its traceback; please report it); 128 + N stopped by signal N (130 Ctrl-C, "
+                 "143 SIGTERM)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="weaktag", description="Weakly labeled audio event classification.")
+    parser = argparse.ArgumentParser(prog="weaktag", description="Weakly labeled audio event classification.",
+                                     epilog=EXIT_STATUSES)
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     parser.add_argument("--version", action="version", version=f"weaktag {_version()}")
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -45,11 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     for group in (training, data, tagging, experiments):
         group.add_verbs(verb)
     return parser
-
-
-#: failures a user can cause and fix (bad files, configs, labels, options): one line, exit status 2
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, PermissionError, IsADirectoryError,
-                                                    NotADirectoryError, ValueError, RuntimeError, OSError)
 
 
 def _quiet_dependencies() -> None:
@@ -103,23 +113,19 @@ def _cli_output(verbose: bool) -> Iterator[None]:
 
 
 def _error_line(exc: BaseException) -> str:
-    """One line for an expected error; an OSError from the system says its file and reason."""
+    """One line for a user's mistake; an OSError from the system says its file and reason."""
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
         return f"{exc.filename}: {exc.strerror}"
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-_PACKAGE = Path(__file__).resolve().parents[1]  # the weaktag package
-
-
-def _raised_in_weaktag(exc: BaseException) -> bool:
-    """True when weaktag itself raised ``exc`` (a message written for users), False when a dependency
-    did (its message may be obscure, or a bug: the traceback helps)."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    # by file, not module name: under `python -m weaktag.cli` this module is __main__
-    return tb is None or Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE)
+def _report_internal_error(verb: str, exc: BaseException) -> None:
+    """A bug: the traceback (always, -v or not), what it was, and where to report it."""
+    traceback.print_exception(exc)
+    what = " ".join(f"{type(exc).__name__}: {exc}".split()).removesuffix(":")
+    print(f"weaktag {verb}: internal error (a bug in weaktag): {what}\n"
+          f"Please report it on weaktag's issue tracker, with the command you ran, the output of "
+          f"`weaktag --version` and the traceback above.", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,12 +138,11 @@ def main(argv: list[str] | None = None) -> int:
             stopped = exc if isinstance(exc, Stopped) else Stopped.of(exc)
             print(f"weaktag {args.verb}: {stopped.message}", file=sys.stderr)
             return stopped.exit_status
-        except EXPECTED_ERRORS as exc:
+        except USER_ERRORS as exc:
             if args.verbose:
                 traceback.print_exc()
-            # an OSError names its file and reason; other errors from inside a dependency may be bugs
-            explained = args.verbose or isinstance(exc, OSError) or _raised_in_weaktag(exc)
-            hint = "" if explained else " (weaktag -v shows the traceback)"
-            print(f"weaktag {args.verb}: error: {_error_line(exc)}{hint}", file=sys.stderr)
-            return 2
-
+            print(f"weaktag {args.verb}: error: {_error_line(exc)}", file=sys.stderr)
+            return USER_ERROR_STATUS
+        except Exception as exc:  # not a message written for a user: weaktag got something wrong
+            _report_internal_error(args.verb, exc)
+            return INTERNAL_ERROR_STATUS

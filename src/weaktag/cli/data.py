@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..errors import UsageError
 from .common import VerbFactory, labelled_set_options
 
 
@@ -16,7 +17,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     if args.class_labels_indices is not None:
         # only the AudioSet reader takes it; any other reader would fail on an unexpected argument
         if detect_label_format(args.labels) != "audioset":
-            raise ValueError(f"{args.labels}: --class-labels-indices is for AudioSet segment CSVs only")
+            raise UsageError(f"{args.labels}: --class-labels-indices is for AudioSet segment CSVs only")
         extra["class_labels_indices"] = args.class_labels_indices
     manifest = read_labels(args.labels, audio_dir=args.audio_dir, **extra)
     report = pack(manifest, args.out, sample_rate=args.sample_rate, clips_per_shard=args.clips_per_shard,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import UsageError
 from .common import HelpFormatter, VerbFactory, verbose_after_verb
 
 
@@ -17,7 +18,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         for item in args.splits.split(","):
             name, _, count = (part.strip() for part in item.partition("="))
             if not name or not count.isdigit():
-                raise ValueError(f"--splits: {item!r} is not name=count (e.g. train=600,validation=200,test=300)")
+                raise UsageError(f"--splits: {item!r} is not name=count (e.g. train=600,validation=200,test=300)")
             splits[name] = int(count)
         manifests = synthesize_splits(args.out_dir, splits, config, args.sources, args.backgrounds)
         for name, m in manifests.items():
@@ -70,7 +71,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         if not sep and name in recipe_names():  # a packaged recipe by its name
             path = str(recipe_path(name))
         elif not sep or not name or not path or ":" in name or "/" in name:
-            raise ValueError(f"--recipe {spec!r}: expected NAME=CONFIG.yaml (a name without ':' or '/') or a "
+            raise UsageError(f"--recipe {spec!r}: expected NAME=CONFIG.yaml (a name without ':' or '/') or a "
                              f"packaged recipe ({', '.join(recipe_names())})")
         recipes[name] = recipe_config(config, path, args.overrides)
         recipe_sources[name] = path if sep else f"{name} (packaged: {path})"
@@ -80,7 +81,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         try:
             seeds = [int(s) for s in args.seeds.split(",")]
         except ValueError:
-            raise ValueError(f"--seeds: {args.seeds!r} is not comma-separated whole numbers (e.g. 0,1,2)") from None
+            raise UsageError(f"--seeds: {args.seeds!r} is not comma-separated whole numbers (e.g. 0,1,2)") from None
     trials = args.trials if args.trials is not None else (len(seeds) if seeds else 5)
     gain_pair = tuple(s.strip() for s in args.gain_pair.split(",")) if args.gain_pair else None
     out_dir = args.out_dir or config.output_dir

@@ -7,6 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ..errors import ConfigError, UsageError
 from .common import VerbFactory
 
 
@@ -19,20 +20,18 @@ TAG_OPTIONS = {"batch_size": "--batch-size", "chunk_seconds": "--chunk-seconds",
 
 
 def _cmd_tag(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-
     try:
         tagger = _tagger(args)
     except ConfigError as exc:
         if exc.key not in TAG_OPTIONS:
             raise
-        raise ValueError(f"{TAG_OPTIONS[exc.key]}: {exc.problem}") from None
+        raise UsageError(f"{TAG_OPTIONS[exc.key]}: {exc.problem}") from None
     if args.timeline and not args.out:
-        raise ValueError("--timeline needs --out DIR")
+        raise UsageError("--timeline needs --out DIR")
     segments = args.segments
     if segments == "":
         if not args.out:
-            raise ValueError("--segments without a path needs --out DIR (or give --segments FILE.npz)")
+            raise UsageError("--segments without a path needs --out DIR (or give --segments FILE.npz)")
         segments = True
     return _run_tag(args, tagger, segments)
 
@@ -102,10 +101,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from ..inference.export import PARITY_FLOOR, PARITY_MARGIN, export_onnx
 
     if args.format != "onnx":
-        raise ValueError(f"unknown export format {args.format!r} (only onnx)")
+        raise UsageError(f"unknown export format {args.format!r} (only onnx)")
     low, high = _opset_range()
     if not low <= args.opset <= high:  # outside it torch prints its whole graph before failing
-        raise ValueError(f"--opset {args.opset}: this PyTorch exports ONNX opsets {low} to {high}")
+        raise UsageError(f"--opset {args.opset}: this PyTorch exports ONNX opsets {low} to {high}")
     output = args.output or str(Path(args.checkpoint).with_suffix(".onnx"))
     report = export_onnx(args.checkpoint, output, frontend=not args.no_frontend, opset=args.opset,
                          verify=not args.no_verify, verify_audio=args.verify_audio)

@@ -27,6 +27,7 @@ import random
 import re
 from typing import Callable
 
+from ..errors import DataError, UsageError
 from .manifest import Clip, Manifest
 
 # {YTID}_{start}_{end}: YouTube ids are 11 characters; DESED and the DCASE 2017 audio prefix a "Y"
@@ -60,21 +61,21 @@ def hold_out(manifest: Manifest, fraction: float, seed: int = 0,
 
     Both parts keep the manifest's class list and clip order; clips with the same ``group`` value land
     in the same part. The result depends only on the clips, ``fraction`` and ``seed`` (not on the
-    process: no set or hash order is used). ValueError when ``fraction`` is not in (0, 1) or the
+    process: no set or hash order is used). UsageError when ``fraction`` is not in (0, 1), DataError when the
     manifest is too small for both parts to get a clip.
     """
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"the fraction to hold out must be above 0 and below 1, got {fraction}")
+        raise UsageError(f"the fraction to hold out must be above 0 and below 1, got {fraction}")
     n_clips = len(manifest)
     target = math.floor(fraction * n_clips + 0.5)  # round half up, not to even
     if not 0 < target < n_clips:
-        raise ValueError(f"cannot hold out {fraction} of {n_clips} clip(s): one part would be empty")
+        raise DataError(f"cannot hold out {fraction} of {n_clips} clip(s): one part would be empty")
     keys = [group(clip) for clip in manifest.clips]
     members: dict[str, list[Clip]] = {}
     for key, clip in zip(keys, manifest.clips):
         members.setdefault(key, []).append(clip)
     if len(members) < 2:
-        raise ValueError(f"cannot hold out part of {n_clips} clip(s) that form one group (one recording)")
+        raise DataError(f"cannot hold out part of {n_clips} clip(s) that form one group (one recording)")
     split = _Split(members, fraction, target, random.Random(seed))
     split.cover()
     split.stratify()

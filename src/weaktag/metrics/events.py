@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError
 from ..labels import Clip, Manifest
 from ..postprocess import TIME_DECIMALS, decode_events, segment_timestamps
 
@@ -113,13 +114,13 @@ def psds(
     if missing:
         raise ValueError(f"{len(missing)} strongly labelled clips have no scores, e.g. {missing[:5]}")
     if not strong:
-        raise ValueError("the ground-truth manifest has no strongly labelled clip")
+        raise DataError("the ground-truth manifest has no strongly labelled clip")
     classes = list(scores[next(iter(strong))].columns[2:])
     known = set(classes)
     with_events = {e.label for clip in strong.values() for e in clip.events if e.label in known and e.offset > e.onset}
     kept = [name for name in classes if name in with_events]
     if not kept:
-        raise ValueError("no ground-truth event of any scored class in the strongly labelled clips")
+        raise DataError("no ground-truth event of any scored class in the strongly labelled clips")
     known = set(kept)
 
     eval_scores = {clip_id: _WritableScoreFrame(scores[clip_id][["onset", "offset", *kept]]) for clip_id in strong}
@@ -163,7 +164,7 @@ def _threshold_inputs(scores: Mapping[str, pd.DataFrame], ground_truth: Manifest
     that have ground-truth events there (the others have no F1)."""
     strong = _strong_clips(ground_truth)
     if not strong:
-        raise ValueError("the ground-truth manifest has no strongly labelled clip")
+        raise DataError("the ground-truth manifest has no strongly labelled clip")
     classes = list(scores[next(iter(strong))].columns[2:])
     with_events = {e.label for clip in strong.values() for e in clip.events if e.offset > e.onset}
     kept = [name for name in classes if name in with_events]
@@ -308,7 +309,7 @@ def sed_eval_metrics(
     known = set(classes)
     strong = _strong_clips(ground_truth)
     if not strong:
-        raise ValueError("the ground-truth manifest has no strongly labelled clip")
+        raise DataError("the ground-truth manifest has no strongly labelled clip")
 
     segment_based = sed_eval.sound_event.SegmentBasedMetrics(
         event_label_list=classes, time_resolution=float(segment_seconds)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import CheckpointError
 from .network import WeakTagNet
 
 
@@ -39,33 +40,33 @@ def load_weights_file(path: str | Path, what: str) -> object:
     if not path.exists():
         raise FileNotFoundError(f"{path}: {what.removeprefix('a ')} not found")
     if path.is_dir():
-        raise ValueError(f"not {what}: {path} (it is a directory)")
+        raise CheckpointError(f"not {what}: {path} (it is a directory)")
     with path.open("rb") as f:
         head = f.read(4)
     # torch.save writes a zip archive (or, before PyTorch 1.6, a pickle): judge anything else by its
     # first bytes, so a text or audio file is never handed to the unpickler, whose errors talk about
     # pickle opcodes and suggest weights_only=False
     if not head:
-        raise ValueError(f"not {what}: {path} (empty file)")
+        raise CheckpointError(f"not {what}: {path} (empty file)")
     if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
-        raise ValueError(f"not {what}: {path} (not a PyTorch file)")
+        raise CheckpointError(f"not {what}: {path} (not a PyTorch file)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4 ... please file an issue"
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "global" in str(exc):  # "Unsupported global" / "... was not an allowed global"
-            raise ValueError(f"not {what}: {path} (it holds Python objects beyond tensors and plain values, "
-                             "which weaktag does not load)") from None
-        raise ValueError(f"not {what}: {path} (a pickle, not a PyTorch file of tensors)") from None
+            raise CheckpointError(f"not {what}: {path} (it holds Python objects beyond tensors and plain values, "
+                                  "which weaktag does not load)") from None
+        raise CheckpointError(f"not {what}: {path} (a pickle, not a PyTorch file of tensors)") from None
     except Exception:  # a zip that is not a torch archive, a truncated download ...
-        raise ValueError(f"not {what}: {path} (damaged, truncated or not a PyTorch file)") from None
+        raise CheckpointError(f"not {what}: {path} (damaged, truncated or not a PyTorch file)") from None
 
 
 def initialise_from(model: WeakTagNet, path: str | Path) -> list[str]:
     """Load matching backbone (and neck) weights from ``path`` into ``model``; returns the names loaded.
 
-    Raises ValueError naming the file when nothing matches or a shape disagrees (e.g. a
+    Raises CheckpointError (a ValueError) naming the file when nothing matches or a shape disagrees (e.g. a
     narrow model given full-size VGGish weights).
     """
     path = Path(path)
@@ -77,18 +78,18 @@ def initialise_from(model: WeakTagNet, path: str | Path) -> list[str]:
     elif isinstance(payload, dict) and any(k.startswith("features.") for k in payload):
         source = vggish_to_backbone(payload)
     else:
-        raise ValueError(f"{path}: neither a weaktag checkpoint nor a VGGish state dict (no 'features.*' keys)")
+        raise CheckpointError(f"{path}: neither a weaktag checkpoint nor a VGGish state dict (no 'features.*' keys)")
     target = model.state_dict()
     loaded = []
     for name, tensor in source.items():
         if name not in target:
             continue
         if target[name].shape != tensor.shape:
-            raise ValueError(f"{path}: {name} has shape {tuple(tensor.shape)}, the model expects "
-                             f"{tuple(target[name].shape)} (is model.width the same as the source's?)")
+            raise CheckpointError(f"{path}: {name} has shape {tuple(tensor.shape)}, the model expects "
+                                  f"{tuple(target[name].shape)} (is model.width the same as the source's?)")
         target[name] = tensor
         loaded.append(name)
     if not loaded:
-        raise ValueError(f"{path}: no weight matches the model's backbone")
+        raise CheckpointError(f"{path}: no weight matches the model's backbone")
     model.load_state_dict(target)
     return loaded

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import UsageError
+
 RECIPES_DIR = Path(__file__).resolve().parent
 
 
@@ -17,8 +19,8 @@ def recipe_names() -> list[str]:
 
 
 def recipe_path(name: str) -> Path:
-    """The packaged recipe ``name`` (e.g. ``recommended``); ValueError naming the known ones."""
+    """The packaged recipe ``name`` (e.g. ``recommended``); UsageError naming the known ones."""
     path = RECIPES_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise ValueError(f"no packaged recipe {name!r}; known: {', '.join(recipe_names()) or 'none'}")
+        raise UsageError(f"no packaged recipe {name!r}; known: {', '.join(recipe_names()) or 'none'}")
     return path

@@ -37,6 +37,7 @@ import numpy as np
 import soundfile as sf
 
 from ..audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioError, load_audio, warn_skipped
+from ..errors import DataError, UsageError
 from ..files import write_table
 from ..labels.dcase import write_dcase_strong_tsv, write_dcase_weak_tsv
 from ..labels.manifest import Clip, Event, Manifest
@@ -69,25 +70,25 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         if self.num_clips < 0:
-            raise ValueError(f"num_clips must be >= 0, got {self.num_clips}")
+            raise UsageError(f"num_clips must be >= 0, got {self.num_clips}")
         if self.seed < 0:
-            raise ValueError(f"seed must be >= 0 (it seeds numpy's SeedSequence), got {self.seed}")
+            raise UsageError(f"seed must be >= 0 (it seeds numpy's SeedSequence), got {self.seed}")
         if not self.clip_seconds > 0:
-            raise ValueError(f"clip_seconds must be > 0, got {self.clip_seconds}")
+            raise UsageError(f"clip_seconds must be > 0, got {self.clip_seconds}")
         if not 0 <= self.min_events <= self.max_events:
-            raise ValueError(f"need 0 <= min_events <= max_events, got {self.min_events}, {self.max_events}")
+            raise UsageError(f"need 0 <= min_events <= max_events, got {self.min_events}, {self.max_events}")
         for name in ("snr_db", "background_dbfs"):
             low, high = getattr(self, name)
             if not low <= high:
-                raise ValueError(f"{name} must be (low, high) with low <= high, got {(low, high)}")
+                raise UsageError(f"{name} must be (low, high) with low <= high, got {(low, high)}")
         if self.background_dbfs[1] > 0:
-            raise ValueError(f"background_dbfs must be <= 0 dBFS, got {self.background_dbfs}")
+            raise UsageError(f"background_dbfs must be <= 0 dBFS, got {self.background_dbfs}")
         if self.sample_rate < 8000:
-            raise ValueError(f"sample_rate must be >= 8000, got {self.sample_rate}")
+            raise UsageError(f"sample_rate must be >= 8000, got {self.sample_rate}")
         if not 0.0 <= self.background_only_prob <= 1.0:
-            raise ValueError(f"background_only_prob must be in [0, 1], got {self.background_only_prob}")
+            raise UsageError(f"background_only_prob must be in [0, 1], got {self.background_only_prob}")
         if not self.trim_db > 0:
-            raise ValueError(f"trim_db must be > 0, got {self.trim_db}")
+            raise UsageError(f"trim_db must be > 0, got {self.trim_db}")
 
     @property
     def clip_samples(self) -> int:
@@ -189,7 +190,7 @@ def discover_sources(sources: str | Path) -> dict[str, list[Path]]:
             continue
         flat.setdefault(label, []).append(f)
     if not flat:
-        raise ValueError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) found under {root}")
+        raise DataError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) found under {root}")
     return flat
 
 
@@ -255,7 +256,7 @@ class _SourceBank:
                 audio, start = loaded
                 name = path.relative_to(self.root).as_posix() if self.root is not None else str(path)
                 return audio, name, start / self.sample_rate
-        raise ValueError(f"no usable source file for class {label!r} under {self.root}")
+        raise DataError(f"no usable source file for class {label!r} under {self.root}")
 
 
 @dataclass
@@ -301,7 +302,7 @@ class _BackgroundBank:
             if rms < 10 ** (SILENT_DBFS / 20):  # a silent stretch of a usable file: level by the file
                 rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
             return excerpt * np.float32(1.0 / rms)
-        raise ValueError("no usable background file among: " + ", ".join(str(f) for f in self.files))
+        raise DataError("no usable background file among: " + ", ".join(str(f) for f in self.files))
 
 
 def _background_bank(backgrounds: str | Path | None, sample_rate: int) -> _BackgroundBank:
@@ -314,7 +315,7 @@ def _background_bank(backgrounds: str | Path | None, sample_rate: int) -> _Backg
         raise FileNotFoundError(f"backgrounds folder not found: {root}")
     files = sorted(f for f in root.rglob("*") if _is_audio(f))
     if not files:
-        raise ValueError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) found under {root}")
+        raise DataError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) found under {root}")
     return _BackgroundBank(files, sample_rate)
 
 
@@ -451,9 +452,9 @@ def synthesize_splits(out_dir: str | Path, splits: dict[str, int], config: Synth
     """
     for name, count in splits.items():
         if not name or "/" in name or "\\" in name or name in (".", ".."):
-            raise ValueError(f"bad split name {name!r}")
+            raise UsageError(f"bad split name {name!r}")
         if count < 0:
-            raise ValueError(f"split {name!r} has a negative clip count {count}")
+            raise UsageError(f"split {name!r} has a negative clip count {count}")
     out_dir = Path(out_dir)
     background_bank = _background_bank(backgrounds, config.sample_rate)
     names = list(splits)
@@ -464,7 +465,7 @@ def synthesize_splits(out_dir: str | Path, splits: dict[str, int], config: Synth
         needed = sum(1 for name in names if splits[name] > 0)
         short = {label: len(paths) for label, paths in files.items() if len(paths) < needed}
         if short:
-            raise ValueError(f"cannot give {needed} splits disjoint source files: too few files for {short}")
+            raise DataError(f"cannot give {needed} splits disjoint source files: too few files for {short}")
         rng = np.random.default_rng(np.random.SeedSequence([config.seed, zlib.crc32(b"partition")]))
         per_split: dict[str, dict[str, list[Path]]] = {name: {} for name in names}
         for label in sorted(files):
