@@ -37,3 +37,7 @@ class UsageError(WeaktagError, ValueError):
 class DataError(WeaktagError, ValueError):
     """A data set that cannot be used as a whole (each file of it may be fine): no clip or audio file to use,
     too few clips or files for the split asked, no strongly labelled clip to score events on."""
+
+
+class EnvironmentProblem(WeaktagError, RuntimeError):
+    """The machine cannot do what was asked: a device or runtime it lacks, a worker process that died."""

@@ -12,6 +12,7 @@ from typing import Literal, Sequence
 import numpy as np
 from scipy.ndimage import median_filter
 
+from .errors import UsageError
 from .geometry import median_filter_length
 
 OutputKind = Literal["segment", "attention", "product", "gated-segment", "gated-attention"]
@@ -43,7 +44,7 @@ class EventSettings:
         """Median filter windows in segments, one per class (odd, >= 1)."""
         seconds = np.atleast_1d(np.asarray(self.median_filter_seconds, dtype=float))
         if seconds.shape not in ((1,), (len(classes),)):
-            raise ValueError(f"median filter lengths: expected 1 or {len(classes)} values, got {len(seconds)}")
+            raise UsageError(f"median filter lengths: expected 1 or {len(classes)} values, got {len(seconds)}")
         windows = [median_filter_length(float(x), segment_seconds) for x in seconds]
         return np.broadcast_to(np.asarray(windows, dtype=int), (len(classes),)).copy()
 
@@ -55,7 +56,7 @@ class EventSettings:
         if thr.shape == (1,):
             return np.full(len(classes), float(thr[0]))
         if thr.shape != (len(classes),):
-            raise ValueError(f"event thresholds: expected {len(classes)} values (one per class), got {len(thr)}")
+            raise UsageError(f"event thresholds: expected {len(classes)} values (one per class), got {len(thr)}")
         return thr
 
 
@@ -98,7 +99,7 @@ def segment_scores(output_kind: str, segment_probs: np.ndarray, attention: np.nd
     if output_kind == "gated-segment":
         return segment_probs * gate
     if attention is None:
-        raise ValueError(f"output kind {output_kind!r} needs the attention matrix, but attention is None")
+        raise UsageError(f"output kind {output_kind!r} needs the attention matrix, but attention is None")
     attention = np.asarray(attention, dtype=float)
     if attention.shape != segment_probs.shape:
         raise ValueError(f"attention {attention.shape} and segment_probs {segment_probs.shape} differ in shape")
@@ -128,7 +129,7 @@ def parse_thresholds(spec: str, classes: Sequence[str],
     """
     items = [item.strip() for item in spec.split(",") if item.strip()]
     if not items:
-        raise ValueError("empty threshold specification")
+        raise UsageError("empty threshold specification")
     if all("=" in item for item in items):
         base = DEFAULT_THRESHOLD if defaults is None or len(defaults) == 0 else defaults
         out = list(np.broadcast_to(np.asarray(base, dtype=float), (len(classes),)))
@@ -136,16 +137,16 @@ def parse_thresholds(spec: str, classes: Sequence[str],
         for item in items:
             name, _, value = item.rpartition("=")
             if name not in index:
-                raise ValueError(f"threshold for unknown class {name!r}; classes: {', '.join(classes)}")
+                raise UsageError(f"threshold for unknown class {name!r}; classes: {', '.join(classes)}")
             out[index[name]] = _number(value, spec)
         return [float(v) for v in out]
     if any("=" in item for item in items):
-        raise ValueError(f"threshold specification {spec!r} mixes label=value items with bare values")
+        raise UsageError(f"threshold specification {spec!r} mixes label=value items with bare values")
     values = [_number(v, spec) for v in items]
     if len(values) == 1:
         return values * len(classes)
     if len(values) != len(classes):
-        raise ValueError(f"{len(values)} thresholds given for {len(classes)} classes")
+        raise UsageError(f"{len(values)} thresholds given for {len(classes)} classes")
     return values
 
 
@@ -153,7 +154,7 @@ def _number(text: str, spec: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f"threshold {text!r} in {spec!r} is not a number") from None
+        raise UsageError(f"threshold {text!r} in {spec!r} is not a number") from None
 
 
 # --------------------------------------------------------------------------- decoding

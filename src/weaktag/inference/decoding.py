@@ -34,6 +34,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..audio import READ_BLOCK, AudioError, iter_audio_blocks, probe_audio
+from ..errors import EnvironmentProblem
 
 #: a header: (length at the model's rate, frames in the file, seconds), or why it cannot be used
 Probe = Union[tuple[int, int, float], str]
@@ -157,7 +158,7 @@ class DecodePool:
             if "DataLoader worker" not in str(exc):
                 raise
             self.close()  # its workers are gone: a later run would hang on them
-            raise RuntimeError(f"a decode worker process died ({' '.join(str(exc).split())}); rerun with "
+            raise EnvironmentProblem(f"a decode worker process died ({' '.join(str(exc).split())}); rerun with "
                                "decode_workers=0 (weaktag tag --workers 0) to decode in this process") from None
         finally:  # also when the consumer stops early: the next run's reset drops what is left
             self._plan.tasks = []
