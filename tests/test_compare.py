@@ -18,7 +18,8 @@ from weaktag.cli import main
 from weaktag.config import config_from_dict
 from weaktag.data import build_feature_set
 from weaktag.experiments import report as rep
-from weaktag.experiments.compare import CompareConfig, choose_attention_clip, default_gain_pair, run_compare, trial_dir
+from weaktag.experiments.compare import (CompareConfig, Recipe, choose_attention_clip, default_gain_pair, run_compare,
+                                        trial_dir)
 from weaktag.experiments.plots import DPI, GAIN_FIGURE_SIZE, attention_figure_size
 from weaktag.labels import Clip, Event, read_labels
 from weaktag.metrics import tagging_metrics
@@ -49,7 +50,7 @@ def compared(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("compare")
     synthesize_splits(root / "data", SPLITS, SynthConfig(seed=0))
     config = config_from_dict(_config_dict(root / "data"))
-    result = run_compare(config, SCHEMES, 2, root / "out", command="weaktag compare (test)", log=None)
+    result = run_compare(config, CompareConfig(SCHEMES, 2, command="weaktag compare (test)"), root / "out", log=None)
     return root, config, result
 
 
@@ -79,7 +80,7 @@ def test_compare_writes_every_table_and_figure(compared) -> None:
     assert len(rows) == 4
     assert {(r["scheme"], r["seed"]) for r in rows} == {(s, str(k)) for s in SCHEMES for k in (0, 1)}
     # compare reuses what train() computed; the figures equal an independent reload and re-prediction
-    test = build_feature_set(read_labels(root / "data" / "test" / "manifest.jsonl"), result.results["data"]["classes"])
+    test = build_feature_set(read_labels(root / "data" / "test" / "manifest.jsonl"), result.results.data["classes"])
     for r in rows:
         ckpt = load_checkpoint(trial_dir(out, r["scheme"], int(r["seed"])) / "model.pt")
         again = tagging_metrics(test.weak, predict_features(ckpt.model, test).clip_probs, test.classes)
@@ -124,12 +125,12 @@ def test_second_run_resumes_without_training(compared, copy: Path, monkeypatch: 
 
     monkeypatch.setattr(trials_mod, "train", no_training)
     monkeypatch.setattr(compare_mod, "prepare_data", no_training)  # not even features for training are needed
-    again = run_compare(config, SCHEMES, 2, copy, log=None)
+    again = run_compare(config, CompareConfig(SCHEMES, 2), copy, log=None)
     assert again.ran == [] and len(again.reused) == 4
     for scheme in SCHEMES:
         for metric in ("mAP", "AUC", "psds1"):
             assert again.values(scheme, metric) == first.values(scheme, metric)
-    assert again.results["summary"] == first.results["summary"]
+    assert again.results.summary == first.results.summary
 
 
 def test_deleted_trial_record_reruns_exactly_that_trial(compared, copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,7 +144,7 @@ def test_deleted_trial_record_reruns_exactly_that_trial(compared, copy: Path, mo
         return real_train(cfg, data=data)
 
     monkeypatch.setattr(trials_mod, "train", counting_train)
-    again = run_compare(config, SCHEMES, 2, copy, log=None)
+    again = run_compare(config, CompareConfig(SCHEMES, 2), copy, log=None)
     assert calls == [("attention-self", 1)]
     assert again.ran == [("attention-self", 1)] and len(again.reused) == 3
     assert again.values("attention", "mAP") == first.values("attention", "mAP")
@@ -157,13 +158,13 @@ def test_other_config_is_refused_cosmetic_change_is_not(compared, copy: Path, mo
     data = Path(config.data.train).parents[1]
     changed = config_from_dict({**_config_dict(data), "train": {**_config_dict(data)["train"], "max_epochs": 2}})
     with pytest.raises(ValueError, match="different config.*max_epochs"):
-        run_compare(changed, SCHEMES, 2, copy, log=None)
+        run_compare(changed, CompareConfig(SCHEMES, 2), copy, log=None)
     with pytest.raises(ValueError, match="unknown scheme"):
-        run_compare(config, ["attention", "nope"], 2, copy, log=None)
+        run_compare(config, CompareConfig(["attention", "nope"], 2), copy, log=None)
     monkeypatch.setattr(trials_mod, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
     cosmetic = config_from_dict({**_config_dict(data), "train": {**_config_dict(data)["train"], "logger": "csv",
                                                                  "progress": True}, "output_dir": "elsewhere"})
-    assert run_compare(cosmetic, SCHEMES, 2, copy, log=None).ran == []
+    assert run_compare(cosmetic, CompareConfig(SCHEMES, 2), copy, log=None).ran == []
 
 
 def test_more_trials_run_only_the_new_ones(compared, copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,7 +177,7 @@ def test_more_trials_run_only_the_new_ones(compared, copy: Path, monkeypatch: py
         return real_train(cfg, data=data)
 
     monkeypatch.setattr(trials_mod, "train", counting_train)
-    result = run_compare(config, SCHEMES, 3, copy, log=None)
+    result = run_compare(config, CompareConfig(SCHEMES, 3), copy, log=None)
     assert calls == [("attention", 2), ("attention-self", 2)]
     assert result.seeds == [0, 1, 2] and all(len(result.values(s, "mAP")) == 3 for s in SCHEMES)
     assert json.loads((copy / "results.json").read_text())["wilcoxon"][0]["n"] == 3
@@ -330,9 +331,9 @@ def test_recipes_are_arms_with_their_own_config_and_paired_seeds(compared, copy:
 def test_unknown_recipe_and_bad_recipe_specs_are_refused(compared, tmp_path: Path, capsys) -> None:
     _, config, _ = compared
     with pytest.raises(ValueError, match="unknown recipe"):
-        run_compare(config, ["attention", "nope:attention"], 1, tmp_path / "out", log=None)
+        run_compare(config, CompareConfig(["attention", "nope:attention"], 1), tmp_path / "out", log=None)
     with pytest.raises(ValueError, match="unknown scheme 'wat'"):
-        run_compare(config, ["r:wat"], 1, tmp_path / "out", log=None, recipes={"r": config})
+        run_compare(config, CompareConfig(["r:wat"], 1), tmp_path / "out", log=None, recipes={"r": Recipe(config)})
     config_file = tmp_path / "tiny.yaml"
     config_file.write_text(yaml.safe_dump(_config_dict(Path(config.data.train).parents[1])))
     assert main(["compare", "--config", str(config_file), "--recipe", "no-equals-sign", "--quiet"]) == 2

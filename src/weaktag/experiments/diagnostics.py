@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -24,10 +24,10 @@ LABELS = {
 }
 
 
-def trial_diagnostics(record: Mapping[str, Any], folder: Path) -> list[dict] | None:
-    """A trial's diagnostics per epoch: from its record, else from its folder's ``diagnostics.json``."""
-    if record.get("diagnostics"):
-        return list(record["diagnostics"])
+def trial_diagnostics(recorded: Sequence[dict], folder: Path) -> list[dict] | None:
+    """A trial's diagnostics per epoch: those its record holds, else its folder's ``diagnostics.json``."""
+    if recorded:
+        return list(recorded)
     file = folder / "diagnostics.json"
     if file.exists():
         try:
