@@ -148,6 +148,7 @@ def test_chunked_tagging_and_checkpoint_round_trip(model, tmp_path: Path):
 
 def test_compare_computes_a_packaged_frozen_backbone_once_for_every_trial(tmp_path, monkeypatch):
     import weaktag.experiments.compare as compare_mod
+    import weaktag.experiments.figures as figures_mod
     from weaktag.config import config_from_dict
     from weaktag.synth import SynthConfig, synthesize_splits
 
@@ -162,8 +163,8 @@ def test_compare_computes_a_packaged_frozen_backbone_once_for_every_trial(tmp_pa
     real = compare_mod.embed_prepared
     monkeypatch.setattr(compare_mod, "embed_prepared", lambda *a: calls.append(1) or real(*a))
     hops = []
-    real_plot = compare_mod.plot_attention
-    monkeypatch.setattr(compare_mod, "plot_attention",
+    real_plot = figures_mod.plot_attention
+    monkeypatch.setattr(figures_mod, "plot_attention",
                         lambda *a, **k: hops.append(k.get("hop_seconds")) or real_plot(*a, **k))
     result = compare_mod.run_compare(config, compare_mod.CompareConfig(["attention", "attention-self"], 2),
                                      tmp_path / "out", log=None)

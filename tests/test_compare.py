@@ -18,8 +18,8 @@ from weaktag.cli import main
 from weaktag.config import config_from_dict
 from weaktag.data import build_feature_set
 from weaktag.experiments import report as rep
-from weaktag.experiments.compare import (CompareConfig, Recipe, choose_attention_clip, default_gain_pair, run_compare,
-                                        trial_dir)
+from weaktag.experiments.compare import CompareConfig, Recipe, default_gain_pair, run_compare, trial_dir
+from weaktag.experiments.figures import choose_attention_clip
 from weaktag.experiments.plots import DPI, GAIN_FIGURE_SIZE, attention_figure_size
 from weaktag.labels import Clip, Event, read_labels
 from weaktag.metrics import tagging_metrics

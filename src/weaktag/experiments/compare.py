@@ -33,27 +33,21 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..checkpoint import load_checkpoint
 from ..config import ExperimentConfig
 from ..data import FeatureSet, build_feature_set
 from ..files import plain, write_csv, write_json, write_text_atomic
-from ..labels import Clip
 from ..metrics.statistics import summarize, wilcoxon_pairs
 from ..supervision import SCHEMES, make_scheme
 from ..labels.summary import report_labels
-from ..training import PreparedData, build_model, predict_features, prepare_data, read_manifests
+from ..training import PreparedData, build_model, prepare_data, read_manifests
 from ..training.run import embed_prepared, seed_independent_frozen_backbone
 from . import report as rep
 from .report import CompareResults
 from .trials import (Arm, TrialRecord, features_key, fingerprint, read_trial, run_trial, scheme_of, teacher_arm,
                      trial_dir)
 from .diagnostics import diagnostics_markdown, plot_diagnostics, summarize_diagnostics, trial_diagnostics
-from .figures import ModelOutputs, attention_panels
-from .plots import gain_vs_duration_table, median_event_durations, plot_attention, plot_gain_vs_duration
-
-#: events at most this long make a clip a good Fig. 5 example (the paper's gain is on short events)
-SHORT_EVENT_SECONDS = 1.0
-
+from .figures import draw_attention
+from .plots import gain_vs_duration_table, median_event_durations, plot_gain_vs_duration
 
 @dataclass
 class CompareConfig:
@@ -181,60 +175,6 @@ def default_gain_pair(schemes: Sequence[str]) -> tuple[str, str] | None:
     if "attention" in schemes and "attention-self" in schemes:
         return "attention", "attention-self"
     return (schemes[0], schemes[1]) if len(schemes) >= 2 else None
-
-
-def choose_attention_clip(clips: Sequence[Clip], classes: Sequence[str], clip_id: str | None = None) -> Clip | None:
-    """The Fig. 5 example: ``clip_id``, or the strongly labelled test clip that best shows short events.
-
-    Preference: a target-class event of at most ``SHORT_EVENT_SECONDS``, then more distinct
-    classes (up to 3; the paper's example has two), then the shortest such event, then clip id.
-    """
-    if clip_id is not None:
-        for clip in clips:
-            if clip.clip_id == clip_id:
-                return clip
-        raise ValueError(f"clip {clip_id!r} is not in the test set")
-    known = set(classes)
-    best, best_key = None, None
-    for clip in clips:
-        events = [e for e in (clip.events or ()) if e.label in known and e.onset < 10.0]
-        if not events:
-            continue
-        shortest = min(e.duration for e in events)
-        key = (shortest > SHORT_EVENT_SECONDS, -min(len({e.label for e in events}), 3), shortest, clip.clip_id)
-        if best_key is None or key < best_key:
-            best, best_key = clip, key
-    return best
-
-
-def _safe_name(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
-
-
-def draw_attention(out_dir: Path, schemes: Sequence[str], seed: int, test: FeatureSet,
-                   clip_id: str | None = None) -> dict[str, Any] | None:
-    """Fig. 5 for one test clip from the trial-``seed`` checkpoint of each scheme (attention schemes; all when none)."""
-    clip = choose_attention_clip(test.clips, test.classes, clip_id)
-    if clip is None:
-        return None
-    index = next(i for i, c in enumerate(test.clips) if c.clip_id == clip.clip_id)
-    chosen = [s for s in schemes if SCHEMES[scheme_of(s)].uses_attention] or list(schemes)
-    one = FeatureSet([clip], list(test.classes), test.features[index : index + 1], grid=test.grid,
-                     clip_seconds=test.clip_seconds)
-    outputs = []
-    for scheme in chosen:
-        ckpt = load_checkpoint(trial_dir(out_dir, scheme, seed) / "model.pt")
-        pred = predict_features(ckpt.model, one)
-        outputs.append(ModelOutputs(f"{scheme} (seed {seed})", pred.segment_probs[0],
-                                    None if pred.attention is None else pred.attention[0], test.grid.segment_seconds))
-    recipe = Arm.parse(chosen[0]).recipe
-    name = f"attention_{_safe_name(recipe) + '_' if recipe else ''}{_safe_name(clip.clip_id)}.png"
-    events = list(clip.events or ())
-    plot_attention(test.features[index].numpy(), events, test.classes, attention_panels(outputs), out_dir / name,
-                   hop_seconds=test.grid.frontend.frame_seconds)
-    return {"clip": clip.clip_id, "figure": name, "seed": seed, "schemes": chosen, "recipe": recipe,
-            "attention": any(o.attention is not None for o in outputs),
-            "events": [{"label": e.label, "onset": e.onset, "offset": e.offset} for e in events]}
 
 
 # --------------------------------------------------------------------------- the comparison
