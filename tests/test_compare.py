@@ -21,6 +21,7 @@ from weaktag.experiments import report as rep
 from weaktag.experiments.compare import CompareConfig, Recipe, default_gain_pair, run_compare, trial_dir
 from weaktag.experiments.figures import choose_attention_clip
 from weaktag.experiments.plots import DPI, GAIN_FIGURE_SIZE, attention_figure_size
+from weaktag.experiments.trials import TrialRecord
 from weaktag.labels import Clip, Event, read_labels
 from weaktag.metrics import tagging_metrics
 from weaktag.synth import SynthConfig, synthesize_splits
@@ -239,6 +240,57 @@ def test_cli_plot_errors_are_reported(compared, tmp_path: Path, capsys) -> None:
     rc = main(["plot", "attention", "--checkpoint", str(tmp_path / "missing.pt"), "--audio",
                str(root / "data" / "test" / "audio" / "test_00000.wav"), "--out", str(tmp_path / "x.png")])
     assert rc == 2 and "checkpoint not found" in capsys.readouterr().err
+
+
+def test_records_read_back_exactly(compared) -> None:
+    """trial.json and results.json read back into TrialRecord and CompareResults and write out unchanged; the
+    report rebuilt from results.json alone is the report.md the run wrote."""
+    root, _, result = compared
+    out = root / "out"
+    for scheme in SCHEMES:
+        for seed in (0, 1):
+            file = trial_dir(out, scheme, seed) / "trial.json"
+            written = json.loads(file.read_text())
+            record = TrialRecord.from_json(written, file)
+            assert record.to_json() == written and list(record.to_json()) == list(written)
+            assert (record.scheme, record.seed) == (scheme, seed) and record == result.trials[scheme][seed]
+    written = json.loads((out / "results.json").read_text())
+    results = rep.CompareResults.from_json(written)
+    assert results.to_json() == written and list(results.to_json()) == list(written)
+    assert rep.report_markdown(results) == (out / "report.md").read_text()
+    assert rep.table_markdown(results) == (out / "table.md").read_text()
+    with pytest.raises(ValueError, match="not a weaktag-compare/1 results file"):
+        rep.CompareResults.from_json({"format": "weaktag-trial/2"}, "x.json")
+
+
+def test_a_trial_record_of_format_one_counts_epochs_from_one(compared) -> None:
+    root, _, _ = compared
+    file = trial_dir(root / "out", "attention-self", 0) / "trial.json"
+    now = json.loads(file.read_text())
+    old = {**now, "format": "weaktag-trial/1", "diagnostics": [{**e, "epoch": e["epoch"] - 1} for e in now["diagnostics"]],
+           "metrics": {**now["metrics"], "best_epoch": now["metrics"]["best_epoch"] - 1}}
+    assert TrialRecord.from_json(old).to_json() == now
+    with pytest.raises(ValueError, match="trial.json: trial record lacks 'metrics'"):
+        TrialRecord.from_json({k: v for k, v in now.items() if k != "metrics"}, file)
+
+
+COMMITTED = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "results").rglob("results.json"))
+
+
+@pytest.mark.parametrize("file", COMMITTED, ids=lambda f: str(f.parent.relative_to(f.parents[2])))
+def test_committed_results_rebuild_their_reports_byte_for_byte(file: Path) -> None:
+    """Every committed comparison (older ones lack some keys) reads into CompareResults without loss, and its
+    report.md, table.md and wilcoxon.md rebuild from it exactly as committed."""
+    written = json.loads(file.read_text())
+    results = rep.CompareResults.from_json(written, file)
+    again = results.to_json()
+    assert {k: again[k] for k in written} == written
+    assert all(again[k] is None for k in set(again) - set(written))
+    assert rep.report_markdown(results) == (file.parent / "report.md").read_text()
+    assert rep.table_markdown(results) == (file.parent / "table.md").read_text()
+    wilcoxon = rep.wilcoxon_note(results.trials) + "\n\n" + rep.wilcoxon_markdown(results.wilcoxon,
+                                                                                 results.headline_metrics) + "\n"
+    assert wilcoxon == (file.parent / "wilcoxon.md").read_text()
 
 
 # --------------------------------------------------------------------------- pure helpers
