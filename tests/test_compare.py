@@ -263,13 +263,12 @@ def test_records_read_back_exactly(compared) -> None:
         rep.CompareResults.from_json({"format": "weaktag-trial/2"}, "x.json")
 
 
-def test_a_trial_record_of_format_one_counts_epochs_from_one(compared) -> None:
+def test_a_record_that_is_not_a_current_trial_record_is_refused(compared) -> None:
     root, _, _ = compared
     file = trial_dir(root / "out", "attention-self", 0) / "trial.json"
     now = json.loads(file.read_text())
-    old = {**now, "format": "weaktag-trial/1", "diagnostics": [{**e, "epoch": e["epoch"] - 1} for e in now["diagnostics"]],
-           "metrics": {**now["metrics"], "best_epoch": now["metrics"]["best_epoch"] - 1}}
-    assert TrialRecord.from_json(old).to_json() == now
+    with pytest.raises(ValueError, match="trial.json: not a weaktag-trial/2 record; delete it"):
+        TrialRecord.from_json({**now, "format": "weaktag-trial/1"}, file)
     with pytest.raises(ValueError, match="trial.json: trial record lacks 'metrics'"):
         TrialRecord.from_json({k: v for k, v in now.items() if k != "metrics"}, file)
 

@@ -72,7 +72,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         elif not sep or not name or not path or ":" in name or "/" in name:
             raise ValueError(f"--recipe {spec!r}: expected NAME=CONFIG.yaml (a name without ':' or '/') or a "
                              f"packaged recipe ({', '.join(recipe_names())})")
-        recipes[name] = Recipe(recipe_config(config, path, args.overrides), path if sep else f"{name} (packaged: {path})")
+        source = path if sep else f"{name} (packaged: {path})"
+        recipes[name] = Recipe(recipe_config(config, path, args.overrides), source)
     schemes = [s.strip() for s in args.schemes.split(",") if s.strip()] if args.schemes else list(SCHEMES)
     seeds = None
     if args.seeds:

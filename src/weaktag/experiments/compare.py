@@ -45,7 +45,7 @@ from . import report as rep
 from .report import CompareResults
 from .trials import (Arm, TrialRecord, features_key, fingerprint, read_trial, run_trial, scheme_of, teacher_arm,
                      trial_dir)
-from .diagnostics import diagnostics_markdown, plot_diagnostics, summarize_diagnostics, trial_diagnostics
+from .diagnostics import diagnostics_markdown, plot_diagnostics, summarize_diagnostics
 from .figures import draw_attention
 from .plots import gain_vs_duration_table, median_event_durations, plot_gain_vs_duration
 
@@ -491,8 +491,7 @@ def _draw_attention_figures(plan: ComparePlan, files: _Files) -> list[dict[str, 
 
 def _diagnostics(plan: ComparePlan, trials: dict[str, list[TrialRecord]], files: _Files) -> dict[str, dict]:
     """Self-supervision diagnostics (attention arms, strongly labelled validation clips): table and figure."""
-    runs = {s: [(trial_diagnostics(t.diagnostics, trial_dir(plan.out_dir, s, t.seed)) or [],
-                 int(t.metrics["best_epoch"])) for t in trials[s]] for s in plan.schemes}
+    runs = {s: [(t.diagnostics, int(t.metrics["best_epoch"])) for t in trials[s]] for s in plan.schemes}
     diagnostics = summarize_diagnostics(runs)
     if diagnostics:
         png = plan.out_dir / "diagnostics.png"

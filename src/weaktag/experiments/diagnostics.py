@@ -2,13 +2,11 @@
 (:mod:`weaktag.supervision.diagnostics`) at the first and the best epoch, a table, and a figure of
 them against epochs.
 
-Trials record their diagnostics per validation epoch (``diagnostics`` in ``trial.json``, or the
-trial folder's ``diagnostics.json`` for trials finished before records carried them).
+Trials record their diagnostics per validation epoch (``diagnostics`` in ``trial.json``).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -22,19 +20,6 @@ LABELS = {
     "pseudo_density": "P density", "true_density": "Y density", "precision": "P precision", "recall": "P recall",
     "attention_in_events": "A mass in events", "attention_entropy": "A entropy / log T",
 }
-
-
-def trial_diagnostics(recorded: Sequence[dict], folder: Path) -> list[dict] | None:
-    """A trial's diagnostics per epoch: those its record holds, else its folder's ``diagnostics.json``."""
-    if recorded:
-        return list(recorded)
-    file = folder / "diagnostics.json"
-    if file.exists():
-        try:
-            return list(json.loads(file.read_text()).get("epochs") or [])
-        except (OSError, json.JSONDecodeError, AttributeError):
-            return None
-    return None
 
 
 def _mean(values: Sequence[float]) -> float:

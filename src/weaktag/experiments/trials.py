@@ -24,7 +24,7 @@ from ..training import PreparedData, TrainResult, train
 from ..training.run import seed_independent_frozen_backbone
 
 TRIAL_FILE = "trial.json"
-TRIAL_FORMAT = "weaktag-trial/2"  # /1 counted epochs from 0 (best_epoch, diagnostics); TrialRecord converts
+TRIAL_FORMAT = "weaktag-trial/2"
 
 #: the arm whose trial of the same seed teaches a PSL arm when ``scheme.teacher`` is not set
 TEACHER_SCHEME = "attention"
@@ -79,7 +79,7 @@ def fingerprint(config: ExperimentConfig, scheme: str | None = None) -> dict[str
     settings = {k: v for k, v in d["scheme"].items() if k != "name"}
     if scheme is not None:
         declared = SCHEMES[scheme_of(scheme)].parameters
-        # per-class loss weights change every scheme's trial; 0 (off) is left out, as in records made before them
+        # per-class loss weights change every scheme's trial; 0 (off) is left out, so trials made without them match
         settings = {k: v for k, v in settings.items() if k in declared or (k == "class_weight_beta" and v)}
     return {
         "data": d["data"],
@@ -108,8 +108,6 @@ def _differences(then: Any, now: Any, default: Any, prefix: str = "") -> list[st
                 old = None
             out += _differences(old, now[key], default_value, f"{prefix}{key}.")
         return out
-    if then in ("", None) and now in ("", None):  # configs before the typed system wrote "" for "not set"
-        return []
     return [] if then == now else [f"{prefix[:-1]} ({then!r} then, {now!r} now)"]
 
 
@@ -155,10 +153,7 @@ class TrialRecord:
 
     @classmethod
     def from_json(cls, record: dict[str, Any], file: Path | str = TRIAL_FILE) -> "TrialRecord":
-        """A record read back from ``trial.json`` (weaktag-trial/1 converted); raises ValueError naming ``file``
-        when it is not a trial record."""
-        if isinstance(record, dict) and record.get("format") == "weaktag-trial/1":
-            record = _epochs_from_one(record)
+        """A record read back from ``trial.json``; raises ValueError naming ``file`` when it is not one."""
         if not isinstance(record, dict) or record.get("format") != TRIAL_FORMAT:
             raise ValueError(f"{file}: not a {TRIAL_FORMAT} record; delete it to run the trial again")
         try:
@@ -183,16 +178,6 @@ def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> 
         raise ValueError(f"{file} was made with a different config ({'; '.join(diffs)}); use another --out-dir, "
                          f"or delete {path.parent.parent} to start over")
     return record
-
-
-def _epochs_from_one(record: dict) -> dict:
-    """A weaktag-trial/1 record with its epochs counted from 1, as weaktag-trial/2 (and the epoch lines) count."""
-    metrics = dict(record.get("metrics") or {})
-    if isinstance(metrics.get("best_epoch"), int):
-        metrics["best_epoch"] += 1
-    diagnostics = [{**e, "epoch": e["epoch"] + 1} if isinstance(e.get("epoch"), int) else e
-                   for e in record.get("diagnostics") or []]
-    return {**record, "format": TRIAL_FORMAT, "metrics": metrics, "diagnostics": diagnostics}
 
 
 def trial_metrics(result: TrainResult) -> dict[str, Any]:
