@@ -148,6 +148,7 @@ def test_chunked_tagging_and_checkpoint_round_trip(model, tmp_path: Path):
 
 def test_compare_computes_a_packaged_frozen_backbone_once_for_every_trial(tmp_path, monkeypatch):
     import weaktag.experiments.compare as compare_mod
+    import weaktag.experiments.figures as figures_mod
     from weaktag.config import config_from_dict
     from weaktag.synth import SynthConfig, synthesize_splits
 
@@ -162,15 +163,16 @@ def test_compare_computes_a_packaged_frozen_backbone_once_for_every_trial(tmp_pa
     real = compare_mod.embed_prepared
     monkeypatch.setattr(compare_mod, "embed_prepared", lambda *a: calls.append(1) or real(*a))
     hops = []
-    real_plot = compare_mod.plot_attention
-    monkeypatch.setattr(compare_mod, "plot_attention",
+    real_plot = figures_mod.plot_attention
+    monkeypatch.setattr(figures_mod, "plot_attention",
                         lambda *a, **k: hops.append(k.get("hop_seconds")) or real_plot(*a, **k))
-    result = compare_mod.run_compare(config, ["attention", "attention-self"], 2, tmp_path / "out", log=None)
+    result = compare_mod.run_compare(config, compare_mod.CompareConfig(["attention", "attention-self"], 2),
+                                     tmp_path / "out", log=None)
     assert len(calls) == 1 and len(result.ran) == 4
     assert hops == [pytest.approx(1024 / SR)]  # Fig. 5's log-mel on aisfx's own frame hop, not VGGish's 10 ms
     # Fig. 5 still draws log-mel (the embedded features never reach the figures)
-    assert result.results["attention_figure"]["schemes"] == ["attention", "attention-self"]
-    assert (tmp_path / "out" / result.results["attention_figure"]["figure"]).read_bytes()[:4] == b"\x89PNG"
+    assert result.results.attention_figure["schemes"] == ["attention", "attention-self"]
+    assert (tmp_path / "out" / result.results.attention_figure["figure"]).read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("stride, freq_pool", [(4, "mean+max"), (2, "max")])

@@ -18,8 +18,10 @@ from weaktag.cli import main
 from weaktag.config import config_from_dict
 from weaktag.data import build_feature_set
 from weaktag.experiments import report as rep
-from weaktag.experiments.compare import CompareConfig, choose_attention_clip, default_gain_pair, run_compare, trial_dir
+from weaktag.experiments.compare import CompareConfig, Recipe, default_gain_pair, run_compare, trial_dir
+from weaktag.experiments.figures import choose_attention_clip
 from weaktag.experiments.plots import DPI, GAIN_FIGURE_SIZE, attention_figure_size
+from weaktag.experiments.trials import TrialRecord
 from weaktag.labels import Clip, Event, read_labels
 from weaktag.metrics import tagging_metrics
 from weaktag.synth import SynthConfig, synthesize_splits
@@ -49,7 +51,7 @@ def compared(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("compare")
     synthesize_splits(root / "data", SPLITS, SynthConfig(seed=0))
     config = config_from_dict(_config_dict(root / "data"))
-    result = run_compare(config, SCHEMES, 2, root / "out", command="weaktag compare (test)", log=None)
+    result = run_compare(config, CompareConfig(SCHEMES, 2, command="weaktag compare (test)"), root / "out", log=None)
     return root, config, result
 
 
@@ -79,7 +81,7 @@ def test_compare_writes_every_table_and_figure(compared) -> None:
     assert len(rows) == 4
     assert {(r["scheme"], r["seed"]) for r in rows} == {(s, str(k)) for s in SCHEMES for k in (0, 1)}
     # compare reuses what train() computed; the figures equal an independent reload and re-prediction
-    test = build_feature_set(read_labels(root / "data" / "test" / "manifest.jsonl"), result.results["data"]["classes"])
+    test = build_feature_set(read_labels(root / "data" / "test" / "manifest.jsonl"), result.results.data["classes"])
     for r in rows:
         ckpt = load_checkpoint(trial_dir(out, r["scheme"], int(r["seed"])) / "model.pt")
         again = tagging_metrics(test.weak, predict_features(ckpt.model, test).clip_probs, test.classes)
@@ -124,12 +126,12 @@ def test_second_run_resumes_without_training(compared, copy: Path, monkeypatch: 
 
     monkeypatch.setattr(trials_mod, "train", no_training)
     monkeypatch.setattr(compare_mod, "prepare_data", no_training)  # not even features for training are needed
-    again = run_compare(config, SCHEMES, 2, copy, log=None)
+    again = run_compare(config, CompareConfig(SCHEMES, 2), copy, log=None)
     assert again.ran == [] and len(again.reused) == 4
     for scheme in SCHEMES:
         for metric in ("mAP", "AUC", "psds1"):
             assert again.values(scheme, metric) == first.values(scheme, metric)
-    assert again.results["summary"] == first.results["summary"]
+    assert again.results.summary == first.results.summary
 
 
 def test_deleted_trial_record_reruns_exactly_that_trial(compared, copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,7 +145,7 @@ def test_deleted_trial_record_reruns_exactly_that_trial(compared, copy: Path, mo
         return real_train(cfg, data=data)
 
     monkeypatch.setattr(trials_mod, "train", counting_train)
-    again = run_compare(config, SCHEMES, 2, copy, log=None)
+    again = run_compare(config, CompareConfig(SCHEMES, 2), copy, log=None)
     assert calls == [("attention-self", 1)]
     assert again.ran == [("attention-self", 1)] and len(again.reused) == 3
     assert again.values("attention", "mAP") == first.values("attention", "mAP")
@@ -157,13 +159,13 @@ def test_other_config_is_refused_cosmetic_change_is_not(compared, copy: Path, mo
     data = Path(config.data.train).parents[1]
     changed = config_from_dict({**_config_dict(data), "train": {**_config_dict(data)["train"], "max_epochs": 2}})
     with pytest.raises(ValueError, match="different config.*max_epochs"):
-        run_compare(changed, SCHEMES, 2, copy, log=None)
+        run_compare(changed, CompareConfig(SCHEMES, 2), copy, log=None)
     with pytest.raises(ValueError, match="unknown scheme"):
-        run_compare(config, ["attention", "nope"], 2, copy, log=None)
+        run_compare(config, CompareConfig(["attention", "nope"], 2), copy, log=None)
     monkeypatch.setattr(trials_mod, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
     cosmetic = config_from_dict({**_config_dict(data), "train": {**_config_dict(data)["train"], "logger": "csv",
                                                                  "progress": True}, "output_dir": "elsewhere"})
-    assert run_compare(cosmetic, SCHEMES, 2, copy, log=None).ran == []
+    assert run_compare(cosmetic, CompareConfig(SCHEMES, 2), copy, log=None).ran == []
 
 
 def test_more_trials_run_only_the_new_ones(compared, copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,7 +178,7 @@ def test_more_trials_run_only_the_new_ones(compared, copy: Path, monkeypatch: py
         return real_train(cfg, data=data)
 
     monkeypatch.setattr(trials_mod, "train", counting_train)
-    result = run_compare(config, SCHEMES, 3, copy, log=None)
+    result = run_compare(config, CompareConfig(SCHEMES, 3), copy, log=None)
     assert calls == [("attention", 2), ("attention-self", 2)]
     assert result.seeds == [0, 1, 2] and all(len(result.values(s, "mAP")) == 3 for s in SCHEMES)
     assert json.loads((copy / "results.json").read_text())["wilcoxon"][0]["n"] == 3
@@ -238,6 +240,56 @@ def test_cli_plot_errors_are_reported(compared, tmp_path: Path, capsys) -> None:
     rc = main(["plot", "attention", "--checkpoint", str(tmp_path / "missing.pt"), "--audio",
                str(root / "data" / "test" / "audio" / "test_00000.wav"), "--out", str(tmp_path / "x.png")])
     assert rc == 2 and "checkpoint not found" in capsys.readouterr().err
+
+
+def test_records_read_back_exactly(compared) -> None:
+    """trial.json and results.json read back into TrialRecord and CompareResults and write out unchanged; the
+    report rebuilt from results.json alone is the report.md the run wrote."""
+    root, _, result = compared
+    out = root / "out"
+    for scheme in SCHEMES:
+        for seed in (0, 1):
+            file = trial_dir(out, scheme, seed) / "trial.json"
+            written = json.loads(file.read_text())
+            record = TrialRecord.from_json(written, file)
+            assert record.to_json() == written and list(record.to_json()) == list(written)
+            assert (record.scheme, record.seed) == (scheme, seed) and record == result.trials[scheme][seed]
+    written = json.loads((out / "results.json").read_text())
+    results = rep.CompareResults.from_json(written)
+    assert results.to_json() == written and list(results.to_json()) == list(written)
+    assert rep.report_markdown(results) == (out / "report.md").read_text()
+    assert rep.table_markdown(results) == (out / "table.md").read_text()
+    with pytest.raises(ValueError, match="not a weaktag-compare/1 results file"):
+        rep.CompareResults.from_json({"format": "weaktag-trial/2"}, "x.json")
+
+
+def test_a_record_that_is_not_a_current_trial_record_is_refused(compared) -> None:
+    root, _, _ = compared
+    file = trial_dir(root / "out", "attention-self", 0) / "trial.json"
+    now = json.loads(file.read_text())
+    with pytest.raises(ValueError, match="trial.json: not a weaktag-trial/2 record; delete it"):
+        TrialRecord.from_json({**now, "format": "weaktag-trial/1"}, file)
+    with pytest.raises(ValueError, match="trial.json: trial record lacks 'metrics'"):
+        TrialRecord.from_json({k: v for k, v in now.items() if k != "metrics"}, file)
+
+
+COMMITTED = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "results").rglob("results.json"))
+
+
+@pytest.mark.parametrize("file", COMMITTED, ids=lambda f: str(f.parent.relative_to(f.parents[2])))
+def test_committed_results_rebuild_their_reports_byte_for_byte(file: Path) -> None:
+    """Every committed comparison (older ones lack some keys) reads into CompareResults without loss, and its
+    report.md, table.md and wilcoxon.md rebuild from it exactly as committed."""
+    written = json.loads(file.read_text())
+    results = rep.CompareResults.from_json(written, file)
+    again = results.to_json()
+    assert {k: again[k] for k in written} == written
+    assert all(again[k] is None for k in set(again) - set(written))
+    assert rep.report_markdown(results) == (file.parent / "report.md").read_text()
+    assert rep.table_markdown(results) == (file.parent / "table.md").read_text()
+    wilcoxon = rep.wilcoxon_note(results.trials) + "\n\n" + rep.wilcoxon_markdown(results.wilcoxon,
+                                                                                 results.headline_metrics) + "\n"
+    assert wilcoxon == (file.parent / "wilcoxon.md").read_text()
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -330,9 +382,9 @@ def test_recipes_are_arms_with_their_own_config_and_paired_seeds(compared, copy:
 def test_unknown_recipe_and_bad_recipe_specs_are_refused(compared, tmp_path: Path, capsys) -> None:
     _, config, _ = compared
     with pytest.raises(ValueError, match="unknown recipe"):
-        run_compare(config, ["attention", "nope:attention"], 1, tmp_path / "out", log=None)
+        run_compare(config, CompareConfig(["attention", "nope:attention"], 1), tmp_path / "out", log=None)
     with pytest.raises(ValueError, match="unknown scheme 'wat'"):
-        run_compare(config, ["r:wat"], 1, tmp_path / "out", log=None, recipes={"r": config})
+        run_compare(config, CompareConfig(["r:wat"], 1), tmp_path / "out", log=None, recipes={"r": Recipe(config)})
     config_file = tmp_path / "tiny.yaml"
     config_file.write_text(yaml.safe_dump(_config_dict(Path(config.data.train).parents[1])))
     assert main(["compare", "--config", str(config_file), "--recipe", "no-equals-sign", "--quiet"]) == 2

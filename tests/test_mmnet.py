@@ -282,10 +282,10 @@ def test_mmnet_on_the_frozen_pretrained_backbone_trains_from_cached_features(tin
 
 def test_compare_runs_an_mmnet_arm(tiny_data: Path, tmp_path: Path) -> None:
     from weaktag.config import config_from_dict
-    from weaktag.experiments.compare import run_compare
+    from weaktag.experiments.compare import CompareConfig, run_compare
 
     config = config_from_dict(yaml.safe_load(_config(tmp_path, tiny_data, {"name": "mmnet"}).read_text()))
-    result = run_compare(config, ["pool-weak", "mmnet"], 1, tmp_path / "out", log=None)
+    result = run_compare(config, CompareConfig(["pool-weak", "mmnet"], 1), tmp_path / "out", log=None)
     assert len(result.ran) == 2
     assert (tmp_path / "out" / "report.md").exists()
 

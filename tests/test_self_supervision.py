@@ -238,7 +238,7 @@ def test_cli_psl_needs_a_teacher_that_exists(tmp_path: Path, capsys) -> None:
 
 
 def test_compare_runs_psl_and_the_extension_with_diagnostics(tmp_path: Path) -> None:
-    from weaktag.experiments.compare import run_compare, trial_dir
+    from weaktag.experiments.compare import CompareConfig, run_compare, trial_dir
     from weaktag.synth import SynthConfig, synthesize_splits
 
     splits = {"train": 32, "validation": 16, "test": 16}
@@ -250,8 +250,9 @@ def test_compare_runs_psl_and_the_extension_with_diagnostics(tmp_path: Path) -> 
         "train": {"lr": 1e-3, "batch_size": 16, "max_epochs": 1, "progress": False, "logger": "none",
                   "accelerator": "cpu"}})
     with pytest.raises(ValueError, match="list attention before it"):
-        run_compare(config, ["psl", "attention"], 1, tmp_path / "out", log=None)
-    result = run_compare(config, ["attention", "psl", "attention-self-ext"], 1, tmp_path / "out", log=None)
+        run_compare(config, CompareConfig(["psl", "attention"], 1), tmp_path / "out", log=None)
+    result = run_compare(config, CompareConfig(["attention", "psl", "attention-self-ext"], 1), tmp_path / "out",
+                         log=None)
     out = tmp_path / "out"
     import json
 

@@ -90,6 +90,23 @@ def table_cells(row: Sequence[Any]) -> list[Any]:
     return ["" if (v := plain(cell)) is None else v for cell in row]
 
 
+#: DCASE's strong-label (event) columns; tools that read them ignore any columns after them
+DCASE_COLUMNS = ("filename", "onset", "offset", "event_label")
+
+
+def dcase_row(filename: str, onset: float | None, offset: float | None, label: str | None) -> list[str]:
+    """One event as a DCASE table writes it (seconds to 3 decimals); no onset, offset or label: a clip without
+    events (DESED's empty row)."""
+    if onset is None or offset is None or label is None:
+        return [filename, "", "", ""]
+    return [filename, f"{onset:.3f}", f"{offset:.3f}", label]
+
+
+def write_dcase_tsv(path: str | Path, rows: Sequence[Sequence[Any]], extra_columns: Sequence[str] = ()) -> Path:
+    """A DCASE event table (:func:`dcase_row` rows, then ``extra_columns`` cells), tab separated, atomically."""
+    return write_table(path, [*DCASE_COLUMNS, *extra_columns], rows, delimiter="\t")
+
+
 def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> Path:
     """Rows of dicts as CSV (columns: ``columns`` or the keys in first-seen order)."""
     if columns is None:

@@ -15,7 +15,6 @@ from scipy.ndimage import median_filter
 from .errors import UsageError
 from .geometry import median_filter_length
 
-OutputKind = Literal["segment", "attention", "product", "gated-segment", "gated-attention"]
 OUTPUT_KINDS: tuple[str, ...] = ("segment", "attention", "product", "gated-segment", "gated-attention")
 #: the kinds that read the attention matrix (a mean-pooling model has none)
 ATTENTION_KINDS: tuple[str, ...] = ("attention", "product", "gated-attention")

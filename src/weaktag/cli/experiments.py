@@ -59,13 +59,13 @@ def _cmd_schemes(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     import shlex
     from ..config import load_config, recipe_config
-    from ..experiments.compare import run_compare
+    from ..experiments.compare import CompareConfig, Recipe, run_compare
     from ..recipes import recipe_names, recipe_path
     from ..supervision import SCHEMES
     from ..stopping import Stopped
 
     config = load_config(args.config, args.overrides)
-    recipes, recipe_sources = {}, {}
+    recipes = {}
     for spec in args.recipe or []:
         name, sep, path = (part.strip() for part in spec.partition("="))
         if not sep and name in recipe_names():  # a packaged recipe by its name
@@ -73,8 +73,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         elif not sep or not name or not path or ":" in name or "/" in name:
             raise UsageError(f"--recipe {spec!r}: expected NAME=CONFIG.yaml (a name without ':' or '/') or a "
                              f"packaged recipe ({', '.join(recipe_names())})")
-        recipes[name] = recipe_config(config, path, args.overrides)
-        recipe_sources[name] = path if sep else f"{name} (packaged: {path})"
+        source = path if sep else f"{name} (packaged: {path})"
+        recipes[name] = Recipe(recipe_config(config, path, args.overrides), source)
     schemes = [s.strip() for s in args.schemes.split(",") if s.strip()] if args.schemes else list(SCHEMES)
     seeds = None
     if args.seeds:
@@ -95,10 +95,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     for spec in args.recipe or []:
         command += ["--recipe", spec]
     try:
-        result = run_compare(config, schemes, trials, out_dir, seeds, gain_pair=gain_pair, attention_clip=args.clip,
-                             durations_from=args.durations_from, command=shlex.join(command + list(args.overrides)),
-                             recipes=recipes, recipe_sources=recipe_sources,
-                             note=args.note, log=None if args.quiet else print)
+        options = CompareConfig(schemes, trials, seeds, gain_pair, args.clip, args.durations_from,
+                                shlex.join(command + list(args.overrides)), args.note)
+        result = run_compare(config, options, out_dir, recipes=recipes, log=None if args.quiet else print)
     except KeyboardInterrupt as exc:  # a trial's training, or anything around it
         stopped = Stopped.of(exc)
         raise Stopped.of(exc, f"stopped by {stopped.signal_name}; the finished trials are kept in {out_dir}: run the "

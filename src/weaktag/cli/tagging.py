@@ -64,7 +64,7 @@ def _run_tag(args: argparse.Namespace, tagger, segments) -> int:
         tags = result.select_tags(args.top_k, args.select)
         write(f"{result.source}\t" + "\t".join(f"{t.label}:{t.probability:.3f}{'*' if t.above_threshold else ''}"
                                                 for t in tags))
-        tagged = {label for label, _ in result.above()}
+        tagged = result.tagged()
         for e in result.events:
             note = "" if e.label in tagged else "\t(class below its clip threshold)"
             write(f"  event\t{e.label}\t{e.onset:.2f}-{e.offset:.2f} s\tscore {e.score:.3f}{note}")

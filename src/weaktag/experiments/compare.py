@@ -33,26 +33,21 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..checkpoint import load_checkpoint
 from ..config import ExperimentConfig
 from ..data import FeatureSet, build_feature_set
 from ..files import plain, write_csv, write_json, write_text_atomic
-from ..labels import Clip
 from ..metrics.statistics import summarize, wilcoxon_pairs
 from ..supervision import SCHEMES, make_scheme
 from ..labels.summary import report_labels
-from ..training import PreparedData, build_model, predict_features, prepare_data, read_manifests
+from ..training import PreparedData, build_model, prepare_data, read_manifests
 from ..training.run import embed_prepared, seed_independent_frozen_backbone
 from . import report as rep
-from .trials import Arm, features_key, fingerprint, read_trial, run_trial, scheme_of, teacher_arm, trial_dir
-from .diagnostics import diagnostics_markdown, plot_diagnostics, summarize_diagnostics, trial_diagnostics
-from .figures import ModelOutputs, attention_panels
-from .plots import gain_vs_duration_table, median_event_durations, plot_attention, plot_gain_vs_duration
-
-RESULTS_FORMAT = "weaktag-compare/1"
-#: events at most this long make a clip a good Fig. 5 example (the paper's gain is on short events)
-SHORT_EVENT_SECONDS = 1.0
-
+from .report import CompareResults
+from .trials import (Arm, TrialRecord, features_key, fingerprint, read_trial, run_trial, scheme_of, teacher_arm,
+                     trial_dir)
+from .diagnostics import diagnostics_markdown, plot_diagnostics, summarize_diagnostics
+from .figures import draw_attention
+from .plots import gain_vs_duration_table, median_event_durations, plot_gain_vs_duration
 
 @dataclass
 class CompareConfig:
@@ -95,6 +90,15 @@ class CompareConfig:
         return seeds
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """Another recipe on the same data, compared as arms ``NAME:SCHEME``; ``source`` (where it came from) is
+    for the report."""
+
+    config: ExperimentConfig
+    source: str | None = None
+
+
 @dataclass
 class CompareResult:
     """Everything ``run_compare`` found; ``results`` is what ``results.json`` holds."""
@@ -102,9 +106,9 @@ class CompareResult:
     out_dir: Path
     schemes: list[str]
     seeds: list[int]
-    trials: dict[str, list[dict]]  # scheme -> trial records (trial.json contents), in seed order
+    trials: dict[str, list[TrialRecord]]  # scheme -> trial records, in seed order
     summary: dict[str, dict[str, dict]]  # scheme -> metric -> {"mean", "std", "n"}
-    results: dict[str, Any]
+    results: CompareResults
     files: dict[str, Path]
     ran: list[tuple[str, int]] = field(default_factory=list)  # (scheme, seed) trained in this call
     reused: list[tuple[str, int]] = field(default_factory=list)  # finished earlier, read back
@@ -112,7 +116,7 @@ class CompareResult:
 
     def values(self, scheme: str, metric: str) -> list[float]:
         """The metric over the trials of one scheme (NaN where undefined)."""
-        return [_num(t["metrics"].get(metric)) for t in self.trials[scheme]]
+        return [_num(t.metrics.get(metric)) for t in self.trials[scheme]]
 
     @property
     def report(self) -> Path:
@@ -173,152 +177,143 @@ def default_gain_pair(schemes: Sequence[str]) -> tuple[str, str] | None:
     return (schemes[0], schemes[1]) if len(schemes) >= 2 else None
 
 
-def choose_attention_clip(clips: Sequence[Clip], classes: Sequence[str], clip_id: str | None = None) -> Clip | None:
-    """The Fig. 5 example: ``clip_id``, or the strongly labelled test clip that best shows short events.
-
-    Preference: a target-class event of at most ``SHORT_EVENT_SECONDS``, then more distinct
-    classes (up to 3; the paper's example has two), then the shortest such event, then clip id.
-    """
-    if clip_id is not None:
-        for clip in clips:
-            if clip.clip_id == clip_id:
-                return clip
-        raise ValueError(f"clip {clip_id!r} is not in the test set")
-    known = set(classes)
-    best, best_key = None, None
-    for clip in clips:
-        events = [e for e in (clip.events or ()) if e.label in known and e.onset < 10.0]
-        if not events:
-            continue
-        shortest = min(e.duration for e in events)
-        key = (shortest > SHORT_EVENT_SECONDS, -min(len({e.label for e in events}), 3), shortest, clip.clip_id)
-        if best_key is None or key < best_key:
-            best, best_key = clip, key
-    return best
-
-
-def _safe_name(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
-
-
-def draw_attention(out_dir: Path, schemes: Sequence[str], seed: int, test: FeatureSet,
-                   clip_id: str | None = None) -> dict[str, Any] | None:
-    """Fig. 5 for one test clip from the trial-``seed`` checkpoint of each scheme (attention schemes; all when none)."""
-    clip = choose_attention_clip(test.clips, test.classes, clip_id)
-    if clip is None:
-        return None
-    index = next(i for i, c in enumerate(test.clips) if c.clip_id == clip.clip_id)
-    chosen = [s for s in schemes if SCHEMES[scheme_of(s)].uses_attention] or list(schemes)
-    one = FeatureSet([clip], list(test.classes), test.features[index : index + 1], grid=test.grid,
-                     clip_seconds=test.clip_seconds)
-    outputs = []
-    for scheme in chosen:
-        ckpt = load_checkpoint(trial_dir(out_dir, scheme, seed) / "model.pt")
-        pred = predict_features(ckpt.model, one)
-        outputs.append(ModelOutputs(f"{scheme} (seed {seed})", pred.segment_probs[0],
-                                    None if pred.attention is None else pred.attention[0], test.grid.segment_seconds))
-    recipe = Arm.parse(chosen[0]).recipe
-    name = f"attention_{_safe_name(recipe) + '_' if recipe else ''}{_safe_name(clip.clip_id)}.png"
-    events = list(clip.events or ())
-    plot_attention(test.features[index].numpy(), events, test.classes, attention_panels(outputs), out_dir / name,
-                   hop_seconds=test.grid.frontend.frame_seconds)
-    return {"clip": clip.clip_id, "figure": name, "seed": seed, "schemes": chosen, "recipe": recipe,
-            "attention": any(o.attention is not None for o in outputs),
-            "events": [{"label": e.label, "onset": e.onset, "offset": e.offset} for e in events]}
-
-
 # --------------------------------------------------------------------------- the comparison
 
 
-def run_compare(
-    config: ExperimentConfig,
-    schemes: Sequence[str],
-    trials: int,
-    out_dir: str | Path,
-    seeds: Sequence[int] | None = None,
-    *,
-    gain_pair: tuple[str, str] | None = None,
-    attention_clip: str | None = None,
-    durations_from: str = "auto",
-    command: str | None = None,
-    note: str | None = None,
-    data: PreparedData | None = None,
-    recipes: Mapping[str, ExperimentConfig] | None = None,
-    recipe_sources: Mapping[str, str] | None = None,
-    log: Callable[[str], None] | None = print,
-) -> CompareResult:
-    """Train ``trials`` paired seeds of every scheme (skipping finished trials) and write the report.
+@dataclass
+class ComparePlan:
+    """A checked comparison: its arms and seeds, each recipe's config and data, and the fingerprint every
+    trial of an arm must match to be reused."""
+
+    config: ExperimentConfig  # the shared one
+    options: CompareConfig
+    out_dir: Path
+    seeds: list[int]
+    arms: dict[str, Arm]
+    recipes: dict[str, Recipe]
+    sources: dict[str | None, _Data]  # recipe (None: the shared config) -> its data
+    expected: dict[str, dict[str, Any]]  # arm -> fingerprint
+
+    @property
+    def schemes(self) -> list[str]:
+        return self.options.schemes
+
+    @property
+    def source(self) -> _Data:
+        return self.sources[None]
+
+    def config_of(self, arm: str) -> ExperimentConfig:
+        recipe = self.arms[arm].recipe
+        return self.config if recipe is None else self.recipes[recipe].config
+
+    def recipe_info(self) -> dict[str, dict[str, Any]]:
+        """Where each compared recipe came from and its config, for the report."""
+        return {name: {"source": self.recipes[name].source, "config": self.recipes[name].config.to_dict()}
+                for name in self.sources if name is not None}
+
+
+def run_compare(config: ExperimentConfig, options: CompareConfig, out_dir: str | Path, *,
+                recipes: Mapping[str, Recipe] | None = None, data: PreparedData | None = None,
+                log: Callable[[str], None] | None = print) -> CompareResult:
+    """Train ``options.trials`` paired seeds of every arm (skipping finished trials) and write the report.
 
     ``config`` is the experiment every trial shares; its ``scheme.name``, ``train.seed`` and
     ``output_dir`` are replaced per trial. ``data``: features already prepared for ``config``.
-    ``schemes`` may name arms ``recipe:scheme``, trained under ``recipes[recipe]`` (a config on
-    the same data; ``recipe_sources`` says where each came from, for the report).
+    ``options.schemes`` may name arms ``recipe:scheme``, trained under ``recipes[recipe]``.
     """
     started = time.time()
-    options = CompareConfig(list(schemes), trials, list(seeds) if seeds is not None else None,
-                            tuple(gain_pair) if gain_pair else None, attention_clip, durations_from, command, note)
+    say = log or (lambda _msg: None)
+    plan = plan_compare(config, options, Path(out_dir), recipes or {}, data)
+    records, reused = finished_trials(plan)
+    ran = run_missing_trials(plan, records, say, reused=len(reused))
+    trials = {s: [r for r in records[s] if r is not None] for s in plan.schemes}
+    return write_report(plan, trials, ran, reused, started, say)
+
+
+def plan_compare(config: ExperimentConfig, options: CompareConfig, out_dir: Path, recipes: Mapping[str, Recipe],
+                 data: PreparedData | None = None) -> ComparePlan:
+    """Check the options, the arms' recipes and schemes, and read the labels; nothing is trained."""
     seeds = options.validate(config.train.seed)
-    schemes = options.schemes
-    arms = {name: Arm.parse(name) for name in schemes}
-    recipes = dict(recipes or {})
+    arms = {name: Arm.parse(name) for name in options.schemes}
+    recipes = dict(recipes)
     unknown = sorted({a.recipe for a in arms.values() if a.recipe is not None and a.recipe not in recipes})
     if unknown:
         raise ValueError(f"unknown recipe(s) {', '.join(unknown)} in --schemes; define each with "
                          f"--recipe NAME=CONFIG.yaml" + (f" (defined: {', '.join(recipes)})" if recipes else ""))
-    out_dir = Path(out_dir)
-    say = log or (lambda _msg: None)
     if not config.data.test:
         raise ValueError("compare needs a test set: set data.test in the config")
+    plan = ComparePlan(config, options, out_dir, seeds, arms, recipes, _data_sources(config, data, arms, recipes), {})
+    _check_arms(plan)
+    plan.expected = {name: fingerprint(plan.config_of(name), name) for name in arms}
+    return plan
+
+
+def _data_sources(config: ExperimentConfig, data: PreparedData | None, arms: Mapping[str, Arm],
+                  recipes: Mapping[str, Recipe]) -> dict[str | None, _Data]:
+    """The shared config's data, and each recipe's: recipes on the same features share them."""
     source = _Data(config, data)
     sources: dict[str | None, _Data] = {None: source}
-    by_features = {features_key(config): source}  # recipes on the same features share them
+    by_features = {features_key(config): source}
     for name in sorted({a.recipe for a in arms.values() if a.recipe is not None}):
-        key = features_key(recipes[name])
+        key = features_key(recipes[name].config)
         if key not in by_features:
-            by_features[key] = _Data(recipes[name], None, manifests=(source.classes, source.manifests))
+            by_features[key] = _Data(recipes[name].config, None, manifests=(source.classes, source.manifests))
         sources[name] = by_features[key]
-    configs = {None: config, **recipes}
-    if any(SCHEMES[a.scheme].needs_strong for a in arms.values()) and not source.manifests["train"].has_strong:
+    return sources
+
+
+def _check_arms(plan: ComparePlan) -> None:
+    """Fail before training on labels a scheme lacks, bad scheme settings, or a teacher listed too late."""
+    arms = plan.arms
+    if any(SCHEMES[a.scheme].needs_strong for a in arms.values()) and not plan.source.manifests["train"].has_strong:
         needing = [n for n, a in arms.items() if SCHEMES[a.scheme].needs_strong]
-        raise ValueError(f"scheme(s) {needing} need strong labels (onset/offset) and {config.data.train} has none")
+        raise ValueError(f"scheme(s) {needing} need strong labels (onset/offset) and {plan.config.data.train} has "
+                         "none")
     for position, (name, a) in enumerate(arms.items()):
-        make_scheme(a.scheme, **configs[a.recipe].scheme.settings())  # fail now on bad scheme settings
-        if SCHEMES[a.scheme].needs_teacher and not configs[a.recipe].scheme.teacher:
+        config = plan.config_of(name)
+        make_scheme(a.scheme, **config.scheme.settings())
+        if SCHEMES[a.scheme].needs_teacher and not config.scheme.teacher:
             teacher = teacher_arm(name)
-            if teacher not in schemes[:position]:
+            if teacher not in plan.schemes[:position]:
                 raise ValueError(f"arm {name} learns from the {teacher} trial of each seed: list {teacher} before "
                                  f"it in --schemes, or set scheme.teacher to a checkpoint")
-    expected = {name: fingerprint(configs[a.recipe], name) for name, a in arms.items()}
 
-    records: dict[str, list[dict | None]] = {s: [None] * len(seeds) for s in schemes}
-    ran, reused = [], []
-    for i, seed in enumerate(seeds):
-        for scheme in schemes:
-            record = read_trial(trial_dir(out_dir, scheme, seed), scheme, seed, expected[scheme])
+
+def finished_trials(plan: ComparePlan) -> tuple[dict[str, list[TrialRecord | None]], list[tuple[str, int]]]:
+    """Every arm's trial records in seed order (None: not finished), and the (arm, seed) of those found."""
+    records: dict[str, list[TrialRecord | None]] = {s: [None] * len(plan.seeds) for s in plan.schemes}
+    reused = []
+    classes = plan.source.classes
+    for i, seed in enumerate(plan.seeds):
+        for scheme in plan.schemes:
+            folder = trial_dir(plan.out_dir, scheme, seed)
+            record = read_trial(folder, scheme, seed, plan.expected[scheme])
             if record is not None:
-                if record["classes"] != source.classes:
-                    raise ValueError(f"{trial_dir(out_dir, scheme, seed)} was trained on other classes than the "
-                                     f"config's ({len(record['classes'])} vs {len(source.classes)}); use another "
-                                     "--out-dir")
+                if record.classes != classes:
+                    raise ValueError(f"{folder} was trained on other classes than the config's "
+                                     f"({len(record.classes)} vs {len(classes)}); use another --out-dir")
                 records[scheme][i] = record
                 reused.append((scheme, seed))
-    todo = [(i, seed, s) for i, seed in enumerate(seeds) for s in schemes if records[s][i] is None]
+    return records, reused
+
+
+def run_missing_trials(plan: ComparePlan, records: dict[str, list[TrialRecord | None]], say: Callable[[str], None],
+                       reused: int = 0) -> list[tuple[str, int]]:
+    """Train every trial ``records`` lacks (filling it in); returns the (arm, seed) of each."""
+    todo = [(i, seed, s) for i, seed in enumerate(plan.seeds) for s in plan.schemes if records[s][i] is None]
     if reused:
-        say(f"compare: {len(reused)} finished trial(s) reused, {len(todo)} to run")
+        say(f"compare: {reused} finished trial(s) reused, {len(todo)} to run")
+    ran = []
     for n, (i, seed, scheme) in enumerate(todo, start=1):
         say(f"compare: trial {n}/{len(todo)}: {scheme} seed {seed} ...")
-        recipe = arms[scheme].recipe
-        record = run_trial(configs[recipe], scheme, seed, i, out_dir, sources[recipe].prepared, expected[scheme])
+        data = plan.sources[plan.arms[scheme].recipe].prepared
+        record = run_trial(plan.config_of(scheme), scheme, seed, i, plan.out_dir, data, plan.expected[scheme])
         records[scheme][i] = record
         ran.append((scheme, seed))
-        m = record["metrics"]
+        m = record.metrics
         say(f"compare:   {scheme} seed {seed}: test mAP {_num(m['mAP']):.4f}, best epoch {m['best_epoch']}, "
             f"{m['wall_seconds']:.0f} s")
-
-    finished: dict[str, list[dict]] = {s: [r for r in records[s] if r is not None] for s in schemes}
-    recipe_info = {name: {"source": (recipe_sources or {}).get(name), "config": recipes[name].to_dict()}
-                   for name in sources if name is not None}
-    return write_report(out_dir, config, options, seeds, finished, sources, ran, reused, started, say, recipe_info)
+    return ran
 
 
 def _shown(path: str) -> str:
@@ -331,171 +326,220 @@ def _shown(path: str) -> str:
         return path
 
 
-def _summary(trials: dict[str, list[dict]]) -> tuple[dict[str, dict[str, dict]], list[str]]:
+# --------------------------------------------------------------------------- the report
+
+
+class _Files:
+    """The files a report writes, each with a line saying what it holds (``report.md``'s Files section)."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, Path] = {}
+        self.described: dict[str, str] = {}
+
+    def add(self, name: str, path: Path, what: str) -> None:
+        self.paths[name] = path
+        self.described[name] = what
+
+
+@dataclass
+class _PerClass:
+    """Mean AP per class and arm over the trials, and the classes' median event durations."""
+
+    ap: dict[str, np.ndarray]
+    durations: np.ndarray
+    durations_from: str  # "train" or "test"
+    label: str  # where the durations come from, as the report says it
+
+
+def write_report(plan: ComparePlan, trials: dict[str, list[TrialRecord]], ran: list[tuple[str, int]],
+                 reused: list[tuple[str, int]], started: float, say: Callable[[str], None]) -> CompareResult:
+    """Every table, figure and ``report.md`` from the finished trial records."""
+    out_dir, files = plan.out_dir, _Files()
+    summary, metrics = _summary(trials)
+    headline = [m for m in rep.HEADLINE_METRICS if m in metrics]
+    _write_trial_tables(plan, trials, summary, metrics, files)
+    per_class = _per_class(plan, trials, files)
+    gain, gain_skipped = _draw_gain(plan, per_class, files)
+    figures = _draw_attention_figures(plan, files)
+    diagnostics = _diagnostics(plan, trials, files)
+    results = _results(plan, trials, summary, metrics, headline, per_class, ran, reused, started)
+    results.gain_vs_duration, results.gain_skipped = gain, gain_skipped
+    results.attention_figures, results.attention_figure = figures, figures[0] if figures else None
+    results.attention_skipped = None if figures else "no test clip has strong labels"
+    results.diagnostics = diagnostics
+    results = CompareResults.from_json(results.to_json())  # JSON types (NaN as None), as results.json holds them
+    _write_summaries(plan, results, files)
+    files.add("results.json", out_dir / "results.json", "everything above, and every trial's metrics")
+    files.add("report.md", out_dir / "report.md", "this report")
+    results.files = files.described
+    results.wall_seconds = time.time() - started
+    write_json(out_dir / "results.json", results.to_json())
+    write_text_atomic(out_dir / "report.md", rep.report_markdown(results))
+    say(f"compare: report -> {out_dir / 'report.md'}")
+    return CompareResult(out_dir, plan.schemes, plan.seeds, trials, summary, results, files.paths, ran, reused,
+                         results.wall_seconds)
+
+
+def _summary(trials: dict[str, list[TrialRecord]]) -> tuple[dict[str, dict[str, dict]], list[str]]:
+    """Mean, std and count of every metric some trial defines, per arm; and those metrics, in report order."""
     metrics = [m for m in rep.METRICS if any(
-        math.isfinite(_num(t["metrics"].get(m))) for ts in trials.values() for t in ts)]
+        math.isfinite(_num(t.metrics.get(m))) for ts in trials.values() for t in ts)]
     summary = {}
     for scheme, ts in trials.items():
         summary[scheme] = {}
         for m in metrics:
-            values = [_num(t["metrics"].get(m)) for t in ts]
-            finite = [v for v in values if math.isfinite(v)]
+            finite = [v for v in (_num(t.metrics.get(m)) for t in ts) if math.isfinite(v)]
             mean, std = summarize(finite)
             summary[scheme][m] = {"mean": mean, "std": std, "n": len(finite)}
     return summary, metrics
 
 
-def write_report(out_dir: Path, config: ExperimentConfig, options: CompareConfig, seeds: list[int],
-                 trials: dict[str, list[dict]], sources: Mapping[str | None, _Data], ran: list, reused: list,
-                 started: float, say: Callable[[str], None],
-                 recipes: Mapping[str, Any] | None = None) -> CompareResult:
-    """Every table, figure and ``report.md`` from the finished trial records."""
-    source = sources[None]
-    schemes, classes = options.schemes, source.classes
-    summary, metrics = _summary(trials)
-    headline = [m for m in rep.HEADLINE_METRICS if m in metrics]
-    files: dict[str, Path] = {}
-    described: dict[str, str] = {}
-
-    def add(name: str, path: Path, what: str) -> None:
-        files[name] = path
-        described[name] = what
-
-    # results.csv: one row per scheme x trial
+def _write_trial_tables(plan: ComparePlan, trials: dict[str, list[TrialRecord]], summary: dict[str, dict[str, dict]],
+                        metrics: list[str], files: _Files) -> None:
+    """``results.csv`` (one row per arm x trial) and ``summary.csv`` (mean and std per arm)."""
     rows = []
-    for scheme in schemes:
+    for scheme in plan.schemes:
         for t in trials[scheme]:
-            row = {"scheme": scheme, "trial": t["trial"], "seed": t["seed"]}
-            row.update({m: t["metrics"].get(m) for m in metrics})
-            row.update({f"AP:{c}": ap for c, ap in zip(classes, t["per_class_ap"])})
+            row = {"scheme": scheme, "trial": t.trial, "seed": t.seed}
+            row.update({m: t.metrics.get(m) for m in metrics})
+            row.update({f"AP:{c}": ap for c, ap in zip(plan.source.classes, t.per_class_ap)})
             rows.append(row)
-    add("results.csv", write_csv(out_dir / "results.csv", rows),
-        "one row per scheme x trial: every metric, per-class AP")
+    files.add("results.csv", write_csv(plan.out_dir / "results.csv", rows),
+              "one row per scheme x trial: every metric, per-class AP")
     srows = [{"scheme": s, "trials": len(trials[s]),
-              **{f"{m}_{k}": summary[s][m][k] for m in metrics for k in ("mean", "std")}} for s in schemes]
-    add("summary.csv", write_csv(out_dir / "summary.csv", srows),
-        "mean and std (ddof=1) of every metric per scheme")
+              **{f"{m}_{k}": summary[s][m][k] for m in metrics for k in ("mean", "std")}} for s in plan.schemes]
+    files.add("summary.csv", write_csv(plan.out_dir / "summary.csv", srows),
+              "mean and std (ddof=1) of every metric per scheme")
 
-    # Wilcoxon: every pair x headline metric, on trial indices every scheme finished
+
+def _wilcoxon_tests(trials: dict[str, list[TrialRecord]], schemes: Sequence[str],
+                    headline: Sequence[str]) -> list[dict[str, Any]]:
+    """Every pair x headline metric, on trial indices every scheme finished, with how often each side won."""
     tests = []
     for m in headline:
-        values = {s: [_num(t["metrics"].get(m)) for t in trials[s]] for s in schemes}
+        values = {s: [_num(t.metrics.get(m)) for t in trials[s]] for s in schemes}
         for test in wilcoxon_pairs(values, m) if len(schemes) >= 2 else []:
             a, b = np.asarray(values[test.a]), np.asarray(values[test.b])
             keep = np.isfinite(a) & np.isfinite(b)
             tests.append({**asdict(test), "b_better": int((b[keep] > a[keep]).sum()),
                           "a_better": int((a[keep] > b[keep]).sum())})
+    return tests
 
-    # per-class AP (mean over trials) and median event durations
-    durations_from = options.durations_from
+
+def _per_class(plan: ComparePlan, trials: dict[str, list[TrialRecord]], files: _Files) -> _PerClass:
+    """Mean AP per class and arm, median event durations, and ``per_class_ap.csv``."""
+    source, classes = plan.source, plan.source.classes
+    durations_from = plan.options.durations_from
     if durations_from == "auto":
         durations_from = "train" if source.manifests["train"].has_strong else "test"
     duration_manifest = source.manifests[durations_from]
     durations = median_event_durations(duration_manifest, classes)
-    durations_label = f"{durations_from} strong labels ({sum(len(c.events or ()) for c in duration_manifest)} events)"
-    per_class_ap = {s: np.nanmean(np.array([[_num(x) for x in t["per_class_ap"]] for t in trials[s]]), axis=0)
-                    if trials[s] else np.full(len(classes), np.nan) for s in schemes}
-    pc_rows = [{"class": c, "median_duration": durations[k], **{s: per_class_ap[s][k] for s in schemes}}
-               for k, c in enumerate(classes)]
-    add("per_class_ap.csv", write_csv(out_dir / "per_class_ap.csv", pc_rows),
-        f"mean AP per class and scheme, with median event duration from the {durations_label}")
+    label = f"{durations_from} strong labels ({sum(len(c.events or ()) for c in duration_manifest)} events)"
+    ap = {s: np.nanmean(np.array([[_num(x) for x in t.per_class_ap] for t in trials[s]]), axis=0)
+          if trials[s] else np.full(len(classes), np.nan) for s in plan.schemes}
+    rows = [{"class": c, "median_duration": durations[k], **{s: ap[s][k] for s in plan.schemes}}
+            for k, c in enumerate(classes)]
+    files.add("per_class_ap.csv", write_csv(plan.out_dir / "per_class_ap.csv", rows),
+              f"mean AP per class and scheme, with median event duration from the {label}")
+    return _PerClass(ap, durations, durations_from, label)
 
-    # Fig. 4
-    pair = options.gain_pair or default_gain_pair(schemes)
-    gain, gain_skipped = None, None
+
+def _draw_gain(plan: ComparePlan, per_class: _PerClass, files: _Files) -> tuple[dict[str, Any] | None, str | None]:
+    """Fig. 4 with its table and finding; or None and why it was not drawn."""
+    pair = plan.options.gain_pair or default_gain_pair(plan.schemes)
     if pair is None:
-        gain_skipped = "needs two schemes"
-    elif not np.isfinite(durations).any():
-        gain_skipped = f"no strong labels in the {durations_from} set, so no event durations"
-    else:
-        a, b = pair
-        table = gain_vs_duration_table(per_class_ap[a], per_class_ap[b], classes, durations, a, b)
-        png = out_dir / "gain_vs_duration.png"
-        plot_gain_vs_duration(per_class_ap[a], per_class_ap[b], classes, durations, a, b, png)
-        add(png.name, png, f"Fig. 4: per-class AP gain of {b} over {a} vs. median event duration")
-        add("gain_vs_duration.csv", write_csv(out_dir / "gain_vs_duration.csv", rep.gain_rows(table)),
-            "Fig. 4's numbers")
-        gain = {"a": a, "b": b, "durations_from": durations_label, "figure": "gain_vs_duration.png",
-                "rows": rep.gain_rows(table), "spearman_rho": table.spearman_rho, "spearman_p": table.spearman_p,
-                "n": table.n}
-        text = rep.gain_markdown(plain(gain)) + "\n\n" + rep.gain_finding(plain(gain)) + "\n"
-        add("gain_vs_duration.md", write_text_atomic(out_dir / "gain_vs_duration.md", text),
-            "Fig. 4's table, Spearman's rho and the finding")
+        return None, "needs two schemes"
+    if not np.isfinite(per_class.durations).any():
+        return None, f"no strong labels in the {per_class.durations_from} set, so no event durations"
+    out_dir, classes, (a, b) = plan.out_dir, plan.source.classes, pair
+    ap_a, ap_b = per_class.ap[a], per_class.ap[b]
+    table = gain_vs_duration_table(ap_a, ap_b, classes, per_class.durations, a, b)
+    png = out_dir / "gain_vs_duration.png"
+    plot_gain_vs_duration(ap_a, ap_b, classes, per_class.durations, a, b, png)
+    files.add(png.name, png, f"Fig. 4: per-class AP gain of {b} over {a} vs. median event duration")
+    files.add("gain_vs_duration.csv", write_csv(out_dir / "gain_vs_duration.csv", rep.gain_rows(table)),
+              "Fig. 4's numbers")
+    gain = plain({"a": a, "b": b, "durations_from": per_class.label, "figure": "gain_vs_duration.png",
+                  "rows": rep.gain_rows(table), "spearman_rho": table.spearman_rho, "spearman_p": table.spearman_p,
+                  "n": table.n})
+    text = rep.gain_markdown(gain) + "\n\n" + rep.gain_finding(gain) + "\n"
+    files.add("gain_vs_duration.md", write_text_atomic(out_dir / "gain_vs_duration.md", text),
+              "Fig. 4's table, Spearman's rho and the finding")
+    return gain, None
 
-    # Fig. 5: one figure per recipe (each has its own front end and time grid)
-    figures, attention_skipped = [], None
+
+def _draw_attention_figures(plan: ComparePlan, files: _Files) -> list[dict[str, Any]]:
+    """Fig. 5: one figure per recipe (each has its own front end and time grid); an earlier run's others removed."""
+    figures = []
     groups: dict[str | None, list[str]] = {}
-    for scheme in schemes:
-        groups.setdefault(Arm.parse(scheme).recipe, []).append(scheme)
+    for scheme in plan.schemes:
+        groups.setdefault(plan.arms[scheme].recipe, []).append(scheme)
     for recipe, members in groups.items():
-        figure = draw_attention(out_dir, members, seeds[0], sources[recipe].test, options.attention_clip)
+        figure = draw_attention(plan.out_dir, members, plan.seeds[0], plan.sources[recipe].test,
+                                plan.options.attention_clip)
         if figure is not None:
             figures.append(figure)
-            add(figure["figure"], out_dir / figure["figure"],
-                f"Fig. 5: attention A and X^a of test clip {figure['clip']} (first trial of "
-                + (f"each arm of recipe {recipe})" if recipe else "each scheme)"))
+            files.add(figure["figure"], plan.out_dir / figure["figure"],
+                      f"Fig. 5: attention A and X^a of test clip {figure['clip']} (first trial of "
+                      + (f"each arm of recipe {recipe})" if recipe else "each scheme)"))
     drawn = {f["figure"] for f in figures}
-    for old in out_dir.glob("attention_*.png"):  # a figure of another clip, from an earlier run
+    for old in plan.out_dir.glob("attention_*.png"):  # a figure of another clip, from an earlier run
         if old.name not in drawn:
             old.unlink()
-    if not figures:
-        attention_skipped = "no test clip has strong labels"
-    attention = figures[0] if figures else None
+    return figures
 
-    # self-supervision diagnostics (attention arms, strongly labelled validation clips)
-    diag_runs = {s: [(trial_diagnostics(t, trial_dir(out_dir, s, t["seed"])) or [], int(t["metrics"]["best_epoch"]))
-                     for t in trials[s]] for s in schemes}
-    diagnostics = summarize_diagnostics(diag_runs)
+
+def _diagnostics(plan: ComparePlan, trials: dict[str, list[TrialRecord]], files: _Files) -> dict[str, dict]:
+    """Self-supervision diagnostics (attention arms, strongly labelled validation clips): table and figure."""
+    runs = {s: [(t.diagnostics, int(t.metrics["best_epoch"])) for t in trials[s]] for s in plan.schemes}
+    diagnostics = summarize_diagnostics(runs)
     if diagnostics:
-        png = out_dir / "diagnostics.png"
-        add(png.name, plot_diagnostics(diagnostics, png),
-            "self-supervision diagnostics against epochs (P vs Y, attention mass and entropy)")
-        add("diagnostics.md", write_text_atomic(out_dir / "diagnostics.md", diagnostics_markdown(diagnostics) + "\n"),
-            "the diagnostics at the best (first) epoch per arm")
+        png = plan.out_dir / "diagnostics.png"
+        files.add(png.name, plot_diagnostics(diagnostics, png),
+                  "self-supervision diagnostics against epochs (P vs Y, attention mass and entropy)")
+        text = diagnostics_markdown(diagnostics) + "\n"
+        files.add("diagnostics.md", write_text_atomic(plan.out_dir / "diagnostics.md", text),
+                  "the diagnostics at the best (first) epoch per arm")
+    return diagnostics
 
+
+def _results(plan: ComparePlan, trials: dict[str, list[TrialRecord]], summary: dict[str, dict[str, dict]],
+             metrics: list[str], headline: list[str], per_class: _PerClass, ran: list, reused: list,
+             started: float) -> CompareResults:
+    """The settings, summaries and tests of ``results.json``; the figures are filled in by the caller."""
+    config, options, schemes, classes = plan.config, plan.options, plan.schemes, plan.source.classes
     split_info = {k: {"clips": len(m), "strong": sum(1 for c in m if c.has_strong)}
-                  for k, m in source.manifests.items()}
-    results: dict[str, Any] = {
-        "format": RESULTS_FORMAT,
-        "command": options.command, "note": options.note,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": time.time() - started,
-        "trial_seconds_total": sum(_num(t["metrics"]["wall_seconds"]) for ts in trials.values() for t in ts),
-        "ran": len(ran), "reused": len(reused),
-        "schemes": schemes, "trials": options.trials, "seeds": seeds,
+                  for k, m in plan.source.manifests.items()}
+    return CompareResults(
+        command=options.command, note=options.note,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        wall_seconds=time.time() - started,
+        trial_seconds_total=sum(_num(t.metrics["wall_seconds"]) for ts in trials.values() for t in ts),
+        ran=len(ran), reused=len(reused), schemes=schemes, trials=options.trials, seeds=plan.seeds,
         # which labels each arm's training used (weak, strong or weak+strong): its scheme's declaration
-        "scheme_labels": {s: SCHEMES[scheme_of(s)].labels for s in schemes},
-        "scheme_info": {s: rep.scheme_info(SCHEMES[scheme_of(s)]) for s in schemes},
-        "recipes": dict(recipes or {}),
-        "compare": asdict(options),
-        "config": config.to_dict(),
-        "data": {**{k: _shown(getattr(config.data, k)) for k in ("train", "validation", "test")},
-                 "classes": classes, "clips": split_info},
-        "metrics": metrics, "headline_metrics": headline,
-        "summary": summary, "wilcoxon": tests,
-        "per_class": {"classes": classes, "median_duration": durations, "durations_from": durations_label,
-                      "ap": per_class_ap},
-        "gain_vs_duration": gain, "gain_skipped": gain_skipped,
-        "attention_figure": attention, "attention_figures": figures, "attention_skipped": attention_skipped,
-        "diagnostics": diagnostics,
-        "runs": {s: [{k: t[k] for k in ("trial", "seed", "metrics", "per_class_ap", "checkpoint")}
-                     for t in trials[s]] for s in schemes},
-    }
-    results = plain(results)
-    add("table.md", write_text_atomic(out_dir / "table.md", rep.table_markdown(results)),
-        "Table I style: mean ± std per scheme (tagging, events, training)")
+        scheme_labels={s: SCHEMES[scheme_of(s)].labels for s in schemes},
+        scheme_info={s: rep.scheme_info(SCHEMES[scheme_of(s)]) for s in schemes},
+        recipes=plan.recipe_info(), compare=asdict(options), config=config.to_dict(),
+        data={**{k: _shown(getattr(config.data, k)) for k in ("train", "validation", "test")},
+              "classes": classes, "clips": split_info},
+        metrics=metrics, headline_metrics=headline, summary=summary,
+        wilcoxon=_wilcoxon_tests(trials, schemes, headline),
+        per_class={"classes": classes, "median_duration": per_class.durations, "durations_from": per_class.label,
+                   "ap": per_class.ap},
+        gain_vs_duration=None, gain_skipped=None, attention_figure=None, attention_skipped=None,
+        runs={s: [{"trial": t.trial, "seed": t.seed, "metrics": t.metrics, "per_class_ap": t.per_class_ap,
+                   "checkpoint": t.checkpoint} for t in trials[s]] for s in schemes},
+    )
+
+
+def _write_summaries(plan: ComparePlan, results: CompareResults, files: _Files) -> None:
+    """``table.md``, ``wilcoxon.csv`` and ``wilcoxon.md`` from the results."""
+    out_dir = plan.out_dir
+    files.add("table.md", write_text_atomic(out_dir / "table.md", rep.table_markdown(results)),
+              "Table I style: mean ± std per scheme (tagging, events, training)")
     columns = ["metric", "a", "b", "mean_diff", "b_better", "a_better", "n", "statistic", "p_value"]
-    add("wilcoxon.csv", write_csv(out_dir / "wilcoxon.csv", results["wilcoxon"], columns),
-        "Wilcoxon signed-rank test of every pair on every headline metric")
-    text = rep.wilcoxon_note(options.trials) + "\n\n" + rep.wilcoxon_markdown(results["wilcoxon"], headline) + "\n"
-    add("wilcoxon.md", write_text_atomic(out_dir / "wilcoxon.md", text), "the same as markdown")
-    files["results.json"] = out_dir / "results.json"
-    described["results.json"] = "everything above, and every trial's metrics"
-    files["report.md"] = out_dir / "report.md"
-    described["report.md"] = "this report"
-    results["files"] = described
-    results["wall_seconds"] = time.time() - started
-    write_json(out_dir / "results.json", results)
-    write_text_atomic(out_dir / "report.md", rep.report_markdown(results))
-    say(f"compare: report -> {out_dir / 'report.md'}")
-    return CompareResult(out_dir, schemes, seeds, trials, summary, results, files, ran, reused, results["wall_seconds"])
+    files.add("wilcoxon.csv", write_csv(out_dir / "wilcoxon.csv", results.wilcoxon, columns),
+              "Wilcoxon signed-rank test of every pair on every headline metric")
+    text = (rep.wilcoxon_note(results.trials) + "\n\n" + rep.wilcoxon_markdown(results.wilcoxon,
+                                                                                 results.headline_metrics) + "\n")
+    files.add("wilcoxon.md", write_text_atomic(out_dir / "wilcoxon.md", text), "the same as markdown")

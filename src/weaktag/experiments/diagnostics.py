@@ -2,16 +2,14 @@
 (:mod:`weaktag.supervision.diagnostics`) at the first and the best epoch, a table, and a figure of
 them against epochs.
 
-Trials record their diagnostics per validation epoch (``diagnostics`` in ``trial.json``, or the
-trial folder's ``diagnostics.json`` for trials finished before records carried them).
+Trials record their diagnostics per validation epoch (``diagnostics`` in ``trial.json``).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -22,19 +20,6 @@ LABELS = {
     "pseudo_density": "P density", "true_density": "Y density", "precision": "P precision", "recall": "P recall",
     "attention_in_events": "A mass in events", "attention_entropy": "A entropy / log T",
 }
-
-
-def trial_diagnostics(record: Mapping[str, Any], folder: Path) -> list[dict] | None:
-    """A trial's diagnostics per epoch: from its record, else from its folder's ``diagnostics.json``."""
-    if record.get("diagnostics"):
-        return list(record["diagnostics"])
-    file = folder / "diagnostics.json"
-    if file.exists():
-        try:
-            return list(json.loads(file.read_text()).get("epochs") or [])
-        except (OSError, json.JSONDecodeError, AttributeError):
-            return None
-    return None
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -1,6 +1,6 @@
 """The paper's figures drawn straight from checkpoints: Fig. 4 (gain vs. event duration) for two
-trained models on a labelled set, and Fig. 5 (attention and X^a) for one recording; ``weaktag plot``
-calls them."""
+trained models on a labelled set, and Fig. 5 (attention and X^a) for one recording, which ``weaktag plot``
+calls; and a comparison's Fig. 5, from the first trial of each arm."""
 
 from __future__ import annotations
 
@@ -13,16 +13,20 @@ import torch
 
 from ..audio import LogMel, load_audio
 from ..checkpoint import load_checkpoint
-from ..data import build_feature_set, no_usable_clip_reason
+from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..files import write_csv, write_text_atomic
 from ..inference import Tagger
-from ..labels import read_labels
+from ..labels import Clip, read_labels
 from ..metrics.tagging import tagging_metrics
+from ..supervision import SCHEMES
 from ..training import predict_features
 from .plots import (AttentionPanel, GainVsDuration, gain_vs_duration_table, median_event_durations, plot_attention,
                     plot_gain_vs_duration)
 from .report import gain_rows
+from .trials import Arm, scheme_of, trial_dir
 
+#: events at most this long make a clip a good Fig. 5 example (the paper's gain is on short events)
+SHORT_EVENT_SECONDS = 1.0
 
 
 def _load_same_classes(paths: Sequence[str | Path]) -> list[Any]:
@@ -179,3 +183,60 @@ def attention_figure_for_audio(
     plot_attention(logmel, events, classes, panels, out, hop_seconds=grid.frontend.frame_seconds,
                    spectrogram_title=title)
     return AttentionFigure(Path(out), clip_id, events, panels, len(wave) / grid.sample_rate)
+
+
+# --------------------------------------------------------------------------- a comparison's Fig. 5
+
+
+def choose_attention_clip(clips: Sequence[Clip], classes: Sequence[str], clip_id: str | None = None) -> Clip | None:
+    """The Fig. 5 example: ``clip_id``, or the strongly labelled test clip that best shows short events.
+
+    Preference: a target-class event of at most ``SHORT_EVENT_SECONDS``, then more distinct
+    classes (up to 3; the paper's example has two), then the shortest such event, then clip id.
+    """
+    if clip_id is not None:
+        for clip in clips:
+            if clip.clip_id == clip_id:
+                return clip
+        raise ValueError(f"clip {clip_id!r} is not in the test set")
+    known = set(classes)
+    best, best_key = None, None
+    for clip in clips:
+        events = [e for e in (clip.events or ()) if e.label in known and e.onset < 10.0]
+        if not events:
+            continue
+        shortest = min(e.duration for e in events)
+        key = (shortest > SHORT_EVENT_SECONDS, -min(len({e.label for e in events}), 3), shortest, clip.clip_id)
+        if best_key is None or key < best_key:
+            best, best_key = clip, key
+    return best
+
+
+def _safe_name(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
+
+
+def draw_attention(out_dir: Path, schemes: Sequence[str], seed: int, test: FeatureSet,
+                   clip_id: str | None = None) -> dict[str, Any] | None:
+    """Fig. 5 for one test clip from the trial-``seed`` checkpoint of each scheme (attention schemes; all when none)."""
+    clip = choose_attention_clip(test.clips, test.classes, clip_id)
+    if clip is None:
+        return None
+    index = next(i for i, c in enumerate(test.clips) if c.clip_id == clip.clip_id)
+    chosen = [s for s in schemes if SCHEMES[scheme_of(s)].uses_attention] or list(schemes)
+    one = FeatureSet([clip], list(test.classes), test.features[index : index + 1], grid=test.grid,
+                     clip_seconds=test.clip_seconds)
+    outputs = []
+    for scheme in chosen:
+        ckpt = load_checkpoint(trial_dir(out_dir, scheme, seed) / "model.pt")
+        pred = predict_features(ckpt.model, one)
+        outputs.append(ModelOutputs(f"{scheme} (seed {seed})", pred.segment_probs[0],
+                                    None if pred.attention is None else pred.attention[0], test.grid.segment_seconds))
+    recipe = Arm.parse(chosen[0]).recipe
+    name = f"attention_{_safe_name(recipe) + '_' if recipe else ''}{_safe_name(clip.clip_id)}.png"
+    events = list(clip.events or ())
+    plot_attention(test.features[index].numpy(), events, test.classes, attention_panels(outputs), out_dir / name,
+                   hop_seconds=test.grid.frontend.frame_seconds)
+    return {"clip": clip.clip_id, "figure": name, "seed": seed, "schemes": chosen, "recipe": recipe,
+            "attention": any(o.attention is not None for o in outputs),
+            "events": [{"label": e.label, "onset": e.onset, "offset": e.offset} for e in events]}

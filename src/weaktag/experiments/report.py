@@ -2,9 +2,9 @@
 
 Two parts:
 
-* **Formatting** (pure): the Table-I-style markdown table, Wilcoxon tables, CSV/JSON writers and
-  ``report.md``, all built from the plain dict that ``weaktag compare`` writes as ``results.json``
-  (so a report can be rebuilt from that file alone).
+* **Formatting** (pure): the Table-I-style markdown table, Wilcoxon tables and ``report.md``, all
+  built from :class:`CompareResults`, what ``weaktag compare`` writes as ``results.json`` (so a
+  report can be rebuilt from that file alone).
 * **Figures from checkpoints**: :func:`gain_vs_duration_for_checkpoints` (Fig. 4 for two trained
   models on a labelled set) and :func:`attention_figure_for_audio` (Fig. 5 for one recording and
   one or more models); ``weaktag plot`` calls them.
@@ -13,13 +13,77 @@ Two parts:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..files import plain
 from ..supervision import SCHEMES, TrainingScheme
 from .plots import GainRow, GainVsDuration
+
+RESULTS_FORMAT = "weaktag-compare/1"
+
+
+@dataclass
+class CompareResults:
+    """What ``results.json`` holds: one comparison's settings, summaries, tests, figures and every trial's
+    metrics, in JSON types (NaN as None). Keys that results of older weaktag versions lack are None."""
+
+    command: str | None
+    note: str | None
+    created: str  # UTC, ISO 8601
+    wall_seconds: float
+    trial_seconds_total: float
+    ran: int  # trials run by this invocation
+    reused: int  # finished trials read back
+    schemes: list[str]  # the arms, in report order
+    trials: int
+    seeds: list[int]
+    compare: dict[str, Any]  # the CompareConfig
+    config: dict[str, Any]  # the shared ExperimentConfig
+    data: dict[str, Any]  # label files, classes, clips per split
+    metrics: list[str]  # metrics some trial defines, in report order
+    headline_metrics: list[str]  # those tested pairwise
+    summary: dict[str, dict[str, dict[str, Any]]]  # arm -> metric -> {"mean", "std", "n"}
+    wilcoxon: list[dict[str, Any]]  # one test per pair of arms and headline metric
+    per_class: dict[str, Any]  # classes, median_duration, durations_from, ap (arm -> mean AP per class)
+    gain_vs_duration: dict[str, Any] | None  # Fig. 4's numbers; None when not drawn (gain_skipped says why)
+    gain_skipped: str | None
+    attention_figure: dict[str, Any] | None  # the first Fig. 5
+    attention_skipped: str | None
+    runs: dict[str, list[dict[str, Any]]]  # arm -> trial, seed, metrics, per_class_ap, checkpoint of each trial
+    scheme_labels: dict[str, str] | None = None  # which labels each arm's training used
+    scheme_info: dict[str, dict[str, Any]] | None = None  # what each arm's scheme declares (scheme_info())
+    recipes: dict[str, dict[str, Any]] | None = None  # name -> source and config of each recipe
+    attention_figures: list[dict[str, Any]] | None = None  # one Fig. 5 per recipe
+    diagnostics: dict[str, dict[str, Any]] | None = None  # self-supervision diagnostics per arm
+    files: dict[str, str] = field(default_factory=dict)  # file name -> what it holds
+
+    #: results.json's key order
+    KEYS = ("format", "command", "note", "created", "wall_seconds", "trial_seconds_total", "ran", "reused",
+            "schemes", "trials", "seeds", "scheme_labels", "scheme_info", "recipes", "compare", "config", "data",
+            "metrics", "headline_metrics", "summary", "wilcoxon", "per_class", "gain_vs_duration", "gain_skipped",
+            "attention_figure", "attention_figures", "attention_skipped", "diagnostics", "runs", "files")
+
+    def to_json(self) -> dict[str, Any]:
+        """``results.json``'s contents."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return plain({key: RESULTS_FORMAT if key == "format" else values[key] for key in self.KEYS})
+
+    @classmethod
+    def from_json(cls, results: Mapping[str, Any], file: str | Path = "results.json") -> "CompareResults":
+        """Results read back from ``results.json``; raises ValueError naming ``file`` when it is not one."""
+        if not isinstance(results, Mapping) or results.get("format") != RESULTS_FORMAT:
+            raise ValueError(f"{file}: not a {RESULTS_FORMAT} results file")
+        names = {f.name for f in fields(cls)}
+        missing = [f.name for f in fields(cls) if f.name not in results and f.default is not None
+                   and f.name != "files"]
+        if missing:
+            raise ValueError(f"{file}: results lack {', '.join(missing)}")
+        return cls(**{k: v for k, v in results.items() if k in names})
+
 
 # --------------------------------------------------------------------------- metrics and schemes
 
@@ -163,16 +227,15 @@ def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
-def table_markdown(results: Mapping[str, Any]) -> str:
+def table_markdown(results: CompareResults) -> str:
     """``table.md``: the Table-I-style tagging table, then event metrics and training statistics."""
-    summary, schemes = results["summary"], results["schemes"]
-    n = results["trials"]
+    summary, schemes, n = results.summary, results.schemes, results.trials
     parts = [
         f"**Table I style: audio tagging on the test set** (mean ± std over {plural(n, 'trial')}; "
         "bold: best mean; F1 with per-class thresholds chosen on validation)",
         "",
         metrics_table(summary, schemes, present_metrics(summary, TAGGING_COLUMNS), table_i=True,
-                      schemes_info=results.get("scheme_info")),
+                      schemes_info=results.scheme_info),
         "",
         "Strong label ✓: onsets/offsets enter the loss; weak label ✓: clip labels enter the loss. "
         "No mark under Attention: no attention layer (mean pooling over time).",
@@ -228,11 +291,11 @@ def wilcoxon_note(n: int) -> str:
     return text
 
 
-def key_comparisons(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+def key_comparisons(results: CompareResults) -> list[dict[str, Any]]:
     """The paper's claims (:data:`KEY_PAIRS`) among the compared schemes, oriented challenger vs baseline."""
     out = []
     for baseline, challenger in KEY_PAIRS:
-        for t in results.get("wilcoxon", []):
+        for t in results.wilcoxon:
             if {t["a"], t["b"]} == {baseline, challenger}:
                 out.append(oriented(t, baseline, challenger))
     return out
@@ -287,22 +350,30 @@ def recipe_summary(recipe: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def report_markdown(results: Mapping[str, Any]) -> str:
+def report_markdown(results: CompareResults) -> str:
     """The one-file report: command, data, Table I, events, Wilcoxon, Fig. 4 and Fig. 5 (relative links)."""
-    n, schemes = results["trials"], results["schemes"]
-    data = results.get("data", {})
     lines = ["# Scheme comparison: weakly labelled audio event classification", ""]
-    if results.get("command"):
-        lines += ["Command:", "", "```", results["command"], "```", ""]
-    if results.get("note"):
-        lines += [results["note"], ""]
+    for section in (_setup_section, _table_section, _tests_section, _gain_section, _diagnostics_section,
+                    _attention_section, _per_class_section, _files_section):
+        lines += section(results)
+    return "\n".join(lines)
+
+
+def _setup_section(results: CompareResults) -> list[str]:
+    """The command, the note, and what was compared on which data."""
+    n, data = results.trials, results.data
+    lines = []
+    if results.command:
+        lines += ["Command:", "", "```", results.command, "```", ""]
+    if results.note:
+        lines += [results.note, ""]
     lines += [
-        f"- schemes: {', '.join(f'`{s}`' for s in schemes)}; {plural(n, 'trial')} each, seeds {results['seeds']} "
-        "(trial i of every scheme uses the same seed: paired)",
-        f"- wall time of this invocation: {results['wall_seconds']:.0f} s; training + evaluation time summed over "
-        f"all trials: {results['trial_seconds_total']:.0f} s ({plural(results['ran'], 'trial')} run now, "
-        f"{results['reused']} reused from earlier runs)",
-        f"- written {results['created']}",
+        f"- schemes: {', '.join(f'`{s}`' for s in results.schemes)}; {plural(n, 'trial')} each, seeds "
+        f"{results.seeds} (trial i of every scheme uses the same seed: paired)",
+        f"- wall time of this invocation: {results.wall_seconds:.0f} s; training + evaluation time summed over "
+        f"all trials: {results.trial_seconds_total:.0f} s ({plural(results.ran, 'trial')} run now, "
+        f"{results.reused} reused from earlier runs)",
+        f"- written {results.created}",
     ]
     for split in ("train", "validation", "test"):
         if data.get(split):
@@ -311,53 +382,65 @@ def report_markdown(results: Mapping[str, Any]) -> str:
             lines.append(f"- {split}: `{data[split]}`{extra}")
     if data.get("classes"):
         lines.append(f"- {len(data['classes'])} classes: {', '.join(data['classes'])}")
-    config = results.get("config", {})
-    if config:
-        m, t, s = config.get("model", {}), config.get("train", {}), config.get("scheme", {})
+    if results.config:
+        m, t, s = (results.config.get(k, {}) for k in ("model", "train", "scheme"))
         norm = ", batch norm" if m.get("batch_norm") else ""
         lines.append(f"- model width {m.get('width')}{norm}, L7 {m.get('l7_channels')} channels; lr {t.get('lr')}, "
                      f"batch {t.get('batch_size')}, {plural(t.get('max_epochs') or 0, 'epoch')} "
                      f"(best epoch on validation mAP); alpha {s.get('alpha')}")
-    for name, recipe in (results.get("recipes") or {}).items():
+    for name, recipe in (results.recipes or {}).items():
         lines.append(f"- recipe `{name}` (arms `{name}:<scheme>`): {recipe_summary(recipe)}")
-    lines += ["", "## Results (Table I)", "", table_markdown(results).rstrip(), ""]
+    return lines
 
+
+def _table_section(results: CompareResults) -> list[str]:
+    return ["", "## Results (Table I)", "", table_markdown(results).rstrip(), ""]
+
+
+def _tests_section(results: CompareResults) -> list[str]:
+    """The key comparisons first, then every pair folded away."""
     keys = key_comparisons(results)
-    lines += ["## Statistical tests", "", wilcoxon_note(n), ""]
+    lines = ["## Statistical tests", "", wilcoxon_note(results.trials), ""]
     if keys:
         lines += ["Key comparisons (the paper's claims):", "", wilcoxon_markdown(keys), ""]
-    lines += ["<details><summary>Every pair of schemes on every headline metric "
-              f"({', '.join(METRICS[m].label for m in results['headline_metrics'])})</summary>", "",
-              wilcoxon_markdown(results.get("wilcoxon", []), results["headline_metrics"]), "", "</details>", ""]
+    headline = results.headline_metrics
+    return lines + ["<details><summary>Every pair of schemes on every headline metric "
+                    f"({', '.join(METRICS[m].label for m in headline)})</summary>", "",
+                    wilcoxon_markdown(results.wilcoxon, headline), "", "</details>", ""]
 
-    gain = results.get("gain_vs_duration")
-    lines += ["## Per-class gain vs. event duration (Fig. 4)", ""]
-    if gain:
-        lines += [
-            f"AP of `{gain['b']}` minus AP of `{gain['a']}` per class (mean AP over {plural(n, 'trial')}), against the "
-            f"class's median event duration from the {gain['durations_from']}.", "",
-            f"![gain vs duration]({gain['figure']})", "", gain_finding(gain), "",
-            gain_markdown(gain), "",
-        ]
-    else:
-        lines += [f"Not drawn: {results.get('gain_skipped', 'no pair of schemes')}.", ""]
 
-    diagnostics = results.get("diagnostics")
-    if diagnostics:
-        from .diagnostics import diagnostics_finding, diagnostics_markdown
+def _gain_section(results: CompareResults) -> list[str]:
+    gain = results.gain_vs_duration
+    lines = ["## Per-class gain vs. event duration (Fig. 4)", ""]
+    if not gain:
+        return lines + [f"Not drawn: {results.gain_skipped or 'no pair of schemes'}.", ""]
+    return lines + [
+        f"AP of `{gain['b']}` minus AP of `{gain['a']}` per class (mean AP over {plural(results.trials, 'trial')}), "
+        f"against the class's median event duration from the {gain['durations_from']}.", "",
+        f"![gain vs duration]({gain['figure']})", "", gain_finding(gain), "",
+        gain_markdown(gain), "",
+    ]
 
-        lines += ["## Self-supervision diagnostics", "",
-                  "On the strongly labelled validation clips, every epoch, for the present classes: the share of "
-                  "segments the pseudo-labels P mark (P by each arm's own rule; the paper's rule for arms that do "
-                  "not train on P) against the share the true labels Y mark, P's precision and recall against Y, "
-                  "the attention mass inside true events, and A's entropy over time (1 = flat). Best epoch, first "
-                  "epoch in brackets; mean over trials.", "",
-                  diagnostics_markdown(diagnostics), "", diagnostics_finding(diagnostics), "",
-                  "![diagnostics](diagnostics.png)", ""]
 
-    figures = results.get("attention_figures") or ([results["attention_figure"]] if results.get("attention_figure")
-                                                    else [])
-    lines += ["## Attention matrices (Fig. 5)", ""]
+def _diagnostics_section(results: CompareResults) -> list[str]:
+    diagnostics = results.diagnostics
+    if not diagnostics:
+        return []
+    from .diagnostics import diagnostics_finding, diagnostics_markdown
+
+    return ["## Self-supervision diagnostics", "",
+            "On the strongly labelled validation clips, every epoch, for the present classes: the share of "
+            "segments the pseudo-labels P mark (P by each arm's own rule; the paper's rule for arms that do "
+            "not train on P) against the share the true labels Y mark, P's precision and recall against Y, "
+            "the attention mass inside true events, and A's entropy over time (1 = flat). Best epoch, first "
+            "epoch in brackets; mean over trials.", "",
+            diagnostics_markdown(diagnostics), "", diagnostics_finding(diagnostics), "",
+            "![diagnostics](diagnostics.png)", ""]
+
+
+def _attention_section(results: CompareResults) -> list[str]:
+    figures = results.attention_figures or ([results.attention_figure] if results.attention_figure else [])
+    lines = ["## Attention matrices (Fig. 5)", ""]
     for att in figures:
         events = ", ".join(f"{e['label']} {e['onset']:.2f}-{e['offset']:.2f} s" for e in att["events"]) or "none"
         whose = f"each arm of recipe `{att['recipe']}`" if att.get("recipe") else "each scheme"
@@ -368,16 +451,22 @@ def report_markdown(results: Mapping[str, Any]) -> str:
             f"![attention matrices]({att['figure']})", "",
         ]
     if not figures:
-        lines += [f"Not drawn: {results.get('attention_skipped', 'no strongly labelled test clip')}.", ""]
+        lines += [f"Not drawn: {results.attention_skipped or 'no strongly labelled test clip'}.", ""]
+    return lines
 
-    per_class = results.get("per_class")
-    if per_class:
-        lines += [f"## Per-class AP (mean over trials, %; durations from the {per_class['durations_from']})", "",
-                  per_class_markdown(per_class["classes"], per_class["median_duration"], per_class["ap"]), ""]
-    files = results.get("files", {})
-    if files:
-        lines += ["## Files", ""] + [f"- `{name}`: {what}" for name, what in files.items()] + [""]
-    return "\n".join(lines)
+
+def _per_class_section(results: CompareResults) -> list[str]:
+    per_class = results.per_class
+    if not per_class:
+        return []
+    return [f"## Per-class AP (mean over trials, %; durations from the {per_class['durations_from']})", "",
+            per_class_markdown(per_class["classes"], per_class["median_duration"], per_class["ap"]), ""]
+
+
+def _files_section(results: CompareResults) -> list[str]:
+    if not results.files:
+        return []
+    return ["## Files", ""] + [f"- `{name}`: {what}" for name, what in results.files.items()] + [""]
 
 
 def per_class_markdown(classes: Sequence[str], durations: Sequence[float | None],

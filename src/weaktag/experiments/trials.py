@@ -11,7 +11,7 @@ import copy
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from ..training import PreparedData, TrainResult, train
 from ..training.run import seed_independent_frozen_backbone
 
 TRIAL_FILE = "trial.json"
-TRIAL_FORMAT = "weaktag-trial/2"  # /1 counted epochs from 0 (best_epoch, diagnostics); read_trial converts
+TRIAL_FORMAT = "weaktag-trial/2"
 
 #: the arm whose trial of the same seed teaches a PSL arm when ``scheme.teacher`` is not set
 TEACHER_SCHEME = "attention"
@@ -79,7 +79,7 @@ def fingerprint(config: ExperimentConfig, scheme: str | None = None) -> dict[str
     settings = {k: v for k, v in d["scheme"].items() if k != "name"}
     if scheme is not None:
         declared = SCHEMES[scheme_of(scheme)].parameters
-        # per-class loss weights change every scheme's trial; 0 (off) is left out, as in records made before them
+        # per-class loss weights change every scheme's trial; 0 (off) is left out, so trials made without them match
         settings = {k: v for k, v in settings.items() if k in declared or (k == "class_weight_beta" and v)}
     return {
         "data": d["data"],
@@ -108,8 +108,6 @@ def _differences(then: Any, now: Any, default: Any, prefix: str = "") -> list[st
                 old = None
             out += _differences(old, now[key], default_value, f"{prefix}{key}.")
         return out
-    if then in ("", None) and now in ("", None):  # configs before the typed system wrote "" for "not set"
-        return []
     return [] if then == now else [f"{prefix[:-1]} ({then!r} then, {now!r} now)"]
 
 
@@ -128,34 +126,58 @@ def trial_config(config: ExperimentConfig, scheme: str, seed: int, out_dir: Path
     return c
 
 
-def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> dict | None:
+@dataclass
+class TrialRecord:
+    """One finished trial, as its ``trial.json`` holds it: test metrics (``metrics`` also has ``val_mAP``,
+    ``best_epoch`` and ``wall_seconds``; None where a metric is undefined), per-class AP/AUC on the test
+    set, and the fingerprint of the config that made it."""
+
+    scheme: str  # the arm name (``recipe:scheme`` for a recipe's arm)
+    seed: int
+    trial: int  # its index among the comparison's seeds
+    checkpoint: str  # file name inside the trial folder
+    classes: list[str]
+    n_test: int
+    metrics: dict[str, Any]
+    per_class_ap: list[float | None]
+    per_class_auc: list[float | None]
+    test_support: list[int]
+    fingerprint: dict[str, Any]
+    skipped: dict[str, int]
+    diagnostics: list[dict[str, Any]]
+    finished: str  # UTC, ISO 8601
+
+    def to_json(self) -> dict[str, Any]:
+        """``trial.json``'s contents (NaN as None)."""
+        return plain({"format": TRIAL_FORMAT, **asdict(self)})
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any], file: Path | str = TRIAL_FILE) -> "TrialRecord":
+        """A record read back from ``trial.json``; raises ValueError naming ``file`` when it is not one."""
+        if not isinstance(record, dict) or record.get("format") != TRIAL_FORMAT:
+            raise ValueError(f"{file}: not a {TRIAL_FORMAT} record; delete it to run the trial again")
+        try:
+            return cls(**{f.name: record[f.name] for f in fields(cls)})
+        except KeyError as exc:
+            raise ValueError(f"{file}: trial record lacks {exc}; delete it to run the trial again") from None
+
+
+def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> TrialRecord | None:
     """A finished trial's record, or None when it has not finished; raises if it was made differently."""
     file = path / TRIAL_FILE
     if not file.exists():
         return None
     try:
-        record = json.loads(file.read_text())
+        record = TrialRecord.from_json(json.loads(file.read_text()), file)
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{file}: unreadable trial record ({exc}); delete it to run the trial again") from None
-    if record.get("format") == "weaktag-trial/1":
-        record = _epochs_from_one(record)
-    if record.get("format") != TRIAL_FORMAT or record.get("scheme") != scheme or record.get("seed") != seed:
+    if record.scheme != scheme or record.seed != seed:
         raise ValueError(f"{file}: not the record of {scheme} seed {seed}; delete it to run the trial again")
-    diffs = _differences(record.get("fingerprint") or {}, expected, fingerprint(ExperimentConfig()))
+    diffs = _differences(record.fingerprint or {}, expected, fingerprint(ExperimentConfig()))
     if diffs:
         raise ValueError(f"{file} was made with a different config ({'; '.join(diffs)}); use another --out-dir, "
                          f"or delete {path.parent.parent} to start over")
     return record
-
-
-def _epochs_from_one(record: dict) -> dict:
-    """A weaktag-trial/1 record with its epochs counted from 1, as weaktag-trial/2 (and the epoch lines) count."""
-    metrics = dict(record.get("metrics") or {})
-    if isinstance(metrics.get("best_epoch"), int):
-        metrics["best_epoch"] += 1
-    diagnostics = [{**e, "epoch": e["epoch"] + 1} if isinstance(e.get("epoch"), int) else e
-                   for e in record.get("diagnostics") or []]
-    return {**record, "format": TRIAL_FORMAT, "metrics": metrics, "diagnostics": diagnostics}
 
 
 def trial_metrics(result: TrainResult) -> dict[str, Any]:
@@ -174,7 +196,7 @@ def trial_metrics(result: TrainResult) -> dict[str, Any]:
 
 
 def run_trial(config: ExperimentConfig, scheme: str, seed: int, index: int, out_dir: Path, data: PreparedData,
-              expected: dict[str, Any]) -> dict:
+              expected: dict[str, Any]) -> TrialRecord:
     """Train and evaluate one trial from scratch; write its ``trial.json`` last (atomically)."""
     started = time.time()
     folder = trial_dir(out_dir, scheme, seed)
@@ -185,17 +207,14 @@ def run_trial(config: ExperimentConfig, scheme: str, seed: int, index: int, out_
     result = train(trial_config(config, scheme, seed, out_dir), data=data)
     evaluation = trial_metrics(result)
     metrics = {**evaluation["metrics"], "best_epoch": result.best_epoch, "wall_seconds": time.time() - started}
-    record = {
-        "format": TRIAL_FORMAT, "scheme": scheme, "seed": seed, "trial": index,
-        "checkpoint": Path(result.checkpoint).name, "classes": list(data.classes), "n_test": len(data.test),
-        "metrics": metrics, "per_class_ap": evaluation["per_class_ap"], "per_class_auc": evaluation["per_class_auc"],
-        "test_support": evaluation["support"], "fingerprint": expected,
-        "skipped": {k: len(v) for k, v in result.skipped.items()},
-        "diagnostics": result.diagnostics,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    write_json(folder / TRIAL_FILE, record)
-    return plain(record)
+    record = TrialRecord(
+        scheme=scheme, seed=seed, trial=index, checkpoint=Path(result.checkpoint).name, classes=list(data.classes),
+        n_test=len(data.test), metrics=metrics, per_class_ap=evaluation["per_class_ap"],
+        per_class_auc=evaluation["per_class_auc"], test_support=evaluation["support"], fingerprint=expected,
+        skipped={k: len(v) for k, v in result.skipped.items()}, diagnostics=result.diagnostics,
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    write_json(folder / TRIAL_FILE, record.to_json())
+    return TrialRecord.from_json(record.to_json())  # as a reused trial reads back: plain values, NaN as None
 
 
 def features_key(config: ExperimentConfig) -> str:

@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from .settings import TaggingConfig
 from ..files import json_lines, write_json, write_text_atomic
 from ..stopping import Stopped, sigterm_raises_stopped
 from .engine import Tagger
-from .results import TagFailure, TagResult, TagSelection
+from .results import FileTags, TagFailure, TagResult, TagSelection
 from .timeline import TimelineWriter
 from .writers import NpzWriter, TagTables, timeline_filename, write_tag_tables
 
@@ -173,127 +173,205 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
     """
     started = time.perf_counter()
     settings = tagging_settings(tagger, top_k, select)
-    top_k, select = settings.top_k, settings.select
     out = None if out_dir is None else Path(out_dir)
+    segments = _segments_path(out, timeline, segments)
+    found, failures = discover_inputs(inputs)
+    root = input_root([p for p, _ in found])
+    summary = TagRunSummary(files=0, ok=0, failed=0, audio_seconds=0.0, wall_seconds=0.0, events=0,
+                            backend=tagger.backend, input_root=None if root is None else str(root))
+    if out is not None:
+        _start_output_folder(out, len(found) + len(failures))
+    run = _TagRun(tagger, settings, summary, on_result)
+    try:
+        run.open(out, segments, timeline, timeline_workers, failures)
+        run.tag(found, _ProgressBar() if progress else None)
+    finally:
+        run.close()
+    tagged = [run.tagged[i] for i in sorted(run.tagged)]
+    failures = failures + [run.failed_at[i] for i in sorted(run.failed_at)]
+    summary.ok, summary.failed, summary.failures = len(tagged), len(failures), failures
+    summary.files = len(tagged) + len(failures)
+    summary.not_done = len(found) - len(run.tagged) - len(run.failed_at)
+    summary.wall_seconds = time.perf_counter() - started
+    if json_path is not None:
+        write_text_atomic(json_path, json_lines([file.to_json() for file in tagged]))
+        summary.outputs["json"] = str(json_path)
+    if segments:
+        summary.outputs["segments"] = str(segments)
+    if out is not None:
+        _finish_output_folder(out, tagger, settings, summary, tagged, failures, run.timeline_dir, started)
+    return summary
+
+
+def _segments_path(out: Path | None, timeline: bool, segments: str | Path | bool | None) -> str | Path | None:
+    """Where segments.npz goes (None: nowhere); timelines and ``segments=True`` need an output folder."""
     if timeline and out is None:
         raise ValueError("timelines need an output folder (out_dir)")
     if segments is True:
         if out is None:
             raise ValueError("segments=True needs an output folder; give a path instead")
-        segments = out / "segments.npz"
-    found, failures = discover_inputs(inputs)
-    paths = [p for p, _ in found]
-    names = [n for _, n in found]
-    root = input_root(paths)
-    summary = TagRunSummary(files=0, ok=0, failed=0, audio_seconds=0.0, wall_seconds=0.0, events=0,
-                            backend=tagger.backend, input_root=None if root is None else str(root))
-    tables = npz = None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in ("summary.json", "tags.json"):  # a previous run's: never beside this run's tables
-            (out / stale).unlink(missing_ok=True)
-        write_json(out / "summary.json", {"status": "running", "files_found": len(found) + len(failures)})
-        tables = TagTables(out, events=tagger.detect_events)
-    timeline_dir = None
-    timelines: TimelineWriter | None = None
-    bar = None
-    rows: dict[int, dict] = {}
-    failed_at: dict[int, TagFailure] = {}
+        return out / "segments.npz"
+    return segments or None
 
-    def start_bar(expected: float) -> None:
-        # the total comes from the headers the tagger has just read (in its workers, when it has them)
-        nonlocal bar
-        if progress:
-            from tqdm.auto import tqdm
 
-            bar = tqdm(total=round(expected, 1), unit="s", unit_scale=True, desc="tagging", file=sys.stderr,
-                       dynamic_ncols=True,
-                       bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]")
+def _start_output_folder(out: Path, files_found: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("summary.json", "tags.json"):  # a previous run's: never beside this run's tables
+        (out / stale).unlink(missing_ok=True)
+    write_json(out / "summary.json", {"status": "running", "files_found": files_found})
 
-    def advance(seconds: float) -> None:
-        if bar is not None:
-            bar.update(seconds)
 
-    try:
-        if tables is not None:
+def _finish_output_folder(out: Path, tagger: Tagger, settings: TaggingConfig, summary: TagRunSummary,
+                          tagged: list[FileTags], failures: list[TagFailure], timeline_dir: Path | None,
+                          started: float) -> None:
+    """The tables rewritten in input order, then ``summary.json`` (last: its "complete" vouches for the rest)."""
+    write_tag_tables(out, tagged, failures, events=tagger.detect_events)
+    summary.outputs.update({"tags": str(out / "tags.csv"), "tags_json": str(out / "tags.json")})
+    if tagger.detect_events:
+        summary.outputs["events"] = str(out / "events.tsv")
+    summary.outputs.update({"errors": str(out / "errors.tsv"), "summary": str(out / "summary.json")})
+    if timeline_dir is not None:
+        summary.outputs["timelines"] = str(timeline_dir)
+    summary.wall_seconds = time.perf_counter() - started
+    write_json(out / "summary.json", {**summary.to_dict(), "settings": run_settings(tagger, settings)})
+
+
+def run_settings(tagger: Tagger, settings: TaggingConfig) -> dict[str, Any]:
+    """How a tagger tagged, as ``summary.json`` records it: its checkpoint, tag selection, event settings
+    and chunking (in seconds, as whole segments)."""
+    segment = tagger.grid.segment_seconds
+    return {"checkpoint": str(tagger.checkpoint.path) if tagger.checkpoint.path else None,
+            "top_k": settings.top_k, "select": settings.select, "events": tagger.event_settings.to_dict(),
+            "events_for": tagger.events_for,
+            "median_filter_segments": [int(x) for x in tagger.median_filter_segments],
+            "chunk_seconds": tagger.chunk_segments * segment, "context_seconds": tagger.context_segments * segment,
+            "batch_size": tagger.batch_size, "skip_silent": tagger.skip_silent, "device": str(tagger.device),
+            "decode_workers": settings.decode_workers}
+
+
+class _ProgressBar:
+    """Seconds of audio tagged, on stderr; its total comes from the headers the tagger has just read."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def start(self, expected: float) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=round(expected, 1), unit="s", unit_scale=True, desc="tagging", file=sys.stderr,
+                        dynamic_ncols=True,
+                        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]")
+
+    def advance(self, seconds: float) -> None:
+        if self.bar is not None:
+            self.bar.update(seconds)
+
+    def counts(self, ok: int, failed: int) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{ok} ok, {failed} failed", refresh=False)
+
+    def finish(self) -> None:
+        # the total came from the headers; files that failed never credit theirs, and a bar
+        # left at 97% reads as a run that stopped early
+        if self.bar is not None and self.bar.n < self.bar.total:
+            self.bar.total = self.bar.n
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _TagRun:
+    """One :func:`tag_files` run's streamed outputs, and what it has tagged so far, by input position."""
+
+    def __init__(self, tagger: Tagger, settings: TaggingConfig, summary: TagRunSummary,
+                 on_result: Callable[[TagResult], None] | None) -> None:
+        self.tagger, self.settings, self.summary, self.on_result = tagger, settings, summary, on_result
+        self.tables: TagTables | None = None
+        self.npz: NpzWriter | None = None
+        self.timelines: TimelineWriter | None = None
+        self.timeline_dir: Path | None = None
+        self.bar: _ProgressBar | None = None
+        self.tagged: dict[int, FileTags] = {}
+        self.failed_at: dict[int, TagFailure] = {}
+        self.unmatched = 0  # inputs that matched no file
+
+    def open(self, out: Path | None, segments: str | Path | None, timeline: bool, timeline_workers: int | None,
+             failures: list[TagFailure]) -> None:
+        """The streamed tables (with the inputs that matched nothing), segments.npz and the timeline workers."""
+        tagger, self.unmatched = self.tagger, len(failures)
+        if out is not None:
+            self.tables = TagTables(out, events=tagger.detect_events)
             for failure in failures:
-                tables.add_failure(failure)
-        npz = NpzWriter(Path(segments)) if segments else None
-        if npz is not None:
-            npz.add("classes", np.array(tagger.classes))
-            npz.add("segment_seconds", np.array(tagger.grid.segment_seconds))
-        if timeline:
-            timeline_dir = out / "timelines"
-            timeline_dir.mkdir(parents=True, exist_ok=True)
+                self.tables.add_failure(failure)
+        if segments:
+            self.npz = NpzWriter(Path(segments))
+            self.npz.add("classes", np.array(tagger.classes))
+            self.npz.add("segment_seconds", np.array(tagger.grid.segment_seconds))
+        if timeline and out is not None:
+            self.timeline_dir = out / "timelines"
+            self.timeline_dir.mkdir(parents=True, exist_ok=True)
             workers = default_timeline_workers() if timeline_workers is None else timeline_workers
-            timelines = TimelineWriter(workers, top_k=min(top_k, 8), event_settings=tagger.event_settings)
+            self.timelines = TimelineWriter(workers, top_k=min(self.settings.top_k, 8),
+                                            event_settings=tagger.event_settings)
+
+    def tag(self, found: list[tuple[Path, str]], bar: _ProgressBar | None) -> None:
+        """Tag every file, writing each one's outputs as it finishes; Ctrl-C or SIGTERM ends it early."""
+        self.bar = bar
+        on_total = bar.start if bar is not None else None
+        advance = bar.advance if bar is not None else None
         with sigterm_raises_stopped(only_if_default=True):
             try:
-                for i, result in tagger.iter_tag(paths, names, progress=advance, on_total=start_bar):
-                    if isinstance(result, TagFailure):
-                        if tables is not None:
-                            tables.add_failure(result)
-                        failed_at[i] = result
-                    else:
-                        row = result.to_dict(top_k, select)
-                        _write_result(result, row, tables, npz, timelines, timeline_dir)
-                        summary.audio_seconds += result.duration
-                        summary.events += len(result.events)
-                        rows[i] = row
-                        if on_result is not None:
-                            on_result(result)
-                    if bar is not None:
-                        failed = len(failed_at) + len(failures)
-                        bar.set_postfix_str(f"{len(rows)} ok, {failed} failed", refresh=False)
+                for i, result in self.tagger.iter_tag([p for p, _ in found], [n for _, n in found],
+                                                      progress=advance, on_total=on_total):
+                    self._add(i, result)
             except KeyboardInterrupt as exc:
-                summary.interrupted = Stopped.of(exc).signal_name
-        if bar is not None and bar.n < bar.total and not summary.interrupted:
-            # the total came from the headers; files that failed never credit theirs, and a bar
-            # left at 97% reads as a run that stopped early
-            bar.total = bar.n
-            bar.refresh()
-        if timelines is not None:  # every PNG written (or a drawing's error raised) before the summary
-            timelines.close(raise_errors=not summary.interrupted)
-    finally:
-        if timelines is not None:  # after an error above: stop the workers, the error is the news
-            timelines.close(raise_errors=False)
-        if bar is not None:
-            bar.close()
-        if tables is not None:
-            tables.close()
-        if npz is not None:
-            npz.close()
-    failures = failures + [failed_at[i] for i in sorted(failed_at)]
-    ordered = [rows[i] for i in sorted(rows)]
-    summary.ok, summary.failed, summary.failures = len(rows), len(failures), failures
-    summary.files = len(rows) + len(failures)
-    summary.not_done = len(found) - len(rows) - len(failed_at)
-    summary.wall_seconds = time.perf_counter() - started
-    if json_path is not None:
-        write_text_atomic(json_path, json_lines(ordered))
-        summary.outputs["json"] = str(json_path)
-    if npz is not None:
-        summary.outputs["segments"] = str(segments)
-    if out is not None:
-        write_tag_tables(out, ordered, failures, events=tagger.detect_events)
-        summary.outputs.update({"tags": str(out / "tags.csv"), "tags_json": str(out / "tags.json")})
-        if tagger.detect_events:
-            summary.outputs["events"] = str(out / "events.tsv")
-        summary.outputs.update({"errors": str(out / "errors.tsv"), "summary": str(out / "summary.json")})
-        if timeline_dir is not None:
-            summary.outputs["timelines"] = str(timeline_dir)
-        summary.wall_seconds = time.perf_counter() - started
-        info = summary.to_dict()
-        info["settings"] = {"checkpoint": str(tagger.checkpoint.path) if tagger.checkpoint.path else None,
-                            "top_k": top_k, "select": select, "events": tagger.event_settings.to_dict(),
-                            "events_for": tagger.events_for,
-                            "median_filter_segments": [int(x) for x in tagger.median_filter_segments],
-                            "chunk_seconds": tagger.chunk_segments * tagger.grid.segment_seconds,
-                            "context_seconds": tagger.context_segments * tagger.grid.segment_seconds,
-                            "batch_size": tagger.batch_size, "skip_silent": tagger.skip_silent,
-                            "device": str(tagger.device), "decode_workers": tagger.settings.decode_workers}
-        write_json(out / "summary.json", info)  # last: its "complete" vouches for the files above
-    return summary
+                self.summary.interrupted = Stopped.of(exc).signal_name
+        if bar is not None and not self.summary.interrupted:
+            bar.finish()
+        if self.timelines is not None:  # every PNG written (or a drawing's error raised) before the summary
+            self.timelines.close(raise_errors=not self.summary.interrupted)
+
+    def _add(self, i: int, result: TagResult | TagFailure) -> None:
+        if isinstance(result, TagFailure):
+            if self.tables is not None:
+                self.tables.add_failure(result)
+            self.failed_at[i] = result
+        else:
+            file = result.file_tags(self.settings.top_k, self.settings.select)
+            self._write(result, file)
+            self.summary.audio_seconds += result.duration
+            self.summary.events += len(result.events)
+            self.tagged[i] = file
+            if self.on_result is not None:
+                self.on_result(result)
+        if self.bar is not None:
+            self.bar.counts(len(self.tagged), len(self.failed_at) + self.unmatched)
+
+    def _write(self, result: TagResult, file: FileTags) -> None:
+        """One finished file's rows, matrices and timeline."""
+        if self.tables is not None:
+            self.tables.add(file)
+        if self.npz is not None:
+            self.npz.add(f"{result.source}/clip_probs", result.clip_probs)
+            self.npz.add(f"{result.source}/segment_probs", result.segment_probs)
+            if result.attention is not None:
+                self.npz.add(f"{result.source}/attention", result.attention)
+                self.npz.add(f"{result.source}/attention_raw", result.attention_raw)
+        if self.timelines is not None and self.timeline_dir is not None:
+            self.timelines.submit(result, self.timeline_dir / timeline_filename(result.source))
+
+    def close(self) -> None:
+        """After an error: the timeline workers stopped (the error is the news); the files closed either way."""
+        if self.timelines is not None:
+            self.timelines.close(raise_errors=False)
+        if self.bar is not None:
+            self.bar.close()
+        if self.tables is not None:
+            self.tables.close()
+        if self.npz is not None:
+            self.npz.close()
 
 
 def tagging_settings(tagger: Tagger, top_k: int | None, select: str | None) -> TaggingConfig:
@@ -307,18 +385,3 @@ def default_timeline_workers() -> int:
     """Processes drawing timelines: one per core, at most 4; none (draw here) on a single core."""
     cores = os.cpu_count() or 1
     return min(4, cores) if cores > 1 else 0
-
-
-def _write_result(result: TagResult, row: dict, tables: TagTables | None, npz: NpzWriter | None,
-                  timelines: TimelineWriter | None, timeline_dir: Path | None) -> None:
-    """One finished file's rows, matrices and timeline."""
-    if tables is not None:
-        tables.add(row)
-    if npz is not None:
-        npz.add(f"{result.source}/clip_probs", result.clip_probs)
-        npz.add(f"{result.source}/segment_probs", result.segment_probs)
-        if result.attention is not None:
-            npz.add(f"{result.source}/attention", result.attention)
-            npz.add(f"{result.source}/attention_raw", result.attention_raw)
-    if timelines is not None and timeline_dir is not None:
-        timelines.submit(result, timeline_dir / timeline_filename(result.source))

@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..postprocess import DetectedEvent, EventSettings, decode_events, segment_scores
+from ..postprocess import DetectedEvent, segment_scores
 
 TagSelection = Literal["top-k", "threshold", "union"]
 
@@ -81,29 +81,42 @@ class TagResult:
         """(C, T) detection scores of ``output`` kind (see :func:`weaktag.postprocess.segment_scores`)."""
         return segment_scores(output, self.segment_probs, self.attention, self.clip_probs)
 
-    def detect_events(self, settings: EventSettings) -> list[DetectedEvent]:
-        """Events from the segment outputs with ``settings`` (output kind, thresholds, median filter)."""
-        return decode_events(self.scores(settings.output), self.classes, settings.thresholds_for(self.classes),
-                             self.segment_seconds, settings.filter_segments(self.classes, self.segment_seconds))
+    def tagged(self) -> set[str]:
+        """The classes at or above their clip threshold."""
+        return {label for label, _ in self.above()}
 
-    def to_dict(self, top_k: int = 5, select: TagSelection = "union") -> dict:
-        """JSON-ready: file, duration, selected tags and events (matrices left out); an event's
-        ``clip_above_threshold`` says whether its class is also tagged for the clip."""
-        tagged = {label for label, _ in self.above()}
-        return {
-            "filename": self.source,
-            "duration": round(self.duration, 6),
-            "tags": [{"label": t.label, "probability": round(t.probability, 6), "threshold": round(t.threshold, 6),
-                      "above_threshold": t.above_threshold, "rank": t.rank}
-                     for t in self.select_tags(top_k, select)],
-            "events": [{"onset": e.onset, "offset": e.offset, "event_label": e.label, "score": round(e.score, 6),
-                        "clip_above_threshold": e.label in tagged} for e in self.events],
-        }
+    def file_tags(self, top_k: int = 5, select: TagSelection = "union") -> "FileTags":
+        """What the output tables hold for this recording: the selected tags and the events (matrices left out)."""
+        return FileTags(self.source, self.duration, self.select_tags(top_k, select), list(self.events),
+                        frozenset(self.tagged()))
 
     def _thresholds(self, thresholds: np.ndarray | float | None) -> np.ndarray:
         if thresholds is None:
             thresholds = 0.5 if self.tag_thresholds is None else self.tag_thresholds
         return np.broadcast_to(np.asarray(thresholds, dtype=float), self.clip_probs.shape)
+
+
+@dataclass(frozen=True)
+class FileTags:
+    """One tagged recording as the output tables (tags.csv, tags.json, events.tsv) hold it."""
+
+    source: str
+    duration: float  # seconds
+    tags: list[ClipTag]
+    events: list[DetectedEvent]
+    tagged: frozenset[str]  # classes at or above their clip threshold
+
+    def to_json(self) -> dict:
+        """JSON-ready: file, duration, tags and events; an event's ``clip_above_threshold`` says whether its
+        class is also tagged for the clip."""
+        return {
+            "filename": self.source,
+            "duration": round(self.duration, 6),
+            "tags": [{"label": t.label, "probability": round(t.probability, 6), "threshold": round(t.threshold, 6),
+                      "above_threshold": t.above_threshold, "rank": t.rank} for t in self.tags],
+            "events": [{"onset": e.onset, "offset": e.offset, "event_label": e.label, "score": round(e.score, 6),
+                        "clip_above_threshold": e.label in self.tagged} for e in self.events],
+        }
 
 
 @dataclass

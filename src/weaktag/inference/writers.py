@@ -14,13 +14,15 @@ from typing import IO, Sequence
 
 import numpy as np
 
-from ..files import json_lines, naming, table_cells, write_table, write_text_atomic
-from .results import TagFailure
+from ..files import (DCASE_COLUMNS, dcase_row, json_lines, naming, table_cells, write_dcase_tsv, write_table,
+                     write_text_atomic)
+from .results import FileTags, TagFailure
 
 TAG_COLUMNS = ["filename", "rank", "label", "probability", "threshold", "above_threshold"]
-# DCASE's five columns first (tools that read them ignore the rest); clip_above_threshold: 1 when the
-# event's class is also tagged for the clip (clip probability at or above its tag threshold)
-EVENT_COLUMNS = ["filename", "onset", "offset", "event_label", "score", "clip_above_threshold"]
+# after DCASE's columns: the event's score, and clip_above_threshold: 1 when the event's class is also
+# tagged for the clip (clip probability at or above its tag threshold)
+EVENT_EXTRA_COLUMNS = ["score", "clip_above_threshold"]
+EVENT_COLUMNS = [*DCASE_COLUMNS, *EVENT_EXTRA_COLUMNS]
 ERROR_COLUMNS = ["filename", "reason"]
 
 
@@ -48,16 +50,16 @@ def timeline_filename(name: str) -> str:
     return (stem.rsplit(".", 1)[0] if "." in Path(stem).name else stem) + ".png"
 
 
-def tag_rows(row: dict) -> list[list]:
-    """tags.csv rows of one file's :meth:`TagResult.to_dict`."""
-    return [[row["filename"], t["rank"], t["label"], f"{t['probability']:.6f}", f"{t['threshold']:.6f}",
-             int(t["above_threshold"])] for t in row["tags"]]
+def tag_rows(file: FileTags) -> list[list]:
+    """tags.csv rows of one file."""
+    return [[file.source, t.rank, t.label, f"{t.probability:.6f}", f"{t.threshold:.6f}", int(t.above_threshold)]
+            for t in file.tags]
 
 
-def event_rows(row: dict) -> list[list]:
-    """events.tsv rows of one file's :meth:`TagResult.to_dict`."""
-    return [[row["filename"], f"{e['onset']:.3f}", f"{e['offset']:.3f}", e["event_label"], f"{e['score']:.6f}",
-             int(e["clip_above_threshold"])] for e in row["events"]]
+def event_rows(file: FileTags) -> list[list]:
+    """events.tsv rows of one file."""
+    return [dcase_row(file.source, e.onset, e.offset, e.label) + [f"{e.score:.6f}", int(e.label in file.tagged)]
+            for e in file.events]
 
 
 def error_row(failure: TagFailure) -> list:
@@ -105,10 +107,10 @@ class TagTables:
         self.streams.append(stream)
         return stream
 
-    def add(self, row: dict) -> None:
-        self.tags.add(tag_rows(row))
+    def add(self, file: FileTags) -> None:
+        self.tags.add(tag_rows(file))
         if self.events is not None:
-            self.events.add(event_rows(row))
+            self.events.add(event_rows(file))
 
     def add_failure(self, failure: TagFailure) -> None:
         self.errors.add([error_row(failure)])
@@ -118,10 +120,11 @@ class TagTables:
             stream.close()
 
 
-def write_tag_tables(out: Path, rows: list[dict], failures: list[TagFailure], events: bool = True) -> None:
+def write_tag_tables(out: Path, files: list[FileTags], failures: list[TagFailure], events: bool = True) -> None:
     """``tags.csv``, ``tags.json``, ``events.tsv`` (DCASE, with a score column) and ``errors.tsv`` under ``out``."""
-    write_table(out / "tags.csv", TAG_COLUMNS, [r for row in rows for r in tag_rows(row)])
+    write_table(out / "tags.csv", TAG_COLUMNS, [r for file in files for r in tag_rows(file)])
+    rows = [file.to_json() for file in files]
     write_text_atomic(out / "tags.json", json_lines([{k: r[k] for k in ("filename", "duration", "tags")} for r in rows]))
     if events:
-        write_table(out / "events.tsv", EVENT_COLUMNS, [r for row in rows for r in event_rows(row)], delimiter="\t")
+        write_dcase_tsv(out / "events.tsv", [r for file in files for r in event_rows(file)], EVENT_EXTRA_COLUMNS)
     write_table(out / "errors.tsv", ERROR_COLUMNS, [error_row(f) for f in failures], delimiter="\t")

@@ -11,6 +11,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
+from ..files import DCASE_COLUMNS, dcase_row, write_dcase_tsv
 from .dcase17_classes import DCASE17_CLASSES
 from .manifest import (
     Clip,
@@ -31,16 +32,16 @@ def write_dcase_strong_tsv(path: str | Path, manifest: Manifest) -> None:
     A strongly labelled clip with no events gets a row with empty onset/offset/label, as
     DESED does, so that it is not lost.
     """
-    with Path(path).open("w") as f:
-        f.write("filename\tonset\toffset\tevent_label\n")
-        for clip in manifest:
-            if clip.events is None:
-                continue
-            name = clip.audio_path.name if clip.audio_path is not None else clip.clip_id
-            if not clip.events:
-                f.write(f"{name}\t\t\t\n")
-            for e in sorted(clip.events, key=lambda e: (e.onset, e.label)):
-                f.write(f"{name}\t{e.onset:.3f}\t{e.offset:.3f}\t{e.label}\n")
+    rows = []
+    for clip in manifest:
+        if clip.events is None:
+            continue
+        name = clip.audio_path.name if clip.audio_path is not None else clip.clip_id
+        if not clip.events:
+            rows.append(dcase_row(name, None, None, None))
+        events = sorted(clip.events, key=lambda e: (e.onset, e.label))
+        rows += [dcase_row(name, e.onset, e.offset, e.label) for e in events]
+    write_dcase_tsv(path, rows)
 
 
 def write_dcase_weak_tsv(path: str | Path, manifest: Manifest) -> None:
@@ -54,7 +55,7 @@ def write_dcase_weak_tsv(path: str | Path, manifest: Manifest) -> None:
 
 # --- readers ---
 
-STRONG_COLUMNS = ("filename", "onset", "offset", "event_label")
+STRONG_COLUMNS = DCASE_COLUMNS
 WEAK_COLUMNS = ("filename", "event_labels")
 
 # ``<youtube id>_<start>_<end>.wav``: the DCASE/DESED naming of a YouTube segment.
