@@ -35,6 +35,7 @@ import numpy as np
 
 from ..config import ExperimentConfig
 from ..data import FeatureSet, build_feature_set
+from ..errors import DataError, UsageError
 from ..files import plain, write_csv, write_json, write_text_atomic
 from ..metrics.statistics import summarize, wilcoxon_pairs
 from ..supervision import SCHEMES, make_scheme
@@ -65,28 +66,28 @@ class CompareConfig:
     def validate(self, base_seed: int) -> list[int]:
         """Check the options; return the seed of every trial."""
         if not self.schemes:
-            raise ValueError("give at least one scheme")
+            raise UsageError("give at least one scheme")
         if len(set(self.schemes)) != len(self.schemes):
-            raise ValueError(f"a scheme is listed twice: {self.schemes}")
+            raise UsageError(f"a scheme is listed twice: {self.schemes}")
         for name in self.schemes:
             arm = Arm.parse(name)
             if arm.scheme not in SCHEMES:
-                raise ValueError(f"unknown scheme {arm.scheme!r}; choose from: {', '.join(SCHEMES)}")
+                raise UsageError(f"unknown scheme {arm.scheme!r}; choose from: {', '.join(SCHEMES)}")
         if self.trials < 1:
-            raise ValueError(f"trials must be >= 1, got {self.trials}")
+            raise UsageError(f"trials must be >= 1, got {self.trials}")
         seeds = list(self.seeds) if self.seeds is not None else [base_seed + i for i in range(self.trials)]
         if len(seeds) != self.trials:
-            raise ValueError(f"{len(seeds)} seeds for {self.trials} trials")
+            raise UsageError(f"{len(seeds)} seeds for {self.trials} trials")
         if len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
-            raise ValueError(f"seeds must be distinct and >= 0: {seeds}")
+            raise UsageError(f"seeds must be distinct and >= 0: {seeds}")
         if self.gain_pair is not None:
             if len(self.gain_pair) != 2 or self.gain_pair[0] == self.gain_pair[1]:
-                raise ValueError(f"gain pair must be two different schemes, got {self.gain_pair}")
+                raise UsageError(f"gain pair must be two different schemes, got {self.gain_pair}")
             missing = [s for s in self.gain_pair if s not in self.schemes]
             if missing:
-                raise ValueError(f"gain pair scheme(s) {missing} are not among the compared schemes {self.schemes}")
+                raise UsageError(f"gain pair scheme(s) {missing} are not among the compared schemes {self.schemes}")
         if self.durations_from not in ("auto", "train", "test"):
-            raise ValueError(f"durations_from must be auto, train or test, not {self.durations_from!r}")
+            raise UsageError(f"durations_from must be auto, train or test, not {self.durations_from!r}")
         return seeds
 
 
@@ -144,7 +145,7 @@ class _Data:
             self.classes, self.manifests = read_manifests(config)
             report_labels(self.classes, self.manifests)  # once per compare, not per trial
         if "test" not in self.manifests:
-            raise ValueError("compare needs a test set: set data.test in the config")
+            raise DataError("compare needs a test set: set data.test in the config")
 
     @property
     def prepared(self) -> PreparedData:
@@ -238,10 +239,10 @@ def plan_compare(config: ExperimentConfig, options: CompareConfig, out_dir: Path
     recipes = dict(recipes)
     unknown = sorted({a.recipe for a in arms.values() if a.recipe is not None and a.recipe not in recipes})
     if unknown:
-        raise ValueError(f"unknown recipe(s) {', '.join(unknown)} in --schemes; define each with "
+        raise UsageError(f"unknown recipe(s) {', '.join(unknown)} in --schemes; define each with "
                          f"--recipe NAME=CONFIG.yaml" + (f" (defined: {', '.join(recipes)})" if recipes else ""))
     if not config.data.test:
-        raise ValueError("compare needs a test set: set data.test in the config")
+        raise DataError("compare needs a test set: set data.test in the config")
     plan = ComparePlan(config, options, out_dir, seeds, arms, recipes, _data_sources(config, data, arms, recipes), {})
     _check_arms(plan)
     plan.expected = {name: fingerprint(plan.config_of(name), name) for name in arms}
@@ -267,7 +268,7 @@ def _check_arms(plan: ComparePlan) -> None:
     arms = plan.arms
     if any(SCHEMES[a.scheme].needs_strong for a in arms.values()) and not plan.source.manifests["train"].has_strong:
         needing = [n for n, a in arms.items() if SCHEMES[a.scheme].needs_strong]
-        raise ValueError(f"scheme(s) {needing} need strong labels (onset/offset) and {plan.config.data.train} has "
+        raise DataError(f"scheme(s) {needing} need strong labels (onset/offset) and {plan.config.data.train} has "
                          "none")
     for position, (name, a) in enumerate(arms.items()):
         config = plan.config_of(name)
@@ -275,7 +276,7 @@ def _check_arms(plan: ComparePlan) -> None:
         if SCHEMES[a.scheme].needs_teacher and not config.scheme.teacher:
             teacher = teacher_arm(name)
             if teacher not in plan.schemes[:position]:
-                raise ValueError(f"arm {name} learns from the {teacher} trial of each seed: list {teacher} before "
+                raise UsageError(f"arm {name} learns from the {teacher} trial of each seed: list {teacher} before "
                                  f"it in --schemes, or set scheme.teacher to a checkpoint")
 
 
@@ -290,7 +291,7 @@ def finished_trials(plan: ComparePlan) -> tuple[dict[str, list[TrialRecord | Non
             record = read_trial(folder, scheme, seed, plan.expected[scheme])
             if record is not None:
                 if record.classes != classes:
-                    raise ValueError(f"{folder} was trained on other classes than the config's "
+                    raise DataError(f"{folder} was trained on other classes than the config's "
                                      f"({len(record.classes)} vs {len(classes)}); use another --out-dir")
                 records[scheme][i] = record
                 reused.append((scheme, seed))

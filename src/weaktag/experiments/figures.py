@@ -14,6 +14,7 @@ import torch
 from ..audio import LogMel, load_audio
 from ..checkpoint import load_checkpoint
 from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
+from ..errors import DataError, UsageError
 from ..files import write_csv, write_text_atomic
 from ..inference import Tagger
 from ..labels import Clip, read_labels
@@ -33,7 +34,7 @@ def _load_same_classes(paths: Sequence[str | Path]) -> list[Any]:
     checkpoints = [load_checkpoint(p) for p in paths]
     for c in checkpoints[1:]:
         if c.classes != checkpoints[0].classes:
-            raise ValueError(f"{c.path} and {checkpoints[0].path} have different class lists; cannot compare them")
+            raise UsageError(f"{c.path} and {checkpoints[0].path} have different class lists; cannot compare them")
     return checkpoints
 
 
@@ -59,12 +60,12 @@ def gain_vs_duration_for_checkpoints(
     manifest = read_labels(labels, audio_dir=audio_dir, classes=classes, classes_from=f"the checkpoint {checkpoint_a}")
     duration_source = read_labels(durations_labels, audio_dir=audio_dir) if durations_labels else manifest
     if not any(clip.events for clip in duration_source):
-        raise ValueError(f"{durations_labels or labels} has no strong labels (onset/offset): event durations are "
+        raise DataError(f"{durations_labels or labels} has no strong labels (onset/offset): event durations are "
                          "unknown; pass labels with onsets/offsets (--durations-labels)")
     durations = median_event_durations(duration_source, classes)
     features = build_feature_set(manifest, classes, grid=ckpt_a.model.grid)
     if len(features) == 0:
-        raise ValueError(f"{labels}: no usable clip" + no_usable_clip_reason(features.skipped, "--audio-dir"))
+        raise DataError(f"{labels}: no usable clip" + no_usable_clip_reason(features.skipped, "--audio-dir"))
     ap = [tagging_metrics(features.weak, predict_features(c.model, features).clip_probs, classes).per_class_ap
           for c in (ckpt_a, ckpt_b)]
     label_a = label_a or f"{ckpt_a.scheme} ({Path(checkpoint_a).parent.name})"
@@ -135,7 +136,7 @@ def _find_clip(manifest: Any, audio: Path) -> Any:
     for clip in manifest:  # labels naming files without the folder
         if clip.clip_id == audio.stem or (clip.audio_path is not None and Path(clip.audio_path).name == audio.name):
             return clip
-    raise ValueError(f"{audio.name} is not in the label file (looked for its path, its file name and clip id "
+    raise UsageError(f"{audio.name} is not in the label file (looked for its path, its file name and clip id "
                      f"{audio.stem!r})")
 
 
@@ -156,7 +157,7 @@ def attention_figure_for_audio(
     at 44.1 kHz beside a VGGish one at 16 kHz); the log-mel row is the first checkpoint's.
     """
     if not checkpoints:
-        raise ValueError("give at least one checkpoint")
+        raise UsageError("give at least one checkpoint")
     loaded = _load_same_classes(checkpoints)
     classes = loaded[0].classes
     audio = Path(audio)
@@ -170,7 +171,7 @@ def attention_figure_for_audio(
         clip_id, events = clip.clip_id, list(clip.events or ())
     names = list(names) if names else _panel_names(checkpoints, [c.scheme for c in loaded])
     if len(names) != len(loaded):
-        raise ValueError(f"{len(names)} names for {len(loaded)} checkpoints")
+        raise UsageError(f"{len(names)} names for {len(loaded)} checkpoints")
     outputs = []
     for name, ckpt in zip(names, loaded):
         result = Tagger(ckpt, skip_silent=False, detect_events=False).tag(audio)
@@ -198,7 +199,7 @@ def choose_attention_clip(clips: Sequence[Clip], classes: Sequence[str], clip_id
         for clip in clips:
             if clip.clip_id == clip_id:
                 return clip
-        raise ValueError(f"clip {clip_id!r} is not in the test set")
+        raise UsageError(f"clip {clip_id!r} is not in the test set")
     known = set(classes)
     best, best_key = None, None
     for clip in clips:

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import DataError
 from ..files import plain
 from ..supervision import SCHEMES, TrainingScheme
 from .plots import GainRow, GainVsDuration
@@ -76,12 +77,12 @@ class CompareResults:
     def from_json(cls, results: Mapping[str, Any], file: str | Path = "results.json") -> "CompareResults":
         """Results read back from ``results.json``; raises ValueError naming ``file`` when it is not one."""
         if not isinstance(results, Mapping) or results.get("format") != RESULTS_FORMAT:
-            raise ValueError(f"{file}: not a {RESULTS_FORMAT} results file")
+            raise DataError(f"{file}: not a {RESULTS_FORMAT} results file")
         names = {f.name for f in fields(cls)}
         missing = [f.name for f in fields(cls) if f.name not in results and f.default is not None
                    and f.name != "files"]
         if missing:
-            raise ValueError(f"{file}: results lack {', '.join(missing)}")
+            raise DataError(f"{file}: results lack {', '.join(missing)}")
         return cls(**{k: v for k, v in results.items() if k in names})
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ExperimentConfig, TrainSection
+from ..errors import DataError, UsageError
 from ..settings import result_fields
 from ..files import plain, write_json
 from ..supervision import SCHEMES
@@ -48,7 +49,7 @@ class Arm:
     def parse(cls, text: str) -> "Arm":
         recipe, sep, scheme = text.strip().rpartition(RECIPE_SEPARATOR)
         if sep and not recipe:
-            raise ValueError(f"arm {text!r}: a recipe name is missing before {RECIPE_SEPARATOR!r}")
+            raise UsageError(f"arm {text!r}: a recipe name is missing before {RECIPE_SEPARATOR!r}")
         return cls(scheme, recipe or None)
 
 
@@ -155,11 +156,11 @@ class TrialRecord:
     def from_json(cls, record: dict[str, Any], file: Path | str = TRIAL_FILE) -> "TrialRecord":
         """A record read back from ``trial.json``; raises ValueError naming ``file`` when it is not one."""
         if not isinstance(record, dict) or record.get("format") != TRIAL_FORMAT:
-            raise ValueError(f"{file}: not a {TRIAL_FORMAT} record; delete it to run the trial again")
+            raise DataError(f"{file}: not a {TRIAL_FORMAT} record; delete it to run the trial again")
         try:
             return cls(**{f.name: record[f.name] for f in fields(cls)})
         except KeyError as exc:
-            raise ValueError(f"{file}: trial record lacks {exc}; delete it to run the trial again") from None
+            raise DataError(f"{file}: trial record lacks {exc}; delete it to run the trial again") from None
 
 
 def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> TrialRecord | None:
@@ -170,12 +171,12 @@ def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> 
     try:
         record = TrialRecord.from_json(json.loads(file.read_text()), file)
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{file}: unreadable trial record ({exc}); delete it to run the trial again") from None
+        raise DataError(f"{file}: unreadable trial record ({exc}); delete it to run the trial again") from None
     if record.scheme != scheme or record.seed != seed:
-        raise ValueError(f"{file}: not the record of {scheme} seed {seed}; delete it to run the trial again")
+        raise DataError(f"{file}: not the record of {scheme} seed {seed}; delete it to run the trial again")
     diffs = _differences(record.fingerprint or {}, expected, fingerprint(ExperimentConfig()))
     if diffs:
-        raise ValueError(f"{file} was made with a different config ({'; '.join(diffs)}); use another --out-dir, "
+        raise DataError(f"{file} was made with a different config ({'; '.join(diffs)}); use another --out-dir, "
                          f"or delete {path.parent.parent} to start over")
     return record
 
@@ -184,7 +185,7 @@ def trial_metrics(result: TrainResult) -> dict[str, Any]:
     """Test metrics of one trained trial, as ``train()`` computed them (validation thresholds; events when
     the test labels are strong): nothing is reloaded or predicted again."""
     if result.test is None:
-        raise ValueError("no usable test clip: nothing to evaluate")
+        raise DataError("no usable test clip: nothing to evaluate")
     tagging = result.test.tagging
     metrics: dict[str, Any] = {"mAP": tagging.mAP, "AUC": tagging.AUC, "d_prime": tagging.d_prime,
                                "f1_macro": tagging.f1_macro, "f1_micro": tagging.f1_micro}
@@ -203,7 +204,7 @@ def run_trial(config: ExperimentConfig, scheme: str, seed: int, index: int, out_
     if folder.exists():  # an interrupted trial: start over, never continue from its leftovers
         shutil.rmtree(folder)
     if data.test is None or len(data.test) == 0:
-        raise ValueError("no usable test clip: nothing to evaluate")
+        raise DataError("no usable test clip: nothing to evaluate")
     result = train(trial_config(config, scheme, seed, out_dir), data=data)
     evaluation = trial_metrics(result)
     metrics = {**evaluation["metrics"], "best_epoch": result.best_epoch, "wall_seconds": time.time() - started}

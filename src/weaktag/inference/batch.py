@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..audio import AUDIO_SUFFIXES
+from ..errors import UsageError
 from ..settings import check_fields
 from .settings import TaggingConfig
 from ..files import json_lines, write_json, write_text_atomic
@@ -206,10 +207,10 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
 def _segments_path(out: Path | None, timeline: bool, segments: str | Path | bool | None) -> str | Path | None:
     """Where segments.npz goes (None: nowhere); timelines and ``segments=True`` need an output folder."""
     if timeline and out is None:
-        raise ValueError("timelines need an output folder (out_dir)")
+        raise UsageError("timelines need an output folder (out_dir)")
     if segments is True:
         if out is None:
-            raise ValueError("segments=True needs an output folder; give a path instead")
+            raise UsageError("segments=True needs an output folder; give a path instead")
         return out / "segments.npz"
     return segments or None
 
