@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import HelpFormatter, VerbFactory, verbose_after_verb
+from .common import HelpFormatter, VerbFactory, verbose_after_verb, warnings_only
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -94,10 +94,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     for spec in args.recipe or []:
         command += ["--recipe", spec]
     try:
-        result = run_compare(config, schemes, trials, out_dir, seeds, gain_pair=gain_pair, attention_clip=args.clip,
-                             durations_from=args.durations_from, command=shlex.join(command + list(args.overrides)),
-                             recipes=recipes, recipe_sources=recipe_sources,
-                             note=args.note, log=None if args.quiet else print)
+        with warnings_only("weaktag.training"):  # a line per trial, not per epoch (as train prints them)
+            result = run_compare(config, schemes, trials, out_dir, seeds, gain_pair=gain_pair,
+                                 attention_clip=args.clip, durations_from=args.durations_from,
+                                 command=shlex.join(command + list(args.overrides)), recipes=recipes,
+                                 recipe_sources=recipe_sources, note=args.note, log=None if args.quiet else print)
     except KeyboardInterrupt as exc:  # a trial's training, or anything around it
         stopped = Stopped.of(exc)
         raise Stopped.of(exc, f"stopped by {stopped.signal_name}; the finished trials are kept in {out_dir}: run the "
