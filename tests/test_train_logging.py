@@ -15,7 +15,7 @@ from weaktag.config import load_config
 from weaktag.training import train
 from weaktag.training.trainer import LIGHTNING_LOGGERS
 
-from test_scale import _feature_set, _prepared  # noqa: F401 - tiny learnable feature sets, no audio
+from test_scale import _prepared  # tiny learnable feature sets, no audio
 
 EPOCH_LINE = re.compile(r"^epoch \d/2, train loss [\d.]+, validation mAP [\d.]+, \d+ s$")
 
