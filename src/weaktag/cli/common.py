@@ -1,9 +1,13 @@
-"""What every command group shares: the help formatter and the ``-v`` flag after a verb."""
+"""What every command group shares: the help formatter, the ``-v`` flag after a verb, and showing a
+library logger's lines as a command's own output."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+import contextlib
+import logging
+import sys
+from typing import Callable, Iterator
 
 VERBOSE_HELP = "show library warnings, logs and tracebacks"
 
@@ -35,3 +39,40 @@ def labelled_set_options(parser: argparse.ArgumentParser, formats: str) -> None:
     parser.add_argument("--labels", required=True, help=f"label file: {formats}")
     parser.add_argument("--audio-dir", default=None, help="folder of the audio files the labels name "
                         "(default: relative to the label file)")
+
+
+@contextlib.contextmanager
+def log_lines_on_stdout(logger_name: str) -> Iterator[None]:
+    """The INFO (and DEBUG) lines of the library logger ``logger_name`` printed plainly on stdout for the
+    command, as its own output (``weaktag train``'s epoch lines); its warnings stay on stderr. Without
+    this the CLI shows weaktag's log on stderr (weaktag.cli's ``_cli_output``)."""
+    library = logging.getLogger(logger_name)
+    plain = logging.Formatter("%(message)s")
+    lines, warnings = logging.StreamHandler(sys.stdout), logging.StreamHandler(sys.stderr)
+    for handler in (lines, warnings):
+        handler.setFormatter(plain)
+    lines.addFilter(lambda record: record.levelno < logging.WARNING)
+    warnings.setLevel(logging.WARNING)
+    propagate = library.propagate
+    library.addHandler(lines)
+    library.addHandler(warnings)
+    library.propagate = False  # not also on the stderr handler of weaktag's log
+    try:
+        yield
+    finally:
+        library.removeHandler(lines)
+        library.removeHandler(warnings)
+        library.propagate = propagate
+
+
+@contextlib.contextmanager
+def warnings_only(logger_name: str) -> Iterator[None]:
+    """Only the warnings of the library logger ``logger_name`` shown for the command (``compare`` says a
+    line per trial, not its trials' epoch lines)."""
+    library = logging.getLogger(logger_name)
+    level = library.level
+    library.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        library.setLevel(level)

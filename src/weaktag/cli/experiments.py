@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import HelpFormatter, VerbFactory, verbose_after_verb
+from .common import HelpFormatter, VerbFactory, verbose_after_verb, warnings_only
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -97,7 +97,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     try:
         options = CompareConfig(schemes, trials, seeds, gain_pair, args.clip, args.durations_from,
                                 shlex.join(command + list(args.overrides)), args.note)
-        result = run_compare(config, options, out_dir, recipes=recipes, log=None if args.quiet else print)
+        with warnings_only("weaktag.training"):  # a line per trial, not per epoch (as train prints them)
+            result = run_compare(config, options, out_dir, recipes=recipes, log=None if args.quiet else print)
     except KeyboardInterrupt as exc:  # a trial's training, or anything around it
         stopped = Stopped.of(exc)
         raise Stopped.of(exc, f"stopped by {stopped.signal_name}; the finished trials are kept in {out_dir}: run the "

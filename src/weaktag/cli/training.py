@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
-from .common import VerbFactory, labelled_set_options
+from .common import VerbFactory, labelled_set_options, log_lines_on_stdout
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -13,9 +14,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..training import train
 
     config = load_config(args.config, args.overrides)
-    # without Lightning's progress bar, say something every epoch instead of minutes of silence
-    result = train(config, on_epoch=None if config.train.progress else (lambda line: print(line, flush=True)),
-                   resume=args.resume, overwrite=args.overwrite)
+    # without Lightning's progress bar, training logs a line every epoch (instead of minutes of silence):
+    # printed with the results on stdout
+    with contextlib.nullcontext() if config.train.progress else log_lines_on_stdout("weaktag.training"):
+        result = train(config, resume=args.resume, overwrite=args.overwrite)
     if result.best_epoch < 0:  # another rank of a distributed run: rank 0 reports
         return 0
     print(f"best epoch {result.best_epoch}: validation mAP {result.best_val_map:.4f}")

@@ -58,7 +58,6 @@ class WeakTagModule(L.LightningModule):
         self.classes = classes
         self.scheme = scheme
         self.optimisation = lr if isinstance(lr, Optimisation) else Optimisation(float(lr))
-        self.lr = self.optimisation.lr
         self._val_scores: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
         self._val_stats: SelfSupervisionStats | None = None

@@ -6,58 +6,43 @@ epoch, chooses per-class tag thresholds and event settings on validation, writes
 returns a :class:`TrainResult` that also carries the model and its test-set evaluation (so
 ``compare`` never reloads or re-predicts). Clips that cannot be read are skipped and counted,
 never fatal.
+
+The steps, in order: the usable data (:func:`prepare_data`), the network (:func:`build_model`) and
+what it is fed (a frozen backbone's outputs computed once, PSL's teacher-labelled chunks), the
+epochs (:mod:`weaktag.training.trainer`), then the best epoch, its validation choices and its test
+evaluation (:mod:`weaktag.training.best_epoch`), written out last. Resuming and the output folder's
+rules are :mod:`weaktag.training.resume`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import logging
-import shutil
-import signal
-import threading
 import time
-import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from ..checkpoint import save_checkpoint
-from ..config import SPLITS, ExperimentConfig, TrainSection
+from ..config import SPLITS, ExperimentConfig
 from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..files import write_json
-from ..stopping import Stopped
 from ..labels import Manifest, hold_out, read_labels
 from ..labels.summary import report_labels
-from ..metrics.tagging import TaggingMetrics, choose_thresholds, tagging_metrics
 from ..models import ModelConfig, WeakTagNet
-from ..models.transfer import initialise_from, load_weights_file
+from ..models.transfer import initialise_from
 from ..postprocess import EventSettings
 from ..supervision import TrainingScheme, class_weights, make_scheme
-from .calibration import choose_event_output, choose_event_settings, choose_operating_point, event_metrics_for
 from .augment import Augmenter
-from .module import EpochLog, Optimisation, WeakTagModule
-from .predict import Predictions, predict_features
-from .sampling import GlobalBatchSampler, ShardSampler
+from .best_epoch import BestEpoch, Calibration, TestEvaluation, calibrate, evaluate_test, restore_best
+from .module import Optimisation, WeakTagModule
+from .resume import clear_output_dir, resumable_checkpoint, resumable_settings, stopped_run
+from .trainer import fit, quiet_lightning
 
-#: what a run writes into its output_dir: what ``overwrite`` clears, and nothing else there
-RUN_OUTPUTS = ("model.pt", "summary.json", "diagnostics.json", "checkpoints", "logs")
-
-
-def stopped_run(exc: BaseException, output_dir: str | Path) -> Stopped:
-    """The stop ``exc`` (Ctrl-C, SIGTERM) of a run into ``output_dir``, saying how to continue it."""
-    name = Stopped.of(exc).signal_name
-    last = Path(output_dir) / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        return Stopped.of(exc, f"stopped by {name}; the last checkpoint is {last} (saved after every epoch): run the "
-                          "same command with --resume to continue")
-    return Stopped.of(exc, f"stopped by {name} before the first epoch ended (nothing to resume): run the same command "
-                      "again")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -76,15 +61,6 @@ class PreparedData:
         if self.test is not None:
             out["test"] = self.test.skipped
         return {k: [asdict(s) for s in v] for k, v in out.items()}
-
-
-@dataclass
-class TestEvaluation:
-    """The best epoch's predictions and metrics on the test set (validation thresholds)."""
-
-    predictions: Predictions
-    tagging: TaggingMetrics
-    events: dict | None = None  # EventMetrics.to_dict() when the test labels are strong
 
 
 @dataclass
@@ -145,6 +121,7 @@ def prepare_data(config: ExperimentConfig, progress: bool = False,
     features = {split: build_feature_set(m, classes, progress=progress, grid=grid, num_workers=config.train.num_workers)
                 for split, m in by_split.items()}
     return PreparedData(classes, features["train"], features["validation"], features.get("test"), by_split)
+
 
 
 def build_model(config: ExperimentConfig, num_classes: int, scheme: TrainingScheme) -> WeakTagNet:
@@ -216,159 +193,67 @@ def _cacheable(config: ExperimentConfig, model: WeakTagNet) -> bool:
     return config.train.cache_frozen_features and backbone_is_frozen(model) and not needs_logmel
 
 
-def _loader(features: FeatureSet, batch_size: int, num_workers: int, train_seed: int | None = None) -> DataLoader:
-    """Training batches (``train_seed`` given) or evaluation batches, sharded over the ranks of a
-    distributed run by weaktag's own samplers (weaktag.training.sampling), not Lightning's."""
-    if train_seed is not None:
-        sampler = GlobalBatchSampler([c.has_strong for c in features.clips], batch_size, seed=train_seed)
-    else:
-        sampler = ShardSampler(len(features), batch_size)
-    return DataLoader(features, batch_sampler=sampler, collate_fn=features.collate, num_workers=num_workers,
-                      persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available())
-
-
-def _logger(config: ExperimentConfig, out: Path):
-    kind = config.train.logger
-    if kind == "none":
-        return False
-    if kind == "tensorboard":
-        return L.pytorch.loggers.TensorBoardLogger(str(out), name="logs")
-    if kind == "csv":
-        return L.pytorch.loggers.CSVLogger(str(out), name="logs")
-    raise ValueError(f"train.logger must be csv, tensorboard or none, not {kind!r}")
-
-
-#: Lightning >= 2.6 reads the resumed checkpoint with the weights_only given here; older versions use
-#: torch.load's default, and resumable_checkpoint has read the same file with weights_only=True first
-_LIGHTNING_SAFE_LOAD = {"weights_only": True} if "weights_only" in inspect.signature(L.Trainer.fit).parameters else {}
-
-
-def resumable_settings(config: ExperimentConfig) -> dict[str, Any]:
-    """What must match for a run to be resumed: every section but ``train``, and the train fields
-    :meth:`~weaktag.config.TrainSection.resume_must_match` names."""
-    values = config.to_dict()
-    values.pop("output_dir", None)
-    values["train"] = {k: values["train"][k] for k in TrainSection.resume_must_match()}
-    return values
-
-
-def resumable_checkpoint(config: ExperimentConfig) -> Path:
-    """The checkpoint ``train(config, resume=True)`` continues from; ValueError when there is none or it was
-    written by a run with different settings."""
-    path = Path(config.output_dir) / "checkpoints" / "last.ckpt"
-    if not path.is_file():
-        raise ValueError(f"{path}: no checkpoint to resume from (a run saves one after each epoch)")
-    # tensors and plain values only, as every load: a crafted last.ckpt never runs code (ValueError in one
-    # line for that, or for a file cut short by the kill)
-    saved = load_weights_file(path, "a training checkpoint to resume from")
-    if not isinstance(saved, dict) or "state_dict" not in saved:
-        raise ValueError(f"not a training checkpoint to resume from: {path} (not a Lightning checkpoint)")
-    finished = int(saved.get("epoch", -1)) + 1  # Lightning's 0-based epoch of the checkpoint
-    if finished > config.train.max_epochs:
-        raise ValueError(f"{path}: the run finished {finished} epochs already; resume with train.max_epochs of at "
-                         f"least {finished}")
-    written = (saved.get("weaktag") or {}).get("experiment")
-    if written is not None and written != resumable_settings(config):
-        keys = _differing_keys(written, resumable_settings(config))
-        raise ValueError(f"{path}: written by a run with other settings ({', '.join(keys)}); resume with the "
-                         "same config, or train into another output_dir")
-    return path
-
-
-def _differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
-    keys = []
-    for key in sorted(set(a) | set(b)):
-        left, right = a.get(key), b.get(key)
-        if isinstance(left, dict) and isinstance(right, dict):
-            keys += _differing_keys(left, right, f"{prefix}{key}.")
-        elif left != right:
-            keys.append(f"{prefix}{key}")
-    return keys
-
-
-def _prediction_device(config: ExperimentConfig) -> torch.device:
-    gpu = config.train.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
-    return torch.device("cuda" if gpu else "cpu")
-
-
-def earlier_run_outputs(output_dir: str | Path) -> list[str]:
-    """What an earlier run left in ``output_dir`` (its model.pt, summary.json, epoch checkpoints); a
-    folder without any is free to train into, whatever else it holds."""
-    out = Path(output_dir)
-    found = [name for name in ("model.pt", "summary.json") if (out / name).exists()]
-    if any((out / "checkpoints").glob("*.ckpt")):
-        found.append("checkpoints/")
-    return found
-
-
-def clear_output_dir(config: ExperimentConfig, resume: bool = False, overwrite: bool = False) -> None:
-    """Refuse to train over an earlier run's outputs unless resuming it or ``overwrite`` (which removes
-    :data:`RUN_OUTPUTS`, never other files)."""
-    out = Path(config.output_dir)
-    if resume and overwrite:
-        raise ValueError("--resume continues the run in output_dir and --overwrite replaces it: give one of them")
-    found = [] if resume else earlier_run_outputs(out)
-    if found and not overwrite:
-        raise ValueError(f"{out}: holds an earlier run ({', '.join(found)}); continue it with --resume, replace "
-                         "it with --overwrite, or set another output_dir")
-    if found:
-        for name in RUN_OUTPUTS:
-            path = out / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.exists() or path.is_symlink():
-                path.unlink()
-
-
 def train(config: ExperimentConfig, data: PreparedData | None = None,
           on_epoch: Callable[[str], None] | None = None, resume: bool = False,
           callbacks: Sequence[L.Callback] = (), overwrite: bool = False) -> TrainResult:
     """Train one model as configured; see the module docstring for what is written.
 
-    ``on_epoch`` receives a one-line summary of every epoch (loss, validation mAP, time), and a few lines
-    while a frozen backbone's features are computed. ``resume`` continues a stopped run of the same
-    config from ``<output_dir>/checkpoints/last.ckpt`` (the end of its last finished epoch); the result
-    equals the uninterrupted run's. An output_dir holding an earlier run is refused unless ``resume`` or
+    Progress is logged at INFO (``logging.getLogger("weaktag.training.run")``): the class summary when
+    the labels are read here and, for a run without a progress bar (``train.progress: false``), a few
+    lines while a frozen backbone's features are computed and one line per epoch (loss, validation mAP,
+    time). ``on_epoch``, when given, receives these lines instead of the log, and the epoch lines even
+    with a progress bar. ``resume`` continues a stopped run of the same config from
+    ``<output_dir>/checkpoints/last.ckpt`` (the end of its last finished epoch); the result equals the
+    uninterrupted run's. An output_dir holding an earlier run is refused unless ``resume`` or
     ``overwrite`` (which clears that run's outputs first). ``callbacks`` are extra Lightning callbacks.
+    Without a progress bar Lightning's own INFO lines are hidden during the run (levels set back after).
 
     A SIGTERM (from a scheduler, ``docker stop``) or Ctrl-C raises :class:`weaktag.stopping.Stopped`; during the
     epochs the stop is Lightning's graceful one, at the end of a batch.
     """
     resume_from = resumable_checkpoint(config) if resume else None
     clear_output_dir(config, resume, overwrite)
+    say = on_epoch or logger.info
+    epoch_lines = say if on_epoch is not None or not config.train.progress else None
     try:
-        return _train(config, data, on_epoch, resume_from, callbacks)
+        with quiet_lightning(not config.train.progress):  # "GPU available", logger tips: noise in scripts
+            return _train(config, data, say, epoch_lines, resume_from, callbacks)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM (the CLI's handler outside the epochs, Lightning's within)
         raise stopped_run(exc, config.output_dir) from None
 
 
-@contextlib.contextmanager
-def _signals_for_lightning() -> Iterator[None]:
-    """SIGTERM's default handler while Lightning trains: Lightning then handles it alone (stops at the end
-    of a batch) rather than also calling a handler of the caller's that would raise mid-step. SIGINT is
-    restored afterwards (Lightning ignores it once it has caught a Ctrl-C)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            if handler is not None:
-                signal.signal(signum, handler)
-
-
-def _train(config: ExperimentConfig, data: PreparedData | None, on_epoch: Callable[[str], None] | None,
-           resume_from: Path | None, callbacks: Sequence[L.Callback]) -> TrainResult:
+def _train(config: ExperimentConfig, data: PreparedData | None, say: Callable[[str], None],
+           epoch_lines: Callable[[str], None] | None, resume_from: Path | None,
+           callbacks: Sequence[L.Callback]) -> TrainResult:
     started = time.time()
-    out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
     scheme = make_scheme(config.scheme.name, **config.scheme.settings())
+    data = _usable_data(config, data, scheme, say)
+    if config.scheme.class_weight_beta > 0:  # eq. 11 of M&mnet, from the training labels' prevalence
+        prevalence = torch.from_numpy(np.asarray(data.train.weak, dtype=np.float32)).mean(dim=0)
+        scheme.class_weights = class_weights(prevalence, config.scheme.class_weight_beta)
+    L.seed_everything(config.train.seed, workers=True, verbose=False)
+    model = build_model(config, len(data.classes), scheme)
+    data = _network_inputs(config, model, scheme, data, say)
+    module = _lightning_module(config, model, scheme, data)
+    fitted = fit(config, module, data.train, data.validation, resume_from, callbacks, epoch_lines)
+    if not fitted.is_global_zero:  # another rank of a distributed run: rank 0 evaluates and writes
+        return TrainResult(Path(), -1, float("nan"), None, time.time() - started)
+    best = restore_best(config, module, fitted.best_checkpoint)
+    calibration = calibrate(config, best, data.validation, data.classes)
+    test = evaluate_test(best, data.test, data.classes, calibration)
+    result = _write_outputs(config, scheme.name, data, best, calibration, test, list(module.diagnostics), started)
+    _write_summary(config, result, scheme.name, fitted.world_size, data)
+    return result
+
+
+def _usable_data(config: ExperimentConfig, data: PreparedData | None, scheme: TrainingScheme,
+                 say: Callable[[str], None]) -> PreparedData:
+    """``data``, or the configured labels read and their features computed; ValueError when a split has no
+    usable clip or the scheme's labels are missing."""
     if data is None:  # the class summary and label warnings before minutes of feature computation
         classes, manifests = read_manifests(config)
-        report_labels(classes, manifests, say=on_epoch)
+        report_labels(classes, manifests, say=say)
         data = prepare_data(config, progress=config.train.progress, manifests=(classes, manifests))
     # (data prepared by a caller, e.g. compare's trials: the caller reports its labels once)
     for split, features in (("train", data.train), ("validation", data.validation)):
@@ -378,20 +263,16 @@ def _train(config: ExperimentConfig, data: PreparedData | None, on_epoch: Callab
     if scheme.needs_strong and not any(c.has_strong for c in data.train.clips):
         raise ValueError(f"scheme {scheme.name!r} needs strong labels (onset/offset), and no training clip in "
                          f"{config.data.train} has them")
-    if config.scheme.class_weight_beta > 0:  # eq. 11 of M&mnet, from the training labels' prevalence
-        prevalence = torch.from_numpy(np.asarray(data.train.weak, dtype=np.float32)).mean(dim=0)
-        scheme.class_weights = class_weights(prevalence, config.scheme.class_weight_beta)
+    return data
 
-    if not config.train.progress:
-        # "GPU available", logger tips and the like: noise when runs are driven by a script.
-        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-        logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
-    L.seed_everything(config.train.seed, workers=True, verbose=False)
-    model = build_model(config, len(data.classes), scheme)
+
+def _network_inputs(config: ExperimentConfig, model: WeakTagNet, scheme: TrainingScheme, data: PreparedData,
+                    say: Callable[[str], None]) -> PreparedData:
+    """What the network is fed: a frozen backbone's outputs computed once (when cacheable), and for PSL the
+    training clips cut into chunks labelled by the teacher."""
     level = data.train.level  # "backbone" when the caller embedded the features already (compare)
     if level == "logmel" and _cacheable(config, model):
-        data = embed_prepared(model, data, progress=config.train.progress, report=on_epoch)
-        level = "backbone"
+        data = embed_prepared(model, data, progress=config.train.progress, report=say)
     elif level == "backbone" and not _cacheable(config, model):
         raise ValueError("these features are a frozen backbone's outputs, but this run trains the backbone")
     if scheme.needs_teacher:
@@ -402,102 +283,40 @@ def _train(config: ExperimentConfig, data: PreparedData | None, on_epoch: Callab
 
         chunked = teacher_labelled_chunks(data.train, teacher_path, getattr(scheme, "chunk_seconds"), model)
         data = replace(data, train=chunked)
+    return data
+
+
+def _lightning_module(config: ExperimentConfig, model: WeakTagNet, scheme: TrainingScheme,
+                      data: PreparedData) -> WeakTagModule:
     t = config.train
     optimisation = Optimisation(t.lr, t.weight_decay, t.lr_schedule, t.warmup_epochs, t.max_epochs)
     module = WeakTagModule(model, scheme, optimisation, data.classes, Augmenter(config.augment, model.grid),
-                           level=level, seed=t.seed)
+                           level=data.train.level, seed=t.seed)
     module.experiment = resumable_settings(config)  # saved in every Lightning checkpoint, checked on resume
-    ckpt_cb = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor="val_mAP", mode="max",
-                                                  save_top_k=1, filename="best-{epoch}")
-    # every epoch's end, for --resume (Lightning's save_last skips epochs that saved no new best); after
-    # ckpt_cb, so that the state it saves knows this epoch's best
-    latest_cb = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), filename="last", save_top_k=1,
-                                                    monitor=None, enable_version_counter=False)
-    callbacks = [ckpt_cb, latest_cb, *callbacks] + ([EpochLog(on_epoch)] if on_epoch is not None else [])
-    if t.early_stopping_patience:
-        callbacks.append(L.pytorch.callbacks.EarlyStopping("val_mAP", mode="max", patience=t.early_stopping_patience))
-    with warnings.catch_warnings():
-        # Lightning's hints about DataLoader workers and tiny logging intervals are noise on small CPU runs.
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
-        warnings.filterwarnings("ignore", message=".*treespec.*")
-        # a frozen backbone's batch norm is in eval mode on purpose (WeakTagNet.train)
-        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
-        trainer = L.Trainer(
-            max_epochs=config.train.max_epochs,
-            accelerator=config.train.accelerator,
-            devices=config.train.devices,
-            num_nodes=config.train.num_nodes,
-            strategy=config.train.strategy,
-            precision=config.train.precision,
-            accumulate_grad_batches=config.train.accumulate_grad_batches,
-            sync_batchnorm=config.train.sync_batchnorm,
-            use_distributed_sampler=False,  # weaktag's samplers shard the data (training.sampling)
-            logger=_logger(config, out),
-            callbacks=callbacks,
-            enable_progress_bar=config.train.progress,
-            enable_model_summary=False,
-            deterministic="warn" if t.deterministic else False,
-            benchmark=None if t.deterministic else True,
-            default_root_dir=str(out),
-            num_sanity_val_steps=0,
-        )
-        with _signals_for_lightning():
-            try:
-                trainer.fit(
-                    module,
-                    _loader(data.train, t.batch_size, t.num_workers, train_seed=t.seed),
-                    _loader(data.validation, t.batch_size, t.num_workers),
-                    ckpt_path=None if resume_from is None else str(resume_from),
-                    **_LIGHTNING_SAFE_LOAD,
-                )
-            except SystemExit:  # Lightning's exit after a SIGTERM (SIGTERMException) or a Ctrl-C (status 1)
-                if not (trainer.received_sigterm or trainer.interrupted):
-                    raise
-                raise Stopped(signal.SIGTERM if trainer.received_sigterm else signal.SIGINT) from None
-    if not trainer.is_global_zero:
-        return TrainResult(Path(), -1, float("nan"), None, time.time() - started)
+    return module
 
-    best = load_weights_file(ckpt_cb.best_model_path, "a training checkpoint")
-    module.load_state_dict(best["state_dict"])
-    # validation and test predictions on the training accelerator (a CPU pass over AudioSet's eval set
-    # would take longer than the training), then the model goes to the CPU for the checkpoint
-    model = module.model.to(_prediction_device(config)).eval()
-    best_epoch = int(best["epoch"]) + 1  # 1-based, as the epoch lines count ("epoch 3/12")
-    val_pred = predict_features(model, data.validation)
-    val_metrics = tagging_metrics(data.validation.weak, val_pred.clip_probs, data.classes)
-    thresholds = choose_thresholds(data.validation.weak, val_pred.clip_probs)
-    metrics: dict = {"validation": {"mAP": val_metrics.mAP, "AUC": val_metrics.AUC, "best_epoch": best_epoch}}
-    if config.train.event_output == "auto":
-        event_settings, psds_by_output = choose_event_output(data.validation, val_pred,
-                                                             objective=config.train.event_calibration)
-        metrics["validation"]["psds1_by_event_output"] = psds_by_output
-    else:
-        event_settings = choose_event_settings(data.validation, val_pred, config.train.event_output,
-                                               objective=config.train.event_calibration)
-    operating_point = choose_operating_point(data.validation, val_pred, event_settings.output)
-    if operating_point is not None:
-        metrics["validation"]["psds1_operating_point"] = operating_point.to_dict()
-    test = None
-    if data.test is not None and len(data.test):
-        test_pred = predict_features(model, data.test)
-        test_metrics = tagging_metrics(data.test.weak, test_pred.clip_probs, data.classes, thresholds=thresholds)
-        test = TestEvaluation(test_pred, test_metrics)
-        metrics["test"] = {"mAP": test_metrics.mAP, "AUC": test_metrics.AUC}
-        if any(c.has_strong for c in data.test.clips):
-            test.events = event_metrics_for(event_settings, data.test, test_pred,
-                                            operating_point=operating_point).to_dict()
-            metrics["test"]["events"] = test.events
-    model = model.cpu()
-    checkpoint = save_checkpoint(out / "model.pt", model, data.classes, scheme.name, config.to_dict(),
-                                 tag_thresholds=thresholds, events=event_settings, metrics=metrics)
-    result = TrainResult(checkpoint, best_epoch, float(val_metrics.mAP),
+
+def _write_outputs(config: ExperimentConfig, scheme: str, data: PreparedData, best: BestEpoch,
+                   calibration: Calibration, test: TestEvaluation | None, diagnostics: list[dict],
+                   started: float) -> TrainResult:
+    """model.pt (the best epoch's network on the CPU, with its validation choices) and diagnostics.json."""
+    out = Path(config.output_dir)
+    model = best.model.cpu()
+    metrics = {"validation": calibration.metrics, **({"test": test.metrics()} if test is not None else {})}
+    checkpoint = save_checkpoint(out / "model.pt", model, data.classes, scheme, config.to_dict(),
+                                 tag_thresholds=calibration.tag_thresholds, events=calibration.event_settings,
+                                 metrics=metrics)
+    result = TrainResult(checkpoint, best.epoch, float(calibration.tagging.mAP),
                          None if test is None else float(test.tagging.mAP), time.time() - started, data.skipped,
-                         model=model, tag_thresholds=thresholds, event_settings=event_settings, test=test,
-                         diagnostics=list(module.diagnostics))
+                         model=model, tag_thresholds=calibration.tag_thresholds,
+                         event_settings=calibration.event_settings, test=test, diagnostics=diagnostics)
     if result.diagnostics:
-        write_json(out / "diagnostics.json", {"best_epoch": best_epoch, "epochs": result.diagnostics})
-    write_json(out / "summary.json", {**result.summary(), "scheme": scheme.name, "seed": config.train.seed,
-                                      "processes": trainer.world_size,
-                                      "skipped_counts": {k: len(v) for k, v in data.skipped.items()}})
+        write_json(out / "diagnostics.json", {"best_epoch": best.epoch, "epochs": result.diagnostics})
     return result
+
+
+def _write_summary(config: ExperimentConfig, result: TrainResult, scheme: str, processes: int,
+                   data: PreparedData) -> None:
+    write_json(Path(config.output_dir) / "summary.json",
+               {**result.summary(), "scheme": scheme, "seed": config.train.seed, "processes": processes,
+                "skipped_counts": {k: len(v) for k, v in data.skipped.items()}})
