@@ -13,6 +13,7 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..data import FeatureSet
+from ..errors import CheckpointError, UsageError
 from ..models import WeakTagNet
 from .predict import predict_features
 
@@ -37,16 +38,16 @@ def teacher_labelled_chunks(train: FeatureSet, teacher_path: str | Path, chunk_s
     """
     path = Path(teacher_path)
     if not path.exists():
-        raise ValueError(f"{path}: PSL teacher checkpoint not found (scheme.teacher)")
+        raise CheckpointError(f"{path}: PSL teacher checkpoint not found (scheme.teacher)")
     teacher = load_checkpoint(path)
     if list(teacher.classes) != list(train.classes):
-        raise ValueError(f"{path}: the PSL teacher knows other classes ({len(teacher.classes)}) than the training "
+        raise CheckpointError(f"{path}: the PSL teacher knows other classes ({len(teacher.classes)}) than the training "
                          f"labels ({len(train.classes)})")
     if teacher.model.grid.frontend != train.grid.frontend or teacher.model.grid.time_stride != train.grid.time_stride:
-        raise ValueError(f"{path}: the PSL teacher's front end or time grid differs from the student's; train both "
+        raise CheckpointError(f"{path}: the PSL teacher's front end or time grid differs from the student's; train both "
                          "on the same backbone family")
     if train.level == "backbone" and not _same_weights(teacher.model.backbone, student.backbone):
-        raise ValueError(f"{path}: these features are the student's frozen backbone outputs, and the PSL teacher "
+        raise UsageError(f"{path}: these features are the student's frozen backbone outputs, and the PSL teacher "
                          "has another backbone; set train.cache_frozen_features=false")
     chunks = train.chunks(chunk_segments_for(chunk_seconds, train.grid.segment_seconds, train.num_segments))
     probs = predict_features(teacher.model, chunks).clip_probs

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ExperimentConfig, TrainSection
+from ..errors import CheckpointError, UsageError
 from ..models.transfer import load_weights_file
 from ..stopping import Stopped
 
@@ -44,20 +45,20 @@ def resumable_checkpoint(config: ExperimentConfig) -> Path:
     written by a run with different settings."""
     path = Path(config.output_dir) / "checkpoints" / "last.ckpt"
     if not path.is_file():
-        raise ValueError(f"{path}: no checkpoint to resume from (a run saves one after each epoch)")
+        raise UsageError(f"{path}: no checkpoint to resume from (a run saves one after each epoch)")
     # tensors and plain values only, as every load: a crafted last.ckpt never runs code (ValueError in one
     # line for that, or for a file cut short by the kill)
     saved = load_weights_file(path, "a training checkpoint to resume from")
     if not isinstance(saved, dict) or "state_dict" not in saved:
-        raise ValueError(f"not a training checkpoint to resume from: {path} (not a Lightning checkpoint)")
+        raise CheckpointError(f"not a training checkpoint to resume from: {path} (not a Lightning checkpoint)")
     finished = int(saved.get("epoch", -1)) + 1  # Lightning's 0-based epoch of the checkpoint
     if finished > config.train.max_epochs:
-        raise ValueError(f"{path}: the run finished {finished} epochs already; resume with train.max_epochs of at "
+        raise UsageError(f"{path}: the run finished {finished} epochs already; resume with train.max_epochs of at "
                          f"least {finished}")
     written = (saved.get("weaktag") or {}).get("experiment")
     if written is not None and written != resumable_settings(config):
         keys = _differing_keys(written, resumable_settings(config))
-        raise ValueError(f"{path}: written by a run with other settings ({', '.join(keys)}); resume with the "
+        raise UsageError(f"{path}: written by a run with other settings ({', '.join(keys)}); resume with the "
                          "same config, or train into another output_dir")
     return path
 
@@ -88,10 +89,10 @@ def clear_output_dir(config: ExperimentConfig, resume: bool = False, overwrite: 
     :data:`RUN_OUTPUTS`, never other files)."""
     out = Path(config.output_dir)
     if resume and overwrite:
-        raise ValueError("--resume continues the run in output_dir and --overwrite replaces it: give one of them")
+        raise UsageError("--resume continues the run in output_dir and --overwrite replaces it: give one of them")
     found = [] if resume else earlier_run_outputs(out)
     if found and not overwrite:
-        raise ValueError(f"{out}: holds an earlier run ({', '.join(found)}); continue it with --resume, replace "
+        raise UsageError(f"{out}: holds an earlier run ({', '.join(found)}); continue it with --resume, replace "
                          "it with --overwrite, or set another output_dir")
     if found:
         for name in RUN_OUTPUTS:

@@ -29,6 +29,7 @@ import torch
 from ..checkpoint import save_checkpoint
 from ..config import SPLITS, ExperimentConfig
 from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
+from ..errors import ConfigError, DataError, UsageError
 from ..files import write_json
 from ..labels import Manifest, hold_out, read_labels
 from ..labels.summary import report_labels
@@ -88,7 +89,7 @@ def read_manifests(config: ExperimentConfig) -> tuple[list[str], dict[str, Manif
     """The classes and the manifest of every split named in ``config.data`` (read once per run)."""
     d = config.data
     if not d.train or not (d.validation or d.validation_fraction > 0):
-        raise ValueError("config.data.train and config.data.validation must name label files "
+        raise UsageError("config.data.train and config.data.validation must name label files "
                          "(or data.validation_fraction > 0 hold validation clips out of data.train)")
     manifests: dict[str, Manifest] = {}
     classes: list[str] | None = list(d.classes) or None
@@ -107,7 +108,7 @@ def read_manifests(config: ExperimentConfig) -> tuple[list[str], dict[str, Manif
         try:
             train, validation = hold_out(manifests.pop("train"), d.validation_fraction, d.split_seed)
         except ValueError as exc:  # too few clips or recordings in the training list
-            raise ValueError(f"data.validation_fraction: {d.train}: {exc}") from None
+            raise DataError(f"data.validation_fraction: {d.train}: {exc}") from None
         manifests = {"train": train, "validation": validation, **manifests}
     return list(classes or []), manifests
 
@@ -258,10 +259,10 @@ def _usable_data(config: ExperimentConfig, data: PreparedData | None, scheme: Tr
     # (data prepared by a caller, e.g. compare's trials: the caller reports its labels once)
     for split, features in (("train", data.train), ("validation", data.validation)):
         if len(features) == 0:
-            raise ValueError(f"{getattr(config.data, split)}: no usable {split} clip"
+            raise DataError(f"{getattr(config.data, split)}: no usable {split} clip"
                              + no_usable_clip_reason(features.skipped, f"data.{split}_audio_dir or data.audio_dir"))
     if scheme.needs_strong and not any(c.has_strong for c in data.train.clips):
-        raise ValueError(f"scheme {scheme.name!r} needs strong labels (onset/offset), and no training clip in "
+        raise DataError(f"scheme {scheme.name!r} needs strong labels (onset/offset), and no training clip in "
                          f"{config.data.train} has them")
     return data
 
@@ -274,11 +275,11 @@ def _network_inputs(config: ExperimentConfig, model: WeakTagNet, scheme: Trainin
     if level == "logmel" and _cacheable(config, model):
         data = embed_prepared(model, data, progress=config.train.progress, report=say)
     elif level == "backbone" and not _cacheable(config, model):
-        raise ValueError("these features are a frozen backbone's outputs, but this run trains the backbone")
+        raise UsageError("these features are a frozen backbone's outputs, but this run trains the backbone")
     if scheme.needs_teacher:
         teacher_path = getattr(scheme, "teacher", None)
         if not teacher_path:
-            raise ValueError(f"scheme {scheme.name!r} needs a teacher checkpoint: set scheme.teacher")
+            raise ConfigError(f"scheme {scheme.name!r} needs a teacher checkpoint: set scheme.teacher")
         from .psl import teacher_labelled_chunks
 
         chunked = teacher_labelled_chunks(data.train, teacher_path, getattr(scheme, "chunk_seconds"), model)
