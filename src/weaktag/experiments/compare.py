@@ -39,7 +39,7 @@ from ..data import FeatureSet, build_feature_set
 from ..files import plain, write_csv, write_json, write_text_atomic
 from ..labels import Clip
 from ..metrics.statistics import summarize, wilcoxon_pairs
-from ..supervision import SCHEMES, make_scheme
+from ..supervision import SCHEMES, make_scheme, scheme_parameters
 from ..labels.summary import report_labels
 from ..training import PreparedData, build_model, predict_features, prepare_data, read_manifests
 from ..training.run import embed_prepared, seed_independent_frozen_backbone
@@ -282,8 +282,9 @@ def run_compare(
         needing = [n for n, a in arms.items() if SCHEMES[a.scheme].needs_strong]
         raise ValueError(f"scheme(s) {needing} need strong labels (onset/offset) and {config.data.train} has none")
     for position, (name, a) in enumerate(arms.items()):
-        make_scheme(a.scheme, **configs[a.recipe].scheme.settings())  # fail now on bad scheme settings
-        if SCHEMES[a.scheme].needs_teacher and not configs[a.recipe].scheme.teacher:
+        params = scheme_parameters(a.scheme, configs[a.recipe].scheme)  # the arm's: the shared values it takes
+        make_scheme(a.scheme, params)  # fail now on bad scheme settings
+        if SCHEMES[a.scheme].needs_teacher and not getattr(params, "teacher", None):
             teacher = teacher_arm(name)
             if teacher not in schemes[:position]:
                 raise ValueError(f"arm {name} learns from the {teacher} trial of each seed: list {teacher} before "

@@ -19,7 +19,7 @@ from typing import Any
 from ..config import ExperimentConfig, TrainSection
 from ..settings import result_fields
 from ..files import plain, write_json
-from ..supervision import SCHEMES
+from ..supervision import SCHEMES, scheme_parameters
 from ..training import PreparedData, TrainResult, train
 from ..training.run import seed_independent_frozen_backbone
 
@@ -78,6 +78,7 @@ def fingerprint(config: ExperimentConfig, scheme: str | None = None) -> dict[str
     d = config.to_dict()
     settings = {k: v for k, v in d["scheme"].items() if k != "name"}
     if scheme is not None:
+        settings = asdict(scheme_parameters(scheme_of(scheme), config.scheme))  # as the arm's trial takes them
         declared = SCHEMES[scheme_of(scheme)].parameters
         # per-class loss weights change every scheme's trial; 0 (off) is left out, as in records made before them
         settings = {k: v for k, v in settings.items() if k in declared or (k == "class_weight_beta" and v)}
@@ -108,7 +109,9 @@ def _differences(then: Any, now: Any, default: Any, prefix: str = "") -> list[st
                 old = None
             out += _differences(old, now[key], default_value, f"{prefix}{key}.")
         return out
-    if then in ("", None) and now in ("", None):  # configs before the typed system wrote "" for "not set"
+    # configs before the typed system wrote "" for "not set", and the flat scheme section None for "the
+    # scheme's default" (records made before each scheme declared its parameters)
+    if then in ("", None) and (now in ("", None) or now == default):
         return []
     return [] if then == now else [f"{prefix[:-1]} ({then!r} then, {now!r} now)"]
 
@@ -120,7 +123,7 @@ def teacher_arm(arm: str) -> str:
 
 def trial_config(config: ExperimentConfig, scheme: str, seed: int, out_dir: Path) -> ExperimentConfig:
     c = copy.deepcopy(config)
-    c.scheme.name = scheme_of(scheme)
+    c.scheme = scheme_parameters(scheme_of(scheme), c.scheme)
     c.train.seed = seed
     c.output_dir = str(trial_dir(out_dir, scheme, seed))
     if SCHEMES[c.scheme.name].needs_teacher and not c.scheme.teacher:
@@ -141,7 +144,7 @@ def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> 
         record = _epochs_from_one(record)
     if record.get("format") != TRIAL_FORMAT or record.get("scheme") != scheme or record.get("seed") != seed:
         raise ValueError(f"{file}: not the record of {scheme} seed {seed}; delete it to run the trial again")
-    diffs = _differences(record.get("fingerprint") or {}, expected, fingerprint(ExperimentConfig()))
+    diffs = _differences(record.get("fingerprint") or {}, expected, fingerprint(ExperimentConfig(), scheme))
     if diffs:
         raise ValueError(f"{file} was made with a different config ({'; '.join(diffs)}); use another --out-dir, "
                          f"or delete {path.parent.parent} to start over")

@@ -365,7 +365,7 @@ def _train(config: ExperimentConfig, data: PreparedData | None, on_epoch: Callab
     started = time.time()
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    scheme = make_scheme(config.scheme.name, **config.scheme.settings())
+    scheme = make_scheme(config.scheme.name, config.scheme)
     if data is None:  # the class summary and label warnings before minutes of feature computation
         classes, manifests = read_manifests(config)
         report_labels(classes, manifests, say=on_epoch)
