@@ -11,6 +11,7 @@ mean "not set". The ``scheme`` section is read into the chosen scheme's own para
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
@@ -23,6 +24,8 @@ from .models import BACKBONES, BackboneConfig, ModelConfig, NeckConfig
 from .postprocess import EVENT_OBJECTIVES, OUTPUT_KINDS
 from .settings import at_least, blank_as_unset, build, check_fields, choices, dotlist, read_yaml
 from .supervision import SCHEMES, SchemeParameters, scheme_parameters, unknown_parameter
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 LR_SCHEDULES = ("constant", "cosine")  # see weaktag.training.module.Optimisation
@@ -90,28 +93,36 @@ FLAT_SCHEME_DEFAULTS = {"alpha": 1.0, "attention_target": "normalized", "class_w
 
 def read_scheme(layers: list[tuple[Any, str]]) -> SchemeParameters:
     """The ``scheme`` section ``{name: ..., <its parameters>}`` from config layers ``(mapping or None,
-    where)``: the last ``name`` picks the scheme (default :data:`DEFAULT_SCHEME`), whose parameter
-    dataclass takes every other key; ConfigError naming the file and a key that scheme does not take.
-    Ranges are checked with the other sections' fields (:func:`validate`)."""
-    sections = [(values, where) for values, where in layers if values is not None]
+    where)``, read into the scheme's parameter dataclass. Each layer's keys are those of the scheme in
+    force when it applies (its own ``name``, else the one before it; first :data:`DEFAULT_SCHEME`):
+    ConfigError naming the file and a key that scheme does not take. A layer that names another scheme
+    (``scheme.name=mmnet`` over a recipe) keeps the earlier values the new scheme takes, as compare's
+    arms do, and leaves out the others (logged). Ranges are checked with the other sections' fields
+    (:func:`validate`)."""
     name, named_in = DEFAULT_SCHEME, "config"
-    for values, where in sections:
+    taken: list[tuple[dict, str]] = []  # the layers' values that the scheme in force takes
+    for values, where in layers:
+        if values is None:
+            continue
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: scheme: expected a mapping (name: ..., and its parameters), not {values!r}")
-        if values.get("name") is not None:
+        if values.get("name") is not None and values["name"] != name:
             name, named_in = values["name"], where
-    if name not in SCHEMES:
-        raise ConfigError(f"{named_in}: scheme.name: unknown scheme {name!r}; allowed: {', '.join(SCHEMES)}",
-                          key="scheme.name")
-    cls = SCHEMES[name].Parameters
-    takes = {f.name for f in fields(cls)}
-    for values, where in sections:
+            if name not in SCHEMES:
+                raise ConfigError(f"{where}: scheme.name: unknown scheme {name!r}; allowed: {', '.join(SCHEMES)}",
+                                  key="scheme.name")
+            keys = {f.name for f in fields(SCHEMES[name].Parameters)}
+            left_out = [f"scheme.{k} ({earlier})" for layer, earlier in taken for k in layer if k not in keys]
+            if left_out:
+                log.info("%s: scheme %s does not take %s: left out", where, name, ", ".join(left_out))
+            taken = [({k: v for k, v in layer.items() if k in keys}, earlier) for layer, earlier in taken]
+        keys = {f.name for f in fields(SCHEMES[name].Parameters)}
         for key in values:
-            if key not in takes:
+            if key not in keys:
                 raise ConfigError(f"{where}: {unknown_parameter(name, str(key))}", key=f"scheme.{key}")
-    # None is "not set" (an empty value in YAML): the scheme's default
-    return build(cls, [({k: v for k, v in values.items() if v is not None}, where) for values, where in sections]
-                 + [({"name": name}, named_in)], prefix="scheme.")
+        # None is "not set" (an empty value in YAML): the scheme's default
+        taken.append(({k: v for k, v in values.items() if v is not None and k != "name"}, where))
+    return build(SCHEMES[name].Parameters, [*taken, ({"name": name}, named_in)], prefix="scheme.")
 
 
 def from_flat_scheme(values: dict[str, Any], name: str) -> dict[str, Any]:
