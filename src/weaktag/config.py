@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .errors import ConfigError
 from .geometry import TimeGrid
-from .models import BACKBONES, BackboneConfig, ModelConfig, NeckConfig
+from .models import BACKBONES, NECK_RANGES, BackboneConfig, ModelConfig, NeckConfig
 from .postprocess import EVENT_OBJECTIVES, OUTPUT_KINDS
 from .settings import at_least, blank_as_unset, build, check_fields, choices, dotlist, read_yaml
 from .supervision import SCHEMES, SchemeParameters, scheme_parameters, unknown_parameter
@@ -65,10 +65,11 @@ class ModelSection(BackboneConfig):
     freeze: int = field(default=0, metadata=at_least(0))
     # the trainable neck between backbone and head (weaktag.models.neck): 1-D convolutions over time;
     # 0 channels: none (the paper's VGGish has its L7 already)
-    neck_channels: int = field(default=0, metadata=at_least(0))
-    neck_layers: int = field(default=1, metadata=at_least(1))
-    neck_kernel: int = field(default=3, metadata=at_least(1))
-    dropout: float = field(default=0.0, metadata={"min": 0.0, "max_exclusive": 1.0})  # in the neck, before the head
+    # (defaults and ranges are NeckConfig's)
+    neck_channels: int = field(default=NeckConfig.channels, metadata=NECK_RANGES["channels"])
+    neck_layers: int = field(default=NeckConfig.layers, metadata=NECK_RANGES["layers"])
+    neck_kernel: int = field(default=NeckConfig.kernel, metadata=NECK_RANGES["kernel"])
+    dropout: float = field(default=NeckConfig.dropout, metadata=NECK_RANGES["dropout"])  # in the neck, before the head
 
     def backbone_config(self) -> BackboneConfig:
         return BackboneConfig(**{f.name: getattr(self, f.name) for f in fields(BackboneConfig)})

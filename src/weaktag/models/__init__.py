@@ -5,7 +5,7 @@ from .aisfx import AISFX_GRID, AisfxBackbone
 from .backbone import TIME_STRIDE, BackboneConfig, VGGishBackbone, num_segments
 from .heads import ATTENTION_EPS, HEADS, AttentionHead, Head, MeanPoolHead, attention_pool, head_class, register_head
 from .mmnet import MICRO_HEADS, MMNetHead, MMNetMultiScaleHead, micro_attention, mmnet_pool
-from .neck import NeckConfig, TemporalNeck
+from .neck import NECK_RANGES, NeckConfig, TemporalNeck
 from .network import ModelConfig, WeakTagNet, pool_inputs, pool_recording
 from .output import ModelOutput
 from .registry import BACKBONES, backbone_class, backbone_grid, build_backbone
@@ -16,6 +16,7 @@ __all__ = [
     "BACKBONES",
     "HEADS",
     "MICRO_HEADS",
+    "NECK_RANGES",
     "MMNetHead",
     "MMNetMultiScaleHead",
     "Head",
