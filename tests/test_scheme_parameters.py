@@ -192,3 +192,19 @@ def test_every_registered_head_builds_and_repools_its_own_outputs(head: str) -> 
     assert (attention is None) == (not HEADS[head].has_attention)
     with pytest.raises(ValueError, match="unknown head 'nope'; choose one of: attention, mean, mmnet, mmnet-ms"):
         ModelConfig(3, head="nope")
+
+
+def test_a_run_started_before_scheme_dataclasses_can_be_resumed(tmp_path: Path) -> None:
+    from weaktag.training.run import resumable_checkpoint, resumable_settings
+
+    config = load_config(None, ["scheme.name=psl", f"output_dir={tmp_path}", "train.max_epochs=3"])
+    old = resumable_settings(config)
+    old["scheme"] = {**FLAT, "name": "psl"}  # as last.ckpt held it: every scheme's key, None for "default"
+    (tmp_path / "checkpoints").mkdir()
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    torch.save({"state_dict": {}, "epoch": 0, "weaktag": {"experiment": old}}, path)
+    assert resumable_checkpoint(config) == path
+    changed = load_config(None, ["scheme.name=psl", "scheme.teacher_weight=0.25", f"output_dir={tmp_path}",
+                                 "train.max_epochs=3"])
+    with pytest.raises(ValueError, match=r"other settings \(scheme.teacher_weight\)"):
+        resumable_checkpoint(changed)

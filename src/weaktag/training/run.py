@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..checkpoint import save_checkpoint
-from ..config import SPLITS, ExperimentConfig, TrainSection
+from ..config import DEFAULT_SCHEME, SPLITS, ExperimentConfig, TrainSection, from_flat_scheme
 from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..files import write_json
 from ..stopping import Stopped
@@ -268,6 +268,9 @@ def resumable_checkpoint(config: ExperimentConfig) -> Path:
         raise ValueError(f"{path}: the run finished {finished} epochs already; resume with train.max_epochs of at "
                          f"least {finished}")
     written = (saved.get("weaktag") or {}).get("experiment")
+    if isinstance(written, dict) and isinstance(written.get("scheme"), dict):  # also the old flat scheme section
+        scheme = written["scheme"]
+        written = {**written, "scheme": from_flat_scheme(scheme, scheme.get("name", DEFAULT_SCHEME))}
     if written is not None and written != resumable_settings(config):
         keys = _differing_keys(written, resumable_settings(config))
         raise ValueError(f"{path}: written by a run with other settings ({', '.join(keys)}); resume with the "
