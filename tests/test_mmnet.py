@@ -18,7 +18,7 @@ from weaktag.batch import Batch
 from weaktag.inference import Tagger
 from weaktag.inference.export import export_onnx
 from weaktag.models import BackboneConfig, MMNetHead, ModelConfig, ModelOutput, WeakTagNet, mmnet_pool
-from weaktag.supervision import SCHEMES, bce, class_weights, extrapolated_labels, make_scheme
+from weaktag.supervision import SCHEMES, bce, class_weights, extrapolated_labels, make_scheme, scheme_parameters
 
 SR = 16_000
 CLASSES = ["a", "b", "c"]
@@ -131,7 +131,7 @@ def _hand_mmnet_loss(out: ModelOutput, weak: torch.Tensor, lam: float, w: list[f
 @pytest.mark.parametrize("name, levels", [("mmnet", 1), ("mmnet-ms", 3)])
 def test_mmnet_losses_equal_their_formula(name: str, levels: int) -> None:
     out, weak = _hand_mmnet_output(levels)
-    scheme = make_scheme(name, micro_weight=0.7)
+    scheme = make_scheme(name, scheme_parameters(name, micro_weight=0.7))
     got = scheme.loss(out, _batch(weak, 5))
     assert got.total.item() == pytest.approx(_hand_mmnet_loss(out, weak, 0.7, [1.0] * 3), rel=1e-5)
     scheme.class_weights = torch.tensor([2.0, 0.5, 1.0])
@@ -191,9 +191,10 @@ def test_peer_schemes_are_registered_with_their_heads() -> None:
     assert heads == {"mmnet": "mmnet", "mmnet-ms": "mmnet-ms", "slat": "mean", "plat": "mean", "pool-weak": "mean",
                      "attention": "attention"}
     assert all(SCHEMES[n].table_i_row is None for n in ("mmnet", "mmnet-ms", "slat", "plat"))
-    assert make_scheme("mmnet", ensemble_weight=1.0).model_options() == {"ensemble_weight": 1.0}
-    with pytest.raises(ValueError, match="ensemble_weight"):
-        make_scheme("mmnet", ensemble_weight=1.5)
+    assert make_scheme("mmnet", scheme_parameters("mmnet", ensemble_weight=1.0)).model_options() == {
+        "ensemble_weight": 1.0}
+    with pytest.raises(ValueError, match=r"scheme.ensemble_weight: 1.5 is above its maximum 1.0 \(allowed: 0.0 to 1.0\)"):
+        make_scheme("mmnet", scheme_parameters("mmnet", ensemble_weight=1.5))
 
 
 # --------------------------------------------------------------------------- tagging and export parity
@@ -297,5 +298,5 @@ def test_class_weights_take_part_in_every_trial_fingerprint() -> None:
     off, on = load_config(None, []), load_config(None, ["scheme.class_weight_beta=0.3"])
     assert "class_weight_beta" not in fingerprint(off, "attention")["scheme"]  # older trial records still match
     assert fingerprint(on, "attention")["scheme"] == {"class_weight_beta": 0.3}
-    assert fingerprint(on, "mmnet")["scheme"] == {"class_weight_beta": 0.3, "micro_weight": None,
-                                                  "ensemble_weight": None}
+    assert fingerprint(on, "mmnet")["scheme"] == {"class_weight_beta": 0.3, "micro_weight": 1.0,
+                                                  "ensemble_weight": 0.5}

@@ -19,7 +19,8 @@ from weaktag.geometry import VGGISH_GRID
 from weaktag.labels import Clip, Event
 from weaktag.models import ModelConfig, ModelOutput, WeakTagNet
 from weaktag.models.backbone import BackboneConfig
-from weaktag.supervision import (PseudoLabelRule, make_scheme, pseudo_labels, pseudo_strong_labels)
+from weaktag.supervision import (PseudoLabelRule, make_scheme, pseudo_labels, pseudo_strong_labels,
+                                 scheme_parameters)
 from weaktag.supervision.diagnostics import SelfSupervisionStats
 from weaktag.supervision.extended import distribution_attention_loss
 from weaktag.training.module import WeakTagModule
@@ -57,8 +58,8 @@ def test_extended_rules_on_a_hand_built_xa() -> None:
     clip = torch.tensor([[0.8, 0.3, 0.1]])
     p, rows = pseudo_labels(XA, WEAK, PseudoLabelRule(confidence_gate=0.5), clip)
     assert rows.tolist() == [[True, False, False]] and p[0, 1].sum() == 0
-    with pytest.raises(ValueError, match="pseudo_threshold"):
-        PseudoLabelRule("median")
+    with pytest.raises(ValueError, match="unknown pseudo-label threshold rule 'median'"):
+        pseudo_labels(XA, WEAK, PseudoLabelRule("median"))
     with pytest.raises(ValueError, match="confidence gate needs"):
         pseudo_labels(XA, WEAK, PseudoLabelRule(confidence_gate=0.5))
 
@@ -79,8 +80,8 @@ def test_distribution_loss_is_kl_to_p_over_k() -> None:
 
 
 def test_extended_scheme_loss_and_alpha_ramp() -> None:
-    scheme = make_scheme("attention-self-ext", alpha=2.0, alpha_warmup_epochs=4, pseudo_threshold="absent-max",
-                         pseudo_target="distribution")
+    scheme = make_scheme("attention-self-ext", scheme_parameters(
+        "attention-self-ext", alpha=2.0, alpha_warmup_epochs=4, pseudo_threshold="absent-max", pseudo_target="distribution"))
     a = torch.softmax(torch.randn(1, 3, 4), dim=-1)
     clip = torch.tensor([[0.7, 0.6, 0.2]])
     batch = Batch(torch.zeros(1, 64, 64), WEAK, torch.zeros(1, 3, 4), torch.zeros(1, dtype=torch.bool))
@@ -98,11 +99,13 @@ def test_extended_scheme_loss_and_alpha_ramp() -> None:
     taught = scheme.loss(_output(a, clip), batch, teacher=_output(a, clip, teacher_xa))
     pt, rt = pseudo_labels(teacher_xa, WEAK, scheme.rule, clip)
     assert taught.parts["att_self"].item() == pytest.approx(distribution_attention_loss(a, pt, rt).item(), rel=1e-5)
-    # the paper's scheme is untouched by the extension's settings
-    paper = make_scheme("attention-self", pseudo_threshold="absent-max", alpha=1.0)
-    assert not hasattr(paper, "rule")
+    # the paper's scheme does not take the extension's settings
+    with pytest.raises(ValueError, match="scheme 'attention-self' does not take 'pseudo_threshold'"):
+        scheme_parameters("attention-self", pseudo_threshold="absent-max")
+    assert not hasattr(make_scheme("attention-self"), "rule")
     with pytest.raises(ValueError, match="needs scheme.attention_target=normalized"):
-        make_scheme("attention-self-ext", attention_target="raw", pseudo_target="distribution")
+        make_scheme("attention-self-ext",
+                    scheme_parameters("attention-self-ext", attention_target="raw", pseudo_target="distribution"))
 
 
 def test_segment_self_training_loss_on_present_rows_and_absent_classes() -> None:
@@ -114,7 +117,8 @@ def test_segment_self_training_loss_on_present_rows_and_absent_classes() -> None
     weak = torch.tensor([[1.0, 0.0, 1.0]])
     expected = -(math.log(0.9) + math.log(0.9) + math.log(0.8) + math.log(0.7)) / 4
     assert segment_self_training_loss(xa, p, rows, weak).item() == pytest.approx(expected, rel=1e-5)
-    scheme = make_scheme("attention-self-ext", segment_weight=0.5, pseudo_target="binary")
+    scheme = make_scheme("attention-self-ext",
+                         scheme_parameters("attention-self-ext", segment_weight=0.5, pseudo_target="binary"))
     out = _output(torch.full((1, 3, 4), 0.25), torch.tensor([[0.7, 0.6, 0.2]]))
     batch = Batch(torch.zeros(1, 64, 64), WEAK, torch.zeros(1, 3, 4), torch.zeros(1, dtype=torch.bool))
     terms = scheme.loss(out, batch)
@@ -124,12 +128,12 @@ def test_segment_self_training_loss_on_present_rows_and_absent_classes() -> None
 
 def test_config_takes_extension_settings_and_checks_them() -> None:
     c = load_config(None, ["scheme.name=attention-self-ext", "scheme.peak_ratio=0.3", "scheme.pseudo_target=binary"])
-    s = make_scheme(c.scheme.name, **c.scheme.settings())
-    assert s.rule.peak_ratio == 0.3 and s.pseudo_target == "binary"
+    s = make_scheme(c.scheme.name, c.scheme)
+    assert s.rule.peak_ratio == 0.3 and s.params.pseudo_target == "binary"
     with pytest.raises(ValueError, match="scheme.peak_ratio"):
         load_config(None, ["scheme.name=attention-self-ext", "scheme.peak_ratio=1.5"])
-    with pytest.raises(ValueError, match="scheme.pseudo_threshold"):
-        load_config(None, ["scheme.pseudo_threshold=median"])
+    with pytest.raises(ValueError, match="scheme.pseudo_threshold: 'median' is not allowed"):
+        load_config(None, ["scheme.name=attention-self-ext", "scheme.pseudo_threshold=median"])
 
 
 def test_diagnostics_on_a_hand_built_batch() -> None:
@@ -153,7 +157,7 @@ def test_diagnostics_on_a_hand_built_batch() -> None:
 
 def test_mean_teacher_is_an_exponential_moving_average() -> None:
     net = WeakTagNet(ModelConfig(2, True, BackboneConfig(width=0.0625, l7_channels=16)))
-    scheme = make_scheme("attention-self-ext", teacher_decay=0.9)
+    scheme = make_scheme("attention-self-ext", scheme_parameters("attention-self-ext", teacher_decay=0.9))
     module = WeakTagModule(net, scheme, 1e-3, ["a", "b"])
     module.on_train_epoch_start()
     teacher = module.teacher
@@ -213,7 +217,7 @@ def test_teacher_labels_each_chunk_alone(tmp_path: Path) -> None:
 
 
 def test_psl_student_loss_is_its_formula() -> None:
-    scheme = make_scheme("psl", teacher="t.pt", teacher_weight=0.3)
+    scheme = make_scheme("psl", scheme_parameters("psl", teacher="t.pt", teacher_weight=0.3))
     clip = torch.tensor([[0.8, 0.2]])
     teacher = torch.tensor([[0.6, 0.1]])
     weak = torch.tensor([[1.0, 0.0]])
@@ -226,7 +230,7 @@ def test_psl_student_loss_is_its_formula() -> None:
     with pytest.raises(ValueError, match="no teacher labels"):
         scheme.loss(out, Batch(batch.features, weak, batch.strong, batch.has_strong))
     with pytest.raises(ValueError, match="teacher_weight"):
-        make_scheme("psl", teacher_weight=2.0)
+        make_scheme("psl", scheme_parameters("psl", teacher_weight=2.0))
 
 
 def test_cli_psl_needs_a_teacher_that_exists(tmp_path: Path, capsys) -> None:
@@ -246,7 +250,7 @@ def test_compare_runs_psl_and_the_extension_with_diagnostics(tmp_path: Path) -> 
     config = config_from_dict({
         "data": {s: str(tmp_path / "data" / s / "manifest.jsonl") for s in splits},
         "model": {"width": 0.0625, "l7_channels": 64},
-        "scheme": {"chunk_seconds": 5.0},
+        "scheme": {"name": "psl", "chunk_seconds": 5.0},  # the psl arm's; the other arms take their defaults
         "train": {"lr": 1e-3, "batch_size": 16, "max_epochs": 1, "progress": False, "logger": "none",
                   "accelerator": "cpu"}})
     with pytest.raises(ValueError, match="list attention before it"):
@@ -277,7 +281,12 @@ def test_compare_runs_psl_and_the_extension_with_diagnostics(tmp_path: Path) -> 
 def test_a_trial_fingerprint_holds_only_its_schemes_settings() -> None:
     from weaktag.experiments.trials import fingerprint
 
-    config = load_config(None, ["scheme.chunk_seconds=5", "scheme.alpha=0.5"])
-    assert fingerprint(config, "attention")["scheme"] == {}  # PSL's and row 6's settings do not change it
+    config = load_config(None, ["scheme.alpha=0.5"])
+    assert fingerprint(config, "attention")["scheme"] == {}  # row 6's settings do not change it
     assert fingerprint(config, "attention-self")["scheme"] == {"alpha": 0.5, "attention_target": "normalized"}
-    assert fingerprint(config, "recommended:psl")["scheme"]["chunk_seconds"] == 5.0
+    # an arm of another scheme takes the shared values it takes too, and its defaults for the rest
+    assert fingerprint(config, "attention-strong")["scheme"] == {"alpha": 0.5, "attention_target": "normalized"}
+    assert fingerprint(config, "psl")["scheme"] == {"teacher": None, "chunk_seconds": 2.0, "teacher_weight": 0.5}
+    psl = load_config(None, ["scheme.name=psl", "scheme.chunk_seconds=5"])
+    assert fingerprint(psl, "recommended:psl")["scheme"]["chunk_seconds"] == 5.0
+    assert fingerprint(psl, "attention-self")["scheme"] == {"alpha": 1.0, "attention_target": "normalized"}

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from weaktag.models import BackboneConfig, ModelConfig, ModelOutput, WeakTagNet
-from weaktag.supervision import SCHEMES, Batch, make_scheme, pseudo_strong_labels
+from weaktag.errors import ConfigError
+from weaktag.supervision import SCHEMES, Batch, make_scheme, pseudo_strong_labels, scheme_parameters
 
 
 def test_pseudo_labels_follow_eq_1_on_a_hand_built_xa():
@@ -115,13 +116,19 @@ def test_unknown_scheme_lists_the_known_ones():
 
 
 def test_bad_scheme_parameters_fail_when_the_scheme_is_built():
-    with pytest.raises(ValueError, match="scheme.attention_target must be one of"):
-        make_scheme("attention-self", attention_target="softmax")
-    with pytest.raises(ValueError, match="scheme.alpha must be a finite number >= 0"):
-        make_scheme("attention-strong", alpha=-1.0)
+    with pytest.raises(ConfigError, match=r"scheme.attention_target: 'softmax' is not allowed; allowed: normalized, raw"):
+        make_scheme("attention-self", scheme_parameters("attention-self", attention_target="softmax"))
+    with pytest.raises(ConfigError, match="scheme.alpha: -1.0 is below its minimum 0.0"):
+        make_scheme("attention-strong", scheme_parameters("attention-strong", alpha=-1.0))
+    with pytest.raises(ConfigError, match="scheme.alpha: inf is not a finite number"):
+        make_scheme("attention-strong", scheme_parameters("attention-strong", alpha=float("inf")))
     # a scheme takes only the parameters it declares: plain attention has no attention term to weigh
     assert SCHEMES["attention"].parameters == ()
-    assert make_scheme("attention", alpha=-5.0, attention_target="softmax").name == "attention"
+    with pytest.raises(ConfigError, match=r"scheme.alpha: scheme 'attention' does not take 'alpha' \(taken by "
+                       r"attention-strong, attention-self, attention-strong-self, attention-self-ext\)"):
+        scheme_parameters("attention", alpha=0.5)
+    with pytest.raises(TypeError, match="is built from its AttentionParameters"):
+        make_scheme("attention-strong", scheme_parameters("psl"))
 
 
 #: the paper's Table I columns per row (attention with no / strong / self supervision, strong, weak labels)
@@ -153,15 +160,24 @@ def test_schemes_describe_themselves_as_table_i_does():
 
 
 def test_the_registry_refuses_a_half_described_scheme():
-    from weaktag.supervision import _register
+    from weaktag.supervision import register_scheme
     from weaktag.supervision.attention import AttentionScheme
 
     class Confused(AttentionScheme):
         name = "confused"
         needs_strong = True  # but declares weak labels only
 
+    class Unparametrised(AttentionScheme):
+        name = "unparametrised"
+        Parameters = dict  # not a SchemeParameters dataclass
+
     with pytest.raises(TypeError, match="needs strong labels but does not declare them"):
-        _register(Confused)
+        register_scheme(Confused)
+    with pytest.raises(TypeError, match="Parameters .* is not a dataclass deriving from SchemeParameters"):
+        register_scheme(Unparametrised)
+    with pytest.raises(TypeError, match="name 'attention' is empty or taken"):
+        register_scheme(type("Again", (AttentionScheme,), {"name": "attention"}))
+    assert "confused" not in SCHEMES and "unparametrised" not in SCHEMES
 
 
 def test_losses_equal_their_formulas_on_a_hand_built_batch():
@@ -186,7 +202,8 @@ def test_losses_equal_their_formulas_on_a_hand_built_batch():
                 "attention-strong-self": pred + alpha * (att_strong + att_self),
                 }
     for name in ("attention", "attention-strong", "attention-self", "attention-strong-self"):
-        total = make_scheme(name, alpha=alpha).loss(out, batch).total
+        params = scheme_parameters(name, **({"alpha": alpha} if "alpha" in SCHEMES[name].parameters else {}))
+        total = make_scheme(name, params).loss(out, batch).total
         assert torch.allclose(total, expected[name], atol=1e-6), name
     pooled = ModelOutput(xa, xa.mean(-1))
     assert torch.allclose(make_scheme("pool-weak").loss(pooled, batch).total, bce(xa.mean(-1), weak), atol=1e-6)

@@ -4,22 +4,28 @@ The reading and field checks are :mod:`weaktag.settings`'s. A config is validate
 before any data is read: unknown keys, values of the wrong type, values outside their allowed set,
 numbers out of range, an unknown scheme or backbone, and scheme parameters the scheme rejects all
 raise :class:`~weaktag.errors.ConfigError` naming the file and key. Empty strings (``init: ""``)
-mean "not set".
+mean "not set". The ``scheme`` section is read into the chosen scheme's own parameter dataclass
+(:func:`read_scheme`): a key that scheme does not take is an error naming the schemes that take it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
+from omegaconf import DictConfig, OmegaConf
+
 from .errors import ConfigError
 from .geometry import TimeGrid
-from .models import BACKBONES, BackboneConfig, ModelConfig, NeckConfig
+from .models import BACKBONES, NECK_RANGES, BackboneConfig, ModelConfig, NeckConfig
 from .postprocess import EVENT_OBJECTIVES, OUTPUT_KINDS
 from .settings import at_least, blank_as_unset, build, check_fields, choices, dotlist, read_yaml
-from .supervision import ATTENTION_TARGETS, PSEUDO_TARGETS, SCHEMES, THRESHOLD_RULES, make_scheme
+from .supervision import SCHEMES, SchemeParameters, scheme_parameters, unknown_parameter
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 LR_SCHEDULES = ("constant", "cosine")  # see weaktag.training.module.Optimisation
@@ -59,10 +65,11 @@ class ModelSection(BackboneConfig):
     freeze: int = field(default=0, metadata=at_least(0))
     # the trainable neck between backbone and head (weaktag.models.neck): 1-D convolutions over time;
     # 0 channels: none (the paper's VGGish has its L7 already)
-    neck_channels: int = field(default=0, metadata=at_least(0))
-    neck_layers: int = field(default=1, metadata=at_least(1))
-    neck_kernel: int = field(default=3, metadata=at_least(1))
-    dropout: float = field(default=0.0, metadata={"min": 0.0, "max_exclusive": 1.0})  # in the neck, before the head
+    # (defaults and ranges are NeckConfig's)
+    neck_channels: int = field(default=NeckConfig.channels, metadata=NECK_RANGES["channels"])
+    neck_layers: int = field(default=NeckConfig.layers, metadata=NECK_RANGES["layers"])
+    neck_kernel: int = field(default=NeckConfig.kernel, metadata=NECK_RANGES["kernel"])
+    dropout: float = field(default=NeckConfig.dropout, metadata=NECK_RANGES["dropout"])  # in the neck, before the head
 
     def backbone_config(self) -> BackboneConfig:
         return BackboneConfig(**{f.name: getattr(self, f.name) for f in fields(BackboneConfig)})
@@ -76,37 +83,64 @@ class ModelSection(BackboneConfig):
         return ModelConfig(1, True, self.backbone_config(), self.neck_config()).grid
 
 
-@dataclass
-class SchemeSection:
-    name: str = "attention-self"
-    alpha: float = field(default=1.0, metadata=at_least(0.0))
-    attention_target: str = field(default="normalized", metadata=choices(*ATTENTION_TARGETS))
-    # weaktag's extension of self-supervision (attention-self-ext; weaktag.supervision.extended); None:
-    # the scheme's default
-    pseudo_threshold: Optional[str] = field(default=None, metadata=choices(*THRESHOLD_RULES))
-    pseudo_quantile: Optional[float] = field(default=None, metadata={"min": 0.0, "max": 1.0})
-    peak_ratio: Optional[float] = field(default=None, metadata={"min": 0.0, "max": 1.0})
-    confidence_gate: Optional[float] = field(default=None, metadata={"min": 0.0, "max": 1.0})
-    pseudo_target: Optional[str] = field(default=None, metadata=choices(*PSEUDO_TARGETS))
-    alpha_warmup_epochs: Optional[int] = field(default=None, metadata=at_least(0))
-    teacher_decay: Optional[float] = field(default=None, metadata={"min": 0.0, "max_exclusive": 1.0})
-    segment_weight: Optional[float] = field(default=None, metadata=at_least(0.0))
-    # PSL (scheme psl; weaktag.supervision.psl): the teacher checkpoint (in compare: none = the same
-    # recipe's attention trial of each seed), chunk length, and the weight of the teacher's labels
-    teacher: Optional[str] = None
-    chunk_seconds: Optional[float] = field(default=None, metadata={"min_exclusive": 0.0})
-    teacher_weight: Optional[float] = field(default=None, metadata={"min": 0.0, "max": 1.0})
-    # M&mnet (schemes mmnet, mmnet-ms; weaktag.supervision.mmnet): lambda of the micro loss (default 1)
-    # and mu of the ensemble prediction (default 0.5; 1 = M&mnet without EP)
-    micro_weight: Optional[float] = field(default=None, metadata=at_least(0.0))
-    ensemble_weight: Optional[float] = field(default=None, metadata={"min": 0.0, "max": 1.0})
-    # > 0: per-class loss weights of M&mnet's eq. 11 with this beta (the paper: 0.3), from the training
-    # set's label prevalence, for any scheme (weaktag.supervision.class_weights); 0: unweighted
-    class_weight_beta: float = field(default=0.0, metadata=at_least(0.0))
+#: the scheme a config trains when its ``scheme`` section names none
+DEFAULT_SCHEME = "attention-self"
 
-    def settings(self) -> dict[str, Any]:
-        """Every scheme parameter; each scheme takes the ones it declares."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}
+#: the old flat scheme section (every scheme's keys in one section, None meaning "the scheme's
+#: default"; checkpoints and trial records written before each scheme declared its parameters hold
+#: it): its defaults, for the keys that had one
+FLAT_SCHEME_DEFAULTS = {"alpha": 1.0, "attention_target": "normalized", "class_weight_beta": 0.0}
+
+
+def read_scheme(layers: list[tuple[Any, str]]) -> SchemeParameters:
+    """The ``scheme`` section ``{name: ..., <its parameters>}`` from config layers ``(mapping or None,
+    where)``, read into the scheme's parameter dataclass. Each layer's keys are those of the scheme in
+    force when it applies (its own ``name``, else the one before it; first :data:`DEFAULT_SCHEME`):
+    ConfigError naming the file and a key that scheme does not take. A layer that names another scheme
+    (``scheme.name=mmnet`` over a recipe) keeps the earlier values the new scheme takes, as compare's
+    arms do, and leaves out the others (logged). Ranges are checked with the other sections' fields
+    (:func:`validate`)."""
+    name, named_in = DEFAULT_SCHEME, "config"
+    taken: list[tuple[dict, str]] = []  # the layers' values that the scheme in force takes
+    for values, where in layers:
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: scheme: expected a mapping (name: ..., and its parameters), not {values!r}")
+        if values.get("name") is not None and values["name"] != name:
+            name, named_in = values["name"], where
+            if name not in SCHEMES:
+                raise ConfigError(f"{where}: scheme.name: unknown scheme {name!r}; allowed: {', '.join(SCHEMES)}",
+                                  key="scheme.name")
+            keys = {f.name for f in fields(SCHEMES[name].Parameters)}
+            left_out = [f"scheme.{k} ({earlier})" for layer, earlier in taken for k in layer if k not in keys]
+            if left_out:
+                log.info("%s: scheme %s does not take %s: left out", where, name, ", ".join(left_out))
+            taken = [({k: v for k, v in layer.items() if k in keys}, earlier) for layer, earlier in taken]
+        keys = {f.name for f in fields(SCHEMES[name].Parameters)}
+        for key in values:
+            if key not in keys:
+                raise ConfigError(f"{where}: {unknown_parameter(name, str(key))}", key=f"scheme.{key}")
+        # None is "not set" (an empty value in YAML): the scheme's default
+        taken.append(({k: v for k, v in values.items() if v is not None and k != "name"}, where))
+    return build(SCHEMES[name].Parameters, [*taken, ({"name": name}, named_in)], prefix="scheme.")
+
+
+def from_flat_scheme(values: dict[str, Any], name: str) -> dict[str, Any]:
+    """Scheme ``name``'s section (or a trial fingerprint's part of it) as the old flat section wrote it,
+    in the current form: None for a key ``name`` takes meant its default, so it becomes that default;
+    a key it does not take is dropped when it holds None or the flat section's default
+    (:data:`FLAT_SCHEME_DEFAULTS`), which is what every run of that scheme wrote (it ignored them).
+    Any other value of a key it does not take is kept, to fail as it would in a config file: a run
+    cannot have been made with it."""
+    defaults = asdict(scheme_parameters(name)) if name in SCHEMES else {}
+    upgraded = {}
+    for key, value in values.items():
+        if key in defaults:
+            upgraded[key] = defaults[key] if value is None else value
+        elif not (value is None or (key in FLAT_SCHEME_DEFAULTS and value == FLAT_SCHEME_DEFAULTS[key])):
+            upgraded[key] = value
+    return upgraded
 
 
 #: train-field metadata: what changing the field does. ``LEARNS``: what the run learns (a compare trial
@@ -186,7 +220,8 @@ class AugmentConfig:
 class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelSection = field(default_factory=ModelSection)
-    scheme: SchemeSection = field(default_factory=SchemeSection)
+    # which scheme, and its parameters: an instance of that scheme's parameter dataclass (read_scheme)
+    scheme: SchemeParameters = field(default_factory=lambda: scheme_parameters(DEFAULT_SCHEME))
     train: TrainSection = field(default_factory=TrainSection)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     output_dir: str = "runs/experiment"
@@ -239,8 +274,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         layers.append((blank_as_unset(raw), where))
     if overrides:
         layers.append((dotlist(overrides), "overrides"))
-    config = build(ExperimentConfig, layers)
+    config = _build(layers)
     validate(config, where)
+    return config
+
+
+def _build(layers: list[tuple[Any, str]]) -> ExperimentConfig:
+    """The config from its layers: the ``scheme`` section by its scheme's class (:func:`read_scheme`),
+    the others by :class:`ExperimentConfig`'s fields."""
+    plain = [(OmegaConf.to_container(v) if isinstance(v, DictConfig) else v, where) for v, where in layers]
+    config = build(ExperimentConfig, [({k: v for k, v in values.items() if k != "scheme"}, where)
+                                      if isinstance(values, dict) else (values, where) for values, where in plain])
+    config.scheme = read_scheme([(values.get("scheme"), where) for values, where in plain if isinstance(values, dict)])
     return config
 
 
@@ -254,8 +299,13 @@ def recipe_config(base: ExperimentConfig, path: str | Path, overrides: list[str]
 
 
 def config_from_dict(values: dict) -> ExperimentConfig:
-    """An experiment config from nested dicts (e.g. a checkpoint's ``experiment``), validated."""
-    config = build(ExperimentConfig, [(blank_as_unset(values), "config")])
+    """An experiment config from nested dicts (e.g. a checkpoint's ``experiment``), validated; a scheme
+    section in the old flat form is read as :func:`from_flat_scheme` says."""
+    values = blank_as_unset(values)
+    scheme = values.get("scheme") if isinstance(values, dict) else None
+    if isinstance(scheme, dict):
+        values = {**values, "scheme": from_flat_scheme(scheme, scheme.get("name", DEFAULT_SCHEME))}
+    config = _build([(values, "config")])
     validate(config, "config")
     return config
 
@@ -276,10 +326,7 @@ def validate(config: ExperimentConfig, where: str = "config") -> None:
         config.model.grid
     except ValueError as exc:
         raise ConfigError(f"{where}: model: {exc}") from None
-    if config.scheme.name not in SCHEMES:
-        raise ConfigError(f"{where}: scheme.name: unknown scheme {config.scheme.name!r}; "
-                          f"allowed: {', '.join(SCHEMES)}")
-    try:
-        make_scheme(config.scheme.name, **config.scheme.settings())
+    try:  # the scheme's rules between its parameters (each one's range is its field's, checked above)
+        config.scheme.check()
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None

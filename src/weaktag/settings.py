@@ -12,6 +12,7 @@ A field's metadata says what it allows, checked by :func:`check_fields`:
 
 * ``choices``: the allowed values;
 * ``min`` / ``max`` / ``min_exclusive`` / ``max_exclusive``: its range (a list value: each item);
+* ``finite``: no infinity either (a range's one open side would allow it);
 * ``affects_result``: whether changing it changes what a run learns (:func:`result_fields`);
   compare's trial fingerprints and ``train --resume`` are both derived from it.
 """
@@ -88,24 +89,25 @@ def blank_as_unset(raw: Any) -> Any:
     return None if raw == "" else raw
 
 
-def build(cls: type[T], layers: list[tuple[Any, str]]) -> T:
-    """``cls``'s defaults with each ``(values, where)`` layer merged over them in order (types checked)."""
+def build(cls: type[T], layers: list[tuple[Any, str]], prefix: str = "") -> T:
+    """``cls``'s defaults with each ``(values, where)`` layer merged over them in order (types checked);
+    errors name a key as ``{prefix}{key}`` (a section read on its own: ``scheme.``)."""
     merged = OmegaConf.structured(cls)
     for values, where in layers:
-        merged = _merge(merged, values, where)
+        merged = _merge(merged, values, where, prefix)
     try:
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:  # e.g. a required value missing
         raise ConfigError(f"{layers[-1][1] if layers else 'config'}: {str(exc).splitlines()[0]}") from None
 
 
-def _merge(base: Any, extra: Any, where: str) -> Any:
+def _merge(base: Any, extra: Any, where: str, prefix: str = "") -> Any:
     try:
         return OmegaConf.merge(base, extra)
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None) or ""
         message = str(getattr(exc, "msg", None) or exc).splitlines()[0]
-        raise ConfigError(f"{where}: {key + ': ' if key else ''}{message}") from None
+        raise ConfigError(f"{where}: {prefix + key + ': ' if key else ''}{message}") from None
 
 
 # --------------------------------------------------------------------------- checking
@@ -161,6 +163,8 @@ def check_value(key: str, value: Any, meta: Any, where: str, shown: str | None =
 
     if isinstance(value, float) and math.isnan(value):
         fail(f"{nan_prefix}nan is not a number it can use")
+    if meta.get("finite") and isinstance(value, float) and math.isinf(value):
+        fail(f"{shown} is not a finite number{allowed_range(meta)}")
     if "choices" in meta and value not in meta["choices"]:
         fail(f"{shown} is not allowed; allowed: {', '.join(meta['choices'])}")
     allowed = allowed_range(meta)

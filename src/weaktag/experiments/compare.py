@@ -38,7 +38,7 @@ from ..data import FeatureSet, build_feature_set
 from ..errors import DataError, UsageError
 from ..files import plain, write_csv, write_json, write_text_atomic
 from ..metrics.statistics import summarize, wilcoxon_pairs
-from ..supervision import SCHEMES, make_scheme
+from ..supervision import SCHEMES, make_scheme, scheme_parameters
 from ..labels.summary import report_labels
 from ..training import PreparedData, build_model, prepare_data, read_manifests
 from ..training.run import embed_prepared, seed_independent_frozen_backbone
@@ -272,8 +272,9 @@ def _check_arms(plan: ComparePlan) -> None:
                          "none")
     for position, (name, a) in enumerate(arms.items()):
         config = plan.config_of(name)
-        make_scheme(a.scheme, **config.scheme.settings())
-        if SCHEMES[a.scheme].needs_teacher and not config.scheme.teacher:
+        params = scheme_parameters(a.scheme, config.scheme)  # the arm's: the shared values it takes
+        make_scheme(a.scheme, params)  # fail now on bad scheme settings
+        if SCHEMES[a.scheme].needs_teacher and not getattr(params, "teacher", None):
             teacher = teacher_arm(name)
             if teacher not in plan.schemes[:position]:
                 raise UsageError(f"arm {name} learns from the {teacher} trial of each seed: list {teacher} before "

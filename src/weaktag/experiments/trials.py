@@ -20,7 +20,7 @@ from ..config import ExperimentConfig, TrainSection
 from ..errors import DataError, UsageError
 from ..settings import result_fields
 from ..files import plain, write_json
-from ..supervision import SCHEMES
+from ..supervision import SCHEMES, scheme_parameters
 from ..training import PreparedData, TrainResult, train
 from ..training.run import seed_independent_frozen_backbone
 
@@ -79,6 +79,7 @@ def fingerprint(config: ExperimentConfig, scheme: str | None = None) -> dict[str
     d = config.to_dict()
     settings = {k: v for k, v in d["scheme"].items() if k != "name"}
     if scheme is not None:
+        settings = asdict(scheme_parameters(scheme_of(scheme), config.scheme))  # as the arm's trial takes them
         declared = SCHEMES[scheme_of(scheme)].parameters
         # per-class loss weights change every scheme's trial; 0 (off) is left out, so trials made without them match
         settings = {k: v for k, v in settings.items() if k in declared or (k == "class_weight_beta" and v)}
@@ -109,6 +110,8 @@ def _differences(then: Any, now: Any, default: Any, prefix: str = "") -> list[st
                 old = None
             out += _differences(old, now[key], default_value, f"{prefix}{key}.")
         return out
+    if then is None and now == default:  # records made before each scheme declared its defaults held None
+        return []
     return [] if then == now else [f"{prefix[:-1]} ({then!r} then, {now!r} now)"]
 
 
@@ -119,7 +122,7 @@ def teacher_arm(arm: str) -> str:
 
 def trial_config(config: ExperimentConfig, scheme: str, seed: int, out_dir: Path) -> ExperimentConfig:
     c = copy.deepcopy(config)
-    c.scheme.name = scheme_of(scheme)
+    c.scheme = scheme_parameters(scheme_of(scheme), c.scheme)
     c.train.seed = seed
     c.output_dir = str(trial_dir(out_dir, scheme, seed))
     if SCHEMES[c.scheme.name].needs_teacher and not c.scheme.teacher:
@@ -174,7 +177,7 @@ def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> 
         raise DataError(f"{file}: unreadable trial record ({exc}); delete it to run the trial again") from None
     if record.scheme != scheme or record.seed != seed:
         raise DataError(f"{file}: not the record of {scheme} seed {seed}; delete it to run the trial again")
-    diffs = _differences(record.fingerprint or {}, expected, fingerprint(ExperimentConfig()))
+    diffs = _differences(record.fingerprint or {}, expected, fingerprint(ExperimentConfig(), scheme))
     if diffs:
         raise DataError(f"{file} was made with a different config ({'; '.join(diffs)}); use another --out-dir, "
                          f"or delete {path.parent.parent} to start over")

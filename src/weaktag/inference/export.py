@@ -69,7 +69,7 @@ from ..checkpoint import Checkpoint, load_checkpoint
 from ..errors import WeaktagError
 from ..files import atomic_path
 from ..geometry import VGGISH_FRONTEND, FrontEndSpec
-from ..models import ATTENTION_EPS, WeakTagNet
+from ..models import ATTENTION_EPS, HEADS, WeakTagNet
 
 OPSET = 17
 METADATA_KEY = "weaktag"
@@ -128,10 +128,10 @@ class ExportableNet(nn.Module):
 
 
 def output_names(has_attention: bool, head: str | None = None) -> list[str]:
-    """The exported graph's outputs; M&mnet heads (``head`` mmnet or mmnet-ms) add their pooling inputs."""
+    """The exported graph's outputs; a head may add its pooling inputs (M&mnet's: ``Head.export_outputs``)."""
     names = ["clip_probs", "segment_probs"]
     names += ["attention", "attention_raw"] if has_attention else []
-    return names + (["macro_logits", "micro_logits"] if head in ("mmnet", "mmnet-ms") else [])
+    return names + (list(HEADS[head].export_outputs) if head is not None else [])
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
-"""Networks: backbones (each declares its front end and time grid; VGGish, pretrained aisfx) and heads."""
+"""Networks: backbones (each declares its front end and time grid; VGGish, pretrained aisfx), necks and heads
+(each registered by name: :data:`BACKBONES`, :data:`HEADS`)."""
 
 from .aisfx import AISFX_GRID, AisfxBackbone
 from .backbone import TIME_STRIDE, BackboneConfig, VGGishBackbone, num_segments
-from .heads import ATTENTION_EPS, AttentionHead, MeanPoolHead, attention_pool
-from .mmnet import MICRO_HEADS, MMNetHead, micro_attention, mmnet_pool
-from .neck import NeckConfig, TemporalNeck
-from .network import HEADS, ModelConfig, WeakTagNet, pool_inputs, pool_recording
+from .heads import ATTENTION_EPS, HEADS, AttentionHead, Head, MeanPoolHead, attention_pool, head_class, register_head
+from .mmnet import MICRO_HEADS, MMNetHead, MMNetMultiScaleHead, micro_attention, mmnet_pool
+from .neck import NECK_RANGES, NeckConfig, TemporalNeck
+from .network import ModelConfig, WeakTagNet, pool_inputs, pool_recording
 from .output import ModelOutput
 from .registry import BACKBONES, backbone_class, backbone_grid, build_backbone
 
@@ -15,7 +16,10 @@ __all__ = [
     "BACKBONES",
     "HEADS",
     "MICRO_HEADS",
+    "NECK_RANGES",
     "MMNetHead",
+    "MMNetMultiScaleHead",
+    "Head",
     "TIME_STRIDE",
     "AisfxBackbone",
     "AttentionHead",
@@ -28,6 +32,8 @@ __all__ = [
     "VGGishBackbone",
     "WeakTagNet",
     "attention_pool",
+    "head_class",
+    "register_head",
     "micro_attention",
     "mmnet_pool",
     "backbone_class",

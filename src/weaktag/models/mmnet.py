@@ -26,10 +26,13 @@ chunked tagging stays exact; the other levels are computed in training mode only
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .heads import Head, register_head
 from .output import ModelOutput
 
 MICRO_HEADS = 4  # M, attention heads of f_att (the paper does not give M; Shen et al. use several)
@@ -77,8 +80,12 @@ def _halve(x: torch.Tensor) -> torch.Tensor:
     return F.max_pool1d(x, 2)
 
 
-class MMNetHead(nn.Module):
+@register_head("mmnet")
+class MMNetHead(Head):
     """M&mnet's macro and micro subnets (module doc); ``multiscale`` adds the pyramid of M&mnet-MS."""
+
+    export_outputs = ("macro_logits", "micro_logits")
+    multiscale_head: bool = False  # what from_config builds: M&mnet-MS's subclass says True
 
     def __init__(self, in_channels: int, num_classes: int, ensemble_weight: float = 0.5,
                  multiscale: bool = False) -> None:
@@ -95,6 +102,22 @@ class MMNetHead(nn.Module):
                                          for _ in range(2 * PYRAMID_LEVELS - 2))
             self.upsample = nn.ModuleList(nn.ConvTranspose1d(in_channels, in_channels, kernel_size=2, stride=2)
                                           for _ in range(PYRAMID_LEVELS - 1))
+
+    @classmethod
+    def from_config(cls, in_channels: int, config: Any) -> "MMNetHead":
+        return cls(in_channels, config.num_classes, config.ensemble_weight, multiscale=cls.multiscale_head)
+
+    @staticmethod
+    def pool_inputs(output: ModelOutput) -> torch.Tensor | None:
+        """The macro logits and f_att's logits stacked on the row axis, (B, C + M, T)."""
+        return torch.cat([output.macro_logits, output.micro_logits], dim=1)
+
+    @staticmethod
+    def pool_recording(config: Any, segment_probs: torch.Tensor, inputs: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        c = segment_probs.shape[-2]
+        clip, _, a, alpha = mmnet_pool(inputs[..., :c, :], segment_probs, inputs[..., c:, :], config.ensemble_weight)
+        return clip, alpha.unsqueeze(-2).expand_as(segment_probs), a.unsqueeze(-2).expand_as(segment_probs)
 
     def pyramid_maps(self, features: torch.Tensor) -> list[torch.Tensor]:
         """The feature maps of levels 1..2L-2: X pooled by 2, 4, ..., then upsampled back (coarse to fine)."""
@@ -123,3 +146,10 @@ class MMNetHead(nn.Module):
                            attention_raw=a.unsqueeze(1).expand(shape), segment_logits=det_logits,
                            macro_probs=macro, macro_logits=macro_logits, micro_logits=micro_logits,
                            micro_levels=levels)
+
+
+@register_head("mmnet-ms")
+class MMNetMultiScaleHead(MMNetHead):
+    """M&mnet-MS: :class:`MMNetHead` with its pyramid (``multiscale``)."""
+
+    multiscale_head = True

@@ -9,25 +9,31 @@ reach in time widens the receptive field by ``kernel // 2`` segments per layer o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..settings import at_least, check_fields
+
 
 @dataclass(frozen=True)
 class NeckConfig:
-    channels: int = 0  # 0: no neck, the head sits on the backbone's outputs
-    layers: int = 1
-    kernel: int = 3  # segments; odd, so that output segment t is centred on input segment t
-    dropout: float = 0.0  # before every neck layer's output and before the head
+    """The neck's settings, each range declared once here (field metadata; a config's ``model.neck_*``
+    fields take these ranges: :data:`NECK_RANGES`)."""
+
+    channels: int = field(default=0, metadata=at_least(0))  # 0: no neck, the head sits on the backbone's outputs
+    layers: int = field(default=1, metadata=at_least(1))
+    # segments; odd, so that output segment t is centred on input segment t
+    kernel: int = field(default=3, metadata=at_least(1))
+    # before every neck layer's output and before the head
+    dropout: float = field(default=0.0, metadata={"min": 0.0, "max_exclusive": 1.0})
 
     def __post_init__(self) -> None:
-        if self.channels < 0 or self.layers < 1 or self.kernel < 1 or self.kernel % 2 == 0:
-            raise ValueError(f"a neck needs channels >= 0, layers >= 1 and an odd kernel >= 1; got {self}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+        check_fields(self, "neck")
+        if self.kernel % 2 == 0:
+            raise ValueError(f"a neck needs an odd kernel; got {self}")
 
     @property
     def context_segments(self) -> int:
@@ -36,6 +42,10 @@ class NeckConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: each NeckConfig field's metadata (its range), by name
+NECK_RANGES = {f.name: f.metadata for f in fields(NeckConfig)}
 
 
 class TemporalNeck(nn.Module):

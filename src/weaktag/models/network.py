@@ -12,22 +12,10 @@ from ..audio import LogMel
 from ..geometry import TimeGrid
 from .backbone import BackboneConfig
 from .registry import backbone_grid, build_backbone
-from .heads import AttentionHead, MeanPoolHead, attention_pool
-from .mmnet import MMNetHead, mmnet_pool
+from .heads import HEADS, head_class
+from . import mmnet  # noqa: F401  (registers the M&mnet heads)
 from .neck import NeckConfig, TemporalNeck
 from .output import ModelOutput
-
-
-#: head kinds (``ModelConfig.head``); schemes declare theirs (``TrainingScheme.head``)
-HEADS: tuple[str, ...] = ("attention", "mean", "mmnet", "mmnet-ms")
-
-
-def build_head(config: "ModelConfig", in_channels: int) -> nn.Module:
-    if config.head == "attention":
-        return AttentionHead(in_channels, config.num_classes)
-    if config.head == "mean":
-        return MeanPoolHead(in_channels, config.num_classes)
-    return MMNetHead(in_channels, config.num_classes, config.ensemble_weight, multiscale=config.head == "mmnet-ms")
 
 
 @dataclass(frozen=True)
@@ -45,10 +33,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         head = self.head or ("attention" if self.attention else "mean")
-        if head not in HEADS:
-            raise ValueError(f"unknown head {head!r}; choose one of: {', '.join(HEADS)}")
+        cls = head_class(head)
         object.__setattr__(self, "head", head)  # frozen: normalised once, here
-        object.__setattr__(self, "attention", head != "mean")
+        object.__setattr__(self, "attention", cls.has_attention)
 
     @property
     def grid(self) -> TimeGrid:
@@ -78,26 +65,18 @@ class ModelConfig:
 def pool_inputs(config: ModelConfig, output: ModelOutput) -> torch.Tensor | None:
     """The per-segment outputs besides X^a that ``config``'s head pools over time, (B, rows, T): X^b
     (attention), the macro logits and f_att's logits stacked on the row axis (C + M rows; M&mnet), or
-    None (mean pooling). Chunked tagging stitches these and re-pools them with :func:`pool_recording`."""
-    if config.head == "attention":
-        return output.attention_raw
-    if config.head == "mean":
-        return None
-    return torch.cat([output.macro_logits, output.micro_logits], dim=1)
+    None (mean pooling); each head's :meth:`~weaktag.models.heads.Head.pool_inputs`. Chunked tagging
+    stitches these and re-pools them with :func:`pool_recording`."""
+    return HEADS[config.head].pool_inputs(output)
 
 
 def pool_recording(config: ModelConfig, segment_probs: torch.Tensor, inputs: torch.Tensor | None
                    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """(clip probabilities, attention, attention_raw) over the last axis from X^a and :func:`pool_inputs`:
     the same pooling as the head's, for outputs stitched from chunks of one recording."""
-    if config.head == "mean" or inputs is None:
+    if inputs is None:
         return segment_probs.mean(dim=-1), None, None
-    if config.head == "attention":
-        attention, clip = attention_pool(segment_probs, inputs)
-        return clip, attention, inputs
-    c = segment_probs.shape[-2]
-    clip, _, a, alpha = mmnet_pool(inputs[..., :c, :], segment_probs, inputs[..., c:, :], config.ensemble_weight)
-    return clip, alpha.unsqueeze(-2).expand_as(segment_probs), a.unsqueeze(-2).expand_as(segment_probs)
+    return HEADS[config.head].pool_recording(config, segment_probs, inputs)
 
 
 class WeakTagNet(nn.Module):
@@ -110,7 +89,7 @@ class WeakTagNet(nn.Module):
         self.grid: TimeGrid = config.grid
         self.frontend = LogMel(self.grid.frontend)
         self.neck = TemporalNeck(self.backbone.out_channels, config.neck)
-        self.head = build_head(config, self.neck.out_channels)
+        self.head = HEADS[config.head].from_config(self.neck.out_channels, config)
 
     @property
     def has_attention(self) -> bool:

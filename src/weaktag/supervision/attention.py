@@ -8,16 +8,27 @@ model's own X^a (self-supervision, row 6; see :mod:`weaktag.supervision.self_sup
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 
 from ..models import ModelOutput
-from .base import Batch, LossTerms, TrainingScheme, bce, masked_clip_mean
+from ..settings import at_least, choices
+from .base import Batch, LossTerms, SchemeParameters, TrainingScheme, bce, masked_clip_mean
+from .registry import register_scheme
 from .self_supervised import pseudo_strong_labels
 
 ATTENTION_TARGETS = ("normalized", "raw")
+
+
+@dataclass
+class AttentionParameters(SchemeParameters):
+    """The parameters of the attention schemes with attention terms (rows 5, 6 and their combination)."""
+
+    alpha: float = field(default=1.0, metadata=at_least(0.0, finite=True))  # the attention terms' weight
+    # what L_att is on: A ("normalized", the paper's text) or X^b before normalisation ("raw")
+    attention_target: str = field(default="normalized", metadata=choices(*ATTENTION_TARGETS))
 
 
 def attention_loss(output: ModelOutput, target: torch.Tensor, attention_target: str = "normalized",
@@ -42,47 +53,41 @@ def attention_loss(output: ModelOutput, target: torch.Tensor, attention_target: 
 
 
 class AttentionScheme(TrainingScheme):
-    """Attention trained on clip labels, with the attention terms its class switches on."""
+    """Attention trained on clip labels, with the attention terms its class switches on (weighed by
+    ``params.alpha``, which a scheme with terms takes: :class:`AttentionParameters`)."""
 
+    Parameters = AttentionParameters
+    params: AttentionParameters
     strong_term: ClassVar[bool] = False  # L_att(A, Y) on strongly labelled clips
     self_term: ClassVar[bool] = False  # L_att(A, P), P pseudo-strong labels from X^a
-
-    def __init__(self, alpha: float = 1.0, attention_target: str = "normalized") -> None:
-        if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha >= 0):
-            raise ValueError(f"scheme.alpha must be a finite number >= 0, not {alpha!r}")
-        if attention_target not in ATTENTION_TARGETS:
-            raise ValueError(f"scheme.attention_target must be one of {ATTENTION_TARGETS}, not {attention_target!r}")
-        self.alpha = float(alpha)
-        self.attention_target = attention_target
 
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         w = self.class_weights
         pred = bce(output.clip_probs, batch.weak, weight=w)
         parts = {"pred": pred}
         if self.strong_term:
-            parts["att_strong"] = masked_clip_mean(attention_loss(output, batch.strong, self.attention_target, w),
-                                                   batch.has_strong)
+            parts["att_strong"] = masked_clip_mean(attention_loss(output, batch.strong, self.params.attention_target,
+                                                                  w), batch.has_strong)
         if self.self_term:
             pseudo = pseudo_strong_labels(output.segment_probs, batch.weak)
-            parts["att_self"] = attention_loss(output, pseudo, self.attention_target, w).mean()
+            parts["att_self"] = attention_loss(output, pseudo, self.params.attention_target, w).mean()
         attention_terms = [parts[k] for k in ("att_strong", "att_self") if k in parts]
         if not attention_terms:
             return LossTerms(pred, parts)
-        return LossTerms(pred + self.alpha * sum(attention_terms[1:], attention_terms[0]), parts)
+        return LossTerms(pred + self.params.alpha * sum(attention_terms[1:], attention_terms[0]), parts)
 
 
+@register_scheme
 class Attention(AttentionScheme):
-    """Row 4: unsupervised attention, L = L_pred."""
+    """Row 4: unsupervised attention, L = L_pred (no attention term, so no parameter)."""
 
     name = "attention"
     description = "attention; L_pred only"
     table_i_row = 4
-    parameters = ()
-
-    def __init__(self) -> None:
-        super().__init__()
+    Parameters = SchemeParameters
 
 
+@register_scheme
 class StronglySupervisedAttention(AttentionScheme):
     """Row 5: L = L_pred + alpha * L_att(A, Y), the attention term on strongly labelled clips only."""
 
@@ -92,10 +97,10 @@ class StronglySupervisedAttention(AttentionScheme):
     needs_strong = True
     attention_supervision = "strong"
     table_i_row = 5
-    parameters = ("alpha", "attention_target")
     strong_term = True
 
 
+@register_scheme
 class SelfSupervisedAttention(AttentionScheme):
     """Row 6: L = L_pred + alpha * L_att(A, P) with on-the-fly pseudo-strong labels P."""
 
@@ -103,10 +108,10 @@ class SelfSupervisedAttention(AttentionScheme):
     description = "attention; L_pred + alpha * L_att(A, P), P from binarised X^a"
     attention_supervision = "self"
     table_i_row = 6
-    parameters = ("alpha", "attention_target")
     self_term = True
 
 
+@register_scheme
 class StrongAndSelfSupervisedAttention(AttentionScheme):
     """Both attention terms: strong clips get L_att(A, Y) and L_att(A, P); weak-only clips get L_att(A, P)."""
 
@@ -114,6 +119,5 @@ class StrongAndSelfSupervisedAttention(AttentionScheme):
     description = "attention; L_pred + alpha * (L_att(A, Y) on strong clips + L_att(A, P))"
     labels = "weak+strong"
     attention_supervision = "strong+self"
-    parameters = ("alpha", "attention_target")
     strong_term = True
     self_term = True

@@ -17,7 +17,7 @@ Conventions shared by every scheme (the paper is ambiguous on both, so we choose
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import torch
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from ..batch import Batch
 from ..models import ModelOutput
+from ..settings import at_least
 from .self_supervised import pseudo_strong_labels
 
 _CLAMP = 1e-7  # keeps log() finite for probabilities at exactly 0 or 1
@@ -101,6 +102,22 @@ def masked_clip_mean(per_clip: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
 LabelKind = Literal["weak", "strong", "weak+strong"]
 
 
+@dataclass
+class SchemeParameters:
+    """A config's ``scheme`` section: which scheme, and its parameters. This class holds what every
+    scheme takes; a scheme with parameters of its own declares a subclass (its :attr:`TrainingScheme.Parameters`),
+    one field per parameter with its type, default and range (field metadata, :mod:`weaktag.settings`),
+    read from ``scheme.<key>`` in a config and checked by the same code that checks config files."""
+
+    name: str = ""  # the scheme (weaktag.supervision.SCHEMES); set by scheme_parameters and configs
+    # > 0: per-class loss weights of M&mnet's eq. 11 with this beta (the paper: 0.3), from the training
+    # set's label prevalence, for any scheme (class_weights; set by training); 0: unweighted
+    class_weight_beta: float = field(default=0.0, metadata=at_least(0.0))
+
+    def check(self) -> None:
+        """Rules between parameters, beyond each one's range; ValueError naming the keys."""
+
+
 class TrainingScheme(ABC):
     """One row of the paper's Table I (or a peer method): its model head, its labels and its loss.
 
@@ -116,7 +133,9 @@ class TrainingScheme(ABC):
     * ``attention_supervision``: what supervises the attention: ``none``, ``strong``, ``self``
       or ``strong+self`` (empty for schemes without attention);
     * ``table_i_row``: its row in the paper's Table I (None for weaktag's own schemes);
-    * ``parameters``: the keyword parameters it takes (``scheme.<name>`` in a config).
+    * ``Parameters``: its parameter dataclass (:class:`SchemeParameters` or a subclass); a scheme is
+      built from an instance of it (``weaktag.supervision.make_scheme``); ``parameters``, the names
+      of the fields it adds (``scheme.<name>`` in a config), is derived from it when it registers.
     """
 
     name: ClassVar[str] = ""
@@ -126,12 +145,16 @@ class TrainingScheme(ABC):
     uses_attention: ClassVar[bool] = True
     attention_supervision: ClassVar[str] = "none"
     table_i_row: ClassVar[int | None] = None
-    parameters: ClassVar[tuple[str, ...]] = ()
+    Parameters: ClassVar[type[SchemeParameters]] = SchemeParameters
+    parameters: ClassVar[tuple[str, ...]] = ()  # set by weaktag.supervision.register_scheme
     head: ClassVar[str] = ""
 
     #: per-class loss weights (:func:`class_weights`, set by training when ``scheme.class_weight_beta`` > 0);
     #: every BCE term against labels is weighted by them on its class axis; None: unweighted
     class_weights: torch.Tensor | None = None
+
+    def __init__(self, params: SchemeParameters) -> None:
+        self.params = params
 
     @classmethod
     def head_kind(cls) -> str:

@@ -20,6 +20,7 @@ import torch
 from ..models import ModelOutput
 from .base import Batch, LossTerms, bce, segment_bce
 from .pooling import PoolingScheme
+from .registry import register_scheme
 
 PLAT_THRESHOLD = 0.5  # of each clip and class's CAM peak: the segments PLAT labels positive
 
@@ -33,6 +34,7 @@ def extrapolated_labels(segment_probs: torch.Tensor, weak: torch.Tensor, thresho
         return (relative > threshold).float() * (weak.float().unsqueeze(-1) > 0.5).float()
 
 
+@register_scheme
 class StrongLabelAssumption(PoolingScheme):
     """SLAT: the clip labels broadcast to every segment, BCE(X^a, y) before any pooling."""
 
@@ -45,6 +47,7 @@ class StrongLabelAssumption(PoolingScheme):
         return LossTerms(segment, {"segment": segment})
 
 
+@register_scheme
 class PredictedLabelAssumption(PoolingScheme):
     """PLAT: BCE(y-hat, y) + BCE(X^a, labels extrapolated from the class activation maps)."""
 

@@ -2,7 +2,8 @@
 :class:`~weaktag.supervision.attention.SelfSupervisedAttention`, unchanged).
 
 ``attention-self-ext`` trains ``L_pred + alpha(epoch) * L_att(A, P)`` like row 6, with each of
-these switched by a ``scheme.*`` setting (the defaults were chosen on validation data; see README):
+these switched by a ``scheme.*`` setting (:class:`ExtendedParameters`; the defaults were chosen on
+validation data; see README):
 
 * ``pseudo_threshold`` / ``pseudo_quantile`` / ``peak_ratio`` / ``confidence_gate``: how P is made
   (:class:`~weaktag.supervision.self_supervised.PseudoLabelRule`);
@@ -21,16 +22,38 @@ these switched by a ``scheme.*`` setting (the defaults were chosen on validation
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
 
 import torch
 
 from ..models import ModelOutput
-from .attention import AttentionScheme
+from ..settings import at_least, choices
+from .attention import AttentionParameters, AttentionScheme
 from .base import _CLAMP, Batch, LossTerms, bce
-from .self_supervised import PseudoLabelRule, pseudo_labels
+from .registry import register_scheme
+from .self_supervised import THRESHOLD_RULES, PseudoLabelRule, pseudo_labels
 
 PSEUDO_TARGETS = ("binary", "distribution")
+UNIT = {"min": 0.0, "max": 1.0}
+
+
+@dataclass
+class ExtendedParameters(AttentionParameters):
+    """Row 6's parameters and the extension's (module docstring)."""
+
+    pseudo_threshold: str = field(default="peak-relative", metadata=choices(*THRESHOLD_RULES))  # theta's rule
+    pseudo_quantile: float = field(default=0.9, metadata=UNIT)  # the absent classes' quantile (absent-quantile)
+    peak_ratio: float = field(default=0.5, metadata=UNIT)  # of the way to each class's peak (peak-relative)
+    confidence_gate: float = field(default=0.0, metadata=UNIT)  # present classes with y-hat_c below it: no P row
+    pseudo_target: str = field(default="binary", metadata=choices(*PSEUDO_TARGETS))  # BCE of A vs P, or vs P/k
+    alpha_warmup_epochs: int = field(default=0, metadata=at_least(0))  # alpha ramps from 0 over these epochs
+    teacher_decay: float = field(default=0.0, metadata={"min": 0.0, "max_exclusive": 1.0})  # > 0: a mean teacher
+    segment_weight: float = field(default=0.0, metadata=at_least(0.0, finite=True))  # > 0: also BCE(X^a, P)
+
+    def check(self) -> None:
+        if self.pseudo_target == "distribution" and self.attention_target != "normalized":
+            raise ValueError("scheme.pseudo_target=distribution needs scheme.attention_target=normalized "
+                             f"(A is a distribution over time), not {self.attention_target!r}")
 
 
 def distribution_attention_loss(attention: torch.Tensor, pseudo: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -63,6 +86,7 @@ def segment_self_training_loss(segment_probs: torch.Tensor, pseudo: torch.Tensor
     return (per_row * use).sum() / use.sum().clamp(min=1.0)
 
 
+@register_scheme
 class ExtendedSelfSupervisedAttention(AttentionScheme):
     """weaktag's extension of row 6 (see the module docstring); weak labels only."""
 
@@ -70,46 +94,24 @@ class ExtendedSelfSupervisedAttention(AttentionScheme):
     description = "attention; L_pred + alpha * L_att(A, P), weaktag's pseudo-label rule (extension)"
     attention_supervision = "self"
     table_i_row = None
-    parameters = ("alpha", "attention_target", "pseudo_threshold", "pseudo_quantile", "peak_ratio",
-                  "confidence_gate", "pseudo_target", "alpha_warmup_epochs", "teacher_decay", "segment_weight")
+    Parameters = ExtendedParameters
+    params: ExtendedParameters
     self_term = True
 
-    def __init__(self, alpha: float = 1.0, attention_target: str = "normalized",
-                 pseudo_threshold: str | None = None, pseudo_quantile: float | None = None,
-                 peak_ratio: float | None = None, confidence_gate: float | None = None,
-                 pseudo_target: str | None = None, alpha_warmup_epochs: int | None = None,
-                 teacher_decay: float | None = None, segment_weight: float | None = None) -> None:
-        super().__init__(alpha, attention_target)
-        defaults = PseudoLabelRule()
-        self.rule = PseudoLabelRule(
-            pseudo_threshold or "peak-relative",
-            defaults.quantile if pseudo_quantile is None else float(pseudo_quantile),
-            defaults.peak_ratio if peak_ratio is None else float(peak_ratio),
-            0.0 if confidence_gate is None else float(confidence_gate))
-        self.pseudo_target = pseudo_target or "binary"
-        if self.pseudo_target not in PSEUDO_TARGETS:
-            raise ValueError(f"scheme.pseudo_target must be one of {PSEUDO_TARGETS}, not {self.pseudo_target!r}")
-        if self.pseudo_target == "distribution" and attention_target != "normalized":
-            raise ValueError("scheme.pseudo_target=distribution needs scheme.attention_target=normalized "
-                             f"(A is a distribution over time), not {attention_target!r}")
-        self.alpha_warmup_epochs = 0 if alpha_warmup_epochs is None else int(alpha_warmup_epochs)
-        if self.alpha_warmup_epochs < 0:
-            raise ValueError(f"scheme.alpha_warmup_epochs must be >= 0, not {alpha_warmup_epochs!r}")
-        decay = 0.0 if teacher_decay is None else float(teacher_decay)
-        if not (math.isfinite(decay) and 0.0 <= decay < 1.0):
-            raise ValueError(f"scheme.teacher_decay must be in [0, 1), not {teacher_decay!r}")
-        self.teacher_decay = decay
-        self.segment_weight = 0.0 if segment_weight is None else float(segment_weight)
-        if not (math.isfinite(self.segment_weight) and self.segment_weight >= 0):
-            raise ValueError(f"scheme.segment_weight must be a number >= 0, not {segment_weight!r}")
-        self._ramp = 1.0 if self.alpha_warmup_epochs == 0 else 0.0
+    def __init__(self, params: ExtendedParameters) -> None:
+        super().__init__(params)
+        self.rule = PseudoLabelRule(params.pseudo_threshold, float(params.pseudo_quantile), float(params.peak_ratio),
+                                    float(params.confidence_gate))
+        self.teacher_decay = float(params.teacher_decay)  # read by training (the mean teacher)
+        self._ramp = 1.0 if params.alpha_warmup_epochs == 0 else 0.0
 
     def start_epoch(self, epoch: int) -> None:
-        self._ramp = 1.0 if self.alpha_warmup_epochs == 0 else min(1.0, epoch / self.alpha_warmup_epochs)
+        warmup = self.params.alpha_warmup_epochs
+        self._ramp = 1.0 if warmup == 0 else min(1.0, epoch / warmup)
 
     @property
     def current_alpha(self) -> float:
-        return self.alpha * self._ramp
+        return self.params.alpha * self._ramp
 
     def _pseudo(self, source: ModelOutput, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         return pseudo_labels(source.segment_probs, batch.weak, self.rule, source.clip_probs)
@@ -122,15 +124,15 @@ class ExtendedSelfSupervisedAttention(AttentionScheme):
             raise ValueError("attention loss needs a model with an attention head (L8-b)")
         pred = bce(output.clip_probs, batch.weak, weight=self.class_weights)  # the attention terms stay unweighted
         pseudo, rows = self._pseudo(teacher if teacher is not None else output, batch)
-        if self.pseudo_target == "distribution":
+        if self.params.pseudo_target == "distribution":
             att = distribution_attention_loss(output.attention, pseudo, rows)
         else:
-            source = output.attention if self.attention_target == "normalized" else output.attention_raw
+            source = output.attention if self.params.attention_target == "normalized" else output.attention_raw
             att = binary_row_attention_loss(source, pseudo, rows)
         total = pred + self.current_alpha * att
         parts = {"pred": pred, "att_self": att}
-        if self.segment_weight > 0:
+        if self.params.segment_weight > 0:
             parts["segment_self"] = segment_self_training_loss(output.segment_probs, pseudo, rows, batch.weak)
-            total = total + self.current_alpha * self.segment_weight * parts["segment_self"]
+            total = total + self.current_alpha * self.params.segment_weight * parts["segment_self"]
         return LossTerms(total, parts)
 

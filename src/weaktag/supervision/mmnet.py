@@ -15,12 +15,14 @@ paper): nothing else supervises it. M&mnet has one level (the head input); M&mne
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
 
 import torch
 
 from ..models import MICRO_HEADS, ModelOutput
-from .base import Batch, LossTerms, TrainingScheme, logit_bce
+from ..settings import at_least
+from .base import Batch, LossTerms, SchemeParameters, TrainingScheme, logit_bce
+from .registry import register_scheme
 
 
 def micro_loss(segment_logits: torch.Tensor, attention: torch.Tensor, weak: torch.Tensor,
@@ -31,24 +33,26 @@ def micro_loss(segment_logits: torch.Tensor, attention: torch.Tensor, weak: torc
     return ((attention.float() / MICRO_HEADS) * per_segment).sum(dim=-1).mean()
 
 
+@dataclass
+class MMNetParameters(SchemeParameters):
+    micro_weight: float = field(default=1.0, metadata=at_least(0.0, finite=True))  # lambda of the micro loss
+    # mu of the ensemble prediction (1: M&mnet without EP)
+    ensemble_weight: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+
+
+@register_scheme
 class MMNet(TrainingScheme):
     """M&mnet: macro subnet + one attentional micro subnet, ensemble prediction at inference."""
 
     name = "mmnet"
     description = "M&mnet: BCE(y-hat, y) + lambda * sum_t a_t BCE(d-hat_t, y); EP mu y-hat + (1-mu) sum alpha d-hat"
     head = "mmnet"
-    parameters = ("micro_weight", "ensemble_weight")
-
-    def __init__(self, micro_weight: float = 1.0, ensemble_weight: float = 0.5) -> None:
-        if not (isinstance(micro_weight, (int, float)) and math.isfinite(micro_weight) and micro_weight >= 0):
-            raise ValueError(f"scheme.micro_weight must be a finite number >= 0, not {micro_weight!r}")
-        if not (isinstance(ensemble_weight, (int, float)) and 0.0 <= ensemble_weight <= 1.0):
-            raise ValueError(f"scheme.ensemble_weight must be in [0, 1] (1: no ensemble), not {ensemble_weight!r}")
-        self.micro_weight = float(micro_weight)
-        self.ensemble_weight = float(ensemble_weight)
+    Parameters = MMNetParameters
+    params: MMNetParameters
 
     def model_options(self) -> dict[str, float]:
-        return {"ensemble_weight": self.ensemble_weight}  # mu lives in the model: tagging and ONNX apply it
+        # mu lives in the model: tagging and ONNX apply it
+        return {"ensemble_weight": float(self.params.ensemble_weight)}
 
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         if output.macro_logits is None or not output.micro_levels:
@@ -62,9 +66,10 @@ class MMNet(TrainingScheme):
         parts = {"macro": macro, "micro": total_micro}
         if len(micro) > 1:
             parts.update({f"micro_{level}": value for level, value in enumerate(micro)})
-        return LossTerms(macro + self.micro_weight * total_micro, parts)
+        return LossTerms(macro + self.params.micro_weight * total_micro, parts)
 
 
+@register_scheme
 class MMNetMultiScale(MMNet):
     """M&mnet-MS: micro subnets on a five-level pyramid of the head input (eq. 10; see weaktag.models.mmnet)."""
 

@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from ..models import ModelOutput
 from .base import Batch, LossTerms, TrainingScheme, bce, masked_clip_mean, segment_bce
+from .registry import register_scheme
 
 
 class PoolingScheme(TrainingScheme):
@@ -31,6 +32,7 @@ class PoolingScheme(TrainingScheme):
         return LossTerms(sum(terms[1:], terms[0]), parts)
 
 
+@register_scheme
 class PoolWeak(PoolingScheme):
     """Row 1: mean-pooled clip prediction against the weak labels."""
 
@@ -39,6 +41,7 @@ class PoolWeak(PoolingScheme):
     table_i_row = 1
 
 
+@register_scheme
 class PoolStrong(PoolingScheme):
     """Row 2: segment predictions X^a against the strong segment labels Y, no pooling in training."""
 
@@ -51,6 +54,7 @@ class PoolStrong(PoolingScheme):
     segment_term = True
 
 
+@register_scheme
 class PoolWeakStrong(PoolingScheme):
     """Row 3: the segment loss before pooling plus the clip loss after mean pooling."""
 

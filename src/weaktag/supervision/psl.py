@@ -13,12 +13,23 @@ teacher's, or another backbone on the same front end).
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
+from typing import Optional
 
 from ..models import ModelOutput
-from .base import Batch, LossTerms, TrainingScheme, bce
+from .base import Batch, LossTerms, SchemeParameters, TrainingScheme, bce
+from .registry import register_scheme
 
 
+@dataclass
+class PSLParameters(SchemeParameters):
+    # the teacher checkpoint (in compare, none: the same recipe's attention trial of each seed)
+    teacher: Optional[str] = None
+    chunk_seconds: float = field(default=2.0, metadata={"min_exclusive": 0.0, "finite": True})  # chunk length
+    teacher_weight: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})  # w of the teacher's labels
+
+
+@register_scheme
 class PseudoStrongLabelStudent(TrainingScheme):
     """The PSL student: chunk-level targets from a teacher, mixed with the clip labels."""
 
@@ -26,17 +37,13 @@ class PseudoStrongLabelStudent(TrainingScheme):
     description = "PSL student: w * BCE(y-hat, teacher on chunk) + (1 - w) * BCE(y-hat, y)"
     labels = "weak"
     attention_supervision = "none"
-    parameters = ("teacher", "chunk_seconds", "teacher_weight")
+    Parameters = PSLParameters
     needs_teacher = True
 
-    def __init__(self, teacher: str | None = None, chunk_seconds: float = 2.0, teacher_weight: float = 0.5) -> None:
-        if not (isinstance(chunk_seconds, (int, float)) and math.isfinite(chunk_seconds) and chunk_seconds > 0):
-            raise ValueError(f"scheme.chunk_seconds must be a number > 0, not {chunk_seconds!r}")
-        if not (isinstance(teacher_weight, (int, float)) and 0.0 <= teacher_weight <= 1.0):
-            raise ValueError(f"scheme.teacher_weight must be in [0, 1], not {teacher_weight!r}")
-        self.teacher = teacher
-        self.chunk_seconds = float(chunk_seconds)
-        self.teacher_weight = float(teacher_weight)
+    def __init__(self, params: PSLParameters) -> None:
+        super().__init__(params)
+        self.teacher = params.teacher  # training reads these two to make the teacher-labelled chunks
+        self.chunk_seconds = float(params.chunk_seconds)
 
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         if batch.teacher is None:
@@ -44,6 +51,6 @@ class PseudoStrongLabelStudent(TrainingScheme):
                              "batch has no teacher labels")
         from_teacher = bce(output.clip_probs, batch.teacher, weight=self.class_weights)
         from_labels = bce(output.clip_probs, batch.weak, weight=self.class_weights)
-        w = self.teacher_weight
+        w = self.params.teacher_weight
         return LossTerms(w * from_teacher + (1.0 - w) * from_labels,
                          {"teacher": from_teacher, "pred": from_labels})

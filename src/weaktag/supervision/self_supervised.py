@@ -51,24 +51,13 @@ def pseudo_strong_labels(segment_probs: torch.Tensor, weak: torch.Tensor) -> tor
 
 @dataclass(frozen=True)
 class PseudoLabelRule:
-    """How P is made (weaktag's extension; the defaults are the paper's rule)."""
+    """How P is made (weaktag's extension; the defaults are the paper's rule). The scheme that uses it
+    builds it from its checked parameters (``ExtendedParameters``, which declares each one's range)."""
 
-    threshold: str = "absent-mean"
+    threshold: str = "absent-mean"  # one of THRESHOLD_RULES
     quantile: float = 0.9  # for absent-quantile
     peak_ratio: float = 0.5  # for peak-relative
     confidence_gate: float = 0.0  # present classes with y-hat_c below it get no pseudo-label row
-
-    def __post_init__(self) -> None:
-        if self.threshold not in THRESHOLD_RULES:
-            raise ValueError(f"scheme.pseudo_threshold must be one of {THRESHOLD_RULES}, not {self.threshold!r}")
-        for name in ("quantile", "peak_ratio", "confidence_gate"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"pseudo-label {name} must be in [0, 1], not {value!r}")
-
-    @property
-    def is_paper_rule(self) -> bool:
-        return self.threshold == "absent-mean" and self.confidence_gate == 0.0
 
 
 def class_thresholds(xa: torch.Tensor, weak: torch.Tensor, rule: PseudoLabelRule) -> torch.Tensor:
@@ -80,8 +69,10 @@ def class_thresholds(xa: torch.Tensor, weak: torch.Tensor, rule: PseudoLabelRule
     elif rule.threshold == "absent-quantile":
         flat = torch.where(absent > 0, xa, torch.full_like(xa, float("nan"))).flatten(1)
         theta = torch.nanquantile(flat, rule.quantile, dim=1) if flat.shape[1] else flat.new_zeros(len(flat))
-    else:  # absent-mean and peak-relative start from the paper's theta
+    elif rule.threshold in ("absent-mean", "peak-relative"):  # both start from the paper's theta
         theta = _absent_mean(xa, absent)
+    else:
+        raise ValueError(f"unknown pseudo-label threshold rule {rule.threshold!r}; choose one of {THRESHOLD_RULES}")
     theta = torch.where(n_absent > 0, theta, torch.full_like(theta, FALLBACK_THRESHOLD))
     theta = theta.view(-1, 1).expand(xa.shape[0], xa.shape[1])
     if rule.threshold == "peak-relative":

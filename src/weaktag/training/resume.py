@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..config import ExperimentConfig, TrainSection
+from ..config import DEFAULT_SCHEME, ExperimentConfig, TrainSection, from_flat_scheme
 from ..errors import CheckpointError, UsageError
 from ..models.transfer import load_weights_file
 from ..stopping import Stopped
@@ -56,6 +56,9 @@ def resumable_checkpoint(config: ExperimentConfig) -> Path:
         raise UsageError(f"{path}: the run finished {finished} epochs already; resume with train.max_epochs of at "
                          f"least {finished}")
     written = (saved.get("weaktag") or {}).get("experiment")
+    if isinstance(written, dict) and isinstance(written.get("scheme"), dict):  # also the old flat scheme section
+        scheme = written["scheme"]
+        written = {**written, "scheme": from_flat_scheme(scheme, scheme.get("name", DEFAULT_SCHEME))}
     if written is not None and written != resumable_settings(config):
         keys = _differing_keys(written, resumable_settings(config))
         raise UsageError(f"{path}: written by a run with other settings ({', '.join(keys)}); resume with the "

@@ -228,7 +228,7 @@ def _train(config: ExperimentConfig, data: PreparedData | None, say: Callable[[s
            callbacks: Sequence[L.Callback]) -> TrainResult:
     started = time.time()
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-    scheme = make_scheme(config.scheme.name, **config.scheme.settings())
+    scheme = make_scheme(config.scheme.name, config.scheme)
     data = _usable_data(config, data, scheme, say)
     if config.scheme.class_weight_beta > 0:  # eq. 11 of M&mnet, from the training labels' prevalence
         prevalence = torch.from_numpy(np.asarray(data.train.weak, dtype=np.float32)).mean(dim=0)
