@@ -18,20 +18,22 @@ from typing import Any
 import pytest
 import torch
 
-from weaktag.config import AugmentConfig, DataConfig, ExperimentConfig, ModelSection, SchemeSection, TrainSection
+from weaktag.config import AugmentConfig, DataConfig, ExperimentConfig, ModelSection, TrainSection
 from weaktag.experiments.trials import TRIAL_FILE, TrialRecord, fingerprint, read_trial
 from weaktag.settings import result_fields
-from weaktag.supervision import SCHEMES
+from weaktag.supervision import SCHEMES, scheme_parameters
 from weaktag.training.run import resumable_checkpoint, resumable_settings
 
-SECTIONS = {"data": DataConfig, "model": ModelSection, "scheme": SchemeSection, "augment": AugmentConfig}
+SECTIONS = {"data": DataConfig, "model": ModelSection, "augment": AugmentConfig}
 #: the trial's seed is what a comparison varies: it picks another trial, it is not compared with the record
 VARIED_BY_COMPARE = {"seed"}
 LEARNS = [f for f in result_fields(TrainSection) if f not in VARIED_BY_COMPARE]
 RUNS = list(result_fields(TrainSection, affects=False))
 EXTENDS = [f.name for f in dataclasses.fields(TrainSection) if f.metadata.get("resume_may_change")]
-SECTION_FIELDS = [(section, f.name) for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
-                  if (section, f.name) != ("scheme", "name")]  # the arm names the scheme
+SECTION_FIELDS = [(section, f.name) for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+#: every scheme's own parameters, each changed under that scheme (the arm names the scheme)
+SCHEME_FIELDS = [(f"scheme:{name}", f.name) for name, cls in SCHEMES.items()
+                 for f in dataclasses.fields(cls.Parameters) if f.name != "name"]
 
 
 def _other_value(value: Any, field: dataclasses.Field) -> Any:
@@ -52,19 +54,22 @@ def _other_value(value: Any, field: dataclasses.Field) -> Any:
     return "another" if value is None else f"{value}-another"
 
 
+def _scheme_config(section: str, config: ExperimentConfig | None = None) -> tuple[ExperimentConfig, str, str]:
+    """(config, arm, section attribute) for a SECTION_FIELDS or SCHEME_FIELDS section."""
+    config = config or ExperimentConfig()
+    if not section.startswith("scheme:"):
+        return config, "attention", section
+    arm = section.partition(":")[2]
+    config.scheme = scheme_parameters(arm)
+    return config, arm, "scheme"
+
+
 def _changed(config: ExperimentConfig, section: str, name: str) -> ExperimentConfig:
     changed, part = copy.deepcopy(config), getattr(config, section)
     value = _other_value(getattr(part, name), next(f for f in dataclasses.fields(part) if f.name == name))
     setattr(changed, section, dataclasses.replace(part, **{name: value}))  # the model section is frozen
     assert getattr(getattr(changed, section), name) != getattr(part, name)
     return changed
-
-
-def _arm_taking(section: str, name: str) -> str:
-    """An arm whose trials a field changes: for a scheme setting, a scheme that takes it."""
-    if section != "scheme" or name == "class_weight_beta":  # per-class loss weights change every scheme
-        return "attention"
-    return next(s for s, cls in SCHEMES.items() if name in cls.parameters)
 
 
 def _finished_trial(folder: Path, config: ExperimentConfig, arm: str) -> None:
@@ -85,9 +90,9 @@ def test_every_train_field_is_marked() -> None:
     assert set(TrainSection.resume_must_match()) == set(result_fields(TrainSection)) - set(EXTENDS)
 
 
-@pytest.mark.parametrize("section, name", [("train", f) for f in LEARNS] + SECTION_FIELDS)
+@pytest.mark.parametrize("section, name", [("train", f) for f in LEARNS] + SECTION_FIELDS + SCHEME_FIELDS)
 def test_a_result_field_changed_makes_a_finished_trial_not_reusable(section: str, name: str, tmp_path: Path) -> None:
-    config, arm = ExperimentConfig(), _arm_taking(section, name)
+    config, arm, section = _scheme_config(section)
     _finished_trial(tmp_path / "trial", config, arm)
     assert read_trial(tmp_path / "trial", arm, 0, fingerprint(config, arm)) is not None
     with pytest.raises(ValueError, match=rf"made with a different config \({section}\.{name} "):
@@ -104,9 +109,9 @@ def test_a_runs_field_changed_keeps_a_finished_trial(name: str, tmp_path: Path) 
     assert record is not None and record.scheme == "attention"
 
 
-def _stopped_run(tmp_path: Path) -> ExperimentConfig:
+def _stopped_run(tmp_path: Path, config: ExperimentConfig | None = None) -> ExperimentConfig:
     """A config whose output_dir holds the last.ckpt of a run stopped after its first epoch."""
-    config = ExperimentConfig(output_dir=str(tmp_path / "run"))
+    config = config or ExperimentConfig(output_dir=str(tmp_path / "run"))
     config.train.max_epochs = 5
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     torch.save({"state_dict": {}, "epoch": 0, "weaktag": {"experiment": resumable_settings(config)}},
@@ -114,9 +119,11 @@ def _stopped_run(tmp_path: Path) -> ExperimentConfig:
     return config
 
 
-@pytest.mark.parametrize("section, name", [("train", f) for f in TrainSection.resume_must_match()] + SECTION_FIELDS)
+@pytest.mark.parametrize("section, name", [("train", f) for f in TrainSection.resume_must_match()] + SECTION_FIELDS
+                         + SCHEME_FIELDS)
 def test_a_resume_must_match_field_changed_refuses_to_resume(section: str, name: str, tmp_path: Path) -> None:
-    config = _stopped_run(tmp_path)
+    config, _, section = _scheme_config(section, ExperimentConfig(output_dir=str(tmp_path / "run")))
+    config = _stopped_run(tmp_path, config)
     assert resumable_checkpoint(config).name == "last.ckpt"
     with pytest.raises(ValueError, match=rf"written by a run with other settings \(.*{section}\.{name}\b"):
         resumable_checkpoint(_changed(config, section, name))

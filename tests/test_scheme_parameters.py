@@ -149,7 +149,7 @@ OLD_FINGERPRINTS = {
 
 
 def test_committed_trials_stay_reusable(tmp_path: Path) -> None:
-    from weaktag.experiments.trials import TRIAL_FILE, TRIAL_FORMAT, fingerprint, read_trial
+    from weaktag.experiments.trials import TRIAL_FILE, TrialRecord, fingerprint, read_trial
 
     committed = json.loads((RESULTS / "peers" / "results.json").read_text())
     assert committed["schemes"] == list(OLD_FINGERPRINTS)
@@ -160,9 +160,12 @@ def test_committed_trials_stay_reusable(tmp_path: Path) -> None:
             assert now["scheme"] == old, arm
         folder = tmp_path / arm / "seed0"
         folder.mkdir(parents=True)
-        record = {"format": TRIAL_FORMAT, "scheme": arm, "seed": 0, "fingerprint": {**now, "scheme": old}}
-        (folder / TRIAL_FILE).write_text(json.dumps(record))
-        assert read_trial(folder, arm, 0, now)["scheme"] == arm  # no "made with a different config"
+        record = TrialRecord(scheme=arm, seed=0, trial=0, checkpoint="model.pt", classes=["a"], n_test=1,
+                             metrics={"mAP": 0.5}, per_class_ap=[0.5], per_class_auc=[0.5], test_support=[1],
+                             fingerprint={**now, "scheme": old}, skipped={}, diagnostics=[],
+                             finished="2026-01-01T00:00:00+00:00")
+        (folder / TRIAL_FILE).write_text(json.dumps(record.to_json()))
+        assert read_trial(folder, arm, 0, now).scheme == arm  # no "made with a different config"
         changed = {**now, "scheme": {**now["scheme"], "class_weight_beta": 0.3}}
         with pytest.raises(ValueError, match="different config"):  # and a real change still counts
             read_trial(folder, arm, 0, changed)
