@@ -38,7 +38,9 @@ first, so a folder of equal-length clips runs in full batches. ``pad_batches=Tru
 batches files of different lengths (zero-padded to the longest of a group, with group
 lengths within one second; outputs cropped to each file's own segments, pooling recomputed);
 that changes the last few segments of the shorter files slightly, so it is off by default.
-Clips shorter than 0.175 s (one segment) are zero-padded to 0.175 s and give one segment; recordings
+Every recording is zero-padded at its end to whole segments, so the last segment reaches or passes its
+end (:meth:`~weaktag.geometry.TimeGrid.segments_for_samples`: a 10 s file gets 63 segments, 10.08 s;
+event offsets are clipped to the duration); a clip shorter than one segment gives one segment. Recordings
 under ``MIN_AUDIO_SECONDS`` (0.1 s) and, unless ``skip_silent=False``, all-zero ones are refused.
 
 Decoding beside the network
@@ -60,7 +62,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..audio import AudioError, LogMel, array_blocks, iter_audio_blocks
+from ..audio import AudioError, LogMel, array_blocks, iter_audio_blocks, pad_to_segments
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..settings import check_setting
 from .settings import TaggingConfig, tagging_config
@@ -383,7 +385,7 @@ class Tagger:
 
     def _launch_group(self, group: list[tuple[int, np.ndarray]]) -> _InFlight:
         """Start one forward pass over short files (equal length, or padded to the longest with ``pad_batches``)."""
-        width = max(self.grid.min_samples, max(len(w) for _, w in group))
+        width = self.grid.padded_samples(max(len(w) for _, w in group))  # zeros up to whole segments
         batch = self.runner.host_batch(len(group), width)  # pinned on CUDA: the copy to the GPU does not wait
         for row, (_, wave) in enumerate(group):
             batch[row, : len(wave)] = wave
@@ -471,9 +473,7 @@ class Tagger:
                 pieces, buffered, buf_start = [buffer], len(buffer), keep_from
         total = buf_start + buffered
         if next_seg == 0:  # short: one pass over the whole recording
-            wave = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-            if len(wave) < self.grid.min_samples:
-                wave = np.pad(wave, (0, self.grid.min_samples - len(wave)))
+            wave = pad_to_segments(np.concatenate(pieces) if pieces else np.zeros(0, np.float32), self.grid)
             xa, xb = self.runner(wave[None, :])
             t = self.grid.segments_for_samples(total)
             raw = _Raw(total, xa[0, :, :t], None if xb is None else xb[0, :, :t])
@@ -484,11 +484,12 @@ class Tagger:
                 progress(total / rate)
             return raw
         t_total = self.grid.segments_for_samples(total)
-        if next_seg < t_total:  # the rest, up to the end of the file
+        if next_seg < t_total:  # the rest, up to the end of the file, zero-padded to whole segments
             buffer = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
             start = max(0, next_seg - ctx) * segment_samples
             lo = next_seg - start // segment_samples
-            schedule(buffer[start - buf_start :].copy(), lo, lo + t_total - next_seg)
+            # start is on the segment grid, so this pads the file's end as a whole-file pass does
+            schedule(pad_to_segments(buffer[start - buf_start :], self.grid), lo, lo + t_total - next_seg)
         flush()
         xa = np.concatenate(xa_parts, axis=-1)
         xb = np.concatenate(xb_parts, axis=-1) if xb_parts else None
@@ -525,7 +526,8 @@ class Tagger:
         )
         if self.detect_events:
             result.events = decode_events(result.scores(self.event_settings.output), self.classes, self._event_thr,
-                                          result.segment_seconds, self.median_filter_segments)
+                                          result.segment_seconds, self.median_filter_segments,
+                                          duration=result.duration)
             if self.events_for == "tagged":
                 tagged = {label for label, _ in result.above()}
                 result.events = [e for e in result.events if e.label in tagged]

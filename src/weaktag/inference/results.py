@@ -84,7 +84,8 @@ class TagResult:
     def detect_events(self, settings: EventSettings) -> list[DetectedEvent]:
         """Events from the segment outputs with ``settings`` (output kind, thresholds, median filter)."""
         return decode_events(self.scores(settings.output), self.classes, settings.thresholds_for(self.classes),
-                             self.segment_seconds, settings.filter_segments(self.classes, self.segment_seconds))
+                             self.segment_seconds, settings.filter_segments(self.classes, self.segment_seconds),
+                             duration=self.duration)
 
     def to_dict(self, top_k: int = 5, select: TagSelection = "union") -> dict:
         """JSON-ready: file, duration, selected tags and events (matrices left out); an event's

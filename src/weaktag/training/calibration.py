@@ -79,7 +79,7 @@ def choose_for_event_f1(features: FeatureSet, predictions: Predictions, output: 
     best: dict[str, tuple[float, float, int]] = {}  # class -> (F1, threshold, window)
     for window in windows:
         filtered = {k: median_filter(v, size=(1, window), mode="nearest") if window > 1 else v for k, v in raw.items()}
-        frames = scores_to_dataframes(filtered, features.classes, grid.segment_seconds)
+        frames = scores_to_dataframes(filtered, features.classes, grid.segment_seconds, predictions.durations)
         for name, (f1, threshold) in best_event_f1(frames, ground_truth).items():
             if np.isfinite(threshold) and (name not in best or f1 > best[name][0]):
                 best[name] = (f1, threshold, window)
@@ -103,11 +103,11 @@ def choose_event_output(features: FeatureSet, predictions: Predictions,
     if not any(clip.events for clip in features.clips):
         return choose_event_settings(features, predictions, "segment", objective=objective), {}
     ground_truth = Manifest([c for c in features.clips if c.events is not None], list(features.classes))
-    durations = {c.clip_id: min(c.duration or features.clip_seconds, features.clip_seconds) for c in features.clips}
     scores: dict[str, float] = {}
     for kind in candidates:
-        frames = scores_to_dataframes(score_matrices(predictions, kind), features.classes, features.grid.segment_seconds)
-        scores[kind] = psds(frames, ground_truth, durations, scenario=1).value
+        frames = scores_to_dataframes(score_matrices(predictions, kind), features.classes, features.grid.segment_seconds,
+                                      predictions.durations)
+        scores[kind] = psds(frames, ground_truth, predictions.durations, scenario=1).value
     best = max(candidates, key=lambda k: (scores[k], -candidates.index(k)))
     return choose_event_settings(features, predictions, best, objective=objective), scores
 
@@ -118,7 +118,8 @@ def choose_operating_point(features: FeatureSet, predictions: Predictions, outpu
     strong = [c for c in features.clips if c.events]
     if not strong:
         return None
-    frames = scores_to_dataframes(score_matrices(predictions, output), features.classes, features.grid.segment_seconds)
+    frames = scores_to_dataframes(score_matrices(predictions, output), features.classes, features.grid.segment_seconds,
+                                  predictions.durations)
     return psds_operating_point(frames, Manifest([c for c in features.clips if c.events is not None],
                                                  list(features.classes)), scenario=1)
 
@@ -130,14 +131,13 @@ def event_metrics_for(settings: EventSettings, features: FeatureSet, predictions
     output = output or settings.output
     grid = features.grid
     ground_truth = Manifest(list(features.clips), list(features.classes))
-    # features are fixed-length crops: a longer clip is scored on its first clip_seconds only
-    durations = {c.clip_id: min(c.duration or features.clip_seconds, features.clip_seconds) for c in features.clips}
+    durations = predictions.durations
     matrices = score_matrices(predictions, output)
     metrics = evaluate_events(matrices, ground_truth, features.classes, grid.segment_seconds,
                               thresholds=settings.thresholds_for(features.classes),
                               median_filter_segments=settings.filter_segments(features.classes, grid.segment_seconds),
                               durations=durations)
     if operating_point is not None:
-        frames = scores_to_dataframes(matrices, features.classes, grid.segment_seconds)
+        frames = scores_to_dataframes(matrices, features.classes, grid.segment_seconds, durations)
         metrics.psds1_operating_f1 = operating_point_f1(frames, ground_truth, operating_point)
     return metrics

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -19,6 +19,8 @@ class Predictions:
     clip_probs: np.ndarray  # (N, C)
     segment_probs: np.ndarray  # (N, C, T)
     attention: np.ndarray | None  # (N, C, T) or None for pooling models
+    # seconds of audio each clip's scores stand for (the last segment may pass it; events end there)
+    durations: dict[str, float] = field(default_factory=dict)
 
 
 @torch.no_grad()
@@ -42,4 +44,12 @@ def predict_features(model: WeakTagNet, features: FeatureSet, batch_size: int = 
         clip_probs=np.concatenate(clip) if clip else np.zeros((0, c), np.float32),
         segment_probs=np.concatenate(seg) if seg else np.zeros((0, c, 0), np.float32),
         attention=np.concatenate(att) if att else None,
+        durations=crop_durations(features),
     )
+
+
+def crop_durations(features: FeatureSet) -> dict[str, float]:
+    """Seconds of audio in each clip's crop: ``clip_seconds``, or the clip's duration when shorter (a longer
+    clip is scored on its first ``clip_seconds`` only)."""
+    crop = features.clip_seconds
+    return {c.clip_id: min(c.duration or crop, crop) for c in features.clips}
