@@ -33,6 +33,13 @@ def weak_vector(labels: frozenset[str] | set[str], classes: Sequence[str]) -> np
     return y
 
 
+def weak_matrix(clips: Sequence[Clip], classes: Sequence[str]) -> np.ndarray:
+    """(N, C) clip-level targets of ``clips``."""
+    if not clips:
+        return np.zeros((0, len(classes)), np.float32)
+    return np.stack([weak_vector(c.labels, classes) for c in clips])
+
+
 @dataclass
 class SkippedClip:
     clip_id: str
@@ -75,7 +82,7 @@ class FeatureSet(Dataset):
 
     @property
     def weak(self) -> np.ndarray:
-        return np.stack([weak_vector(c.labels, self.classes) for c in self.clips]) if self.clips else np.zeros((0, len(self.classes)), np.float32)
+        return weak_matrix(self.clips, self.classes)
 
     def _label_tensors(self) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """The weak label matrix and the strong segment matrices, made once (not per batch: collating

@@ -62,7 +62,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..audio import AudioError, LogMel, array_blocks, iter_audio_blocks, pad_to_segments
+from ..audio import SILENT, AudioError, LogMel, array_blocks, iter_audio_blocks, pad_to_segments
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..settings import check_setting
 from .settings import TaggingConfig, tagging_config
@@ -310,6 +310,42 @@ class Tagger:
         if on_total is not None:
             on_total(announced)
         short.sort()
+        yield from self._tag_decoded(decode_files([(i, sources[i], frames) for _, i, frames in short], rate,
+                                                  allow_silent, pool if len(short) > 1 else None), names, progress)
+        for i in long:
+            yield i, self._guarded(names[i], lambda i=i: self._tag_blocks(
+                iter_audio_blocks(sources[i], rate, allow_silent=allow_silent), progress))
+
+    def iter_tag_arrays(self, loaders: Sequence[Callable[[], np.ndarray]], names: Sequence[str],
+                        ) -> Iterator[tuple[int, TagResult | TagFailure]]:
+        """Tag recordings already in memory, batched as :meth:`iter_tag` batches files: ``loaders[i]()``
+        returns recording i (mono float32 at the model's rate) or raises :class:`~weaktag.audio.AudioError`,
+        which becomes its :class:`TagFailure`. Yields ``(index, result or failure)`` in processing order;
+        recordings are loaded one by one, and only those waiting for a batch are held."""
+        rate = self.grid.sample_rate
+
+        def decoded() -> Iterator[tuple[int, np.ndarray | None, str | None]]:
+            for i, load in enumerate(loaders):
+                try:
+                    wave = np.ascontiguousarray(load(), dtype=np.float32)
+                except AudioError as exc:
+                    yield i, None, str(exc)  # names the file
+                    continue
+                if len(wave) < MIN_AUDIO_SECONDS * rate:
+                    yield i, None, too_short(len(wave) / rate)
+                elif self.skip_silent and not np.any(wave):
+                    yield i, None, SILENT
+                else:
+                    yield i, wave, None
+
+        yield from self._tag_decoded(decoded(), list(names), None)
+
+    def _tag_decoded(self, decoded: Iterator[tuple[int, np.ndarray | None, str | None]], names: Sequence[str],
+                     progress: Callable[[float], None] | None) -> Iterator[tuple[int, TagResult | TagFailure]]:
+        """Tag decoded recordings ``(index, audio or None, why not)``: equal-length ones (or, with
+        ``pad_batches``, similar ones) in batches, one launched while the previous one is finished;
+        a recording longer than one pass is streamed through chunks."""
+        single_pass = self._single_pass_samples
         pending: dict[int, list[tuple[int, np.ndarray]]] = {}
         inflight: list[_InFlight] = []  # at most one: the batch the backend is working on
 
@@ -319,12 +355,11 @@ class Tagger:
             if len(inflight) > 1:
                 yield from self._collect_group(inflight.pop(0), names, progress)
 
-        for i, wave, reason in decode_files([(i, sources[i], frames) for _, i, frames in short], rate,
-                                            allow_silent, pool if len(short) > 1 else None):
+        for i, wave, reason in decoded:
             if wave is None:
                 yield i, TagFailure(names[i], reason or "cannot decode audio")
                 continue
-            if len(wave) >= single_pass:  # the header under-stated the length
+            if len(wave) >= single_pass:  # longer than one pass (a file: its header under-stated its length)
                 yield i, self._guarded(names[i], lambda w=wave: self._tag_blocks(iter([w]), progress))
                 continue
             key = self._group_key(len(wave))
@@ -339,9 +374,6 @@ class Tagger:
             yield from run(pending[key])
         for flight in inflight:
             yield from self._collect_group(flight, names, progress)
-        for i in long:
-            yield i, self._guarded(names[i], lambda i=i: self._tag_blocks(
-                iter_audio_blocks(sources[i], rate, allow_silent=allow_silent), progress))
 
     def tag_many(self, sources: Sequence[str | Path], names: Sequence[str] | None = None) -> list[TagResult | TagFailure]:
         """:meth:`iter_tag` collected in the order of ``sources``."""

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..checkpoint import save_checkpoint
+from ..checkpoint import Checkpoint, save_checkpoint
 from ..config import SPLITS, ExperimentConfig, TrainSection
 from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..files import write_json
@@ -42,7 +42,7 @@ from ..supervision import TrainingScheme, class_weights, make_scheme
 from .calibration import choose_event_output, choose_event_settings, choose_operating_point, event_metrics_for
 from .augment import Augmenter
 from .module import EpochLog, Optimisation, WeakTagModule
-from .predict import Predictions, predict_features
+from .predict import Predictions, predict_features, predict_recordings
 from .sampling import GlobalBatchSampler, ShardSampler
 
 #: what a run writes into its output_dir: what ``overwrite`` clears, and nothing else there
@@ -480,12 +480,14 @@ def _train(config: ExperimentConfig, data: PreparedData | None, on_epoch: Callab
         metrics["validation"]["psds1_operating_point"] = operating_point.to_dict()
     test = None
     if data.test is not None and len(data.test):
-        test_pred = predict_features(model, data.test)
-        test_metrics = tagging_metrics(data.test.weak, test_pred.clip_probs, data.classes, thresholds=thresholds)
+        # each test clip's whole recording, as `weaktag evaluate` and `weaktag tag` score it
+        trained = Checkpoint(model, data.classes, scheme.name, {}, thresholds, event_settings)
+        test_pred, test_clips = predict_recordings(trained, data.test.clips, _prediction_device(config))
+        test_metrics = tagging_metrics(test_clips.weak, test_pred.clip_probs, data.classes, thresholds=thresholds)
         test = TestEvaluation(test_pred, test_metrics)
         metrics["test"] = {"mAP": test_metrics.mAP, "AUC": test_metrics.AUC}
-        if any(c.has_strong for c in data.test.clips):
-            test.events = event_metrics_for(event_settings, data.test, test_pred,
+        if any(c.has_strong for c in test_clips.clips):
+            test.events = event_metrics_for(event_settings, test_clips, test_pred,
                                             operating_point=operating_point).to_dict()
             metrics["test"]["events"] = test.events
     model = model.cpu()
