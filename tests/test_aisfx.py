@@ -44,7 +44,7 @@ def test_output_length_follows_the_grid(model, seconds):
     frames = 1 + (samples - 2048) // 1024
     with torch.no_grad():
         out = model(torch.randn(1, samples) * 0.1)
-    assert out.segment_probs.shape == (1, 3, frames // 8) == (1, 3, AISFX_GRID.segments_for_samples(samples))
+    assert out.segment_probs.shape == (1, 3, frames // 8) == (1, 3, AISFX_GRID.num_segments(frames))
     assert AISFX_GRID.segment_seconds == pytest.approx(8 * 1024 / 44_100)
 
 
@@ -188,7 +188,8 @@ def test_finer_time_strides_and_frequency_pools(stride, freq_pool, tmp_path: Pat
     samples = int(6.1 * SR)
     with torch.no_grad():
         out = net(torch.randn(1, samples) * 0.1)
-    assert out.segment_probs.shape[-1] == net.grid.segments_for_samples(samples) == (1 + (samples - 2048) // 1024) // stride
+    frames = net.grid.num_frames(samples)
+    assert out.segment_probs.shape[-1] == net.grid.num_segments(frames) == (1 + (samples - 2048) // 1024) // stride
     # the pretrained convolutions are the same weights whatever the pooling
     assert torch.equal(net.backbone.blocks[2].conv1.weight, load_aisfx_state()["conv_block3.conv1.weight"])
     path = tmp_path / "x.wav"

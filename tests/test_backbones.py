@@ -55,7 +55,8 @@ def test_the_network_takes_its_backbones_front_end_and_grid(tiny):
     assert tiny.grid == TINY_GRID and tiny.config.grid == TINY_GRID
     assert tiny.frontend.spec.sample_rate == 8000 and tiny.frontend.mel.shape == (129, 32)
     out = tiny(torch.randn(2, 8000))  # 1 s at 8 kHz: 1 + (8000 - 200) // 80 = 98 frames -> 12 segments
-    assert out.segment_probs.shape == (2, 2, 12) == (2, 2, TINY_GRID.segments_for_samples(8000))
+    assert out.segment_probs.shape == (2, 2, 12) == (2, 2, TINY_GRID.num_segments(TINY_GRID.num_frames(8000)))
+    assert TINY_GRID.segments_for_samples(8000) == 13  # padded to whole segments, the end is scored too
     assert TINY_GRID.segment_seconds == pytest.approx(0.08) and VGGISH_GRID.segment_seconds == pytest.approx(0.16)
 
 
@@ -68,9 +69,10 @@ def test_config_choice_features_and_labels_follow_the_grid(tiny, tmp_path: Path)
         sf.write(str(path), np.random.default_rng(i).standard_normal(16000 * 2).astype(np.float32) * 0.1, 16000)
         clips.append(Clip(f"c{i}", path, frozenset({"a"}), (Event("a", 0.5, 0.66),), 2.0))
     features = build_feature_set(Manifest(clips, CLASSES), CLASSES, grid=TINY_GRID, clip_seconds=2.0)
-    assert features.features.shape == (2, 1 + (16000 - 200) // 80, 32)  # 2 s resampled to 8 kHz: 198 frames
+    # 2 s resampled to 8 kHz, zero-padded to whole segments: 25 segments of 8 frames (200 frames)
+    assert features.features.shape == (2, 200, 32) == (2, 8 * TINY_GRID.segments_for_samples(16000), 32)
     batch = features.collate([0, 1])
-    assert batch.strong.shape == (2, 2, 198 // 8)
+    assert batch.strong.shape == (2, 2, 25)
     # the event 0.5-0.66 s covers segments [0.48, 0.56), [0.56, 0.64), [0.64, 0.72) of 0.08 s
     assert batch.strong[0, 0].nonzero().flatten().tolist() == [6, 7, 8]
 
@@ -113,8 +115,8 @@ def test_a_frozen_backbone_is_computed_once_and_gives_the_same_predictions(tmp_p
     assert _cacheable(config, model)
     assert not _cacheable(config_from_dict({**values, "augment": {"time_masks": 1, "time_mask_frames": 5}}), model)
     embedded = embed_frozen(model, data.validation)
-    assert embedded.level == "backbone" and embedded.features.shape == (8, model.backbone.out_channels, 62)
-    assert embedded.collate([0, 1]).strong.shape == (2, len(data.classes), 62)
+    assert embedded.level == "backbone" and embedded.features.shape == (8, model.backbone.out_channels, 63)
+    assert embedded.collate([0, 1]).strong.shape == (2, len(data.classes), 63)
     direct, cached = predict_features(model, data.validation), predict_features(model, embedded)
     np.testing.assert_allclose(cached.clip_probs, direct.clip_probs, atol=1e-6, rtol=0)
     np.testing.assert_allclose(cached.segment_probs, direct.segment_probs, atol=1e-6, rtol=0)

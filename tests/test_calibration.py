@@ -174,7 +174,8 @@ def test_validation_chosen_output_and_thresholds_are_stored_and_used_at_test_and
         tagged = tagger.tag(clip.audio_path)
         expected = decode_events(scores[clip.clip_id], ckpt.classes, ckpt.events.thresholds_for(ckpt.classes),
                                  test.grid.segment_seconds,
-                                 ckpt.events.filter_segments(ckpt.classes, test.grid.segment_seconds))
+                                 ckpt.events.filter_segments(ckpt.classes, test.grid.segment_seconds),
+                                 duration=predictions.durations[clip.clip_id])
         assert [(e.label, e.onset, e.offset) for e in tagged.events] == [
             (e.label, e.onset, e.offset) for e in expected], clip.clip_id
         decoded += len(expected)

@@ -59,7 +59,7 @@ def test_small_chunks_of_resampled_stereo_audio_equal_the_whole_file(ckpt: Path,
     assert tagger.chunk_segments < tagger.context_segments or chunk_seconds == 1.0  # the case that lost audio
     got = tagger.tag(path)
     assert got.duration == pytest.approx(7.3, abs=1e-9)
-    assert got.num_segments == whole.num_segments == 45  # 7.3 s at 16 kHz: 729 frames -> 45 segments
+    assert got.num_segments == whole.num_segments == 46  # 7.3 s at 16 kHz: 46 segments of 0.16 s reach 7.36 s
     for a, b in [(got.segment_probs, whole.segment_probs), (got.attention_raw, whole.attention_raw),
                  (got.attention, whole.attention), (got.clip_probs, whole.clip_probs)]:
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)

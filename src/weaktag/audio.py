@@ -4,7 +4,8 @@ log-mel front end.
 Front-end conventions default to VGGish's (:data:`weaktag.geometry.VGGISH_FRONTEND`): 16 kHz,
 25 ms periodic Hann window (400 samples), 10 ms hop (160 samples), no centring, |FFT| with 512
 points, 64 HTK-mel bands between 125 and 7500 Hz, ``log(mel + 0.01)``. A 10 s clip gives
-``1 + (160000 - 400) // 160 = 998`` frames. A backbone with another front end passes its own
+``1 + (160000 - 400) // 160 = 998`` frames; padded to whole segments (:func:`pad_to_segments`) it gives
+1008 frames, 63 segments. A backbone with another front end passes its own
 :class:`~weaktag.geometry.FrontEndSpec`.
 """
 
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from .errors import WeaktagError
-from .geometry import VGGISH_FRONTEND, FrontEndSpec
+from .geometry import VGGISH_FRONTEND, FrontEndSpec, TimeGrid
 
 # VGGish's front end, for code that works on its grid only (tests, benchmarks, the synthesizer)
 SAMPLE_RATE = VGGISH_FRONTEND.sample_rate
@@ -243,6 +244,13 @@ def pad_or_truncate(waveform: np.ndarray, num_samples: int) -> np.ndarray:
     out = np.zeros(num_samples, dtype=np.float32)
     out[: len(waveform)] = waveform
     return out
+
+
+def pad_to_segments(waveform: np.ndarray, grid: TimeGrid) -> np.ndarray:
+    """``waveform`` (..., N) zero-padded at its end to ``grid.padded_samples(N)``: the network then scores every
+    segment that covers it (:meth:`~weaktag.geometry.TimeGrid.segments_for_samples`)."""
+    missing = grid.padded_samples(waveform.shape[-1]) - waveform.shape[-1]
+    return np.pad(waveform, [(0, 0)] * (waveform.ndim - 1) + [(0, missing)])
 
 
 def warn_skipped(path: str | Path, reason: str) -> None:

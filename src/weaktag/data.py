@@ -1,7 +1,8 @@
 """Datasets: fixed-length training crops, log-mel features, and strong labels as segment matrices.
 
 Clips are cropped (or zero-padded) to ``clip_seconds`` (10 s, the paper's input) at the
-backbone's front end; strong labels become segment matrices on the backbone's time grid
+backbone's front end, then zero-padded to whole segments as tagging pads a recording of that length
+(:meth:`weaktag.geometry.TimeGrid.padded_samples`), so the last segment covers the crop's end; strong labels become segment matrices on the backbone's time grid
 (:class:`weaktag.geometry.TimeGrid`, which also defines the segment spans).
 """
 
@@ -16,12 +17,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .batch import Batch
-from .audio import AudioError, LogMel, pad_or_truncate, warn_skipped
+from .audio import AudioError, LogMel, pad_or_truncate, pad_to_segments, warn_skipped
 from .geometry import VGGISH_GRID, TimeGrid
 from .labels import Clip, Event, Manifest
 from .packing import close_shards, load_clip_audio, resampling_note
 
-CLIP_SECONDS = 10.0  # the paper's fixed training input: 998 x 64 log-mel frames on VGGish's grid
+CLIP_SECONDS = 10.0  # the paper's fixed training input: 1008 x 64 log-mel frames (63 segments) on VGGish's grid
 
 
 def weak_vector(labels: frozenset[str] | set[str], classes: Sequence[str]) -> np.ndarray:
@@ -30,6 +31,13 @@ def weak_vector(labels: frozenset[str] | set[str], classes: Sequence[str]) -> np
     for label in labels:
         y[index[label]] = 1.0
     return y
+
+
+def weak_matrix(clips: Sequence[Clip], classes: Sequence[str]) -> np.ndarray:
+    """(N, C) clip-level targets of ``clips``."""
+    if not clips:
+        return np.zeros((0, len(classes)), np.float32)
+    return np.stack([weak_vector(c.labels, classes) for c in clips])
 
 
 @dataclass
@@ -42,14 +50,14 @@ class SkippedClip:
 class FeatureSet(Dataset):
     """Log-mel features of every usable clip in a manifest, computed once and kept in memory.
 
-    Training clips are fixed at 998 x 64 frames (zero-padded or truncated audio, as the
-    paper does). Clips whose audio cannot be used are skipped with a warning and listed in
+    Training clips are fixed at ``clip_seconds`` of audio (zero-padded or truncated, as the paper
+    does), then padded to whole segments: 1008 x 64 frames on VGGish's grid. Clips whose audio cannot be used are skipped with a warning and listed in
     ``skipped`` so that a training run reports them instead of dying on them.
     """
 
     clips: list[Clip]
     classes: list[str]
-    features: torch.Tensor  # (N, frames, mel bands) float32: (N, 998, 64) on VGGish's grid
+    features: torch.Tensor  # (N, frames, mel bands) float32: (N, 1008, 64) on VGGish's grid
     skipped: list[SkippedClip] = field(default_factory=list)
     grid: TimeGrid = VGGISH_GRID
     clip_seconds: float = CLIP_SECONDS
@@ -74,7 +82,7 @@ class FeatureSet(Dataset):
 
     @property
     def weak(self) -> np.ndarray:
-        return np.stack([weak_vector(c.labels, self.classes) for c in self.clips]) if self.clips else np.zeros((0, len(self.classes)), np.float32)
+        return weak_matrix(self.clips, self.classes)
 
     def _label_tensors(self) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """The weak label matrix and the strong segment matrices, made once (not per batch: collating
@@ -159,22 +167,23 @@ def no_usable_clip_reason(skipped: Sequence[SkippedClip], audio_option: str) -> 
 
 
 class _ClipWaves(Dataset):
-    """Each clip's waveform, cropped or padded to ``samples``, or the reason it cannot be used: what
-    :func:`build_feature_set`'s data-loader workers do (decode and resample, or read a pack shard)."""
+    """Each clip's waveform, cropped or padded to ``samples`` and then to the ``grid``'s whole segments, or the
+    reason it cannot be used: what :func:`build_feature_set`'s data-loader workers do (decode and resample, or
+    read a pack shard)."""
 
-    def __init__(self, clips: Sequence[Clip], sample_rate: int, samples: int) -> None:
-        self.clips, self.sample_rate, self.samples = clips, sample_rate, samples
+    def __init__(self, clips: Sequence[Clip], grid: TimeGrid, samples: int) -> None:
+        self.clips, self.grid, self.samples = clips, grid, samples
 
     def __len__(self) -> int:
         return len(self.clips)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor | None, str | None]:
         try:
-            wave = load_clip_audio(self.clips[i], self.sample_rate)
+            wave = load_clip_audio(self.clips[i], self.grid.sample_rate)
         except (AudioError, ValueError) as exc:
             return None, str(exc)
         # a copy: a cropped view would send the whole clip's buffer back from a worker
-        return torch.tensor(pad_or_truncate(wave, self.samples)), None
+        return torch.from_numpy(pad_to_segments(pad_or_truncate(wave, self.samples), self.grid)), None
 
 
 def build_feature_set(manifest: Manifest, classes: Sequence[str] | None = None, batch_size: int = 64,
@@ -206,7 +215,7 @@ def build_feature_set(manifest: Manifest, classes: Sequence[str] | None = None, 
         warnings.warn(note, stacklevel=2)
     close_shards()  # no worker inherits an open HDF5 file
     # small batches: workers hand back waveforms in order, a few clips at a time
-    waves = DataLoader(_ClipWaves(manifest.clips, grid.sample_rate, clip_samples), batch_size=8,
+    waves = DataLoader(_ClipWaves(manifest.clips, grid, clip_samples), batch_size=8,
                        num_workers=num_workers, collate_fn=list)
     from tqdm import tqdm
 
@@ -227,6 +236,6 @@ def build_feature_set(manifest: Manifest, classes: Sequence[str] | None = None, 
     bar.close()
     close_shards()
     flush()
-    empty = (0, grid.num_frames(clip_samples), grid.frontend.n_mels)
+    empty = (0, grid.num_frames(grid.padded_samples(clip_samples)), grid.frontend.n_mels)
     features = torch.cat(chunks) if chunks else torch.zeros(empty)
     return FeatureSet(kept, classes, features, skipped, grid, clip_seconds)

@@ -14,6 +14,15 @@ Output segment ``t`` pools input frames ``stride * t .. stride * (t + 1) - 1``; 
 its events overlaps that span by more than zero; a zero-length event marks the segment that
 contains its onset. The same spans turn segment outputs back into times, so labels and
 detections use one convention.
+
+Coverage
+--------
+A recording of ``N`` samples gets ``ceil(N / segment_samples)`` segments (at least one), so the
+last segment reaches or passes its end (by less than one segment): every second of audio is
+scored. The network yields that many when the recording is zero-padded at its end to
+:meth:`TimeGrid.padded_samples` (the last segment's frames plus the window's overhang). Training
+crops, evaluation and tagging all follow this rule; times derived from the last segment (event
+offsets) are clipped to the recording's duration.
 """
 
 from __future__ import annotations
@@ -128,12 +137,17 @@ class TimeGrid:
         return self.frontend.num_frames(num_samples)
 
     def num_segments(self, num_frames: int) -> int:
-        """Segments for ``num_frames`` input frames (floor: a partial segment is dropped)."""
+        """Segments the network yields for ``num_frames`` input frames (floor: a partial segment is dropped)."""
         return num_frames // self.time_stride
 
     def segments_for_samples(self, num_samples: int) -> int:
-        """Segments a recording of ``num_samples`` gets (at least one: short clips are zero-padded)."""
-        return max(1, self.num_segments(max(self.num_frames(num_samples), self.time_stride)))
+        """Segments that cover a recording of ``num_samples`` (ceil, at least one; see Coverage in the module doc)."""
+        return max(1, -(-num_samples // self.segment_samples))
+
+    def padded_samples(self, num_samples: int) -> int:
+        """The length a recording of ``num_samples`` is zero-padded to, so that the network yields exactly
+        :meth:`segments_for_samples` segments: never shorter than the recording."""
+        return (self.segments_for_samples(num_samples) - 1) * self.segment_samples + self.min_samples
 
     def segments_in(self, seconds: float, minimum: int = 1) -> int:
         """``seconds`` rounded to whole segments (at least ``minimum``)."""
@@ -171,6 +185,7 @@ class TimeGrid:
         return cls(FrontEndSpec(**values["frontend"]), int(values["time_stride"]), int(values["context_frames"]))
 
 
-#: VGGish's front end and the VGGish backbone's grid: 998 frames and 62 segments of 0.16 s per 10 s
+#: VGGish's front end and the VGGish backbone's grid: 63 segments of 0.16 s (1008 frames of 161,520 padded
+#: samples) cover 10 s
 VGGISH_FRONTEND = FrontEndSpec()
 VGGISH_GRID = TimeGrid(VGGISH_FRONTEND, time_stride=16, context_frames=43)

@@ -176,6 +176,7 @@ def decode_events(
     segment_seconds: float,
     median_filter_segments: int | Sequence[int] = 1,
     score_reduce: Literal["max", "mean"] = "max",
+    duration: float | None = None,
 ) -> list[DetectedEvent]:
     """Events of one clip from its (C, T) score matrix.
 
@@ -183,7 +184,9 @@ def decode_events(
     median filtered along time (window ``median_filter_segments``, odd, per class or shared;
     1 = off) to fill short gaps and drop short blips; each run of active segments becomes one
     event from the first segment's onset to the last segment's offset, scored by the max (or
-    mean) of the raw scores over the run. Events are sorted by onset, then class order.
+    mean) of the raw scores over the run. Events are sorted by onset, then class order. With
+    ``duration`` (seconds) an offset is clipped to it (the last segment may pass the recording's end)
+    and an event that starts at or after it is dropped.
     """
     scores = np.asarray(scores, dtype=float)
     if scores.ndim != 2 or scores.shape[0] != len(classes):
@@ -218,10 +221,13 @@ def decode_events(
     events: list[tuple[int, DetectedEvent]] = []
     for row, c in enumerate(active):
         for start, stop in _runs(activity[row]):
+            if duration is not None and start * segment_seconds >= duration:
+                continue
             events.append((int(c), DetectedEvent(
                 label=classes[c],
                 onset=round(start * segment_seconds, TIME_DECIMALS),
-                offset=round(stop * segment_seconds, TIME_DECIMALS),
+                offset=round(stop * segment_seconds if duration is None else min(stop * segment_seconds, duration),
+                             TIME_DECIMALS),
                 score=float(reduce(scores[c, start:stop])),
             )))
     events.sort(key=lambda item: (item[1].onset, item[0]))

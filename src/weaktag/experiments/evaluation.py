@@ -1,17 +1,23 @@
 """Evaluate a trained checkpoint on a labelled set: tagging metrics always, event metrics
-when the labels have onsets and offsets."""
+when the labels have onsets and offsets.
+
+Each clip is scored on its whole recording through the Tagger, the path ``weaktag tag`` runs
+(:func:`weaktag.training.predict.predict_recordings`), so a clip of any length gets the outputs
+tagging gives it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..audio import warn_skipped
 from ..checkpoint import Checkpoint, load_checkpoint
-from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
+from ..data import no_usable_clip_reason
 from ..labels import Manifest, read_labels
 from ..metrics.events import EventMetrics
 from ..metrics.tagging import TaggingMetrics, per_class_table, tagging_metrics
-from ..training import Predictions, event_metrics_for, predict_features
+from ..training import Predictions, event_metrics_for
+from ..training.predict import Recordings, predict_recordings
 
 
 @dataclass
@@ -46,7 +52,7 @@ class EvaluationReport:
         return "\n".join(lines) + "\n"
 
 
-def evaluate_predictions(checkpoint: Checkpoint, features: FeatureSet, predictions: Predictions,
+def evaluate_predictions(checkpoint: Checkpoint, features: Recordings, predictions: Predictions,
                          ground_truth: Manifest, event_output: str | None = None) -> tuple[TaggingMetrics, EventMetrics | None]:
     """Tagging metrics with the checkpoint's thresholds, and event metrics for strong labels."""
     tagging = tagging_metrics(features.weak, predictions.clip_probs, checkpoint.classes,
@@ -66,9 +72,10 @@ def evaluate_checkpoint(checkpoint_path: str | Path, labels: str | Path, audio_d
     kwargs = {"audio_dir": audio_dir} if audio_dir else {}
     manifest = read_labels(labels, classes=checkpoint.classes, classes_from=f"the checkpoint {checkpoint_path}",
                            **kwargs)
-    features = build_feature_set(manifest, checkpoint.classes, progress=progress, grid=checkpoint.model.grid)
+    predictions, features = predict_recordings(checkpoint, manifest.clips, progress=progress)
+    for skipped in features.skipped:
+        warn_skipped(skipped.clip_id, skipped.reason)
     if len(features) == 0:
         raise ValueError(f"{labels}: no usable clip to evaluate" + no_usable_clip_reason(features.skipped, "--audio-dir"))
-    predictions = predict_features(checkpoint.model, features)
     tagging, events = evaluate_predictions(checkpoint, features, predictions, manifest, event_output)
     return EvaluationReport(str(checkpoint_path), str(labels), len(features), len(features.skipped), tagging, events)

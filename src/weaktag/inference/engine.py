@@ -38,7 +38,9 @@ first, so a folder of equal-length clips runs in full batches. ``pad_batches=Tru
 batches files of different lengths (zero-padded to the longest of a group, with group
 lengths within one second; outputs cropped to each file's own segments, pooling recomputed);
 that changes the last few segments of the shorter files slightly, so it is off by default.
-Clips shorter than 0.175 s (one segment) are zero-padded to 0.175 s and give one segment; recordings
+Every recording is zero-padded at its end to whole segments, so the last segment reaches or passes its
+end (:meth:`~weaktag.geometry.TimeGrid.segments_for_samples`: a 10 s file gets 63 segments, 10.08 s;
+event offsets are clipped to the duration); a clip shorter than one segment gives one segment. Recordings
 under ``MIN_AUDIO_SECONDS`` (0.1 s) and, unless ``skip_silent=False``, all-zero ones are refused.
 
 Decoding beside the network
@@ -60,7 +62,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..audio import AudioError, LogMel, array_blocks, iter_audio_blocks
+from ..audio import SILENT, AudioError, LogMel, array_blocks, iter_audio_blocks, pad_to_segments
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..settings import check_setting
 from .settings import TaggingConfig, tagging_config
@@ -308,6 +310,42 @@ class Tagger:
         if on_total is not None:
             on_total(announced)
         short.sort()
+        yield from self._tag_decoded(decode_files([(i, sources[i], frames) for _, i, frames in short], rate,
+                                                  allow_silent, pool if len(short) > 1 else None), names, progress)
+        for i in long:
+            yield i, self._guarded(names[i], lambda i=i: self._tag_blocks(
+                iter_audio_blocks(sources[i], rate, allow_silent=allow_silent), progress))
+
+    def iter_tag_arrays(self, loaders: Sequence[Callable[[], np.ndarray]], names: Sequence[str],
+                        ) -> Iterator[tuple[int, TagResult | TagFailure]]:
+        """Tag recordings already in memory, batched as :meth:`iter_tag` batches files: ``loaders[i]()``
+        returns recording i (mono float32 at the model's rate) or raises :class:`~weaktag.audio.AudioError`,
+        which becomes its :class:`TagFailure`. Yields ``(index, result or failure)`` in processing order;
+        recordings are loaded one by one, and only those waiting for a batch are held."""
+        rate = self.grid.sample_rate
+
+        def decoded() -> Iterator[tuple[int, np.ndarray | None, str | None]]:
+            for i, load in enumerate(loaders):
+                try:
+                    wave = np.ascontiguousarray(load(), dtype=np.float32)
+                except AudioError as exc:
+                    yield i, None, str(exc)  # names the file
+                    continue
+                if len(wave) < MIN_AUDIO_SECONDS * rate:
+                    yield i, None, too_short(len(wave) / rate)
+                elif self.skip_silent and not np.any(wave):
+                    yield i, None, SILENT
+                else:
+                    yield i, wave, None
+
+        yield from self._tag_decoded(decoded(), list(names), None)
+
+    def _tag_decoded(self, decoded: Iterator[tuple[int, np.ndarray | None, str | None]], names: Sequence[str],
+                     progress: Callable[[float], None] | None) -> Iterator[tuple[int, TagResult | TagFailure]]:
+        """Tag decoded recordings ``(index, audio or None, why not)``: equal-length ones (or, with
+        ``pad_batches``, similar ones) in batches, one launched while the previous one is finished;
+        a recording longer than one pass is streamed through chunks."""
+        single_pass = self._single_pass_samples
         pending: dict[int, list[tuple[int, np.ndarray]]] = {}
         inflight: list[_InFlight] = []  # at most one: the batch the backend is working on
 
@@ -317,12 +355,11 @@ class Tagger:
             if len(inflight) > 1:
                 yield from self._collect_group(inflight.pop(0), names, progress)
 
-        for i, wave, reason in decode_files([(i, sources[i], frames) for _, i, frames in short], rate,
-                                            allow_silent, pool if len(short) > 1 else None):
+        for i, wave, reason in decoded:
             if wave is None:
                 yield i, TagFailure(names[i], reason or "cannot decode audio")
                 continue
-            if len(wave) >= single_pass:  # the header under-stated the length
+            if len(wave) >= single_pass:  # longer than one pass (a file: its header under-stated its length)
                 yield i, self._guarded(names[i], lambda w=wave: self._tag_blocks(iter([w]), progress))
                 continue
             key = self._group_key(len(wave))
@@ -337,9 +374,6 @@ class Tagger:
             yield from run(pending[key])
         for flight in inflight:
             yield from self._collect_group(flight, names, progress)
-        for i in long:
-            yield i, self._guarded(names[i], lambda i=i: self._tag_blocks(
-                iter_audio_blocks(sources[i], rate, allow_silent=allow_silent), progress))
 
     def tag_many(self, sources: Sequence[str | Path], names: Sequence[str] | None = None) -> list[TagResult | TagFailure]:
         """:meth:`iter_tag` collected in the order of ``sources``."""
@@ -383,7 +417,7 @@ class Tagger:
 
     def _launch_group(self, group: list[tuple[int, np.ndarray]]) -> _InFlight:
         """Start one forward pass over short files (equal length, or padded to the longest with ``pad_batches``)."""
-        width = max(self.grid.min_samples, max(len(w) for _, w in group))
+        width = self.grid.padded_samples(max(len(w) for _, w in group))  # zeros up to whole segments
         batch = self.runner.host_batch(len(group), width)  # pinned on CUDA: the copy to the GPU does not wait
         for row, (_, wave) in enumerate(group):
             batch[row, : len(wave)] = wave
@@ -471,9 +505,7 @@ class Tagger:
                 pieces, buffered, buf_start = [buffer], len(buffer), keep_from
         total = buf_start + buffered
         if next_seg == 0:  # short: one pass over the whole recording
-            wave = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-            if len(wave) < self.grid.min_samples:
-                wave = np.pad(wave, (0, self.grid.min_samples - len(wave)))
+            wave = pad_to_segments(np.concatenate(pieces) if pieces else np.zeros(0, np.float32), self.grid)
             xa, xb = self.runner(wave[None, :])
             t = self.grid.segments_for_samples(total)
             raw = _Raw(total, xa[0, :, :t], None if xb is None else xb[0, :, :t])
@@ -484,11 +516,12 @@ class Tagger:
                 progress(total / rate)
             return raw
         t_total = self.grid.segments_for_samples(total)
-        if next_seg < t_total:  # the rest, up to the end of the file
+        if next_seg < t_total:  # the rest, up to the end of the file, zero-padded to whole segments
             buffer = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
             start = max(0, next_seg - ctx) * segment_samples
             lo = next_seg - start // segment_samples
-            schedule(buffer[start - buf_start :].copy(), lo, lo + t_total - next_seg)
+            # start is on the segment grid, so this pads the file's end as a whole-file pass does
+            schedule(pad_to_segments(buffer[start - buf_start :], self.grid), lo, lo + t_total - next_seg)
         flush()
         xa = np.concatenate(xa_parts, axis=-1)
         xb = np.concatenate(xb_parts, axis=-1) if xb_parts else None
@@ -525,7 +558,8 @@ class Tagger:
         )
         if self.detect_events:
             result.events = decode_events(result.scores(self.event_settings.output), self.classes, self._event_thr,
-                                          result.segment_seconds, self.median_filter_segments)
+                                          result.segment_seconds, self.median_filter_segments,
+                                          duration=result.duration)
             if self.events_for == "tagged":
                 tagged = {label for label, _ in result.above()}
                 result.events = [e for e in result.events if e.label in tagged]

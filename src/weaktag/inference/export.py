@@ -4,8 +4,9 @@ What is exported
 ----------------
 * **With the front end (default).** Input ``waveform``: float32 (batch, samples), mono at the
   backbone's rate (16 kHz for VGGish), both axes dynamic, at least the grid's ``min_samples``
-  (2800 samples = 0.175 s on VGGish's grid, one output segment; :class:`weaktag.inference.Tagger`
-  zero-pads shorter clips). The graph computes the log-mel features itself, so a consumer only
+  (2800 samples = 0.175 s on VGGish's grid, one output segment). The graph drops a partial last
+  segment; :class:`weaktag.inference.Tagger` zero-pads every recording to whole segments first
+  (:meth:`weaktag.geometry.TimeGrid.padded_samples`), so that its end is scored. The graph computes the log-mel features itself, so a consumer only
   has to decode and resample audio. The metadata records the rate, segment length and minimum.
 * **Without it (``--no-frontend``).** Input ``logmel``: float32 (batch, frames, mel bands), both
   first axes dynamic, at least one segment of frames (16 for VGGish), as
@@ -64,7 +65,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..audio import compress, load_audio, spec_filterbank
+from ..audio import compress, load_audio, pad_to_segments, spec_filterbank
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..errors import WeaktagError
 from ..files import atomic_path
@@ -311,10 +312,8 @@ def verify_onnx(path: str | Path, model: WeakTagNet, audio_files: Sequence[str |
     }
     grid = model.grid
     for f in audio_files:
-        wave = load_audio(f, grid.sample_rate, allow_silent=True)
-        if len(wave) < grid.min_samples:
-            wave = np.pad(wave, (0, grid.min_samples - len(wave)))
-        checks[Path(f).name] = wave[None, :]
+        # padded to whole segments, as the Tagger feeds a recording to the graph
+        checks[Path(f).name] = pad_to_segments(load_audio(f, grid.sample_rate, allow_silent=True), grid)[None, :]
     names = output_names(bool(model.config.attention), model.config.head)
     model = model.cpu().eval()
     exported = ExportableNet(model, meta["frontend"]).eval()  # the graph onnxruntime runs, in PyTorch

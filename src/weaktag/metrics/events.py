@@ -36,11 +36,13 @@ def scores_to_dataframes(
     clip_scores: Mapping[str, np.ndarray],
     classes: Sequence[str],
     segment_seconds: float,
+    durations: Mapping[str, float] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """``sed_scores_eval`` score tables: per clip, columns onset, offset, then one per class.
 
     ``clip_scores`` maps clip id to a (C, T) score matrix (e.g. from :func:`segment_scores`);
-    T may differ between clips.
+    T may differ between clips. With ``durations`` (seconds per clip) a table ends at the clip's end: the
+    segments after it (zero padding of a shorter clip) are left out and the last offset is clipped to it.
     """
     from sed_scores_eval.base_modules.scores import create_score_dataframe
 
@@ -49,9 +51,13 @@ def scores_to_dataframes(
         matrix = np.asarray(matrix, dtype=float)
         if matrix.ndim != 2 or matrix.shape[0] != len(classes):
             raise ValueError(f"clip {clip_id!r}: scores must be (C={len(classes)}, T); got {matrix.shape}")
-        frames[clip_id] = create_score_dataframe(
-            matrix.T, segment_timestamps(matrix.shape[1], segment_seconds), list(classes)
-        )
+        timestamps = segment_timestamps(matrix.shape[1], segment_seconds)
+        if durations is not None and clip_id in durations:
+            end = round(float(durations[clip_id]), TIME_DECIMALS)
+            covering = max(1, min(matrix.shape[1], int(np.searchsorted(timestamps, end))))  # segments starting before it
+            matrix, timestamps = matrix[:, :covering], timestamps[: covering + 1].copy()
+            timestamps[-1] = min(timestamps[-1], end)
+        frames[clip_id] = create_score_dataframe(matrix.T, timestamps, list(classes))
     return frames
 
 
@@ -389,14 +395,15 @@ def evaluate_events(
 
     ``clip_scores``: clip id -> (C, T) scores, e.g. ``segment_scores("segment", ...)`` per clip.
     """
-    frames = scores_to_dataframes(clip_scores, classes, segment_seconds)
+    frames = scores_to_dataframes(clip_scores, classes, segment_seconds, durations)
     result = EventMetrics(
         psds1=psds(frames, ground_truth, durations, scenario=1).value,
         psds2=psds(frames, ground_truth, durations, scenario=2).value,
     )
     if thresholds is not None:
         decoded = {
-            clip_id: decode_events(matrix, classes, thresholds, segment_seconds, median_filter_segments)
+            clip_id: decode_events(matrix, classes, thresholds, segment_seconds, median_filter_segments,
+                                   duration=None if durations is None else durations.get(clip_id))
             for clip_id, matrix in clip_scores.items()
         }
         sed = sed_eval_metrics(decoded, ground_truth, classes=classes, durations=durations)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..checkpoint import Checkpoint
 from ..config import ExperimentConfig
 from ..data import FeatureSet
 from ..metrics.events import OperatingPoint
@@ -17,7 +18,7 @@ from ..models.transfer import load_weights_file
 from ..postprocess import EventSettings
 from .calibration import choose_event_output, choose_event_settings, choose_operating_point, event_metrics_for
 from .module import WeakTagModule
-from .predict import Predictions, predict_features
+from .predict import Predictions, predict_features, predict_recordings
 
 
 @dataclass(frozen=True)
@@ -85,15 +86,18 @@ def calibrate(config: ExperimentConfig, best: BestEpoch, validation: FeatureSet,
     return Calibration(tagging, thresholds, event_settings, operating_point, metrics)
 
 
-def evaluate_test(best: BestEpoch, test: FeatureSet | None, classes: list[str],
-                  calibration: Calibration) -> TestEvaluation | None:
-    """``best`` on the test set with the settings chosen on validation; None without test clips."""
+def evaluate_test(best: BestEpoch, test: FeatureSet | None, classes: list[str], calibration: Calibration,
+                  scheme: str) -> TestEvaluation | None:
+    """``best`` on the test set with the settings chosen on validation; None without test clips. Each
+    test clip's whole recording is scored, as ``weaktag evaluate`` and ``weaktag tag`` score it."""
     if test is None or not len(test):
         return None
-    predictions = predict_features(best.model, test)
-    evaluation = TestEvaluation(predictions, tagging_metrics(test.weak, predictions.clip_probs, classes,
+    trained = Checkpoint(best.model, classes, scheme, {}, calibration.tag_thresholds, calibration.event_settings)
+    device = next(best.model.parameters()).device
+    predictions, recordings = predict_recordings(trained, test.clips, device)
+    evaluation = TestEvaluation(predictions, tagging_metrics(recordings.weak, predictions.clip_probs, classes,
                                                              thresholds=calibration.tag_thresholds))
-    if any(c.has_strong for c in test.clips):
-        evaluation.events = event_metrics_for(calibration.event_settings, test, predictions,
+    if any(c.has_strong for c in recordings.clips):
+        evaluation.events = event_metrics_for(calibration.event_settings, recordings, predictions,
                                               operating_point=calibration.operating_point).to_dict()
     return evaluation

@@ -1,24 +1,61 @@
-"""Batched prediction on a prepared feature set (fixed-length clips), for validation and evaluation."""
+"""Model outputs on labelled clips: batched over a prepared feature set (fixed-length crops, for
+validation while training), or over each clip's whole recording through the Tagger (the path
+``weaktag tag`` runs, for test-set evaluation of clips of any length)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
 
 import numpy as np
 import torch
 
-from ..data import FeatureSet
+from ..checkpoint import Checkpoint
+from ..data import FeatureSet, SkippedClip, weak_matrix
+from ..geometry import TimeGrid
+from ..inference import TagFailure, TagResult, Tagger
+from ..labels import Clip
 from ..models import WeakTagNet
+from ..packing import close_shards, load_clip_audio
 
 
 @dataclass
 class Predictions:
-    """Model outputs for N clips of equal length: C classes, T segments."""
+    """Model outputs for N clips, C classes: segment matrices are one (N, C, T) array for clips of one
+    length, or a list of (C, T_i), one per clip (recordings of any length)."""
 
     clip_ids: list[str]
     clip_probs: np.ndarray  # (N, C)
-    segment_probs: np.ndarray  # (N, C, T)
-    attention: np.ndarray | None  # (N, C, T) or None for pooling models
+    segment_probs: np.ndarray | list[np.ndarray]
+    attention: np.ndarray | list[np.ndarray] | None  # as segment_probs; None for pooling models
+    # seconds of audio each clip's scores stand for (the last segment may pass it; events end there)
+    durations: dict[str, float] = field(default_factory=dict)
+
+
+class LabelledClips(Protocol):
+    """What scoring predictions against labels needs: the clips (with their labels), classes and grid."""
+
+    clips: list[Clip]
+    classes: list[str]
+    grid: TimeGrid
+
+
+@dataclass
+class Recordings:
+    """Labelled clips scored on their whole recordings (:func:`predict_recordings`); ``skipped``: those
+    whose audio could not be used, with the reason."""
+
+    clips: list[Clip]
+    classes: list[str]
+    grid: TimeGrid
+    skipped: list[SkippedClip] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    @property
+    def weak(self) -> np.ndarray:
+        return weak_matrix(self.clips, self.classes)
 
 
 @torch.no_grad()
@@ -42,4 +79,46 @@ def predict_features(model: WeakTagNet, features: FeatureSet, batch_size: int = 
         clip_probs=np.concatenate(clip) if clip else np.zeros((0, c), np.float32),
         segment_probs=np.concatenate(seg) if seg else np.zeros((0, c, 0), np.float32),
         attention=np.concatenate(att) if att else None,
+        durations=crop_durations(features),
     )
+
+
+def crop_durations(features: FeatureSet) -> dict[str, float]:
+    """Seconds of audio in each clip's crop: ``clip_seconds``, or the clip's duration when shorter (a longer
+    clip is scored on its first ``clip_seconds`` only)."""
+    crop = features.clip_seconds
+    return {c.clip_id: min(c.duration or crop, crop) for c in features.clips}
+
+
+def predict_recordings(checkpoint: Checkpoint, clips: Sequence[Clip], device: str | torch.device | None = None,
+                       progress: bool = False) -> tuple[Predictions, Recordings]:
+    """Every clip's whole audio (from its pack shard or its file) through the :class:`~weaktag.inference.Tagger`
+    with the checkpoint's settings: the outputs ``weaktag tag`` gives for the same audio, however long. Clips
+    whose audio cannot be used are left out and listed in the returned :class:`Recordings`' ``skipped``.
+    ``progress``: a bar over the clips."""
+    from tqdm import tqdm
+
+    tagger = Tagger(checkpoint, device, detect_events=False)
+    rate = tagger.grid.sample_rate
+    results: list[TagResult | TagFailure | None] = [None] * len(clips)
+    bar = tqdm(total=len(clips), desc="evaluate", unit="clip", disable=not progress)
+    try:
+        for i, result in tagger.iter_tag_arrays([lambda c=c: load_clip_audio(c, rate) for c in clips],
+                                                [c.clip_id for c in clips]):
+            results[i] = result
+            bar.update()
+    finally:
+        bar.close()
+        close_shards()
+        tagger.close()
+    kept = [(clip, r) for clip, r in zip(clips, results) if not isinstance(r, TagFailure)]
+    skipped = [SkippedClip(clip.clip_id, r.reason) for clip, r in zip(clips, results) if isinstance(r, TagFailure)]
+    c = len(checkpoint.classes)
+    predictions = Predictions(
+        clip_ids=[clip.clip_id for clip, _ in kept],
+        clip_probs=np.stack([r.clip_probs for _, r in kept]) if kept else np.zeros((0, c), np.float32),
+        segment_probs=[r.segment_probs for _, r in kept],
+        attention=[r.attention for _, r in kept] if tagger.has_attention else None,
+        durations={clip.clip_id: r.duration for clip, r in kept},
+    )
+    return predictions, Recordings([clip for clip, _ in kept], list(checkpoint.classes), tagger.grid, skipped)

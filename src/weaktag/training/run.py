@@ -242,7 +242,7 @@ def _train(config: ExperimentConfig, data: PreparedData | None, say: Callable[[s
         return TrainResult(Path(), -1, float("nan"), None, time.time() - started)
     best = restore_best(config, module, fitted.best_checkpoint)
     calibration = calibrate(config, best, data.validation, data.classes)
-    test = evaluate_test(best, data.test, data.classes, calibration)
+    test = evaluate_test(best, data.test, data.classes, calibration, scheme.name)
     result = _write_outputs(config, scheme.name, data, best, calibration, test, list(module.diagnostics), started)
     _write_summary(config, result, scheme.name, fitted.world_size, data)
     return result
