@@ -1,21 +1,22 @@
 #!/usr/bin/env python
 """Benchmark (outside CI): every training scheme x 5 trials on real-recording soundscapes.
 
-    python benchmarks/compare_soundscapes.py                # the full run: 7 schemes x 5 trials
-    python benchmarks/compare_soundscapes.py --smoke        # 2 schemes x 1 trial x 1 epoch, into benchmarks/work/smoke*
+    python recipes/soundscapes/compare_soundscapes.py                # the full run: 7 schemes x 5 trials
+    python recipes/soundscapes/compare_soundscapes.py --smoke        # 2 schemes x 1 trial x 1 epoch, into recipes/soundscapes/work/smoke*
 
 Steps (each skipped when its output is already there, so an interrupted run resumes):
 
-1. ``benchmarks/work/sources/<class>/``: symlinks to the isolated events of ESC-10 (10 classes
+1. ``recipes/soundscapes/work/sources/<class>/``: symlinks to the isolated events of ESC-10 (10 classes
    x 40) and DCASE 2016 task 2 (11 classes x 20), one class-folder view of both, because
    ``synthesize_splits`` takes one sources folder;
-2. ``benchmarks/work/soundscapes/{train,validation,test}``: 10 s soundscapes of 1-3 of those
+2. ``recipes/soundscapes/work/soundscapes/{train,validation,test}``: 10 s soundscapes of 1-3 of those
    events over excerpts of ``../shared/data/backgrounds``, with exact strong labels (each
    class's recordings are split disjointly across train / validation / test);
-3. ``weaktag compare --config benchmarks/soundscapes.yaml --schemes <all> --trials 5
-   --out-dir benchmarks/work/compare`` (trials already finished are not run again);
-4. the report (markdown, CSV, JSON, PNG; not the checkpoints) is copied to
-   ``benchmarks/results/compare/``.
+3. ``weaktag compare --config recipes/soundscapes/work/soundscapes.yaml --schemes <all> --trials 5
+   --out-dir recipes/soundscapes/work/compare`` (trials already finished are not run again), the config
+   being weaktag's narrow recipe on this data (written by ``soundscapes_config``);
+4. the report (report.md, table.md, results.json and the figures report.md embeds) is copied to
+   ``recipes/soundscapes/results/compare/``.
 
 Extra arguments after the options are ``section.key=value`` config overrides.
 ``WEAKTAG_SHARED_DATA`` points at the shared data folder when it is not ``../shared/data``.
@@ -26,20 +27,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO / "benchmarks"
-WORK = BENCH / "work"
-CONFIG = BENCH / "soundscapes.yaml"
+import yaml
+
+HERE = Path(__file__).resolve().parent  # recipes/soundscapes
+REPO = HERE.parents[1]
+WORK = HERE / "work"
+CONFIG = WORK / "soundscapes.yaml"  # written by soundscapes_config()
 SPLITS = {"train": 600, "validation": 200, "test": 300}
 SYNTH_SEED = 0
 ALL_SCHEMES = "pool-weak,pool-strong,pool-weak-strong,attention,attention-strong,attention-self,attention-strong-self"
-REPORT_SUFFIXES = {".md", ".csv", ".json", ".png"}
+#: what is committed of a report: the report, its table, the results it is made from (the figures
+#: report.md embeds are copied too); the CSVs and the parts that report.md repeats stay in the work folder
+REPORT_FILES = ("report.md", "table.md", "results.json")
 
 
 def shared_data() -> Path:
@@ -97,13 +103,32 @@ def build_soundscapes(shared: Path) -> bool:
 
 
 def copy_report(src: Path, dst: Path) -> list[Path]:
+    """The committed part of the report in ``src`` (REPORT_FILES and the figures report.md embeds) -> ``dst``."""
     dst.mkdir(parents=True, exist_ok=True)
+    report = src / "report.md"
+    figures = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", report.read_text()) if report.is_file() else []
     copied = []
-    for f in sorted(src.iterdir()):
-        if f.is_file() and f.suffix in REPORT_SUFFIXES:
-            shutil.copy2(f, dst / f.name)
-            copied.append(dst / f.name)
+    for name in (*REPORT_FILES, *figures):
+        if (src / name).is_file():
+            shutil.copy2(src / name, dst / name)
+            copied.append(dst / name)
     return copied
+
+
+def soundscapes_config() -> Path:
+    """``work/soundscapes.yaml``: the packaged narrow recipe (weaktag.recipes, ``narrow.yaml``) on the
+    soundscapes' data, without training logs. Written anew on every call, so the recipe stays defined in
+    one place; compare's fingerprints see the settings, not the file."""
+    from weaktag.recipes import recipe_path
+
+    config = yaml.safe_load(recipe_path("narrow").read_text())
+    config["data"] = {split: f"soundscapes/{split}/manifest.jsonl" for split in SPLITS}
+    config["train"] = {**config["train"], "logger": "none"}
+    config["output_dir"] = rel(WORK / "compare")
+    WORK.mkdir(parents=True, exist_ok=True)
+    CONFIG.write_text("# written by recipes/soundscapes/compare_soundscapes.py from weaktag's narrow recipe\n"
+                      + yaml.safe_dump(config, sort_keys=False))
+    return CONFIG
 
 
 def rel(path: Path | str) -> str:
@@ -142,9 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schemes", default=ALL_SCHEMES)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--out-dir", default=str(WORK / "compare"), help="trial runs and the report")
-    parser.add_argument("--results-dir", default=str(BENCH / "results" / "compare"), help="where the report is copied")
+    parser.add_argument("--results-dir", default=str(HERE / "results" / "compare"), help="where the report is copied")
     parser.add_argument("--smoke", action="store_true",
-                        help="attention,attention-self x 1 trial x 1 epoch into benchmarks/work/smoke*")
+                        help="attention,attention-self x 1 trial x 1 epoch into recipes/soundscapes/work/smoke*")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. train.max_epochs=1")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -158,10 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(Path(args.out_dir) / "runs")
     from weaktag.cli import main as weaktag
 
-    options = ["--config", rel(CONFIG), "--schemes", args.schemes, "--trials", str(args.trials),
+    options = ["--config", rel(soundscapes_config()), "--schemes", args.schemes, "--trials", str(args.trials),
                "--out-dir", rel(args.out_dir)]
     print("weaktag " + shlex.join(["compare", *options, *args.overrides]), flush=True)
-    script = shlex.join(["python", "benchmarks/compare_soundscapes.py", *(sys.argv[1:] if argv is None else argv)])
+    script = shlex.join(["python", "recipes/soundscapes/compare_soundscapes.py",
+                         *(sys.argv[1:] if argv is None else argv)])
     note = (f"Produced by `{script}` (it builds the soundscapes if missing, then runs the command above) "
             f"on a machine with {os.cpu_count()} CPU cores.")
     command = ["compare", *options, "--note", note, *args.overrides]

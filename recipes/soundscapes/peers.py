@@ -1,22 +1,22 @@
 #!/usr/bin/env python
 """Benchmark (outside CI): M&mnet (Chou et al. 2018) and M&mnet-MS against weaktag's attention schemes and PSL.
 
-    python benchmarks/peers.py                       # both parts, 5 paired trials each
-    python benchmarks/peers.py --part scratch        # today's recipe (narrow VGGish from scratch)
-    python benchmarks/peers.py --part recommended    # the recommended recipe (frozen pretrained aisfx)
-    python benchmarks/peers.py --smoke               # tiny generated data, 1 trial, 1 epoch, into benchmarks/work/peers-smoke*
+    python recipes/soundscapes/peers.py                       # both parts, 5 paired trials each
+    python recipes/soundscapes/peers.py --part scratch        # today's recipe (narrow VGGish from scratch)
+    python recipes/soundscapes/peers.py --part recommended    # the recommended recipe (frozen pretrained aisfx)
+    python recipes/soundscapes/peers.py --smoke               # tiny generated data, 1 trial, 1 epoch, into recipes/soundscapes/work/peers-smoke*
 
-Data: the real-recording soundscapes of ``benchmarks/soundscapes.yaml`` (built from ../shared/data if
+Data: the real-recording soundscapes of ``recipes/soundscapes/work/soundscapes.yaml`` (built from ../shared/data if
 missing). Arms: ``attention`` (Table I row 4, = M&mnet's ATT baseline), ``attention-self`` (row 6),
 ``attention-self-ext`` (weaktag's extension), ``mmnet``, ``mmnet-ms`` and ``psl`` (its teacher is the
 ``attention`` trial of the same seed, so ``attention`` is listed first). Every arm of a part has the same
 backbone, optimiser and data: only the supervision differs. Seeds 0 .. trials-1 are paired across arms,
 so compare's report gives Wilcoxon p-values against the first arm.
 
-Finished trials of the self-supervision benchmark (``benchmarks/work/self_supervision*``) and of the
-quality benchmark (``benchmarks/work/quality``) with the same settings are hard-linked in and reused, not
+Finished trials of the self-supervision benchmark (``recipes/soundscapes/work/self_supervision*``) and of the
+quality benchmark (``recipes/soundscapes/work/quality``) with the same settings are hard-linked in and reused, not
 trained again; a trial whose fingerprint (the settings that change its result) differs is left alone.
-Reports -> ``benchmarks/results/peers/`` (scratch) and ``benchmarks/results/peers/recommended/``.
+Reports -> ``recipes/soundscapes/results/peers/`` (scratch) and ``recipes/soundscapes/results/peers/recommended/``.
 """
 
 from __future__ import annotations
@@ -28,16 +28,16 @@ import sys
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(BENCH))
+HERE = Path(__file__).resolve().parent  # recipes/soundscapes
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
 import compare_soundscapes as soundscapes  # noqa: E402  (the data builder and the report copier)
 from compare_soundscapes import compare_part, rel  # noqa: E402
 
 RECOMMENDED = REPO / "configs" / "recommended.yaml"
 ARMS = ("attention", "attention-self", "attention-self-ext", "mmnet", "mmnet-ms", "psl")
-RESULTS = BENCH / "results" / "peers"
-WORK = BENCH / "work"
+RESULTS = HERE / "results" / "peers"
+WORK = HERE / "work"
 # finished comparisons whose trials are reused where they match, per part
 REUSE = {"scratch": (WORK / "self_supervision", WORK / "quality"),
          "recommended": (WORK / "self_supervision-recommended", WORK / "quality")}
@@ -86,7 +86,8 @@ def part(name: str, trials: int, out_dir: Path, results_dir: Path, config_path: 
     if not smoke:
         linked = reuse_trials(out_dir, arms, REUSE[name], arm_configs(config_path, recipe, overrides))
         print(f"{name}: {linked} finished trial(s) linked from {', '.join(rel(p) for p in REUSE[name])}")
-    compare_part("benchmarks/peers.py", name, arms, trials, out_dir, results_dir, config_path, (arms[0], arms[3]),
+    compare_part("recipes/soundscapes/peers.py", name, arms, trials, out_dir, results_dir, config_path,
+                 (arms[0], arms[3]),
                  overrides, argv, RECOMMENDED if recipe else None)
 
 
@@ -98,7 +99,7 @@ def smoke_config() -> Path:
     root = WORK / "peers-smoke-data"
     if not (root / "test" / "manifest.jsonl").exists():
         synthesize_splits(root, SMOKE_SPLITS, SynthConfig(seed=0, clip_seconds=4.0))
-    config = yaml.safe_load(soundscapes.CONFIG.read_text())
+    config = yaml.safe_load(soundscapes.soundscapes_config().read_text())
     config["data"] = {s: str(root / s / "manifest.jsonl") for s in SMOKE_SPLITS}
     config["model"] = {"width": 0.0625, "l7_channels": 64, "batch_norm": True}
     path = root / "smoke.yaml"
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part", choices=("all", "scratch", "recommended"), default="all")
     parser.add_argument("--trials", type=int, default=None, help="paired trials per arm (default 5; smoke: 1)")
     parser.add_argument("--smoke", action="store_true",
-                        help="tiny generated data, 1 trial, 1 epoch, into benchmarks/work/peers-smoke*")
+                        help="tiny generated data, 1 trial, 1 epoch, into recipes/soundscapes/work/peers-smoke*")
     parser.add_argument("overrides", nargs="*", help="config overrides for every arm, e.g. train.max_epochs=6")
     args = parser.parse_args(argv)
     started = time.time()
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = ["train.max_epochs=1", "train.batch_size=8", *overrides]
     else:
         soundscapes.build_soundscapes(soundscapes.shared_data())
-        config_path = soundscapes.CONFIG
+        config_path = soundscapes.soundscapes_config()
     trials = args.trials or (1 if args.smoke else 5)
     if args.part in ("all", "scratch"):
         part("scratch", trials, WORK / f"peers{suffix}", results, config_path, overrides, argv, args.smoke)

@@ -1,24 +1,24 @@
 #!/usr/bin/env python
 """Benchmark (outside CI): the recommended weak-label recipe against today's recipe, and its ablation.
 
-    python benchmarks/quality.py                  # both parts (~60 min on 2 CPU cores)
-    python benchmarks/quality.py --part main      # only the comparison (5 paired trials)
-    python benchmarks/quality.py --part ablation  # only the ablation (3 paired trials per arm)
-    python benchmarks/quality.py --smoke          # 1 trial, 2 epochs, into benchmarks/work/quality-smoke*
+    python recipes/soundscapes/quality.py                  # both parts (~60 min on 2 CPU cores)
+    python recipes/soundscapes/quality.py --part main      # only the comparison (5 paired trials)
+    python recipes/soundscapes/quality.py --part ablation  # only the ablation (3 paired trials per arm)
+    python recipes/soundscapes/quality.py --smoke          # 1 trial, 2 epochs, into recipes/soundscapes/work/quality-smoke*
 
-Data: the real-recording soundscapes of ``benchmarks/soundscapes.yaml`` (built from ../shared/data
-if missing, as ``benchmarks/compare_soundscapes.py`` does).
+Data: the real-recording soundscapes of ``recipes/soundscapes/work/soundscapes.yaml`` (built from ../shared/data
+if missing, as ``recipes/soundscapes/compare_soundscapes.py`` does).
 
-1. **main**: ``weaktag compare`` of today's recipe (``benchmarks/soundscapes.yaml``: narrow VGGish from
+1. **main**: ``weaktag compare`` of today's recipe (``recipes/soundscapes/work/soundscapes.yaml``: narrow VGGish from
    scratch, 10 epochs) for ``attention``, ``attention-self`` and ``attention-strong``, against the
    recommended recipe (``configs/recommended.yaml``) trained on weak labels only
    (``recommended:<its scheme>``) and with the strong labels (``recommended:attention-strong``);
-   report -> ``benchmarks/results/quality/``.
+   report -> ``recipes/soundscapes/results/quality/``.
 2. **ablation**: the recommended recipe with each lever removed in turn (recipes written to
-   ``benchmarks/work/quality-ablation/recipes/``), paired trials by seed with the main part's trials
+   ``recipes/soundscapes/work/quality-ablation/recipes/``), paired trials by seed with the main part's trials
    of the full recipe (whose first seeds give the table's "full" row, so they are not trained twice;
    the two parts can run at the same time); report ->
-   ``benchmarks/results/quality/ablation/`` and the table ``benchmarks/results/quality/ablation.md``
+   ``recipes/soundscapes/results/quality/ablation/`` and the table ``recipes/soundscapes/results/quality/ablation.md``
    (+ ``ablation.json``): mAP, PSDS1, PSDS2, event F1 and CPU minutes per trial.
 
 Extra arguments after the options are ``section.key=value`` overrides for every recipe.
@@ -37,26 +37,26 @@ from pathlib import Path
 
 import yaml
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(BENCH))
+HERE = Path(__file__).resolve().parent  # recipes/soundscapes
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
 import compare_soundscapes as soundscapes  # noqa: E402  (the data builder and the report copier)
 from compare_soundscapes import rel, run_compare  # noqa: E402
 
 RECOMMENDED = REPO / "configs" / "recommended.yaml"
+NARROW = yaml.safe_load((REPO / "configs" / "narrow.yaml").read_text())  # today's recipe (weaktag.recipes)
 BASE_SCHEMES = ("attention", "attention-self", "attention-strong")
-RESULTS = BENCH / "results" / "quality"
-WORK = BENCH / "work"
+RESULTS = HERE / "results" / "quality"
+WORK = HERE / "work"
 
 #: the levers of the recipe (issue: quality), each removed in turn; name -> (what it removes, changes)
 ABLATIONS: dict[str, tuple[str, dict]] = {
     "no-pretrained": ("narrow VGGish trained from scratch instead of the frozen pretrained aisfx backbone "
                       "(width 0.125 + batch norm, 10 epochs, as today's recipe; no neck; augmentation and event "
                       "outputs as the recipe)",
-                      {"model": {"backbone": "vggish", "width": 0.125, "batch_norm": True, "l7_channels": 1024,
-                                 "freeze": 0, "time_stride": 0, "freq_pool": None, "neck_channels": 0,
-                                 "dropout": 0.0},
-                       "train": {"max_epochs": 10, "batch_size": 16}}),
+                      {"model": {**NARROW["model"], "backbone": "vggish", "freeze": 0, "time_stride": 0,
+                                 "freq_pool": None, "neck_channels": 0, "dropout": 0.0},
+                       "train": {key: NARROW["train"][key] for key in ("max_epochs", "batch_size")}}),
     "no-augment": ("no augmentation", {"augment": {"mixup_alpha": 0.0, "gain_db": 0.0, "shift_seconds": 0.0,
                                                    "time_masks": 0, "freq_masks": 0}}),
     "no-time-outputs": ("X^a scores time with segment-F1 thresholds and a fixed median filter (the paper's "
@@ -97,14 +97,15 @@ def write_ablation_recipes(folder: Path) -> dict[str, Path]:
 
 
 def note(argv: list[str]) -> str:
-    return (f"Produced by `{shlex.join(['python', 'benchmarks/quality.py', *argv])}` on a machine with "
+    return (f"Produced by `{shlex.join(['python', 'recipes/soundscapes/quality.py', *argv])}` on a machine with "
             f"{os.cpu_count()} CPU cores.")
 
 
 def main_part(trials: int, out_dir: Path, results_dir: Path, overrides: list[str], argv: list[str]) -> None:
     scheme = recommended_scheme()
     arms = [*BASE_SCHEMES, f"recommended:{scheme}", "recommended:attention-strong"]
-    run_compare(["compare", "--config", rel(soundscapes.CONFIG), "--recipe", f"recommended={rel(RECOMMENDED)}",
+    run_compare(["compare", "--config", rel(soundscapes.soundscapes_config()),
+                 "--recipe", f"recommended={rel(RECOMMENDED)}",
                  "--schemes", ",".join(dict.fromkeys(arms)), "--trials", str(trials), "--out-dir", rel(out_dir),
                  "--gain-pair", f"attention,recommended:{scheme}", "--note", note(argv), *overrides])
     copied = soundscapes.copy_report(out_dir, results_dir)
@@ -116,7 +117,8 @@ def ablation_part(trials: int, out_dir: Path, results_dir: Path, table_dir: Path
     scheme = recommended_scheme()
     recipes = write_ablation_recipes(out_dir / "recipes")
     arms = [f"{name}:{scheme}" for name in recipes]
-    options = ["compare", "--config", rel(soundscapes.CONFIG), "--schemes", ",".join(arms), "--trials", str(trials),
+    options = ["compare", "--config", rel(soundscapes.soundscapes_config()), "--schemes", ",".join(arms),
+               "--trials", str(trials),
                "--out-dir", rel(out_dir), "--gain-pair", f"no-pretrained:{scheme},no-capacity:{scheme}",
                "--note", note(argv)]
     for name, path in recipes.items():
@@ -199,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", choices=("all", "main", "ablation"), default="all")
     parser.add_argument("--trials", type=int, default=None, help="default: 5 (main), 3 (ablation)")
-    parser.add_argument("--smoke", action="store_true", help="1 trial, 2 epochs, into benchmarks/work/quality-smoke*")
+    parser.add_argument("--smoke", action="store_true",
+                        help="1 trial, 2 epochs, into recipes/soundscapes/work/quality-smoke*")
     parser.add_argument("overrides", nargs="*", help="config overrides for every recipe, e.g. train.max_epochs=2")
     args = parser.parse_args(argv)
     started = time.time()

@@ -1,22 +1,22 @@
 #!/usr/bin/env python
 """Benchmark (outside CI): self-supervised attention, the paper's and weaktag's extension, and PSL.
 
-    python benchmarks/self_supervision.py                       # both parts
-    python benchmarks/self_supervision.py --part scratch        # 10 paired trials, today's recipe
-    python benchmarks/self_supervision.py --part recommended    # 5 paired trials, the recommended recipe
-    python benchmarks/self_supervision.py --smoke               # 1 trial, 2 epochs, into benchmarks/work/*-smoke
+    python recipes/soundscapes/self_supervision.py                       # both parts
+    python recipes/soundscapes/self_supervision.py --part scratch        # 10 paired trials, today's recipe
+    python recipes/soundscapes/self_supervision.py --part recommended    # 5 paired trials, the recommended recipe
+    python recipes/soundscapes/self_supervision.py --smoke               # 1 trial, 2 epochs, into recipes/soundscapes/work/*-smoke
 
-Data: the real-recording soundscapes of ``benchmarks/soundscapes.yaml`` (built from ../shared/data if
+Data: the real-recording soundscapes of ``recipes/soundscapes/work/soundscapes.yaml`` (built from ../shared/data if
 missing). Arms: ``attention`` (Table I row 4), ``attention-self`` (row 6, the paper's rule),
 ``attention-self-ext`` (weaktag's extension), ``psl`` (Dinkel et al. 2022; its teacher is the
 ``attention`` trial of the same seed) and ``attention-strong`` (row 5, uses the strong labels).
 
 1. **scratch**: today's recipe (narrow VGGish from scratch, 10 epochs), 10 paired trials so that
-   Wilcoxon p < 0.05 is reachable; report -> ``benchmarks/results/self_supervision/``.
+   Wilcoxon p < 0.05 is reachable; report -> ``recipes/soundscapes/results/self_supervision/``.
 2. **recommended**: the same arms on the recommended recipe (frozen pretrained aisfx), 5 paired
-   trials; report -> ``benchmarks/results/self_supervision/recommended/``.
+   trials; report -> ``recipes/soundscapes/results/self_supervision/recommended/``.
 
-Trials of the quality benchmark (``benchmarks/work/quality``) made with the same settings are copied
+Trials of the quality benchmark (``recipes/soundscapes/work/quality``) made with the same settings are copied
 in (hard links) and reused rather than trained again; ``compare`` checks their fingerprints.
 """
 
@@ -29,17 +29,17 @@ import sys
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(BENCH))
+HERE = Path(__file__).resolve().parent  # recipes/soundscapes
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
 import compare_soundscapes as soundscapes  # noqa: E402  (the data builder and the report copier)
 from compare_soundscapes import compare_part, rel  # noqa: E402
 
 RECOMMENDED = REPO / "configs" / "recommended.yaml"
 ARMS = ("attention", "attention-self", "attention-self-ext", "psl", "attention-strong")
-RESULTS = BENCH / "results" / "self_supervision"
-WORK = BENCH / "work"
-QUALITY = WORK / "quality"  # benchmarks/quality.py's comparison: its finished trials are reused where they match
+RESULTS = HERE / "results" / "self_supervision"
+WORK = HERE / "work"
+QUALITY = WORK / "quality"  # quality.py's comparison: its finished trials are reused where they match
 
 
 def reuse_quality_trials(out_dir: Path, arms: list[str]) -> int:
@@ -66,7 +66,8 @@ def part(name: str, trials: int, out_dir: Path, results_dir: Path, overrides: li
     arms = [f"recommended:{a}" if recipe else a for a in ARMS]
     if not smoke:
         print(f"{name}: {reuse_quality_trials(out_dir, arms)} finished trial(s) linked from {rel(QUALITY)}")
-    compare_part("benchmarks/self_supervision.py", name, arms, trials, out_dir, results_dir, soundscapes.CONFIG,
+    compare_part("recipes/soundscapes/self_supervision.py", name, arms, trials, out_dir, results_dir,
+                 soundscapes.soundscapes_config(),
                  (arms[0], arms[2]), overrides, argv, RECOMMENDED if recipe else None)
 
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", choices=("all", "scratch", "recommended"), default="all")
     parser.add_argument("--trials", type=int, default=None, help="default: 10 (scratch), 5 (recommended)")
-    parser.add_argument("--smoke", action="store_true", help="1 trial, 2 epochs, into benchmarks/work/*-smoke")
+    parser.add_argument("--smoke", action="store_true", help="1 trial, 2 epochs, into recipes/soundscapes/work/*-smoke")
     parser.add_argument("overrides", nargs="*", help="config overrides for every arm, e.g. train.max_epochs=2")
     args = parser.parse_args(argv)
     started = time.time()

@@ -1,19 +1,19 @@
 #!/usr/bin/env python
 """Validation probes behind attention-self-ext's and PSL's defaults: one training run per setting, seed 0,
-today's recipe (``benchmarks/soundscapes.yaml``), compared on *validation* mAP only (test is not looked at).
+today's recipe (``recipes/soundscapes/work/soundscapes.yaml``), compared on *validation* mAP only (test is not looked at).
 
-    python benchmarks/self_supervision_probes.py NAME [section.key=value ...]   # one probe, appended to
-                                                                                # benchmarks/work/ssl/probes.jsonl
-    python benchmarks/self_supervision_probes.py --table                        # probes.jsonl -> results table
+    python recipes/soundscapes/self_supervision_probes.py NAME [section.key=value ...]   # one probe, appended to
+                                                                                # recipes/soundscapes/work/ssl/probes.jsonl
+    python recipes/soundscapes/self_supervision_probes.py --table                        # probes.jsonl -> results table
 
-The committed table (``benchmarks/results/self_supervision/probes.md``) came from these runs:
+The committed table (``recipes/soundscapes/results/self_supervision/probes.md``) came from these runs:
   peak50-dist         scheme.name=attention-self-ext scheme.pseudo_target=distribution
   mean-dist           ... scheme.pseudo_threshold=absent-mean scheme.pseudo_target=distribution
   max-dist            ... scheme.pseudo_threshold=absent-max scheme.pseudo_target=distribution
   peak50-binary       ... scheme.pseudo_target=binary
   peak50-binary-seg1  ... scheme.pseudo_target=binary scheme.segment_weight=1
   self-paper          scheme.name=attention-self
-  psl-2s-w05          scheme.name=psl scheme.teacher=<attention seed 0 of benchmarks/work/quality> scheme.chunk_seconds=2
+  psl-2s-w05          scheme.name=psl scheme.teacher=<attention seed 0 of recipes/soundscapes/work/quality> scheme.chunk_seconds=2
                       scheme.teacher_weight=0.5
 (at the time the extension's default target was ``distribution``; it is ``binary`` since these probes).
 """
@@ -25,9 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-WORK = BENCH / "work" / "ssl"
-RESULTS = BENCH / "results" / "self_supervision"
+HERE = Path(__file__).resolve().parent  # recipes/soundscapes
+sys.path.insert(0, str(HERE))
+from compare_soundscapes import soundscapes_config  # noqa: E402  (the narrow recipe on the soundscapes)
+
+WORK = HERE / "work" / "ssl"
+RESULTS = HERE / "results" / "self_supervision"
 KEYS = ("pseudo_density", "true_density", "precision", "recall", "attention_in_events", "attention_entropy")
 
 
@@ -35,7 +38,7 @@ def probe(name: str, overrides: list[str]) -> dict:
     from weaktag.config import load_config
     from weaktag.training import train
 
-    config = load_config(BENCH / "soundscapes.yaml", overrides + [f"output_dir={WORK / name}"])
+    config = load_config(soundscapes_config(), overrides + [f"output_dir={WORK / name}"])
     started = time.time()
     result = train(config, overwrite=True)  # a probe run again starts over
     best = [e for e in result.diagnostics if e["epoch"] == result.best_epoch]
@@ -64,7 +67,7 @@ def main(argv: list[str]) -> int:
         RESULTS.mkdir(parents=True, exist_ok=True)
         text = ("Validation probes, seed 0, today's recipe (10 epochs from scratch); diagnostics at the best epoch "
                 "on the strongly labelled validation clips. References from the same seed in "
-                "benchmarks/results/quality: attention 0.5575, attention-self 0.5330, attention-strong 0.6013 "
+                "recipes/soundscapes/results/quality: attention 0.5575, attention-self 0.5330, attention-strong 0.6013 "
                 "validation mAP.\n\n" + table(rows) + "\n")
         (RESULTS / "probes.md").write_text(text)
         (RESULTS / "probes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
