@@ -28,8 +28,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent  # recipes/soundscapes
 REPO = HERE.parents[1]
 RESULTS = HERE / "results"
-#: the files whose markers are filled, relative to the repository
-DOCUMENTS = ("README.md", "docs/results.md", "docs/training.md", "recipes/soundscapes/README.md")
+#: the files whose markers are filled: the README, the documentation, the recipes' READMEs
+DOCUMENT_GLOBS = ("README.md", "docs/**/*.md", "recipes/**/README.md")
 #: test-set metrics of the soundscape tables (fractions; printed in %)
 HEADLINE = ("mAP", "psds1", "psds2", "event_f1_macro")
 MARKER = re.compile(r"(<!-- table:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
@@ -44,6 +44,7 @@ class Table:
     metrics: tuple[str, ...] = HEADLINE
     arms: tuple[str, ...] = ()
     markdown: bool = False
+    labels: bool = True  # a column of the labels each arm trained on (results.json's scheme_labels)
 
 
 TABLES: dict[str, Table] = {
@@ -73,7 +74,18 @@ def render(name: str) -> str:
     trials = results["trials"]
     caption = (f"Test set, mean ± std over {trials} paired trial{'s' if trials != 1 else ''} "
                f"(seeds {results['seeds'][0]}-{results['seeds'][-1]}); generated from {where}.")
-    return caption + "\n\n" + metrics_table(results["summary"], arms, table.metrics, bold_best=False) + "\n"
+    text = metrics_table(results["summary"], arms, table.metrics, bold_best=False)
+    if table.labels and "scheme_labels" in results:
+        text = with_labels(text, [results["scheme_labels"][arm] for arm in arms])
+    return caption + "\n\n" + text + "\n"
+
+
+def with_labels(table: str, labels: list[str]) -> str:
+    """``table`` (a header, the alignment row, one row per arm) with a ``labels`` column after the first."""
+    rows = table.split("\n")
+    cells = [["labels", "---"][i] if i < 2 else labels[i - 2] for i in range(len(rows))]
+    return "\n".join(row.replace(" | ", f" | {cell} | ", 1) if i != 1 else row.replace("|---|", "|---|---|", 1)
+                     for i, (row, cell) in enumerate(zip(rows, cells)))
 
 
 def fill(text: str, where: str = "text") -> str:
@@ -87,13 +99,18 @@ def fill(text: str, where: str = "text") -> str:
     return MARKER.sub(replace, text)
 
 
+def documents() -> list[Path]:
+    """Every file whose tables this script fills."""
+    return sorted({path for pattern in DOCUMENT_GLOBS for path in REPO.glob(pattern)})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a table is not as generated")
     args = parser.parse_args(argv)
     stale = []
-    for name in DOCUMENTS:
-        path = REPO / name
+    for path in documents():
+        name = str(path.relative_to(REPO))
         text = path.read_text()
         new = fill(text, name)
         if new != text:
