@@ -58,3 +58,10 @@ def test_readme_test_command_is_what_ci_runs():
     command = re.search(r"```bash\n(.+)\n```", tests)[1]
     ci = (REPO / ".ci" / "run").read_text()
     assert f"# the test command from README.md (\"Tests\")\n{command}\n" in ci
+
+
+def test_readme_stays_short_and_links_only_to_pages_that_exist():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200  # the rest belongs in docs/ (issue 20)
+    for target in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (REPO / target).is_file(), target
