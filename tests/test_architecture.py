@@ -1,6 +1,6 @@
 """The package's shape: imports only point down the layers, no cycles, no oversized module.
 
-Layers, bottom to top (README's "Layout" section draws the same map). A module may import
+Layers, bottom to top (docs/architecture.md draws the same map). A module may import
 from its own layer's lower-ranked modules and from any lower layer, never from a higher one.
 """
 

@@ -120,7 +120,7 @@ def test_no_did_you_mean_without_a_near_common_class(tmp_path: Path) -> None:
 
 
 def test_own_recordings_walkthrough(tmp_path: Path, capsys) -> None:
-    """README "Your own recordings": a folder of WAVs and a CSV of tags, the recommended recipe
+    """README "Tag your own files" (docs/tagging.md): a folder of WAVs and a CSV of tags, the recommended recipe
     (one epoch), validation held out of the training list, a second CSV for test, then tag."""
     pytest.importorskip("aisfx")
     from weaktag.cli import main

@@ -16,7 +16,7 @@ from weaktag.errors import ConfigError
 from weaktag.models import HEADS, ModelConfig, pool_inputs, pool_recording
 from weaktag.supervision import SCHEMES, make_scheme, scheme_parameters
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "recipes" / "soundscapes" / "results"
 RANGE_KEYS = ("choices", "min", "max", "min_exclusive", "max_exclusive", "finite")
 
 
@@ -134,7 +134,7 @@ def test_old_flat_scheme_sections_still_load() -> None:
 
 
 #: the trial fingerprints' scheme part that weaktag wrote for the committed peers comparison
-#: (benchmarks/results/peers/results.json: its config, flat scheme section, and its arms)
+#: (recipes/soundscapes/results/peers/results.json: its config, flat scheme section, and its arms)
 OLD_FINGERPRINTS = {
     "attention": {},
     "attention-self": {"alpha": 1.0, "attention_target": "normalized"},
