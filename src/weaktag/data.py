@@ -16,8 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .batch import Batch
 from .audio import AudioError, LogMel, pad_or_truncate, pad_to_segments, warn_skipped
+from .batch import Batch
+from .errors import ConfigError
 from .geometry import VGGISH_GRID, TimeGrid
 from .labels import Clip, Event, Manifest
 from .packing import close_shards, load_clip_audio, resampling_note
@@ -127,7 +128,7 @@ class FeatureSet(Dataset):
         """
         total = self.num_segments
         if not 1 <= chunk_segments <= total:
-            raise ValueError(f"a chunk must be 1 to {total} segments long, not {chunk_segments}")
+            raise ConfigError(f"a chunk must be 1 to {total} segments long, not {chunk_segments}")
         starts = list(range(0, total - chunk_segments + 1, chunk_segments))
         if starts[-1] + chunk_segments < total:
             starts.append(total - chunk_segments)

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..audio import warn_skipped
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..data import no_usable_clip_reason
+from ..errors import DataError
 from ..labels import Manifest, read_labels
 from ..metrics.events import EventMetrics
 from ..metrics.tagging import TaggingMetrics, per_class_table, tagging_metrics
@@ -76,6 +77,6 @@ def evaluate_checkpoint(checkpoint_path: str | Path, labels: str | Path, audio_d
     for skipped in features.skipped:
         warn_skipped(skipped.clip_id, skipped.reason)
     if len(features) == 0:
-        raise ValueError(f"{labels}: no usable clip to evaluate" + no_usable_clip_reason(features.skipped, "--audio-dir"))
+        raise DataError(f"{labels}: no usable clip to evaluate" + no_usable_clip_reason(features.skipped, "--audio-dir"))
     tagging, events = evaluate_predictions(checkpoint, features, predictions, manifest, event_output)
     return EvaluationReport(str(checkpoint_path), str(labels), len(features), len(features.skipped), tagging, events)

@@ -67,7 +67,7 @@ from torch import nn
 
 from ..audio import compress, load_audio, pad_to_segments, spec_filterbank
 from ..checkpoint import Checkpoint, load_checkpoint
-from ..errors import WeaktagError
+from ..errors import CheckpointError, WeaktagError
 from ..files import atomic_path
 from ..geometry import VGGISH_FRONTEND, FrontEndSpec
 from ..models import ATTENTION_EPS, HEADS, WeakTagNet
@@ -276,17 +276,17 @@ def read_metadata(path: str | Path) -> dict:
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise ValueError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
     return metadata_of(session, path)
 
 
 def metadata_of(session, path: Path) -> dict:
     props = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in props:
-        raise ValueError(f"{path}: ONNX model carries no weaktag metadata (export it with `weaktag export`)")
+        raise CheckpointError(f"{path}: ONNX model carries no weaktag metadata (export it with `weaktag export`)")
     meta = json.loads(props[METADATA_KEY])
     if meta.get("format") != ONNX_FORMAT:
-        raise ValueError(f"{path}: unknown weaktag ONNX format {meta.get('format')!r} (expected {ONNX_FORMAT!r})")
+        raise CheckpointError(f"{path}: unknown weaktag ONNX format {meta.get('format')!r} (expected {ONNX_FORMAT!r})")
     return meta
 
 
