@@ -124,3 +124,12 @@ def test_the_tagger_loads_without_training():
                      ("supervision", "training", "experiments", "data", "packing", "config", "labels", "synth")]
     assert "weaktag.inference.engine" in loaded
     assert not training_side, f"importing weaktag.inference loads {training_side}"
+
+
+def test_the_architecture_page_names_every_module():
+    """docs/architecture.md draws the tree with a line per module: a new module must be placed on it."""
+    page = (PACKAGE.parents[1] / "docs" / "architecture.md").read_text()
+    unlisted = [str(p.relative_to(PACKAGE)) for p in MODULES
+                if p.parts[len(PACKAGE.parts)] not in ("cli", "recipes") and p.name != "__init__.py"
+                and f"  {p.name} " not in page]
+    assert not unlisted, f"modules missing from docs/architecture.md's tree: {unlisted}"
