@@ -22,6 +22,7 @@ import torch
 
 from ..audio import LogMel
 from ..checkpoint import Checkpoint
+from ..errors import CheckpointError, UsageError
 from ..models import ModelConfig, WeakTagNet, pool_inputs
 from ..postprocess import EventSettings
 from .export import metadata_of, read_metadata
@@ -51,28 +52,28 @@ def resolve_device(device: str | torch.device, backend: BackendName = "torch") -
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"device {str(device)!r} is not a device name (use cpu, cuda or cuda:N)") from None
+        raise UsageError(f"device {str(device)!r} is not a device name (use cpu, cuda or cuda:N)") from None
     if dev.type == "cpu":
         return dev
     if dev.type != "cuda":
-        raise ValueError(f"device {str(device)!r}: weaktag tags on cpu or cuda[:N], not {dev.type}")
+        raise UsageError(f"device {str(device)!r}: weaktag tags on cpu or cuda[:N], not {dev.type}")
     if backend == "onnxruntime":
         import onnxruntime as ort
 
         providers = ort.get_available_providers()
         if CUDA_PROVIDER not in providers:
-            raise ValueError(f"device {str(device)!r}: onnxruntime {ort.__version__} here has no {CUDA_PROVIDER} "
+            raise UsageError(f"device {str(device)!r}: onnxruntime {ort.__version__} here has no {CUDA_PROVIDER} "
                              f"(it has {', '.join(providers)}); install onnxruntime-gpu, or use the torch backend "
                              "or device cpu")
         return dev
     if not torch.cuda.is_available():
         why = ("this PyTorch is a CPU-only build" if torch.version.cuda is None
                else "PyTorch sees no CUDA GPU")
-        raise ValueError(f"device {str(device)!r}: CUDA is not available on this machine ({why}, torch "
+        raise UsageError(f"device {str(device)!r}: CUDA is not available on this machine ({why}, torch "
                          f"{torch.__version__}); use device cpu")
     count = torch.cuda.device_count()
     if dev.index is not None and dev.index >= count:
-        raise ValueError(f"device {str(device)!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+        raise UsageError(f"device {str(device)!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
     return dev
 
 
@@ -162,10 +163,10 @@ class OnnxBackend(_Synchronous):
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:
-            raise ValueError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+            raise CheckpointError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
         # onnxruntime falls back to the CPU (with a log line) when the CUDA provider cannot start
         if cuda and self.session.get_providers()[0] != CUDA_PROVIDER:
-            raise ValueError(f"{path}: onnxruntime could not start {CUDA_PROVIDER} on {device} "
+            raise UsageError(f"{path}: onnxruntime could not start {CUDA_PROVIDER} on {device} "
                              f"(running: {', '.join(self.session.get_providers())}); use device cpu")
         self.meta = metadata_of(self.session, path)
         self.input_name = self.session.get_inputs()[0].name

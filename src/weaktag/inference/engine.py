@@ -62,6 +62,7 @@ import torch
 
 from ..audio import SILENT, AudioError, array_blocks, iter_audio_blocks
 from ..checkpoint import Checkpoint, load_checkpoint
+from ..errors import CheckpointError, UsageError
 from ..geometry import MIN_AUDIO_SECONDS
 from ..models import pool_recording
 from ..postprocess import EventSettings, decode_events
@@ -115,7 +116,7 @@ class Tagger:
         self.checkpoint = checkpoint
         self.grid = checkpoint.model.grid
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+            raise UsageError(f"backend must be one of {BACKENDS}, not {backend!r}")
         # before anything slow (an ONNX export): a device this machine lacks is one line, at once
         self.device = resolve_device(settings.device, backend)
         self.backend = backend
@@ -147,7 +148,7 @@ class Tagger:
         if path.suffix.lower() == ".onnx":
             backend = options.pop("backend", None)
             if backend not in (None, "onnxruntime"):
-                raise ValueError(f"{path}: an exported ONNX file runs on the onnxruntime backend, not {backend!r}")
+                raise UsageError(f"{path}: an exported ONNX file runs on the onnxruntime backend, not {backend!r}")
             options.pop("onnx_path", None)
             return cls(checkpoint or checkpoint_from_onnx(path), device, backend="onnxruntime", onnx_path=path,
                        **options)
@@ -166,7 +167,7 @@ class Tagger:
         else:
             runner = OnnxBackend(onnx_path, num_threads, self.device)
         if len(runner.meta["classes"]) != len(checkpoint.classes):
-            raise ValueError(f"{onnx_path}: exported for {len(runner.meta['classes'])} classes, the "
+            raise CheckpointError(f"{onnx_path}: exported for {len(runner.meta['classes'])} classes, the "
                              f"checkpoint has {len(checkpoint.classes)}")
         return runner
 

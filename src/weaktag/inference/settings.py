@@ -8,6 +8,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..errors import UsageError
 from ..geometry import TimeGrid
 from ..postprocess import ATTENTION_KINDS, OUTPUT_KINDS, EventSettings
 from ..settings import at_least, build, check_fields, check_setting, choices
@@ -22,10 +23,10 @@ class TaggingConfig:
 
     batch_size: int = field(default=32, metadata=at_least(1))  # files per forward pass
     max_batch_seconds: float = field(default=320.0, metadata={"min_exclusive": 0.0})  # audio per forward pass
-    chunk_seconds: float = field(default=30.72, metadata={"min_exclusive": 0.0})  # rounded to whole segments
+    chunk_seconds: float = field(default=30.72, metadata={"min_exclusive": 0.0, "finite": True})  # rounded to whole segments
     # real audio on each side of a chunk; None: the backbone's receptive field rounded up to whole
     # segments, plus one (0.64 s for VGGish), so chunked outputs equal a whole-file pass
-    context_seconds: Optional[float] = field(default=None, metadata=at_least(0.0))
+    context_seconds: Optional[float] = field(default=None, metadata=at_least(0.0, finite=True))
     chunk_batch: int = field(default=1, metadata=at_least(1))  # chunks of one file per forward pass
     pad_batches: bool = False  # also batch files of different lengths (zero-padded)
     skip_silent: bool = True  # report all-zero files as failures instead of tagging them
@@ -74,12 +75,9 @@ class ChunkPlan:
 
 def chunk_plan(settings: TaggingConfig, grid: TimeGrid) -> ChunkPlan:
     """``settings``' chunk, context and batch lengths in whole segments and samples of ``grid``."""
-    # the config's range check lets NaN through (every comparison with NaN is false) and inf
-    # overflows the rounding below: refuse both here with the setting's name
+    # NaN and inf would break the rounding below; checked again here for settings made without tagging_config
     for key in ("chunk_seconds", "context_seconds"):
-        value = getattr(settings, key)
-        if value is not None and not math.isfinite(value):
-            raise ValueError(f"{key} must be a finite number of seconds, not {value}")
+        check_setting(TaggingConfig, key, getattr(settings, key))
     context = settings.context_seconds
     if context is None:  # the receptive field in whole segments, plus one for the window's overhang
         context_segments = int(math.ceil(grid.context_frames / grid.time_stride)) + 1
@@ -110,7 +108,7 @@ def resolve_decisions(settings: TaggingConfig, classes: Sequence[str], tag_thres
     check_setting(TaggingConfig, "tag_thresholds", thresholds, labels=labels)
     values = np.asarray(thresholds, dtype=float)
     if values.ndim > 1 or values.size not in (1, len(labels)):
-        raise ValueError(f"tag thresholds: expected {len(labels)} values, got {values.shape}")
+        raise UsageError(f"tag thresholds: expected {len(labels)} values, got {values.shape}")
     events = replace(events)
     if settings.event_output is not None:
         events.output = settings.event_output
@@ -122,9 +120,9 @@ def resolve_decisions(settings: TaggingConfig, classes: Sequence[str], tag_thres
         check_setting(TaggingConfig, "median_filter_seconds", median, labels=labels)
         events.median_filter_seconds = float(median) if np.isscalar(median) else [float(x) for x in median]
     if events.output not in OUTPUT_KINDS:
-        raise ValueError(f"event output must be one of {OUTPUT_KINDS}, not {events.output!r}")
+        raise UsageError(f"event output must be one of {OUTPUT_KINDS}, not {events.output!r}")
     if events.output in ATTENTION_KINDS and not has_attention:
-        raise ValueError(f"event output {events.output!r} needs an attention model; this one pools "
+        raise UsageError(f"event output {events.output!r} needs an attention model; this one pools "
                          "(use event output 'segment')")
     return Decisions(np.broadcast_to(values, (len(labels),)).copy(), events, events.thresholds_for(labels),
                      events.filter_segments(labels, segment_seconds))
