@@ -4,6 +4,8 @@
 :meth:`Tagger.iter_tag` tags many files in batches. Settings come from one typed object,
 :class:`weaktag.inference.settings.TaggingConfig`, shared with the CLI. Times and sample counts below are
 those of VGGish's grid; the engine reads them from the model's :class:`~weaktag.geometry.TimeGrid`.
+The steps live beside it: :func:`~.settings.chunk_plan` and :func:`~.settings.resolve_decisions` (what the
+settings mean on this checkpoint), :mod:`.chunking` (long recordings), :mod:`.batching` (short ones), :mod:`.decoding`.
 
 Long files: memory is flat in file length
 -----------------------------------------
