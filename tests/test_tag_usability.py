@@ -21,7 +21,7 @@ from weaktag.audio import READ_BLOCK, SILENT, AudioError, iter_audio_blocks
 from weaktag.checkpoint import save_checkpoint
 from weaktag.cli import main
 from weaktag.geometry import MIN_AUDIO_SECONDS
-from weaktag.inference import TagFailure, TagResult, Tagger
+from weaktag.inference import TagFailure, TagResult, Tagger, TaggingConfig
 from weaktag.inference.timeline import TimelineWriter, plot_timeline, timeline_figure
 from weaktag.models import BackboneConfig, ModelConfig, WeakTagNet
 from weaktag.postprocess import DetectedEvent, EventSettings
@@ -56,7 +56,7 @@ def test_small_chunks_of_resampled_stereo_audio_equal_the_whole_file(ckpt: Path,
     sf.write(str(path), _noise(int(7.3 * 44_100), seed=5, channels=2), 44_100, subtype="FLOAT")
     whole = Tagger.from_checkpoint(ckpt, chunk_seconds=120.0, detect_events=False).tag(path)
     tagger = Tagger.from_checkpoint(ckpt, chunk_seconds=chunk_seconds, chunk_batch=3, detect_events=False)
-    assert tagger.chunk_segments < tagger.context_segments or chunk_seconds == 1.0  # the case that lost audio
+    assert tagger.plan.chunk_segments < tagger.plan.context_segments or chunk_seconds == 1.0  # the case that lost audio
     got = tagger.tag(path)
     assert got.duration == pytest.approx(7.3, abs=1e-9)
     assert got.num_segments == whole.num_segments == 46  # 7.3 s at 16 kHz: 46 segments of 0.16 s reach 7.36 s
@@ -101,7 +101,7 @@ def test_tagging_a_silent_or_too_short_file_fails_unless_silence_is_allowed(ckpt
     sf.write(str(below), _noise(floor - 1, seed=2), SR)
 
     tagger = Tagger.from_checkpoint(ckpt, chunk_seconds=0.5)
-    assert 3 * SR > tagger._single_pass_samples > SR
+    assert 3 * SR > tagger.plan.single_pass_samples > SR
     for path in (short_silent, long_silent):
         with pytest.raises(AudioError, match=re.escape(f"{path}: {SILENT}")):
             tagger.tag(path)
@@ -399,11 +399,11 @@ def test_the_python_api_checks_the_same_ranges(ckpt: Path, tmp_path: Path):
         Tagger.from_checkpoint(ckpt, top_k=-3)
     with pytest.raises(ConfigError, match=r"tag_thresholds: item 2: 1.5 is above its maximum 1.0"):
         Tagger.from_checkpoint(ckpt, tag_thresholds=[0.5, 1.5, 0.5])
-    tagger = Tagger.from_checkpoint(ckpt)
     with pytest.raises(ConfigError, match="event_thresholds: siren=-0.2 is below its minimum 0.0"):
-        tagger.configure_events(thresholds=[0.5, 0.5, -0.2])
+        Tagger.from_checkpoint(ckpt, settings=TaggingConfig(event_thresholds=[0.5, 0.5, -0.2]))
     with pytest.raises(ConfigError, match="median_filter_seconds: -1 is below its minimum 0.0"):
-        tagger.configure_events(median_filter_seconds=-1)
+        Tagger.from_checkpoint(ckpt, settings=TaggingConfig(median_filter_seconds=-1))
+    tagger = Tagger.from_checkpoint(ckpt)
     with pytest.raises(ConfigError, match="top_k: 0 is below its minimum 1"):
         tag_files(tagger, [tmp_path], top_k=0, progress=False)
 

@@ -37,6 +37,9 @@ def _cmd_tag(args: argparse.Namespace) -> int:
 
 
 def _tagger(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from ..inference.engine import open_model
     from ..inference.settings import tagging_config
     from ..inference import Tagger, parse_thresholds
 
@@ -47,13 +50,17 @@ def _tagger(args: argparse.Namespace):
                               detect_events=False if args.no_events else None, device=args.device,
                               decode_workers=args.workers, top_k=args.top_k, select=args.select,
                               events_for=args.events_for)
-    tagger = Tagger.from_checkpoint(args.checkpoint, backend=args.backend, onnx_path=args.onnx, settings=settings)
+    checkpoint = open_model(args.checkpoint)
+    # label=value thresholds need the classes: one value per class, the checkpoint's for the others;
+    # the Tagger checks them, naming each class
     if args.event_threshold is not None:
-        defaults = tagger.event_settings.thresholds or None
-        tagger.configure_events(thresholds=parse_thresholds(args.event_threshold, tagger.classes, defaults))
+        settings = replace(settings, event_thresholds=parse_thresholds(args.event_threshold, checkpoint.classes,
+                                                                       checkpoint.events.thresholds or None))
     if args.tag_threshold is not None:
-        tagger.set_tag_thresholds(parse_thresholds(args.tag_threshold, tagger.classes, tagger.tag_thresholds))
-    return tagger
+        settings = replace(settings, tag_thresholds=parse_thresholds(args.tag_threshold, checkpoint.classes,
+                                                                     checkpoint.tag_thresholds))
+    return Tagger.from_checkpoint(args.checkpoint, checkpoint=checkpoint, backend=args.backend, onnx_path=args.onnx,
+                                  settings=settings)
 
 
 def _run_tag(args: argparse.Namespace, tagger, segments) -> int:

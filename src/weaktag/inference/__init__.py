@@ -2,6 +2,9 @@
 timelines and ONNX export.
 
 * :mod:`.engine` — :class:`Tagger`: chunked, batched tagging of files or arrays of any length;
+* :mod:`.settings` — :class:`TaggingConfig`, and what a tagger derives from it (chunk plan, thresholds);
+* :mod:`.chunking` — long recordings through the network chunk by chunk, stitched; spectrograms for timelines;
+* :mod:`.batching` — short recordings batched into forward passes;
 * :mod:`.results` — :class:`TagResult`, :class:`ClipTag`, :class:`TagFailure`;
 * :mod:`.backends` — PyTorch and onnxruntime;
 * :mod:`.decoding` — headers and short files read in worker processes (``decode_workers``);

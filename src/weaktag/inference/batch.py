@@ -226,9 +226,9 @@ def _finish_output_folder(out: Path, tagger: Tagger, settings: TaggingConfig, su
                           tagged: list[FileTags], failures: list[TagFailure], timeline_dir: Path | None,
                           started: float) -> None:
     """The tables rewritten in input order, then ``summary.json`` (last: its "complete" vouches for the rest)."""
-    write_tag_tables(out, tagged, failures, events=tagger.detect_events)
+    write_tag_tables(out, tagged, failures, events=tagger.settings.detect_events)
     summary.outputs.update({"tags": str(out / "tags.csv"), "tags_json": str(out / "tags.json")})
-    if tagger.detect_events:
+    if tagger.settings.detect_events:
         summary.outputs["events"] = str(out / "events.tsv")
     summary.outputs.update({"errors": str(out / "errors.tsv"), "summary": str(out / "summary.json")})
     if timeline_dir is not None:
@@ -243,10 +243,12 @@ def run_settings(tagger: Tagger, settings: TaggingConfig) -> dict[str, Any]:
     segment = tagger.grid.segment_seconds
     return {"checkpoint": str(tagger.checkpoint.path) if tagger.checkpoint.path else None,
             "top_k": settings.top_k, "select": settings.select, "events": tagger.event_settings.to_dict(),
-            "events_for": tagger.events_for,
-            "median_filter_segments": [int(x) for x in tagger.median_filter_segments],
-            "chunk_seconds": tagger.chunk_segments * segment, "context_seconds": tagger.context_segments * segment,
-            "batch_size": tagger.batch_size, "skip_silent": tagger.skip_silent, "device": str(tagger.device),
+            "events_for": tagger.settings.events_for,
+            "median_filter_segments": [int(x) for x in tagger.decisions.median_filter_segments],
+            "chunk_seconds": tagger.plan.chunk_segments * segment,
+            "context_seconds": tagger.plan.context_segments * segment,
+            "batch_size": tagger.settings.batch_size, "skip_silent": tagger.settings.skip_silent,
+            "device": str(tagger.device),
             "decode_workers": settings.decode_workers}
 
 
@@ -303,7 +305,7 @@ class _TagRun:
         """The streamed tables (with the inputs that matched nothing), segments.npz and the timeline workers."""
         tagger, self.unmatched = self.tagger, len(failures)
         if out is not None:
-            self.tables = TagTables(out, events=tagger.detect_events)
+            self.tables = TagTables(out, events=tagger.settings.detect_events)
             for failure in failures:
                 self.tables.add_failure(failure)
         if segments:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional, Sequence
 
-from ..postprocess import OUTPUT_KINDS
-from ..settings import at_least, build, check_fields, choices
+import numpy as np
+
+from ..errors import UsageError
+from ..geometry import TimeGrid
+from ..postprocess import ATTENTION_KINDS, OUTPUT_KINDS, EventSettings
+from ..settings import at_least, build, check_fields, check_setting, choices
 
 
 @dataclass
@@ -18,10 +23,10 @@ class TaggingConfig:
 
     batch_size: int = field(default=32, metadata=at_least(1))  # files per forward pass
     max_batch_seconds: float = field(default=320.0, metadata={"min_exclusive": 0.0})  # audio per forward pass
-    chunk_seconds: float = field(default=30.72, metadata={"min_exclusive": 0.0})  # rounded to whole segments
+    chunk_seconds: float = field(default=30.72, metadata={"min_exclusive": 0.0, "finite": True})  # rounded to whole segments
     # real audio on each side of a chunk; None: the backbone's receptive field rounded up to whole
     # segments, plus one (0.64 s for VGGish), so chunked outputs equal a whole-file pass
-    context_seconds: Optional[float] = field(default=None, metadata=at_least(0.0))
+    context_seconds: Optional[float] = field(default=None, metadata=at_least(0.0, finite=True))
     chunk_batch: int = field(default=1, metadata=at_least(1))  # chunks of one file per forward pass
     pad_batches: bool = False  # also batch files of different lengths (zero-padded)
     skip_silent: bool = True  # report all-zero files as failures instead of tagging them
@@ -51,3 +56,73 @@ def tagging_config(**values: Any) -> TaggingConfig:
     config = build(TaggingConfig, [({k: v for k, v in values.items() if v is not None}, "tagging settings")])
     check_fields(config, "tagging settings")
     return config
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How a tagger cuts recordings on the model's grid (see :mod:`weaktag.inference.engine`)."""
+
+    chunk_segments: int  # kept segments per chunk of a long recording (at least one)
+    context_segments: int  # real audio on each side of a chunk, in segments
+    segment_samples: int
+    max_batch_samples: int  # audio per forward pass of short files
+
+    @property
+    def single_pass_samples(self) -> int:
+        """Recordings shorter than this run in one pass (and batch with others); longer ones are chunked."""
+        return (self.chunk_segments + self.context_segments) * self.segment_samples
+
+
+def chunk_plan(settings: TaggingConfig, grid: TimeGrid) -> ChunkPlan:
+    """``settings``' chunk, context and batch lengths in whole segments and samples of ``grid``."""
+    # NaN and inf would break the rounding below; checked again here for settings made without tagging_config
+    for key in ("chunk_seconds", "context_seconds"):
+        check_setting(TaggingConfig, key, getattr(settings, key))
+    context = settings.context_seconds
+    if context is None:  # the receptive field in whole segments, plus one for the window's overhang
+        context_segments = int(math.ceil(grid.context_frames / grid.time_stride)) + 1
+    else:
+        context_segments = max(1, int(math.ceil(context * grid.sample_rate / grid.segment_samples)))
+    # any chunk length works: it is rounded to whole segments (at least one), so chunk boundaries
+    # fall on the network's frame grid
+    return ChunkPlan(grid.segments_in(settings.chunk_seconds), context_segments, grid.segment_samples,
+                     max(grid.min_samples, int(settings.max_batch_seconds * grid.sample_rate)))
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """Clip tag thresholds and event settings in use: ``settings``' overrides over the checkpoint's."""
+
+    tag_thresholds: np.ndarray  # (C,)
+    events: EventSettings
+    event_thresholds: np.ndarray  # (C,)
+    median_filter_segments: np.ndarray  # (C,)
+
+
+def resolve_decisions(settings: TaggingConfig, classes: Sequence[str], tag_thresholds: np.ndarray,
+                      events: EventSettings, has_attention: bool, segment_seconds: float) -> Decisions:
+    """``settings``' thresholds and event options (None keeps the checkpoint's ``tag_thresholds``, ``events``),
+    checked as loading checks them, items named by class."""
+    labels = list(classes)
+    thresholds = tag_thresholds if settings.tag_thresholds is None else settings.tag_thresholds
+    check_setting(TaggingConfig, "tag_thresholds", thresholds, labels=labels)
+    values = np.asarray(thresholds, dtype=float)
+    if values.ndim > 1 or values.size not in (1, len(labels)):
+        raise UsageError(f"tag thresholds: expected {len(labels)} values, got {values.shape}")
+    events = replace(events)
+    if settings.event_output is not None:
+        events.output = settings.event_output
+    if settings.event_thresholds is not None:
+        check_setting(TaggingConfig, "event_thresholds", settings.event_thresholds, labels=labels)
+        events.thresholds = [float(t) for t in np.atleast_1d(np.asarray(settings.event_thresholds, dtype=float))]
+    median = settings.median_filter_seconds
+    if median is not None:
+        check_setting(TaggingConfig, "median_filter_seconds", median, labels=labels)
+        events.median_filter_seconds = float(median) if np.isscalar(median) else [float(x) for x in median]
+    if events.output not in OUTPUT_KINDS:
+        raise UsageError(f"event output must be one of {OUTPUT_KINDS}, not {events.output!r}")
+    if events.output in ATTENTION_KINDS and not has_attention:
+        raise UsageError(f"event output {events.output!r} needs an attention model; this one pools "
+                         "(use event output 'segment')")
+    return Decisions(np.broadcast_to(values, (len(labels),)).copy(), events, events.thresholds_for(labels),
+                     events.filter_segments(labels, segment_seconds))
