@@ -33,6 +33,8 @@ from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 
+from .errors import UsageError
+
 #: tagging refuses recordings shorter than this (README's floor); shorter input than one
 #: segment is zero-padded up to :attr:`TimeGrid.min_samples`
 MIN_AUDIO_SECONDS = 0.1
@@ -41,7 +43,7 @@ MIN_AUDIO_SECONDS = 0.1
 def median_filter_length(seconds: float, segment_seconds: float) -> int:
     """Median filter length in segments: ``seconds`` rounded to whole segments, then up to odd (>= 1)."""
     if seconds < 0:
-        raise ValueError(f"median filter must be >= 0 seconds, got {seconds}")
+        raise UsageError(f"median filter must be >= 0 seconds, got {seconds}")
     n = max(1, int(round(seconds / segment_seconds)))
     return n if n % 2 else n + 1
 

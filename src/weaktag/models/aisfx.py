@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from ..geometry import FrontEndSpec, TimeGrid
 from .backbone import BackboneConfig
 
@@ -45,7 +46,7 @@ AISFX_FREQ_POOLS = ("mean", "max", "mean+max")
 def time_pools(stride: int) -> tuple[int, int, int]:
     """Time factors of the three pools for an output stride of ``stride`` frames (8: 2, 2, 2)."""
     if stride not in AISFX_TIME_STRIDES:
-        raise ValueError(f"the aisfx backbone's time stride must be one of {AISFX_TIME_STRIDES}, not {stride}")
+        raise ConfigError(f"the aisfx backbone's time stride must be one of {AISFX_TIME_STRIDES}, not {stride}")
     return {8: (2, 2, 2), 4: (2, 2, 1), 2: (2, 1, 1)}[stride]
 
 
@@ -128,10 +129,10 @@ class AisfxBackbone(nn.Module):
     def __init__(self, config: BackboneConfig) -> None:
         super().__init__()
         if config.width != 1.0:
-            raise ValueError(f"the aisfx backbone has fixed channel counts; model.width must be 1, not {config.width}")
+            raise ConfigError(f"the aisfx backbone has fixed channel counts; model.width must be 1, not {config.width}")
         self.freq_pool = config.freq_pool or "mean"
         if self.freq_pool not in AISFX_FREQ_POOLS:
-            raise ValueError(f"the aisfx backbone's freq_pool must be one of {', '.join(AISFX_FREQ_POOLS)}, "
+            raise ConfigError(f"the aisfx backbone's freq_pool must be one of {', '.join(AISFX_FREQ_POOLS)}, "
                              f"not {config.freq_pool!r}")
         self.config = config
         self.grid = self.grid_for(config)

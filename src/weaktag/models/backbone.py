@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Optional
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..geometry import VGGISH_GRID, TimeGrid
 
 # (out_channels or "M") in VGGish order; the module names below match the PyTorch port's
@@ -66,7 +67,7 @@ class VGGishBackbone(nn.Module):
     def grid_for(cls, config: BackboneConfig) -> TimeGrid:
         """The grid of this backbone as ``config`` builds it (VGGish has one)."""
         if config.time_stride not in (0, TIME_STRIDE):
-            raise ValueError(f"the vggish backbone's time stride is {TIME_STRIDE} frames, not {config.time_stride}")
+            raise ConfigError(f"the vggish backbone's time stride is {TIME_STRIDE} frames, not {config.time_stride}")
         return cls.grid
     packaged_weights: ClassVar[bool] = False  # random initialisation: a frozen VGGish depends on the seed
 
@@ -92,7 +93,7 @@ class VGGishBackbone(nn.Module):
             l7.append(nn.BatchNorm2d(self.out_channels))
         self.l7 = nn.Sequential(*l7, nn.ReLU(inplace=True))
         if config.freq_pool not in (None, "max", "mean"):
-            raise ValueError(f"the vggish backbone's freq_pool must be 'max' or 'mean', not {config.freq_pool!r}")
+            raise ConfigError(f"the vggish backbone's freq_pool must be 'max' or 'mean', not {config.freq_pool!r}")
         self.grid_for(config)  # checks the time stride
         # He initialisation, as VGG implementations use: PyTorch's default shrinks the
         # signal through seven ReLU layers until every clip gets the same prediction.

@@ -22,6 +22,7 @@ from typing import Any, Callable, ClassVar, TypeVar
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .output import ModelOutput
 
 # Keeps A finite when every X^b of a class underflows to 0 (possible only in float16).
@@ -86,7 +87,7 @@ def head_class(name: str) -> type[Head]:
     try:
         return HEADS[name]
     except KeyError:
-        raise ValueError(f"unknown head {name!r}; choose one of: {', '.join(HEADS)}") from None
+        raise ConfigError(f"unknown head {name!r}; choose one of: {', '.join(HEADS)}") from None
 
 
 @register_head("attention")

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from .heads import Head, register_head
 from .output import ModelOutput
 
@@ -91,7 +92,7 @@ class MMNetHead(Head):
                  multiscale: bool = False) -> None:
         super().__init__()
         if not 0.0 <= ensemble_weight <= 1.0:
-            raise ValueError(f"the ensemble weight mu must be in [0, 1], not {ensemble_weight}")
+            raise ConfigError(f"the ensemble weight mu must be in [0, 1], not {ensemble_weight}")
         self.ensemble_weight = float(ensemble_weight)
         self.macro = nn.Conv1d(in_channels, num_classes, kernel_size=1)  # f_cls, one linear layer per segment
         self.micro = MicroSubnet(in_channels, num_classes)

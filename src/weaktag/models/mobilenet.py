@@ -16,6 +16,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..geometry import VGGISH_GRID, TimeGrid
 from .backbone import BackboneConfig
 
@@ -59,14 +60,14 @@ class MobileNetV2Backbone(nn.Module):
     @classmethod
     def grid_for(cls, config: BackboneConfig) -> TimeGrid:
         if config.time_stride not in (0, TIME_STRIDE):
-            raise ValueError(f"the mobilenetv2 backbone's time stride is {TIME_STRIDE} frames, "
+            raise ConfigError(f"the mobilenetv2 backbone's time stride is {TIME_STRIDE} frames, "
                              f"not {config.time_stride}")
         return cls.grid
 
     def __init__(self, config: BackboneConfig = BackboneConfig()) -> None:
         super().__init__()
         if config.freq_pool not in (None, "max", "mean"):
-            raise ValueError(f"the mobilenetv2 backbone's freq_pool must be 'max' or 'mean', not {config.freq_pool!r}")
+            raise ConfigError(f"the mobilenetv2 backbone's freq_pool must be 'max' or 'mean', not {config.freq_pool!r}")
         self.grid_for(config)
         self.config = config
         cin = config.channels(32)

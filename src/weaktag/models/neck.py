@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..settings import at_least, check_fields
 
 
@@ -33,7 +34,7 @@ class NeckConfig:
     def __post_init__(self) -> None:
         check_fields(self, "neck")
         if self.kernel % 2 == 0:
-            raise ValueError(f"a neck needs an odd kernel; got {self}")
+            raise ConfigError(f"a neck needs an odd kernel; got {self}")
 
     @property
     def context_segments(self) -> int:

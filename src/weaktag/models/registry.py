@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..errors import ConfigError
 from ..geometry import TimeGrid
 
 from .aisfx import AisfxBackbone
@@ -21,7 +22,7 @@ def backbone_class(name: str) -> type[nn.Module]:
     try:
         return BACKBONES[name]
     except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}") from None
+        raise ConfigError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}") from None
 
 
 def backbone_grid(config: BackboneConfig) -> TimeGrid:

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import torch
 
+from ..errors import ConfigError
 from ..models import ModelOutput
 from ..settings import at_least, choices
 from .base import Batch, LossTerms, SchemeParameters, TrainingScheme, bce, masked_clip_mean
@@ -48,7 +49,7 @@ def attention_loss(output: ModelOutput, target: torch.Tensor, attention_target: 
     elif attention_target == "raw":
         att = output.attention_raw
     else:
-        raise ValueError(f"attention_target must be one of {ATTENTION_TARGETS}, not {attention_target!r}")
+        raise ConfigError(f"attention_target must be one of {ATTENTION_TARGETS}, not {attention_target!r}")
     return bce(att, target, reduce_dims=(1, 2), weight=weight)
 
 

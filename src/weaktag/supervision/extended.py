@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..errors import ConfigError
 from ..models import ModelOutput
 from ..settings import at_least, choices
 from .attention import AttentionParameters, AttentionScheme
@@ -52,7 +53,7 @@ class ExtendedParameters(AttentionParameters):
 
     def check(self) -> None:
         if self.pseudo_target == "distribution" and self.attention_target != "normalized":
-            raise ValueError("scheme.pseudo_target=distribution needs scheme.attention_target=normalized "
+            raise ConfigError("scheme.pseudo_target=distribution needs scheme.attention_target=normalized "
                              f"(A is a distribution over time), not {self.attention_target!r}")
 
 

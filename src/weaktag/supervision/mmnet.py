@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..errors import ConfigError
 from ..models import MICRO_HEADS, ModelOutput
 from ..settings import at_least
 from .base import Batch, LossTerms, SchemeParameters, TrainingScheme, logit_bce
@@ -56,7 +57,7 @@ class MMNet(TrainingScheme):
 
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         if output.macro_logits is None or not output.micro_levels:
-            raise ValueError(f"scheme {self.name!r} needs a model with its M&mnet head (model.head {self.head!r}); "
+            raise ConfigError(f"scheme {self.name!r} needs a model with its M&mnet head (model.head {self.head!r}); "
                              "this model has another head")
         w = self.class_weights
         # y-hat = sigmoid(mean_t macro logits): its BCE from the logits, exact under mixed precision

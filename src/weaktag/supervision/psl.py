@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..errors import ConfigError
 from ..models import ModelOutput
 from .base import Batch, LossTerms, SchemeParameters, TrainingScheme, bce
 from .registry import register_scheme
@@ -47,7 +48,7 @@ class PseudoStrongLabelStudent(TrainingScheme):
 
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         if batch.teacher is None:
-            raise ValueError("the psl scheme trains on chunks labelled by a teacher (scheme.teacher), and this "
+            raise ConfigError("the psl scheme trains on chunks labelled by a teacher (scheme.teacher), and this "
                              "batch has no teacher labels")
         from_teacher = bce(output.clip_probs, batch.teacher, weight=self.class_weights)
         from_labels = bce(output.clip_probs, batch.weak, weight=self.class_weights)

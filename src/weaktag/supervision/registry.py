@@ -54,7 +54,7 @@ def scheme_class(name: str) -> type[TrainingScheme]:
     try:
         return SCHEMES[name]
     except KeyError:
-        raise ValueError(f"unknown scheme {name!r}; choose one of: {', '.join(SCHEMES)}") from None
+        raise ConfigError(f"unknown scheme {name!r}; choose one of: {', '.join(SCHEMES)}") from None
 
 
 def unknown_parameter(name: str, key: str) -> str:
