@@ -1,4 +1,4 @@
-"""Shared fixtures: small audio the tests make themselves, and the path to ../shared/data."""
+"""Shared fixtures: the repository root, small audio the tests make themselves, and the path to ../shared/data."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def shared_data(sub: str = "") -> Path:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "weaktag"
+from conftest import REPO
+
+PACKAGE = REPO / "src" / "weaktag"
 MAX_LINES = 600
 
 #: module (or package) -> layer rank; a module's rank is that of its longest listed prefix

@@ -12,7 +12,7 @@ A table sits between marker comments that name it (one of ``TABLES``)::
     <!-- /table -->
 
 Cells are formatted by weaktag's own report (``weaktag.experiments.report.metrics_table``), so they read
-exactly as the committed ``table.md`` and ``report.md`` of the same run. tests/test_docs_tables.py checks
+exactly as the committed ``table.md`` and ``report.md`` of the same run. tests/integration/test_docs_tables.py checks
 that regenerating gives the committed text.
 """
 

@@ -21,7 +21,7 @@ segments plus one: 0.64 s = 4 segments for VGGish). Chunk boundaries fall on seg
 boundaries, so every chunk sees the same frame grid as a whole-file pass, and of each chunk
 only the central segments are kept. Because the context covers the receptive field, the
 kept X^a and X^b are those of a whole-file pass up to float32 rounding: measured max
-difference 6e-8 on a 3-minute file (``tests/test_inference.py`` asserts ``<= 1e-5`` for every
+difference 6e-8 on a 3-minute file (``tests/unit/inference/test_inference.py`` asserts ``<= 1e-5`` for every
 output with 10.24 s and 30.72 s chunks; with only 1 segment of context the edges do show,
 about 4e-2). Attention pooling over the whole file is
 then recomputed from the stitched X^a and X^b: ``A = X^b / sum_t X^b``, ``y = sum_t A X^a``

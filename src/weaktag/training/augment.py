@@ -17,7 +17,7 @@ The field's standard set, applied in this order to each training batch (never to
 
 torchaudio's SpecAugment does not run with this project's torch, and waveform libraries cannot
 work on the precomputed features, so these are written here and tested in
-``tests/test_augment.py``.
+``tests/unit/training/test_augment.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``weaktag tag`` as a new user meets it (issue 7, tagging items), beyond tests/test_usability.py:
+"""``weaktag tag`` as a new user meets it (issue 7, tagging items), beyond tests/integration/test_usability.py:
 small chunks of resampled multichannel audio, silence found while streaming, the 0.1 s floor,
 non-finite chunk lengths, a progress bar that never shares a line with a result, timeline layout."""
 
@@ -17,6 +17,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
+from conftest import REPO
 from weaktag.audio import READ_BLOCK, SILENT, AudioError, iter_audio_blocks
 from weaktag.checkpoint import save_checkpoint
 from weaktag.cli import main
@@ -459,7 +460,7 @@ def test_sigterm_stops_a_weaktag_tag_process_cleanly(ckpt: Path, tmp_path: Path)
 
     _folder_of_clips(tmp_path / "audio", 40)
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
     # timelines make every file slow (a PNG each), so the signal lands mid-run
     proc = subprocess.Popen([sys.executable, "-m", "weaktag.cli", "tag", "--checkpoint", str(ckpt),
                              str(tmp_path / "audio"), "--out", str(out), "--timeline", "--quiet"],

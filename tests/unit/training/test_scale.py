@@ -14,41 +14,13 @@ import pytest
 import torch
 import yaml
 
+from helpers import learnable_data, learnable_features
 from weaktag.config import load_config
-from weaktag.data import FeatureSet
-from weaktag.labels import Clip, Event
 from weaktag.models import ModelConfig, WeakTagNet
 from weaktag.supervision import SCHEMES, make_scheme
 from weaktag.supervision.base import bce, segment_bce
 from weaktag.training import train
-from weaktag.training.run import PreparedData
 from weaktag.training.sampling import GlobalBatchSampler, ShardSampler
-
-CLASSES = ["a", "b", "c"]
-
-
-def _feature_set(n: int, seed: int, strong_every: int = 2) -> FeatureSet:
-    """Clips whose log-mel carries their labels (a class lifts its own band of mel bins), with strong
-    events on every ``strong_every``-th clip: learnable in a few steps, no audio needed."""
-    rng = np.random.default_rng(seed)
-    clips, features = [], torch.randn(n, 998, 64, generator=torch.Generator().manual_seed(seed)) * 0.5 - 4.0
-    for i in range(n):
-        labels = {c for c in CLASSES if rng.random() < 0.4} or {CLASSES[i % 3]}
-        events = []
-        for label in sorted(labels):
-            k = CLASSES.index(label)
-            onset = float(rng.uniform(0, 6))
-            first, last = int(onset / 0.01), int((onset + 3) / 0.01)
-            features[i, first:last, 20 * k : 20 * k + 16] += 3.0
-            events.append(Event(label, onset, onset + 3))
-        clips.append(Clip(f"clip{seed}_{i}", None, frozenset(labels), tuple(events) if i % strong_every == 0 else None,
-                          10.0))
-    return FeatureSet(clips, CLASSES, features)
-
-
-def _prepared(n_train: int = 32, n_val: int = 16) -> PreparedData:
-    return PreparedData(CLASSES, _feature_set(n_train, 1), _feature_set(n_val, 2))
-
 
 def _config(out: Path, *overrides: str):
     return load_config(None, ["model.width=0.125", "model.batch_norm=false", "scheme.name=attention", "train.lr=0.003",
@@ -61,7 +33,7 @@ def _config(out: Path, *overrides: str):
 
 def test_every_scheme_loss_runs_under_bf16_autocast_in_float32():
     torch.manual_seed(0)
-    data = _feature_set(6, 3, strong_every=1)
+    data = learnable_features(6, 3, strong_every=1)
     batch = data.collate(list(range(6)))
     for name, cls in SCHEMES.items():
         if cls.needs_teacher:
@@ -80,7 +52,7 @@ def test_every_scheme_loss_runs_under_bf16_autocast_in_float32():
 
 def test_segment_loss_from_logits_equals_the_loss_on_probabilities():
     model = WeakTagNet(ModelConfig(3, False))
-    batch = _feature_set(4, 4, strong_every=1).collate([0, 1, 2, 3])
+    batch = learnable_features(4, 4, strong_every=1).collate([0, 1, 2, 3])
     out = model.forward_features(batch.features)
     assert out.segment_logits is not None
     from_logits = segment_bce(out, batch.strong, reduce_dims=(1, 2))
@@ -90,7 +62,7 @@ def test_segment_loss_from_logits_equals_the_loss_on_probabilities():
 
 
 def test_a_bf16_mixed_training_run_on_cpu(tmp_path: Path):
-    result = train(_config(tmp_path / "bf16", "train.precision=bf16-mixed", "train.max_epochs=2"), data=_prepared())
+    result = train(_config(tmp_path / "bf16", "train.precision=bf16-mixed", "train.max_epochs=2"), data=learnable_data())
     assert np.isfinite(result.best_val_map) and result.best_val_map > 0.5
     assert result.checkpoint.is_file()
 
@@ -210,7 +182,7 @@ class _KillMidEpoch:
 
 
 def test_a_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(tmp_path: Path):
-    data = _prepared()
+    data = learnable_data()
     extra = ("train.max_epochs=4", "augment.mixup_alpha=0.4", "model.dropout=0.2", "model.neck_channels=16")
     whole = train(_config(tmp_path / "whole", *extra), data=data)
     config = _config(tmp_path / "killed", *extra)
@@ -226,7 +198,7 @@ def test_a_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(tmp_path: P
 
 
 def test_resume_refuses_a_missing_checkpoint_or_other_settings(tmp_path: Path):
-    data = _prepared(16, 8)
+    data = learnable_data(16, 8)
     with pytest.raises(ValueError, match="no checkpoint to resume from"):
         train(_config(tmp_path / "none"), data=data, resume=True)
     train(_config(tmp_path / "run", "train.max_epochs=1"), data=data)

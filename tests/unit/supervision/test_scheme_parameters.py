@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import REPO
 from weaktag.config import ExperimentConfig, config_from_dict, load_config
 from weaktag.errors import ConfigError
 from weaktag.models import HEADS, ModelConfig, pool_inputs, pool_recording
 from weaktag.supervision import SCHEMES, make_scheme, scheme_parameters
 
-RESULTS = Path(__file__).resolve().parents[1] / "recipes" / "soundscapes" / "results"
+RESULTS = REPO / "recipes" / "soundscapes" / "results"
 RANGE_KEYS = ("choices", "min", "max", "min_exclusive", "max_exclusive", "finite")
 
 

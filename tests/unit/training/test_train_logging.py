@@ -9,13 +9,12 @@ from pathlib import Path
 import lightning as L
 import pytest
 
+from helpers import learnable_data  # tiny learnable feature sets, no audio
 from weaktag.cli import _cli_output
 from weaktag.cli.common import log_lines_on_stdout, warnings_only
 from weaktag.config import load_config
 from weaktag.training import train
 from weaktag.training.trainer import LIGHTNING_LOGGERS
-
-from test_scale import _prepared  # tiny learnable feature sets, no audio
 
 EPOCH_LINE = re.compile(r"^epoch \d/2, train loss [\d.]+, validation mAP [\d.]+, \d+ s$")
 
@@ -50,7 +49,7 @@ def test_a_run_without_progress_bar_logs_its_epochs_and_sets_lightnings_levels_b
                                                                                      lightning_levels):
     during = _Levels()
     with caplog.at_level(logging.INFO, logger="weaktag.training"):
-        train(_config(tmp_path / "run"), data=_prepared(8, 4), callbacks=[during])
+        train(_config(tmp_path / "run"), data=learnable_data(8, 4), callbacks=[during])
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("weaktag.training")]
     assert [line for line in lines if EPOCH_LINE.match(line)] == lines and len(lines) == 2, lines
     assert during.seen == dict.fromkeys(LIGHTNING_LOGGERS, logging.WARNING)  # Lightning's INFO hidden meanwhile
@@ -60,7 +59,7 @@ def test_a_run_without_progress_bar_logs_its_epochs_and_sets_lightnings_levels_b
 def test_lightnings_levels_are_set_back_when_the_run_fails(tmp_path, lightning_levels):
     failing = _Levels(fail=True)
     with pytest.raises(RuntimeError, match="a bug in a callback"):
-        train(_config(tmp_path / "run"), data=_prepared(8, 4), callbacks=[failing])
+        train(_config(tmp_path / "run"), data=learnable_data(8, 4), callbacks=[failing])
     assert failing.seen == dict.fromkeys(LIGHTNING_LOGGERS, logging.WARNING)
     assert {name: logging.getLogger(name).level for name in LIGHTNING_LOGGERS} == lightning_levels
 
@@ -68,7 +67,7 @@ def test_lightnings_levels_are_set_back_when_the_run_fails(tmp_path, lightning_l
 def test_on_epoch_receives_the_lines_instead_of_the_log_even_with_a_progress_bar(tmp_path, caplog):
     said: list[str] = []
     with caplog.at_level(logging.INFO, logger="weaktag.training"):
-        train(_config(tmp_path / "run", "train.progress=true"), data=_prepared(8, 4), on_epoch=said.append)
+        train(_config(tmp_path / "run", "train.progress=true"), data=learnable_data(8, 4), on_epoch=said.append)
     assert len(said) == 2 and all(EPOCH_LINE.match(line) for line in said), said
     assert not [r for r in caplog.records if r.name.startswith("weaktag.training")]
 

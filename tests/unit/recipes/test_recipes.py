@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import shared_data
+from conftest import REPO, shared_data
 from weaktag.config import load_config, recipe_config
 from weaktag.labels import DCASE17_CLASSES, read_class_labels_indices, recording_of
 from weaktag.recipes import recipe_names, recipe_path
 from weaktag.training import read_manifests
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_packaged_recipes_load_and_configs_link_to_them():
@@ -96,7 +95,7 @@ def test_audioset_recipe_reads_the_real_lists(monkeypatch: pytest.MonkeyPatch, t
     assert all(m.classes == classes for m in manifests.values())
     assert {label for c in validation for label in c.labels} == set(classes)  # every class validated
     assert validation[0].audio_path == tmp_path / "none" / f"{validation[0].clip_id}.wav"
-    # data.split_seed chooses the held-out clips (the same seed, the same clips: tests/test_labels.py)
+    # data.split_seed chooses the held-out clips (the same seed, the same clips: tests/unit/labels/test_labels.py)
     other = load_config(recipe_path("audioset-balanced"), [overrides[0], overrides[2], "data.split_seed=1"])
     assert {c.clip_id for c in read_manifests(other)[1]["validation"]} != {c.clip_id for c in validation}
 

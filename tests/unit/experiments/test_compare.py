@@ -11,6 +11,7 @@ import matplotlib.image
 import pytest
 import yaml
 
+from conftest import REPO
 import weaktag.experiments.compare as compare_mod
 import weaktag.experiments.trials as trials_mod
 from weaktag.checkpoint import load_checkpoint
@@ -273,7 +274,7 @@ def test_a_record_that_is_not_a_current_trial_record_is_refused(compared) -> Non
         TrialRecord.from_json({k: v for k, v in now.items() if k != "metrics"}, file)
 
 
-COMMITTED = sorted((Path(__file__).resolve().parents[1] / "recipes" / "soundscapes" / "results").rglob("results.json"))
+COMMITTED = sorted((REPO / "recipes" / "soundscapes" / "results").rglob("results.json"))
 
 
 @pytest.mark.parametrize("file", COMMITTED, ids=lambda f: str(f.parent.relative_to(f.parents[2])))

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import SHARED_DATA
 from weaktag.audio import LogMel, load_audio
 from weaktag.checkpoint import save_checkpoint
 from weaktag.cli import main
@@ -18,7 +19,6 @@ from weaktag.inference import Tagger
 from weaktag.inference.export import PARITY_FLOOR, PARITY_MARGIN, DftLogMel, export_onnx, read_metadata
 from weaktag.models import BackboneConfig, ModelConfig, WeakTagNet
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CLASSES = ["dog", "rain", "siren", "baby"]
 SR = 16_000
 

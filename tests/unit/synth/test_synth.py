@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import SHARED_DATA
 from weaktag.audio import load_audio
 from weaktag.labels.manifest import Manifest
 from weaktag.synth import (
@@ -28,8 +29,7 @@ from weaktag.synth import (
 )
 
 SR = 16_000
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared real-audio data not found at {DATA}")
+needs_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"shared real-audio data not found at {SHARED_DATA}")
 ESC10_CLASSES = ["baby_cry", "chainsaw", "clock_tick", "dog_bark", "fire_crackling",
                  "helicopter", "person_sneeze", "rain", "rooster", "sea_waves"]
 DCASE2016_CLASSES = ["clearthroat", "cough", "doorslam", "drawer", "keyboard", "keysDrop",
@@ -244,22 +244,22 @@ def test_allocation_is_proportional_and_covers_every_split() -> None:
 @needs_data
 def test_esc10_sources_over_real_backgrounds(tmp_path: Path) -> None:
     config = SynthConfig(num_clips=6, seed=5)
-    manifest = synthesize(tmp_path, config, sources=DATA / "esc10", backgrounds=DATA / "backgrounds")
-    assert manifest.classes == ESC10_CLASSES == class_names(DATA / "esc10")
+    manifest = synthesize(tmp_path, config, sources=SHARED_DATA / "esc10", backgrounds=SHARED_DATA / "backgrounds")
+    assert manifest.classes == ESC10_CLASSES == class_names(SHARED_DATA / "esc10")
     for clip in manifest:
         info = sf.info(str(clip.audio_path))
         assert (info.frames, info.channels, info.samplerate) == (160_000, 1, SR)
         assert clip.labels and clip.labels <= set(ESC10_CLASSES)
         assert all(0.0 <= e.onset < e.offset <= 10.0 for e in clip.events)
     for row in read_sources_tsv(tmp_path / "sources.tsv"):
-        source = DATA / "esc10" / row["source"]
+        source = SHARED_DATA / "esc10" / row["source"]
         assert source.is_file() and source.parent.name == row["event_label"]
 
 
 @needs_data
 def test_trim_removes_the_silence_of_a_real_esc10_clip() -> None:
     # this dog bark is ~0.26 s of barking in the middle of 5 s of near-silence
-    audio = load_audio(DATA / "esc10" / "dog_bark" / "1-100032-A.ogg")
+    audio = load_audio(SHARED_DATA / "esc10" / "dog_bark" / "1-100032-A.ogg")
     start, end = trim_bounds(audio, SR, threshold_db=35.0)
     assert start / SR > 1.0 and (len(audio) - end) / SR > 1.0
     trimmed = trim_silence(audio, SR, threshold_db=35.0)
@@ -271,15 +271,15 @@ def test_trim_removes_the_silence_of_a_real_esc10_clip() -> None:
 
 @needs_data
 def test_flat_dcase2016_layout_gives_its_11_classes() -> None:
-    assert class_names(DATA / "dcase2016_task2_events") == DCASE2016_CLASSES
-    assert all(len(files) == 20 for files in discover_sources(DATA / "dcase2016_task2_events").values())
+    assert class_names(SHARED_DATA / "dcase2016_task2_events") == DCASE2016_CLASSES
+    assert all(len(files) == 20 for files in discover_sources(SHARED_DATA / "dcase2016_task2_events").values())
 
 
 @needs_data
 def test_splits_use_disjoint_source_files(tmp_path: Path) -> None:
     manifests = synthesize_splits(tmp_path, {"train": 12, "validation": 6, "test": 6},
                                   SynthConfig(clip_seconds=4.0, min_events=2, max_events=3),
-                                  sources=DATA / "dcase2016_task2_events", backgrounds=DATA / "backgrounds")
+                                  sources=SHARED_DATA / "dcase2016_task2_events", backgrounds=SHARED_DATA / "backgrounds")
     used = {name: {r["source"] for r in read_sources_tsv(tmp_path / name / "sources.tsv")} for name in manifests}
     assert all(used.values())
     for a, b in combinations(used, 2):

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import REPO
 from weaktag.labels import LabelError, detect_label_format, read_labels
 from weaktag.labels.summary import class_summary, label_warnings, report_labels
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def write(path: Path, text: str) -> Path:

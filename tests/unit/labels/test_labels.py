@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import SHARED_DATA
 from weaktag.labels import (
     DCASE17_CLASS_LIST,
     DCASE17_CLASSES,
@@ -37,7 +38,7 @@ from weaktag.labels import (
     youtube_id,
 )
 
-META = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "metadata"
+META = SHARED_DATA / "metadata"
 
 DESED_CLASSES = [
     "Alarm_bell_ringing",

@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import REPO
 from weaktag.cli import main
 from weaktag.config import load_config
 from weaktag.recipes import recipe_path
 from weaktag.synth import SynthConfig, synthesize_splits
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = REPO / "src"
 
 
 @pytest.fixture(scope="module")

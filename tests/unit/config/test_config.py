@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import REPO
 from weaktag.config import ExperimentConfig, config_from_dict, load_config
 from weaktag.errors import ConfigError
 from weaktag.inference.settings import TaggingConfig, tagging_config
 from weaktag.models import BackboneConfig
 
-REPO = Path(__file__).resolve().parents[1]
 
 FULL = """\
 data:
