@@ -97,8 +97,12 @@ class TimelineWriter:
         self._pending: deque[Future] = deque()
         self._pool: ProcessPoolExecutor | None = None
         if workers > 0:
-            # fork on Linux, as the decode workers: no re-import of matplotlib per worker
-            context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
+            # not fork: forking a process that runs torch's and the executor's threads can leave a lock
+            # held in the child, which then never starts (seen as a hung `tag --timeline`); the fork
+            # server imports this module once and forks each worker from that clean process
+            context = multiprocessing.get_context("forkserver") if sys.platform == "linux" else None
+            if context is not None:
+                context.set_forkserver_preload([__name__])
             self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
         self._limit = 2 * max(1, workers)
 
