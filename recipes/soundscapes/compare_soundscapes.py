@@ -119,16 +119,22 @@ def soundscapes_config() -> Path:
     """``work/soundscapes.yaml``: the packaged narrow recipe (weaktag.recipes, ``narrow.yaml``) on the
     soundscapes' data, without training logs. Written anew on every call, so the recipe stays defined in
     one place; compare's fingerprints see the settings, not the file."""
+    return narrow_config(CONFIG, {split: f"soundscapes/{split}/manifest.jsonl" for split in SPLITS},
+                         WORK / "compare", "recipes/soundscapes/compare_soundscapes.py")
+
+
+def narrow_config(path: Path, data: dict[str, str], output_dir: Path, writer: str) -> Path:
+    """``path``: the packaged narrow recipe with ``data`` (paths relative to ``path``'s folder), training logs off
+    and ``output_dir``; its first line names the script that wrote it (``writer``)."""
     from weaktag.recipes import recipe_path
 
     config = yaml.safe_load(recipe_path("narrow").read_text())
-    config["data"] = {split: f"soundscapes/{split}/manifest.jsonl" for split in SPLITS}
+    config["data"] = data
     config["train"] = {**config["train"], "logger": "none"}
-    config["output_dir"] = rel(WORK / "compare")
-    WORK.mkdir(parents=True, exist_ok=True)
-    CONFIG.write_text("# written by recipes/soundscapes/compare_soundscapes.py from weaktag's narrow recipe\n"
-                      + yaml.safe_dump(config, sort_keys=False))
-    return CONFIG
+    config["output_dir"] = rel(output_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# written by {writer} from weaktag's narrow recipe\n" + yaml.safe_dump(config, sort_keys=False))
+    return path
 
 
 def rel(path: Path | str) -> str:

@@ -32,6 +32,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import soundfile as sf
@@ -442,41 +443,82 @@ def _allocate(num_files: int, weights: list[int]) -> list[int]:
 
 
 def synthesize_splits(out_dir: str | Path, splits: dict[str, int], config: SynthConfig,
-                      sources: str | Path | None = None, backgrounds: str | Path | None = None) -> dict[str, Manifest]:
+                      sources: str | Path | None = None,
+                      backgrounds: str | Path | Mapping[str, str | Path] | None = None,
+                      sources_from: Mapping[str, str] | None = None) -> dict[str, Manifest]:
     """Synthesize ``{"train": 600, "test": 300, ...}`` into ``out_dir/<split>/``.
 
     Each split has its own random stream (the split name enters the seed). With real
     ``sources`` each class's files are partitioned across the splits in proportion to their
     sizes, so test events are unseen recordings; ``sources.tsv`` in each split says which.
-    Backgrounds are shared (different random excerpts).
+    ``backgrounds``: one folder (or file) shared by every split (different random excerpts), or
+    ``{split: folder or file}`` naming every split, so that splits hear different recordings.
+    ``sources_from``: ``{split: other split}``: that split takes no part in the partition and draws
+    from the other's source files (a second test set from the test-side recordings,
+    ``{"test_final": "test"}``; more clips from the training side, ``{"unlabeled": "train"}``).
     """
     for name, count in splits.items():
         if not name or "/" in name or "\\" in name or name in (".", ".."):
             raise UsageError(f"bad split name {name!r}")
         if count < 0:
             raise UsageError(f"split {name!r} has a negative clip count {count}")
+    sources_from = dict(sources_from or {})
+    _check_sources_from(splits, sources_from)
     out_dir = Path(out_dir)
-    background_bank = _background_bank(backgrounds, config.sample_rate)
+    background_banks = _split_background_banks(splits, backgrounds, config.sample_rate)
     names = list(splits)
     if sources is None:
         banks = {name: _source_bank(None, config) for name in names}
     else:
+        own = [name for name in names if name not in sources_from]  # the splits the files are partitioned over
         files = discover_sources(sources)
-        needed = sum(1 for name in names if splits[name] > 0)
+        needed = sum(1 for name in own if splits[name] > 0)
         short = {label: len(paths) for label, paths in files.items() if len(paths) < needed}
         if short:
             raise DataError(f"cannot give {needed} splits disjoint source files: too few files for {short}")
         rng = np.random.default_rng(np.random.SeedSequence([config.seed, zlib.crc32(b"partition")]))
-        per_split: dict[str, dict[str, list[Path]]] = {name: {} for name in names}
+        per_split: dict[str, dict[str, list[Path]]] = {name: {} for name in own}
         for label in sorted(files):
             shuffled = [files[label][i] for i in rng.permutation(len(files[label]))]
-            counts = _allocate(len(shuffled), [splits[name] for name in names])
+            counts = _allocate(len(shuffled), [splits[name] for name in own])
             start = 0
-            for name, count in zip(names, counts):
+            for name, count in zip(own, counts):
                 per_split[name][label] = sorted(shuffled[start : start + count])
                 start += count
         shared_cache: dict[Path, tuple[np.ndarray, int] | None] = {}
-        banks = {name: _SourceBank(per_split[name], Path(sources), config.sample_rate, config.trim_db, shared_cache)
+        banks = {name: _SourceBank(per_split[sources_from.get(name, name)], Path(sources), config.sample_rate,
+                                   config.trim_db, shared_cache)
                  for name in names}
-    return {name: _synthesize(out_dir / name, replace(config, num_clips=splits[name]), banks[name], background_bank, name)
+    return {name: _synthesize(out_dir / name, replace(config, num_clips=splits[name]), banks[name],
+                              background_banks[name], name)
             for name in names}
+
+
+def _check_sources_from(splits: dict[str, int], sources_from: dict[str, str]) -> None:
+    """Each borrowing split and the split it borrows from are splits; no chains; a lender has clips."""
+    for name, lender in sources_from.items():
+        if name not in splits or lender not in splits:
+            raise UsageError(f"sources_from {name!r}: {lender!r}: both must be among the splits {list(splits)}")
+        if lender == name or lender in sources_from:
+            raise UsageError(f"sources_from {name!r}: {lender!r}: a split borrows the files of a split that has "
+                             "its own")
+        if splits[name] > 0 and splits[lender] == 0:
+            raise UsageError(f"sources_from {name!r}: {lender!r}: split {lender!r} has no clips, so no files")
+
+
+def _split_background_banks(splits: dict[str, int], backgrounds: str | Path | Mapping[str, str | Path] | None,
+                            sample_rate: int) -> dict[str, _BackgroundBank]:
+    """Each split's background bank: one shared by all, or one per split (splits naming one path share it)."""
+    if not isinstance(backgrounds, Mapping):
+        bank = _background_bank(backgrounds, sample_rate)
+        return {name: bank for name in splits}
+    missing = [name for name in splits if name not in backgrounds]
+    extra = [name for name in backgrounds if name not in splits]
+    if missing or extra:
+        raise UsageError(f"backgrounds per split must name every split exactly: missing {missing}, unknown {extra}")
+    by_path: dict[Path, _BackgroundBank] = {}
+    for name in splits:
+        path = Path(backgrounds[name]).resolve()
+        if path not in by_path:
+            by_path[path] = _background_bank(path, sample_rate)
+    return {name: by_path[Path(backgrounds[name]).resolve()] for name in splits}

@@ -285,3 +285,62 @@ def test_splits_use_disjoint_source_files(tmp_path: Path) -> None:
     for a, b in combinations(used, 2):
         assert not used[a] & used[b], (a, b)
     assert all(m.classes == DCASE2016_CLASSES for m in manifests.values())
+
+
+# --------------------------------------------------------------------------- backgrounds per split, borrowed sources
+
+
+def _dominant_hz(audio: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(audio.astype(np.float64)))
+    return float(np.fft.rfftfreq(len(audio), 1 / SR)[int(np.argmax(spectrum))])
+
+
+def test_each_split_hears_only_its_own_backgrounds(tmp_path: Path) -> None:
+    tones = {"train": 300.0, "test": 1200.0}
+    folders = {}
+    for name, hz in tones.items():
+        folders[name] = tmp_path / "bg" / name
+        folders[name].mkdir(parents=True)
+        sf.write(str(folders[name] / f"{name}.wav"), _tone(3.0, hz), SR)
+    config = SynthConfig(clip_seconds=1.0, min_events=0, max_events=0, seed=2)
+    manifests = synthesize_splits(tmp_path / "out", {"train": 3, "test": 3}, config, backgrounds=folders)
+    for name, m in manifests.items():
+        for clip in m:
+            assert _dominant_hz(load_audio(clip.audio_path)) == pytest.approx(tones[name], abs=2.0)
+    with pytest.raises(ValueError, match="missing \\['test'\\]"):
+        synthesize_splits(tmp_path / "out2", {"train": 1, "test": 1}, config, backgrounds={"train": folders["train"]})
+
+
+def _tone_sources(root: Path, files_per_class: int = 6) -> Path:
+    for label, hz in (("low", 200.0), ("high", 2000.0)):
+        (root / label).mkdir(parents=True)
+        for i in range(files_per_class):
+            sf.write(str(root / label / f"{label}{i}.wav"), _tone(0.3, hz + 10 * i), SR)
+    return root
+
+
+def test_a_split_can_draw_from_another_splits_sources_without_changing_the_others(tmp_path: Path) -> None:
+    src = _tone_sources(tmp_path / "events")
+    config = SynthConfig(clip_seconds=1.0, min_events=2, max_events=3, seed=4)
+    own = {"train": 6, "validation": 3, "test": 3}
+    plain = synthesize_splits(tmp_path / "plain", own, config, sources=src)
+    more = synthesize_splits(tmp_path / "more", {**own, "test_final": 6, "unlabeled": 8}, config, sources=src,
+                             sources_from={"test_final": "test", "unlabeled": "train"})
+
+    def used(root: Path, name: str) -> set[str]:
+        return {r["source"] for r in read_sources_tsv(root / name / "sources.tsv")}
+
+    for name in own:  # the partition and the clips of the other splits are as without the extra splits
+        assert used(tmp_path / "plain", name) == used(tmp_path / "more", name)
+        assert [c.audio_path.read_bytes() for c in plain[name]] == [c.audio_path.read_bytes() for c in more[name]]
+    root = tmp_path / "more"
+    train_side = used(root, "train") | used(root, "unlabeled")
+    test_side = used(root, "test") | used(root, "test_final")
+    for one, other in combinations((train_side, used(root, "validation"), test_side), 2):
+        assert not one & other  # borrowing splits keep the lender's side: no recording on two sides
+    assert used(root, "unlabeled") & used(root, "train") and used(root, "test_final") & used(root, "test")
+    # fresh soundscapes: another random stream than the test split's
+    assert more["test_final"][0].audio_path.read_bytes() != more["test"][0].audio_path.read_bytes()
+    with pytest.raises(ValueError, match="borrows"):
+        synthesize_splits(tmp_path / "bad", {"a": 1, "b": 1, "c": 1}, config, sources=src,
+                          sources_from={"b": "a", "c": "b"})
