@@ -84,13 +84,13 @@ def _merge(base: dict, changes: dict) -> dict:
 FULL = "recommended"  # the full recipe's name: the main part's, so its trials are reused
 
 
-def write_ablation_recipes(folder: Path) -> dict[str, Path]:
-    """The recommended recipe itself and one YAML per lever removed."""
+def write_ablation_recipes(folder: Path, ablations: dict[str, tuple[str, dict]] | None = None) -> dict[str, Path]:
+    """One YAML per lever of ``ablations`` (default ``ABLATIONS``) removed from the recommended recipe."""
     folder.mkdir(parents=True, exist_ok=True)
     base = yaml.safe_load(RECOMMENDED.read_text())
     base.pop("data", None)
     paths = {}
-    for name, (_, changes) in ABLATIONS.items():
+    for name, (_, changes) in (ABLATIONS if ablations is None else ablations).items():
         paths[name] = folder / f"{name}.yaml"
         paths[name].write_text(yaml.safe_dump(_merge(base, changes), sort_keys=False))
     return paths
@@ -141,9 +141,10 @@ def _mean_std(values: list[float]) -> dict:
     return {"mean": mean, "std": std, "n": len(finite)}
 
 
-def write_ablation_table(results: dict, main: dict, scheme: str, out: Path) -> None:
-    """``ablation.md`` and ``ablation.json``: one row per arm, mean ± std and the difference from the full
-    recipe, whose row is the main part's trials of the same seeds."""
+def write_ablation_table(results: dict, main: dict, scheme: str, out: Path,
+                         ablations: dict[str, tuple[str, dict]] | None = None) -> None:
+    """``ablation.md`` and ``ablation.json``: one row per arm of ``ablations`` (default ``ABLATIONS``), mean ± std
+    and the difference from the full recipe, whose row is ``main``'s trials of the same seeds."""
     summary = dict(results["summary"])
     seeds = set(results["seeds"])
     full_runs = [t for t in main["runs"][f"{FULL}:{scheme}"] if t["seed"] in seeds]
@@ -159,7 +160,8 @@ def write_ablation_table(results: dict, main: dict, scheme: str, out: Path) -> N
         "| recipe | what is removed | mAP (%) | PSDS1 (%) | PSDS2 (%) | event F1 macro (%) | CPU min per trial |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    removed = {FULL: "nothing (the full recipe)", **{k: v[0] for k, v in ABLATIONS.items()}}
+    ablations = ABLATIONS if ablations is None else ablations
+    removed = {FULL: "nothing (the full recipe)", **{k: v[0] for k, v in ablations.items()}}
     for name in removed:
         arm = f"{name}:{scheme}"
         if arm not in summary:

@@ -1,0 +1,71 @@
+"""The detection benchmark's own logic (recipes/soundscapes/detection.py), without training: which levers of a
+recipe the ablation removes, the unlabelled-clips table (gap recovered, paired Wilcoxon) and the probe rows."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+
+def _script():
+    folder = REPO / "recipes" / "soundscapes"
+    sys.path.insert(0, str(folder))  # its sibling modules (compare_soundscapes, quality, soundscapes2)
+    spec = importlib.util.spec_from_file_location("detection_benchmark", folder / "detection.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+detection = _script()
+
+
+def test_the_ablation_removes_only_the_levers_a_recipe_uses():
+    assert detection.levers_used({"model": {"backbone": "aisfx"}, "train": {"lr": 1e-3}}) == {}
+    recipe = {"model": {"neck": "gru", "time_stride": 8}, "train": {"event_durations": True},
+              "mean_teacher": {"weight": 0.0}}
+    assert list(detection.levers_used(recipe)) == ["no-sequence-neck", "no-durations"]
+    assert list(detection.levers_used({"model": {"time_stride": 4}, "mean_teacher": {"weight": 2.0}})) == [
+        "no-fine-stride", "no-mean-teacher"]
+    assert detection.unlabeled_overrides({"mean_teacher": {"weight": 2.0}})[0].startswith("data.unlabeled=")
+    assert detection.unlabeled_overrides({"mean_teacher": {"weight": 0}}) == []
+
+
+def _runs(values: dict[str, list[float]]) -> list[dict]:
+    return [{"seed": seed, "metrics": {m: v[seed] for m, v in values.items()}} for seed in range(5)]
+
+
+def test_unlabeled_table_gives_the_share_of_the_gap_and_paired_tests(tmp_path: Path):
+    low = [0.40, 0.42, 0.41, 0.43, 0.44]
+    outcomes = {
+        "labelled25": ("25% labelled", _runs({"mAP": low, "psds1": [0.1] * 5})),
+        "mean-teacher": ("25% + 75% unlabelled, mean teacher",
+                         _runs({"mAP": [v + 0.1 for v in low], "psds1": [0.1] * 5})),
+        "labelled100": ("100% labelled", _runs({"mAP": [v + 0.2 for v in low], "psds1": [0.3] * 5})),
+    }
+    table = detection.write_unlabeled_table(outcomes, "attention", tmp_path)
+    assert table["recovered"]["mAP"] == pytest.approx(0.5) and table["recovered"]["psds1"] == pytest.approx(0.0)
+    # five pairs all one way: the smallest two-sided exact p of the signed-rank test, 2 / 2**5
+    assert table["wilcoxon"]["mAP"]["labelled25 vs mean-teacher"]["p"] == pytest.approx(0.0625)
+    assert table["wilcoxon"]["psds1"]["labelled25 vs mean-teacher"]["p"] == 1.0  # no difference at all
+    text = (tmp_path / "unlabeled.md").read_text()
+    assert "| gap recovered, (MT - 25%) / (100% - 25%) | 50% | 0% |" in text
+    assert "| 25% labelled | 42.0 ± 1.6 |" in text
+    assert json.loads((tmp_path / "unlabeled.json").read_text())["arms"]["labelled25"]["psds2"]["mean"] is None
+
+
+def test_a_probe_run_again_replaces_its_row(tmp_path: Path):
+    row = {"name": "gru", "base": "configs/recommended.yaml", "overrides": ["model.neck=gru"], "trials": 1,
+           "seeds": [0], "mAP": 0.5, "psds1": 0.2, "psds2": None, "event_f1_macro": 0.3, "best_epoch": 7.0,
+           "minutes_per_trial": 1.5}
+    detection.write_probe_row(row, tmp_path)
+    detection.write_probe_row({**row, "name": "conv", "overrides": []}, tmp_path)
+    detection.write_probe_row({**row, "mAP": 0.6}, tmp_path)
+    lines = [line for line in (tmp_path / "probes.md").read_text().splitlines() if line.startswith("| ")]
+    assert [line.split(" | ")[0] for line in lines[1:]] == ["| conv", "| gru"]
+    assert "| gru | `configs/recommended.yaml` | `model.neck=gru` | 1 | 60.0 | 20.0 | n/a | 30.0 | 7 | 1.5 |" in lines
