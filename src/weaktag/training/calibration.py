@@ -109,11 +109,13 @@ def choose_for_event_f1(features: LabelledClips, predictions: Predictions, outpu
     raw = score_matrices(predictions, output)
     n_classes = len(features.classes)
 
+    unfiltered = _Choice(0.0, 0.5, 1)  # a class no candidate has scored yet: the curves searched use window 1
+
     def search(candidate: dict[str, np.ndarray], update) -> None:
         frames = scores_to_dataframes(candidate, features.classes, grid.segment_seconds, predictions.durations)
         for name, (f1, threshold) in best_event_f1(frames, ground_truth).items():
             if np.isfinite(threshold) and (name not in best or f1 > best[name].f1):
-                best[name] = update(best.get(name), f1, threshold)
+                best[name] = update(best.get(name, unfiltered), f1, threshold)
 
     best: dict[str, _Choice] = {}
     for window in sorted({grid.median_filter_segments(s) for s in filter_candidates}):
@@ -121,8 +123,7 @@ def choose_for_event_f1(features: LabelledClips, predictions: Predictions, outpu
         search(filtered, lambda _, f1, thr, window=window: _Choice(f1, thr, window))
 
     def steps(attribute: str) -> np.ndarray:
-        return np.array([getattr(best[c], attribute) if c in best else getattr(_Choice(0, 0, 1), attribute)
-                         for c in features.classes])
+        return np.array([getattr(best.get(c, unfiltered), attribute) for c in features.classes])
 
     if durations:
         windows = steps("window")
