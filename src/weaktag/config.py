@@ -191,6 +191,10 @@ class TrainSection:
     # what the per-class event thresholds are chosen for on validation: segment-level F1 with a fixed
     # median filter, or event-based F1 with a median-filter length per class as well
     event_calibration: str = field(default="segment_f1", metadata=choices(*EVENT_OBJECTIVES, **LEARNS))
+    # with event_f1: also choose per class a maximum gap to merge and a minimum event duration
+    # (event_durations), and a lower "stay on" threshold (event_hysteresis), on validation
+    event_durations: bool = field(default=False, metadata=LEARNS)
+    event_hysteresis: bool = field(default=False, metadata=LEARNS)
     # with the whole backbone frozen (and no augmentation that needs log-mel: gain, shift, masks),
     # compute its outputs once and train only the head: the same model, many times faster on a CPU
     cache_frozen_features: bool = field(default=True, metadata=RUNS)
@@ -319,6 +323,9 @@ def validate(config: ExperimentConfig, where: str = "config") -> None:
     if config.data.validation and config.data.validation_fraction > 0:
         raise ConfigError(f"{where}: data.validation_fraction: {config.data.validation_fraction} holds out "
                           "validation clips, but data.validation names them too; set one of the two")
+    for key in ("event_durations", "event_hysteresis"):
+        if getattr(config.train, key) and config.train.event_calibration != "event_f1":
+            raise ConfigError(f"{where}: train.{key}: chosen for event-based F1; set train.event_calibration: event_f1")
     if config.model.backbone not in BACKBONES:
         raise ConfigError(f"{where}: model.backbone: unknown backbone {config.model.backbone!r}; "
                           f"allowed: {', '.join(BACKBONES)}")

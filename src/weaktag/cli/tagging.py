@@ -14,6 +14,7 @@ from .common import VerbFactory
 #: the option of ``weaktag tag`` that sets each TaggingConfig field (errors name the option)
 TAG_OPTIONS = {"batch_size": "--batch-size", "chunk_seconds": "--chunk-seconds", "num_threads": "--threads",
                "event_output": "--event-output", "median_filter_seconds": "--median-filter",
+               "stay_on_fraction": "--stay-on", "max_gap_seconds": "--max-gap", "min_duration_seconds": "--min-duration",
                "device": "--device", "decode_workers": "--workers", "top_k": "--top-k", "select": "--select",
                "events_for": "--events-for", "event_thresholds": "--event-threshold",
                "tag_thresholds": "--tag-threshold"}
@@ -47,6 +48,8 @@ def _tagger(args: argparse.Namespace):
                               pad_batches=args.pad_batches or None, skip_silent=False if args.keep_silent else None,
                               keep_spectrogram=args.timeline or None, num_threads=args.threads,
                               event_output=args.event_output, median_filter_seconds=args.median_filter,
+                              stay_on_fraction=args.stay_on, max_gap_seconds=args.max_gap,
+                              min_duration_seconds=args.min_duration,
                               detect_events=False if args.no_events else None, device=args.device,
                               decode_workers=args.workers, top_k=args.top_k, select=args.select,
                               events_for=args.events_for)
@@ -161,6 +164,13 @@ def add_verbs(verb: VerbFactory) -> None:
                    help="event thresholds: 0.5 | one per class | label=value,... (default: checkpoint, else 0.5)")
     p.add_argument("--median-filter", type=float, default=None, metavar="SECONDS",
                    help="median filter length in seconds, 0 = off (default: checkpoint)")
+    p.add_argument("--stay-on", type=float, default=None, metavar="FRACTION",
+                   help="hysteresis: an event lasts while its score stays at or above FRACTION x its threshold, "
+                   "1 = off (default: checkpoint)")
+    p.add_argument("--max-gap", type=float, default=None, metavar="SECONDS",
+                   help="merge events of a class at most this far apart, 0 = off (default: checkpoint)")
+    p.add_argument("--min-duration", type=float, default=None, metavar="SECONDS",
+                   help="drop events shorter than this, 0 = off (default: checkpoint)")
     p.add_argument("--events-for", choices=("all", "tagged"), default=tagging.events_for,
                    help="events of every class (those of classes below their clip threshold are marked), or only "
                    "of the classes tagged for the clip")

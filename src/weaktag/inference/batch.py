@@ -244,7 +244,7 @@ def run_settings(tagger: Tagger, settings: TaggingConfig) -> dict[str, Any]:
     return {"checkpoint": str(tagger.checkpoint.path) if tagger.checkpoint.path else None,
             "top_k": settings.top_k, "select": settings.select, "events": tagger.event_settings.to_dict(),
             "events_for": tagger.settings.events_for,
-            "median_filter_segments": [int(x) for x in tagger.decisions.median_filter_segments],
+            "median_filter_segments": [int(x) for x in tagger.decisions.decoding.median_filter_segments],
             "chunk_seconds": tagger.plan.chunk_segments * segment,
             "context_seconds": tagger.plan.context_segments * segment,
             "batch_size": tagger.settings.batch_size, "skip_silent": tagger.settings.skip_silent,

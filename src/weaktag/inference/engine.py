@@ -92,7 +92,8 @@ class Tagger:
 
     ``settings`` (a :class:`~weaktag.inference.settings.TaggingConfig`) holds every option: batching,
     chunking of long files (see the module doc), silent-file handling, event overrides
-    (``event_output``, ``event_thresholds``, ``median_filter_seconds``; None keeps the
+    (``event_output``, ``event_thresholds``, ``median_filter_seconds``, ``stay_on_fraction``,
+    ``max_gap_seconds``, ``min_duration_seconds``; None keeps the
     checkpoint's :class:`~weaktag.postprocess.EventSettings`), clip ``tag_thresholds`` (None:
     the checkpoint's), ``detect_events``, ``keep_spectrogram`` for timelines, ``num_threads``.
     Keyword ``options`` are the same fields, for short calls: ``Tagger(ckpt, chunk_seconds=10.24)``.
@@ -350,9 +351,13 @@ class Tagger:
         )
         if self.settings.detect_events:
             decisions = self.decisions
+            decoding = decisions.decoding
             result.events = decode_events(result.scores(decisions.events.output), self.classes,
-                                          decisions.event_thresholds, result.segment_seconds,
-                                          decisions.median_filter_segments, duration=result.duration)
+                                          decoding.thresholds, result.segment_seconds,
+                                          decoding.median_filter_segments, duration=result.duration,
+                                          stay_on_fractions=decoding.stay_on_fractions,
+                                          max_gap_segments=decoding.max_gap_segments,
+                                          min_duration_segments=decoding.min_duration_segments)
             if self.settings.events_for == "tagged":
                 tagged = {label for label, _ in result.above()}
                 result.events = [e for e in result.events if e.label in tagged]

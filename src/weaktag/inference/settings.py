@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..geometry import TimeGrid
-from ..postprocess import ATTENTION_KINDS, OUTPUT_KINDS, EventSettings
+from ..postprocess import ATTENTION_KINDS, OUTPUT_KINDS, Decoding, EventSettings
 from ..settings import at_least, build, check_fields, check_setting, choices
 
 
@@ -35,6 +35,11 @@ class TaggingConfig:
     # one value, or a list with one per class
     event_thresholds: Any = field(default=None, metadata={"min": 0.0, "max": 1.0})
     median_filter_seconds: Optional[float] = field(default=None, metadata=at_least(0.0))
+    # hysteresis (events last while the score is at or above this fraction of the threshold), gap
+    # merging and minimum event duration (seconds): one value, or one per class
+    stay_on_fraction: Any = field(default=None, metadata={"min_exclusive": 0.0, "max": 1.0})
+    max_gap_seconds: Any = field(default=None, metadata=at_least(0.0, finite=True))
+    min_duration_seconds: Any = field(default=None, metadata=at_least(0.0, finite=True))
     tag_thresholds: Any = field(default=None, metadata={"min": 0.0, "max": 1.0})  # one value, or one per class
     # which events to report: of every class, or only of the classes tagged for the clip (clip
     # probability at or above its tag threshold)
@@ -95,8 +100,7 @@ class Decisions:
 
     tag_thresholds: np.ndarray  # (C,)
     events: EventSettings
-    event_thresholds: np.ndarray  # (C,)
-    median_filter_segments: np.ndarray  # (C,)
+    decoding: Decoding  # ``events`` per class on the model's grid
 
 
 def resolve_decisions(settings: TaggingConfig, classes: Sequence[str], tag_thresholds: np.ndarray,
@@ -119,10 +123,14 @@ def resolve_decisions(settings: TaggingConfig, classes: Sequence[str], tag_thres
     if median is not None:
         check_setting(TaggingConfig, "median_filter_seconds", median, labels=labels)
         events.median_filter_seconds = float(median) if np.isscalar(median) else [float(x) for x in median]
+    for key in ("stay_on_fraction", "max_gap_seconds", "min_duration_seconds"):
+        value = getattr(settings, key)
+        if value is not None:
+            check_setting(TaggingConfig, key, value, labels=labels)
+            setattr(events, key, float(value) if np.isscalar(value) else [float(x) for x in value])
     if events.output not in OUTPUT_KINDS:
         raise UsageError(f"event output must be one of {OUTPUT_KINDS}, not {events.output!r}")
     if events.output in ATTENTION_KINDS and not has_attention:
         raise UsageError(f"event output {events.output!r} needs an attention model; this one pools "
                          "(use event output 'segment')")
-    return Decisions(np.broadcast_to(values, (len(labels),)).copy(), events, events.thresholds_for(labels),
-                     events.filter_segments(labels, segment_seconds))
+    return Decisions(np.broadcast_to(values, (len(labels),)).copy(), events, events.decoding(labels, segment_seconds))

@@ -390,10 +390,14 @@ def evaluate_events(
     thresholds: np.ndarray | float | None = None,
     median_filter_segments: int | Sequence[int] = 1,
     durations: Mapping[str, float] | None = None,
+    stay_on_fractions: float | Sequence[float] = 1.0,
+    max_gap_segments: int | Sequence[int] = 0,
+    min_duration_segments: int | Sequence[int] = 0,
 ) -> EventMetrics:
     """PSDS 1 and 2 on the raw score curves, plus sed_eval F1s on decoded events when thresholds are given.
 
-    ``clip_scores``: clip id -> (C, T) scores, e.g. ``segment_scores("segment", ...)`` per clip.
+    ``clip_scores``: clip id -> (C, T) scores, e.g. ``segment_scores("segment", ...)`` per clip; the
+    decoding options are :func:`~weaktag.postprocess.decode_events`'.
     """
     frames = scores_to_dataframes(clip_scores, classes, segment_seconds, durations)
     result = EventMetrics(
@@ -403,7 +407,9 @@ def evaluate_events(
     if thresholds is not None:
         decoded = {
             clip_id: decode_events(matrix, classes, thresholds, segment_seconds, median_filter_segments,
-                                   duration=None if durations is None else durations.get(clip_id))
+                                   duration=None if durations is None else durations.get(clip_id),
+                                   stay_on_fractions=stay_on_fractions, max_gap_segments=max_gap_segments,
+                                   min_duration_segments=min_duration_segments)
             for clip_id, matrix in clip_scores.items()
         }
         sed = sed_eval_metrics(decoded, ground_truth, classes=classes, durations=durations)

@@ -74,12 +74,13 @@ def calibrate(config: ExperimentConfig, best: BestEpoch, validation: FeatureSet,
     tagging = tagging_metrics(validation.weak, predictions.clip_probs, classes)
     thresholds = choose_thresholds(validation.weak, predictions.clip_probs)
     metrics: dict = {"mAP": tagging.mAP, "AUC": tagging.AUC, "best_epoch": best.epoch}
-    objective = config.train.event_calibration
+    search = {"objective": config.train.event_calibration, "durations": config.train.event_durations,
+              "hysteresis": config.train.event_hysteresis}
     if config.train.event_output == "auto":
-        event_settings, psds_by_output = choose_event_output(validation, predictions, objective=objective)
+        event_settings, psds_by_output = choose_event_output(validation, predictions, **search)
         metrics["psds1_by_event_output"] = psds_by_output
     else:
-        event_settings = choose_event_settings(validation, predictions, config.train.event_output, objective=objective)
+        event_settings = choose_event_settings(validation, predictions, config.train.event_output, **search)
     operating_point = choose_operating_point(validation, predictions, event_settings.output)
     if operating_point is not None:
         metrics["psds1_operating_point"] = operating_point.to_dict()

@@ -183,3 +183,115 @@ def test_validation_chosen_output_and_thresholds_are_stored_and_used_at_test_and
 
 
 OUTPUT_KINDS_FOR_ATTENTION = ("segment", "attention", "product", "gated-segment", "gated-attention")
+
+
+def _tailing_events(n: int = 6) -> tuple[FeatureSet, Predictions]:
+    """Class "a": events of 12 segments scored 0.9 on their first 2 and 0.5 after, plus 4-segment blips at 0.6
+    in every clip (no threshold or median filter of at most 7 segments gets both right); "b": clean events."""
+    segment = 0.16
+    clips, scores = [], np.full((n, 2, T), 0.1)
+    for i in range(n):
+        start = 4 + 3 * i
+        events = (Event("a", round(start * segment, 6), round((start + 12) * segment, 6)),
+                  Event("b", round(40 * segment, 6), round(50 * segment, 6)))
+        clips.append(Clip(f"t{i}", None, frozenset(CLASSES), events, 10.0))
+        scores[i, 0, start:start + 2], scores[i, 0, start + 2:start + 12] = 0.9, 0.5
+        scores[i, 0, 52:56] = 0.6
+        scores[i, 1, 40:50] = 0.9
+    features = FeatureSet(clips, CLASSES, torch.zeros(n, 998, 64))
+    return features, Predictions([c.clip_id for c in clips], scores.max(-1), scores, None)
+
+
+@pytest.mark.parametrize("durations,hysteresis", [(True, False), (False, True)])
+def test_event_durations_and_hysteresis_are_chosen_for_event_f1(durations, hysteresis):
+    from weaktag.training import event_metrics_for
+    from weaktag.training.calibration import choose_event_settings
+
+    features, predictions = _tailing_events()
+    plain = choose_event_settings(features, predictions, "segment", objective="event_f1")
+    chosen = choose_event_settings(features, predictions, "segment", objective="event_f1", durations=durations,
+                                   hysteresis=hysteresis)
+    assert event_metrics_for(plain, features, predictions).event_f1_macro < 0.9
+    assert event_metrics_for(chosen, features, predictions).event_f1_macro == pytest.approx(1.0)
+    decoding = chosen.decoding(CLASSES, features.grid.segment_seconds)
+    if durations:  # "a": the blips (4 segments) dropped, the events (12) kept; "b" needs nothing
+        assert 5 <= decoding.min_duration_segments[0] <= 12 and decoding.min_duration_segments[1] == 0
+        assert decoding.max_gap_segments[1] == 0 and chosen.stay_on_fraction == 1.0
+    else:  # "a": on above the blips, on through the tails; "b" keeps the plain threshold
+        assert decoding.stay_on_fractions[0] < 1.0 and decoding.stay_on_fractions[1] == 1.0
+        assert chosen.min_duration_seconds == 0.0 and chosen.max_gap_seconds == 0.0
+    # off: exactly the settings chosen before the options existed
+    assert choose_event_settings(features, predictions, "segment", objective="event_f1", durations=False,
+                                 hysteresis=False).to_dict() == plain.to_dict()
+
+
+def test_event_durations_and_hysteresis_need_the_event_f1_objective():
+    config = load_config(None, ["train.event_calibration=event_f1", "train.event_durations=true",
+                                "train.event_hysteresis=true"])
+    assert config.train.event_durations and config.train.event_hysteresis
+    assert not load_config(None, []).train.event_durations and not load_config(None, []).train.event_hysteresis
+    for key in ("event_durations", "event_hysteresis"):
+        with pytest.raises(ConfigError, match=f"train.{key}: chosen for event-based F1; set train.event_calibration"):
+            load_config(None, [f"train.{key}=true"])
+
+
+def test_chosen_durations_and_hysteresis_are_stored_and_used_by_tag(tmp_path):
+    """train.event_durations + event_hysteresis: the checkpoint stores a gap, a minimum duration and a stay-on
+    fraction per class; the test evaluation and `weaktag tag` decode with them (and with tag's overrides)."""
+    from weaktag.checkpoint import load_checkpoint
+    from weaktag.config import config_from_dict
+    from weaktag.data import build_feature_set
+    from weaktag.inference import Tagger
+    from weaktag.labels import read_labels
+    from weaktag.postprocess import EventSettings, decode_events
+    from weaktag.synth import SynthConfig, synthesize_splits
+    from weaktag.training import event_metrics_for, predict_features, score_matrices, train
+
+    splits = {"train": 32, "validation": 16, "test": 6}
+    synthesize_splits(tmp_path / "data", splits, SynthConfig(seed=5))
+    config = config_from_dict({
+        "data": {s: str(tmp_path / "data" / s / "manifest.jsonl") for s in splits},
+        "model": {"width": 0.0625, "l7_channels": 64, "batch_norm": True}, "scheme": {"name": "attention"},
+        "train": {"lr": 3e-3, "batch_size": 8, "max_epochs": 3, "progress": False, "logger": "none",
+                  "accelerator": "cpu", "event_calibration": "event_f1", "event_durations": True,
+                  "event_hysteresis": True},
+        "output_dir": str(tmp_path / "run")})
+    result = train(config)
+    ckpt = load_checkpoint(result.checkpoint)
+    assert ckpt.events.to_dict() == result.event_settings.to_dict()
+    for key in ("max_gap_seconds", "min_duration_seconds", "stay_on_fraction"):
+        assert len(getattr(ckpt.events, key)) == len(ckpt.classes), key
+    test = build_feature_set(read_labels(tmp_path / "data" / "test" / "manifest.jsonl"), ckpt.classes)
+    predictions = predict_features(ckpt.model, test)
+    again = event_metrics_for(ckpt.events, test, predictions).to_dict()
+    for key, value in again.items():
+        if key != "psds1_operating_f1":
+            assert result.test.events[key] == pytest.approx(value, abs=1e-9, nan_ok=True), key
+    scores = score_matrices(predictions, ckpt.events.output)
+    segment = test.grid.segment_seconds
+    # the checkpoint's settings, and tag's overrides of them (steps that surely change events)
+    overrides = {"stay_on_fraction": 0.5, "max_gap_seconds": 0.32, "min_duration_seconds": 0.48}
+    for options in ({}, overrides):
+        tagger = Tagger.from_checkpoint(result.checkpoint, **options)
+        settings = EventSettings(**{**ckpt.events.to_dict(), **options})
+        assert tagger.event_settings.to_dict() == settings.to_dict()
+        decoding = settings.decoding(ckpt.classes, segment)
+        decoded = 0
+        for clip in test.clips:
+            tagged = tagger.tag(clip.audio_path)
+            expected = decode_events(scores[clip.clip_id], ckpt.classes, decoding.thresholds, segment,
+                                     decoding.median_filter_segments, duration=predictions.durations[clip.clip_id],
+                                     stay_on_fractions=decoding.stay_on_fractions,
+                                     max_gap_segments=decoding.max_gap_segments,
+                                     min_duration_segments=decoding.min_duration_segments)
+            assert [(e.label, e.onset, e.offset) for e in tagged.events] == [
+                (e.label, e.onset, e.offset) for e in expected], clip.clip_id
+            decoded += len(expected)
+        assert decoded > 0
+    plain = EventSettings(**{**ckpt.events.to_dict(), "stay_on_fraction": 1.0, "max_gap_seconds": 0.0,
+                             "min_duration_seconds": 0.0}).decoding(ckpt.classes, segment)
+    assert any(decode_events(scores[c.clip_id], ckpt.classes, plain.thresholds, segment, plain.median_filter_segments,
+                             duration=predictions.durations[c.clip_id]) != decode_events(
+        scores[c.clip_id], ckpt.classes, plain.thresholds, segment, plain.median_filter_segments,
+        duration=predictions.durations[c.clip_id], stay_on_fractions=0.5, max_gap_segments=2,
+        min_duration_segments=3) for c in test.clips)  # the overrides above are not a no-op
