@@ -127,10 +127,10 @@ def prepare_data(config: ExperimentConfig, progress: bool = False,
     def features_of(manifest: Manifest) -> FeatureSet:
         return build_feature_set(manifest, classes, progress=progress, grid=grid, num_workers=config.train.num_workers)
 
+    # read before any feature is computed: a wrong path fails at once
+    unlabeled = read_unlabeled(config.data.unlabeled, audio_dir=config.data.audio_dir) if config.data.unlabeled else None
     features = {split: features_of(m) for split, m in by_split.items()}
-    unlabeled = None
-    if config.data.unlabeled:
-        unlabeled = features_of(read_unlabeled(config.data.unlabeled, audio_dir=config.data.audio_dir))
+    unlabeled = None if unlabeled is None else features_of(unlabeled)
     return PreparedData(classes, features["train"], features["validation"], features.get("test"), by_split,
                         unlabeled)
 
