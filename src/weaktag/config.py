@@ -324,7 +324,7 @@ def validate(config: ExperimentConfig, where: str = "config") -> None:
     if config.data.validation and config.data.validation_fraction > 0:
         raise ConfigError(f"{where}: data.validation_fraction: {config.data.validation_fraction} holds out "
                           "validation clips, but data.validation names them too; set one of the two")
-    _validate_mean_teacher(config, where)
+    check_mean_teacher(config, where)
     if config.model.backbone not in BACKBONES:
         raise ConfigError(f"{where}: model.backbone: unknown backbone {config.model.backbone!r}; "
                           f"allowed: {', '.join(BACKBONES)}")
@@ -338,8 +338,9 @@ def validate(config: ExperimentConfig, where: str = "config") -> None:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def _validate_mean_teacher(config: ExperimentConfig, where: str) -> None:
-    """Unlabelled clips train only through the mean teacher, and a run has one teacher."""
+def check_mean_teacher(config: ExperimentConfig, where: str = "config") -> None:
+    """Unlabelled clips train only through the mean teacher, fit in its batches, and a run has one teacher;
+    ConfigError naming the keys."""
     mt = config.mean_teacher
     if config.data.unlabeled and not mt.enabled:
         raise ConfigError(f"{where}: data.unlabeled: unlabelled clips train only through the mean teacher's "

@@ -175,7 +175,9 @@ class WeakTagModule(L.LightningModule):
         targets = torch.cat(self._val_targets) if self._val_targets else torch.zeros((0, classes), device=self.device)
         self._val_scores.clear()
         self._val_targets.clear()
-        teacher_scores = torch.cat(self._val_teacher_scores) if self._val_teacher_scores else None
+        teacher_scores = None
+        if self.mean_teacher is not None and self.teacher is not None:  # on every rank, also one without clips
+            teacher_scores = torch.cat(self._val_teacher_scores) if self._val_teacher_scores else torch.zeros_like(scores)
         self._val_teacher_scores.clear()
         if self.trainer.world_size > 1:  # every rank must see all of validation for one mAP
             scores, targets = self._gather_rows(scores), self._gather_rows(targets)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import save_checkpoint
-from ..config import SPLITS, ExperimentConfig
+from ..config import SPLITS, ExperimentConfig, check_mean_teacher
 from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..errors import ConfigError, DataError, UsageError
 from ..files import write_json
@@ -249,7 +249,8 @@ def _train(config: ExperimentConfig, data: PreparedData | None, say: Callable[[s
     model = build_model(config, len(data.classes), scheme)
     data = _network_inputs(config, model, scheme, data, say)
     module = _lightning_module(config, model, scheme, data)
-    fitted = fit(config, module, data.train, data.validation, resume_from, callbacks, epoch_lines, data.unlabeled)
+    unlabeled = data.unlabeled if config.data.unlabeled else None  # (checked by _usable_data)
+    fitted = fit(config, module, data.train, data.validation, resume_from, callbacks, epoch_lines, unlabeled)
     if not fitted.is_global_zero:  # another rank of a distributed run: rank 0 evaluates and writes
         return TrainResult(Path(), -1, float("nan"), None, time.time() - started)
     best = restore_best(config, module, fitted.best_checkpoint)
@@ -284,7 +285,9 @@ def _usable_data(config: ExperimentConfig, data: PreparedData | None, scheme: Tr
 
 
 def _check_unlabeled(config: ExperimentConfig, data: PreparedData, scheme: TrainingScheme) -> None:
-    """DataError when data.unlabeled gave no usable clip; UsageError when they cannot join this run's batches."""
+    """DataError when data.unlabeled gave no usable clip; ConfigError or UsageError when they cannot join this
+    run's batches (a config whose data section was replaced, as compare's recipes', is checked again here)."""
+    check_mean_teacher(config)
     if data.unlabeled is None:
         raise UsageError(f"data.unlabeled names {config.data.unlabeled}, and the data prepared for this run has no "
                          "unlabelled clips (prepare it with weaktag.training.prepare_data)")

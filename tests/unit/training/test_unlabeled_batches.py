@@ -10,6 +10,7 @@ import torch
 
 from helpers import learnable_features
 from weaktag.data import FeatureSet, WithUnlabeled
+from weaktag.supervision import SCHEMES
 from weaktag.training.sampling import GlobalBatchSampler
 
 N_LABELED, N_UNLABELED = 20, 7
@@ -83,3 +84,43 @@ def test_mixed_batches_mark_their_unlabelled_clips_whose_labels_are_zeros():
     assert torch.equal(batch.features[2], unlabeled.features[1])
     assert not batch.weak[2:].any() and not batch.has_strong[2:].any() and batch.has_strong[:2].all()
     assert batch.labeled_part().clip_ids == batch.clip_ids[:2]
+
+
+def _mixed_batch():
+    labeled = learnable_features(4, 1, strong_every=1)
+    raw = learnable_features(3, 2)
+    unlabeled = FeatureSet([replace(c, labels=frozenset(), events=None) for c in raw.clips], raw.classes, raw.features)
+    return WithUnlabeled(labeled, unlabeled).collate([0, 1, 2, 3, 4, 5, 6])
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")  # a module outside a Trainer
+@pytest.mark.parametrize("name", [n for n, cls in SCHEMES.items() if not cls.needs_teacher])
+def test_every_schemes_loss_reads_the_labelled_clips_and_the_consistency_all(name):
+    from weaktag.models import BackboneConfig, ModelConfig, WeakTagNet
+    from weaktag.supervision import make_scheme
+    from weaktag.supervision.mean_teacher import MeanTeacherConfig, consistency_loss, output_rows
+    from weaktag.training.module import WeakTagModule
+
+    torch.manual_seed(0)
+    scheme = make_scheme(name)
+    # no batch norm: a clip's outputs do not depend on the others in its batch
+    model = WeakTagNet(ModelConfig(3, scheme.uses_attention, BackboneConfig(width=0.0625, batch_norm=False),
+                                   head=scheme.head_kind(), **scheme.model_options()))
+    module = WeakTagModule(model, scheme, 1e-3, ["a", "b", "c"], mean_teacher=MeanTeacherConfig(weight=2.0))
+    module.on_train_epoch_start()  # makes the teacher: a copy of the network
+    with torch.no_grad():
+        for p in module.teacher.parameters():
+            p.add_(0.01)  # a teacher that differs, so that the consistency term is not 0
+    batch = _mixed_batch()
+    total = module.training_step(batch, 0)
+    out, teacher = model.forward_features(batch.features), module.teacher.forward_features(batch.features)
+    labeled = batch.labeled_part()
+    supervised = scheme.loss(output_rows(out, batch.labeled), labeled, teacher=output_rows(teacher, batch.labeled))
+    consistency = consistency_loss(out, teacher)
+    assert float(consistency.detach()) > 0
+    torch.testing.assert_close(total, supervised.total + 2.0 * consistency)
+    # the unlabelled clips' (zero) label rows are not read: other values there change nothing
+    poisoned = replace(batch, weak=torch.where(batch.labeled[:, None], batch.weak, 1.0),
+                       strong=torch.where(batch.labeled[:, None, None], batch.strong, 1.0),
+                       has_strong=batch.has_strong | ~batch.labeled)
+    torch.testing.assert_close(module.training_step(poisoned, 0), total)
