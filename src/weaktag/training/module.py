@@ -113,8 +113,12 @@ class WeakTagModule(L.LightningModule):
 
     def optimizer_step(self, *args, **kwargs) -> None:
         super().optimizer_step(*args, **kwargs)
-        if self.teacher is not None:  # global_step counts the steps before this one until the hook returns
-            ema_update(self.teacher, self.model, self.teacher_decay(int(self.trainer.global_step) + 1))
+        self.update_teacher()
+
+    def update_teacher(self) -> None:
+        """One EMA step of the teacher towards the network (none without a teacher)."""
+        if self.teacher is not None:  # global_step counts the steps before this one until optimizer_step returns
+            ema_update(self.teacher, self.model, self.teacher_decay(int(self.global_step) + 1))
 
     def _augment(self, batch: Batch) -> Batch:
         """The augmented batch; labelled and unlabelled clips apart (mixup must not give an unlabelled clip's

@@ -128,11 +128,11 @@ def prepare_data(config: ExperimentConfig, progress: bool = False,
         return build_feature_set(manifest, classes, progress=progress, grid=grid, num_workers=config.train.num_workers)
 
     # read before any feature is computed: a wrong path fails at once
-    unlabeled = read_unlabeled(config.data.unlabeled, audio_dir=config.data.audio_dir) if config.data.unlabeled else None
+    d = config.data
+    unlabeled_clips = read_unlabeled(d.unlabeled, audio_dir=d.audio_dir) if d.unlabeled else None
     features = {split: features_of(m) for split, m in by_split.items()}
-    unlabeled = None if unlabeled is None else features_of(unlabeled)
     return PreparedData(classes, features["train"], features["validation"], features.get("test"), by_split,
-                        unlabeled)
+                        None if unlabeled_clips is None else features_of(unlabeled_clips))
 
 
 
