@@ -1,4 +1,4 @@
-"""Experiment configs: the ``data``, ``model``, ``scheme``, ``train`` and ``augment`` sections, loaded and validated.
+"""Experiment configs: the ``data``, ``model``, ``scheme``, ``train``, ``augment`` and ``mean_teacher`` sections, loaded and validated.
 
 The reading and field checks are :mod:`weaktag.settings`'s. A config is validated when it is loaded,
 before any data is read: unknown keys, values of the wrong type, values outside their allowed set,
@@ -24,6 +24,7 @@ from .models import BACKBONES, NECK_RANGES, BackboneConfig, ModelConfig, NeckCon
 from .postprocess import EVENT_OBJECTIVES, OUTPUT_KINDS
 from .settings import at_least, blank_as_unset, build, check_fields, choices, dotlist, read_yaml
 from .supervision import SCHEMES, SchemeParameters, scheme_parameters, unknown_parameter
+from .supervision.mean_teacher import MeanTeacherConfig, batch_split
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class DataConfig:
     # (stratified, one YouTube video never on both sides: weaktag.labels.hold_out), fixed by split_seed
     validation_fraction: float = field(default=0.0, metadata={"min": 0.0, "max_exclusive": 1.0})
     split_seed: int = field(default=0, metadata=at_least(0))
+    # clips without labels for the mean teacher (mean_teacher.weight > 0): a folder of audio, a list of
+    # audio paths, a manifest .jsonl or a pack; any labels they have are ignored (weaktag.labels.unlabeled)
+    unlabeled: Optional[str] = None
 
     def audio_dir_for(self, split: str) -> Optional[str]:
         """The audio folder of ``split``: its own, else the shared one, else None (the label file's folder)."""
@@ -228,6 +232,7 @@ class ExperimentConfig:
     scheme: SchemeParameters = field(default_factory=lambda: scheme_parameters(DEFAULT_SCHEME))
     train: TrainSection = field(default_factory=TrainSection)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    mean_teacher: MeanTeacherConfig = field(default_factory=MeanTeacherConfig)
     output_dir: str = "runs/experiment"
 
     def to_dict(self) -> dict:
@@ -241,7 +246,7 @@ def _resolve_paths(raw: dict, folder: Path) -> None:
     """Relative data and weight paths in a YAML are relative to the YAML's folder."""
     data = raw.get("data")
     if isinstance(data, dict):
-        for key in (*SPLITS, "audio_dir", *(f"{s}_audio_dir" for s in SPLITS), "class_labels_indices"):
+        for key in (*SPLITS, "unlabeled", "audio_dir", *(f"{s}_audio_dir" for s in SPLITS), "class_labels_indices"):
             value = data.get(key)
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 data[key] = str((folder / value).resolve())
@@ -326,6 +331,7 @@ def validate(config: ExperimentConfig, where: str = "config") -> None:
     for key in ("event_durations", "event_hysteresis"):
         if getattr(config.train, key) and config.train.event_calibration != "event_f1":
             raise ConfigError(f"{where}: train.{key}: chosen for event-based F1; set train.event_calibration: event_f1")
+    check_mean_teacher(config, where)
     if config.model.backbone not in BACKBONES:
         raise ConfigError(f"{where}: model.backbone: unknown backbone {config.model.backbone!r}; "
                           f"allowed: {', '.join(BACKBONES)}")
@@ -337,3 +343,21 @@ def validate(config: ExperimentConfig, where: str = "config") -> None:
         config.scheme.check()
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def check_mean_teacher(config: ExperimentConfig, where: str = "config") -> None:
+    """Unlabelled clips train only through the mean teacher, fit in its batches, and a run has one teacher;
+    ConfigError naming the keys."""
+    mt = config.mean_teacher
+    if config.data.unlabeled and not mt.enabled:
+        raise ConfigError(f"{where}: data.unlabeled: unlabelled clips train only through the mean teacher's "
+                          "consistency loss; set mean_teacher.weight > 0 (DESED: 2), or leave data.unlabeled unset")
+    if config.data.unlabeled:
+        try:
+            batch_split(config.train.batch_size, mt.unlabeled_fraction)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: mean_teacher.unlabeled_fraction: {exc}") from None
+    scheme_decay = getattr(config.scheme, "teacher_decay", 0.0)
+    if mt.enabled and scheme_decay > 0 and scheme_decay != mt.ema_decay:
+        raise ConfigError(f"{where}: scheme.teacher_decay: {scheme_decay} and mean_teacher.ema_decay: {mt.ema_decay} "
+                          "describe one teacher; set them equal, or leave scheme.teacher_decay at 0")

@@ -147,6 +147,31 @@ class FeatureSet(Dataset):
                        teacher=None)
 
 
+@dataclass
+class WithUnlabeled(Dataset):
+    """The training set and unlabelled clips (the mean teacher's) as one dataset: indices below
+    ``len(labeled)`` are labelled clips, the others ``unlabeled``'s clip ``i - len(labeled)``. Its batches
+    hold their labelled clips first, then the unlabelled ones, and say which are which (``Batch.labeled``)."""
+
+    labeled: FeatureSet
+    unlabeled: FeatureSet
+
+    def __len__(self) -> int:
+        return len(self.labeled) + len(self.unlabeled)
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+    def collate(self, indices: list[int]) -> Batch:
+        n = len(self.labeled)
+        parts = []
+        for dataset, rows, is_labeled in ((self.labeled, [i for i in indices if i < n], True),
+                                          (self.unlabeled, [i - n for i in indices if i >= n], False)):
+            part = dataset.collate(rows)
+            parts.append(replace(part, labeled=torch.full((len(rows),), is_labeled, dtype=torch.bool)))
+        return Batch.join(*parts)
+
+
 def _chunk_clip(clip: Clip, first_segment: int, start: float, length: float) -> Clip:
     events = None
     if clip.events is not None:

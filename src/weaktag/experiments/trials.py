@@ -89,6 +89,7 @@ def fingerprint(config: ExperimentConfig, scheme: str | None = None) -> dict[str
         "scheme": settings,
         "train": {k: d["train"][k] for k in result_fields(TrainSection) if k != "seed"},  # a trial varies the seed
         "augment": d["augment"],
+        "mean_teacher": d["mean_teacher"],
     }
 
 

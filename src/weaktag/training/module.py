@@ -2,6 +2,12 @@
 
 Random draws (augmentation, dropout) are reseeded at every epoch from (seed, epoch, rank), so that
 a run resumed from an epoch's checkpoint continues exactly as the uninterrupted run would have.
+
+A mean teacher (:mod:`weaktag.supervision.mean_teacher`; also the one ``attention-self-ext``'s
+``teacher_decay`` makes its pseudo-labels with) is updated after every optimiser step and saved in
+every Lightning checkpoint, so ``--resume`` continues with it; the exported model is the student.
+Batches with unlabelled clips give the scheme's loss their labelled clips only; the consistency
+loss reads them all.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from ..metrics.tagging import tagging_metrics
 from ..models import WeakTagNet
 from ..supervision import TrainingScheme
 from ..supervision.diagnostics import SelfSupervisionStats
+from ..supervision.mean_teacher import (MeanTeacherConfig, consistency_loss, ema_decay_at, ema_update, output_rows,
+                                        sigmoid_rampup)
 from .augment import Augmenter
 
 
@@ -48,8 +56,11 @@ class WeakTagModule(L.LightningModule):
     """Lightning wrapper: the network, its scheme's loss, Adam, and validation mAP."""
 
     def __init__(self, model: WeakTagNet, scheme: TrainingScheme, lr: float | Optimisation, classes: list[str],
-                 augmenter: Augmenter | None = None, level: str = "logmel", seed: int | None = None) -> None:
+                 augmenter: Augmenter | None = None, level: str = "logmel", seed: int | None = None,
+                 mean_teacher: MeanTeacherConfig | None = None) -> None:
         super().__init__()
+        # None or weight 0: no consistency loss (a scheme's teacher_decay may still keep a teacher)
+        self.mean_teacher = mean_teacher if mean_teacher is not None and mean_teacher.enabled else None
         self.seed = seed  # None: no reseeding per epoch
         self.experiment: dict | None = None  # the run's settings, saved in checkpoints for resumption
         self.model = model
@@ -60,6 +71,7 @@ class WeakTagModule(L.LightningModule):
         self.optimisation = lr if isinstance(lr, Optimisation) else Optimisation(float(lr))
         self._val_scores: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
+        self._val_teacher_scores: list[torch.Tensor] = []
         self._val_stats: SelfSupervisionStats | None = None
         #: one entry per validation epoch with strongly labelled clips: {"epoch" (1-based), **diagnostic means}
         self.diagnostics: list[dict] = []
@@ -70,6 +82,17 @@ class WeakTagModule(L.LightningModule):
         """The mean teacher (an exponential moving average of the network) of schemes that use one."""
         return self._teacher_holder[0] if self._teacher_holder else None
 
+    @property
+    def uses_teacher(self) -> bool:
+        return self.mean_teacher is not None or self.scheme.teacher_decay > 0
+
+    def teacher_decay(self, update: int) -> float:
+        """The EMA decay of the ``update``-th teacher update (1-based): the mean teacher's (with its warm-up),
+        else the scheme's fixed one."""
+        if self.mean_teacher is not None:
+            return ema_decay_at(update, self.mean_teacher.ema_decay)
+        return self.scheme.teacher_decay
+
     def on_train_epoch_start(self) -> None:
         # Lightning's fit never calls train(): it trains in the modes the modules were built in, and after
         # validation it sets back each submodule's captured ``training`` flag. WeakTagNet.train is what keeps
@@ -77,11 +100,10 @@ class WeakTagModule(L.LightningModule):
         # each epoch, before validation captures the modes.
         self.model.train()
         self.scheme.start_epoch(self.current_epoch)
-        if self.scheme.teacher_decay > 0 and self.teacher is None:
-            teacher = copy.deepcopy(self.model)
-            for p in teacher.parameters():
-                p.requires_grad_(False)
-            self._teacher_holder.append(teacher)
+        if self.uses_teacher and self.teacher is None:
+            self._teacher_holder.append(_frozen_copy(self.model))
+        if self.teacher is not None:
+            self.teacher.to(self.device)  # restored from a checkpoint before the network moved
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
         # at the first batch rather than the epoch start: a fresh and a resumed run draw a different number
@@ -89,36 +111,61 @@ class WeakTagModule(L.LightningModule):
         if batch_idx == 0 and self.seed is not None:
             torch.manual_seed(epoch_seed(self.seed, self.current_epoch, self.global_rank))
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        teacher = self.teacher
-        if teacher is None:
-            return
-        decay = self.scheme.teacher_decay
-        with torch.no_grad():
-            for t, p in zip(teacher.parameters(), self.model.parameters()):
-                t.lerp_(p.detach(), 1.0 - decay)
-            for t, b in zip(teacher.buffers(), self.model.buffers()):
-                t.copy_(b)
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        self.update_teacher()
+
+    def update_teacher(self) -> None:
+        """One EMA step of the teacher towards the network (none without a teacher)."""
+        if self.teacher is not None:  # global_step counts the steps before this one until optimizer_step returns
+            ema_update(self.teacher, self.model, self.teacher_decay(int(self.global_step) + 1))
+
+    def _augment(self, batch: Batch) -> Batch:
+        """The augmented batch; labelled and unlabelled clips apart (mixup must not give an unlabelled clip's
+        sound a labelled clip's labels)."""
+        if batch.all_labeled:
+            return self.augmenter(batch)
+        return Batch.join(self.augmenter(batch.rows(batch.labeled)), self.augmenter(batch.rows(~batch.labeled)))
+
+    def consistency_weight(self, batch_idx: int) -> float:
+        """The consistency loss's weight at this batch: the ramp-up over fractional epochs."""
+        mt = self.mean_teacher
+        per_epoch = max(1, int(self.trainer.num_training_batches)) if self._trainer is not None else 1
+        return mt.weight * sigmoid_rampup(self.current_epoch + batch_idx / per_epoch, mt.rampup_epochs)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         if self.augmenter is not None:
-            batch = self.augmenter(batch)
+            batch = self._augment(batch)
         out = self.model.forward_level(batch.features, self.level)
         teacher_out = None
         if self.teacher is not None:
             self.teacher.eval()  # clean targets: no dropout in the teacher
             with torch.no_grad():
                 teacher_out = self.teacher.forward_level(batch.features, self.level)
-        terms = self.scheme.loss(out, batch, teacher=teacher_out)
-        self.log("train_loss", terms.total, prog_bar=True, batch_size=len(batch))
+        if batch.all_labeled:
+            terms = self.scheme.loss(out, batch, teacher=teacher_out)
+        else:  # the scheme's loss reads labels: the labelled clips only
+            rows = batch.labeled
+            terms = self.scheme.loss(output_rows(out, rows), batch.labeled_part(),
+                                     teacher=None if teacher_out is None else output_rows(teacher_out, rows))
+        total = terms.total
+        if self.mean_teacher is not None:
+            consistency = consistency_loss(out, teacher_out)
+            total = total + self.consistency_weight(batch_idx) * consistency
+            terms.parts["consistency"] = consistency
+        self.log("train_loss", total, prog_bar=True, batch_size=len(batch))
         for name, value in terms.parts.items():
             self.log(f"train_{name}", value, batch_size=len(batch))
-        return terms.total
+        return total
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         out = self.model.forward_level(batch.features, self.level)
         self._val_scores.append(self.scheme.clip_scores(out).detach().float())
         self._val_targets.append(batch.weak.detach().float())
+        if self.mean_teacher is not None and self.teacher is not None:  # its mAP is logged, the student's chosen
+            self.teacher.eval()
+            self._val_teacher_scores.append(
+                self.scheme.clip_scores(self.teacher.forward_level(batch.features, self.level)).detach().float())
         if out.attention is not None:  # every rank makes the stats, so that they can be gathered
             if self._val_stats is None:
                 self._val_stats = SelfSupervisionStats(batch.weak.shape[1])
@@ -132,12 +179,22 @@ class WeakTagModule(L.LightningModule):
         targets = torch.cat(self._val_targets) if self._val_targets else torch.zeros((0, classes), device=self.device)
         self._val_scores.clear()
         self._val_targets.clear()
+        teacher_scores = None
+        if self.mean_teacher is not None and self.teacher is not None:  # on every rank, also one without clips
+            teacher_scores = torch.cat(self._val_teacher_scores) if self._val_teacher_scores else torch.zeros_like(scores)
+        self._val_teacher_scores.clear()
         if self.trainer.world_size > 1:  # every rank must see all of validation for one mAP
             scores, targets = self._gather_rows(scores), self._gather_rows(targets)
-        m = tagging_metrics(targets.cpu().numpy(), scores.cpu().numpy(), self.classes)
-        value = m.mAP if np.isfinite(m.mAP) else 0.0
+            teacher_scores = None if teacher_scores is None else self._gather_rows(teacher_scores)
+        value = self._mean_ap(targets, scores)
         self.log("val_mAP", value, prog_bar=True, sync_dist=False)
+        if teacher_scores is not None:
+            self.log("val_mAP_teacher", self._mean_ap(targets, teacher_scores), sync_dist=False)
         self._end_diagnostics(value)
+
+    def _mean_ap(self, targets: torch.Tensor, scores: torch.Tensor) -> float:
+        m = tagging_metrics(targets.cpu().numpy(), scores.cpu().numpy(), self.classes)
+        return m.mAP if np.isfinite(m.mAP) else 0.0
 
     def _gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
         """Every rank's rows, in rank order. Ranks may hold different numbers of validation clips (the
@@ -158,10 +215,8 @@ class WeakTagModule(L.LightningModule):
         saved = checkpoint.get("weaktag") or {}
         self.diagnostics = list(saved.get("diagnostics", []))
         if saved.get("teacher") is not None:
-            teacher = copy.deepcopy(self.model)
+            teacher = _frozen_copy(self.model)
             teacher.load_state_dict(saved["teacher"])
-            for p in teacher.parameters():
-                p.requires_grad_(False)
             self._teacher_holder[:] = [teacher]
 
     def _end_diagnostics(self, val_map: float) -> None:
@@ -191,6 +246,14 @@ class WeakTagModule(L.LightningModule):
             return optimizer
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, o.factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+def _frozen_copy(model: WeakTagNet) -> WeakTagNet:
+    """A copy of ``model`` that no optimiser trains (a teacher)."""
+    teacher = copy.deepcopy(model)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:

@@ -27,12 +27,13 @@ import numpy as np
 import torch
 
 from ..checkpoint import save_checkpoint
-from ..config import SPLITS, ExperimentConfig
+from ..config import SPLITS, ExperimentConfig, check_mean_teacher
 from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..errors import ConfigError, DataError, UsageError
 from ..files import write_json
 from ..labels import Manifest, hold_out, read_labels
 from ..labels.summary import report_labels
+from ..labels.unlabeled import read_unlabeled
 from ..models import ModelConfig, WeakTagNet
 from ..models.transfer import initialise_from
 from ..postprocess import EventSettings
@@ -55,12 +56,15 @@ class PreparedData:
     validation: FeatureSet
     test: FeatureSet | None = None
     manifests: dict[str, Manifest] = field(default_factory=dict)
+    unlabeled: FeatureSet | None = None  # data.unlabeled's clips (the mean teacher's), no labels
 
     @property
     def skipped(self) -> dict[str, list[dict]]:
         out = {"train": self.train.skipped, "validation": self.validation.skipped}
         if self.test is not None:
             out["test"] = self.test.skipped
+        if self.unlabeled is not None:
+            out["unlabeled"] = self.unlabeled.skipped
         return {k: [asdict(s) for s in v] for k, v in out.items()}
 
 
@@ -116,12 +120,19 @@ def read_manifests(config: ExperimentConfig) -> tuple[list[str], dict[str, Manif
 def prepare_data(config: ExperimentConfig, progress: bool = False,
                  manifests: tuple[list[str], dict[str, Manifest]] | None = None) -> PreparedData:
     """Read the label files named in ``config.data`` (or use ``manifests``) and compute their features
-    on the configured backbone's front end."""
+    on the configured backbone's front end; ``data.unlabeled``'s clips too, on the same path."""
     classes, by_split = manifests or read_manifests(config)
     grid = config.model.grid
-    features = {split: build_feature_set(m, classes, progress=progress, grid=grid, num_workers=config.train.num_workers)
-                for split, m in by_split.items()}
-    return PreparedData(classes, features["train"], features["validation"], features.get("test"), by_split)
+
+    def features_of(manifest: Manifest) -> FeatureSet:
+        return build_feature_set(manifest, classes, progress=progress, grid=grid, num_workers=config.train.num_workers)
+
+    # read before any feature is computed: a wrong path fails at once
+    d = config.data
+    unlabeled_clips = read_unlabeled(d.unlabeled, audio_dir=d.audio_dir) if d.unlabeled else None
+    features = {split: features_of(m) for split, m in by_split.items()}
+    return PreparedData(classes, features["train"], features["validation"], features.get("test"), by_split,
+                        None if unlabeled_clips is None else features_of(unlabeled_clips))
 
 
 
@@ -173,7 +184,8 @@ def embed_prepared(model: WeakTagNet, data: PreparedData, progress: bool = False
         return embed_frozen(model, features, progress=progress, split=split, report=report)
 
     return PreparedData(data.classes, embed("train", data.train), embed("validation", data.validation),
-                        None if data.test is None else embed("test", data.test), data.manifests)
+                        None if data.test is None else embed("test", data.test), data.manifests,
+                        None if data.unlabeled is None else embed("unlabeled", data.unlabeled))
 
 
 def seed_independent_frozen_backbone(config: ExperimentConfig) -> bool:
@@ -237,7 +249,8 @@ def _train(config: ExperimentConfig, data: PreparedData | None, say: Callable[[s
     model = build_model(config, len(data.classes), scheme)
     data = _network_inputs(config, model, scheme, data, say)
     module = _lightning_module(config, model, scheme, data)
-    fitted = fit(config, module, data.train, data.validation, resume_from, callbacks, epoch_lines)
+    unlabeled = data.unlabeled if config.data.unlabeled else None  # (checked by _usable_data)
+    fitted = fit(config, module, data.train, data.validation, resume_from, callbacks, epoch_lines, unlabeled)
     if not fitted.is_global_zero:  # another rank of a distributed run: rank 0 evaluates and writes
         return TrainResult(Path(), -1, float("nan"), None, time.time() - started)
     best = restore_best(config, module, fitted.best_checkpoint)
@@ -261,10 +274,29 @@ def _usable_data(config: ExperimentConfig, data: PreparedData | None, scheme: Tr
         if len(features) == 0:
             raise DataError(f"{getattr(config.data, split)}: no usable {split} clip"
                              + no_usable_clip_reason(features.skipped, f"data.{split}_audio_dir or data.audio_dir"))
+    if config.data.unlabeled:
+        _check_unlabeled(config, data, scheme)
+        say(f"unlabelled clips (data.unlabeled): {len(data.unlabeled)}, "
+            f"{config.mean_teacher.unlabeled_fraction:g} of each batch")
     if scheme.needs_strong and not any(c.has_strong for c in data.train.clips):
         raise DataError(f"scheme {scheme.name!r} needs strong labels (onset/offset), and no training clip in "
                          f"{config.data.train} has them")
     return data
+
+
+def _check_unlabeled(config: ExperimentConfig, data: PreparedData, scheme: TrainingScheme) -> None:
+    """DataError when data.unlabeled gave no usable clip; ConfigError or UsageError when they cannot join this
+    run's batches (a config whose data section was replaced, as compare's recipes', is checked again here)."""
+    check_mean_teacher(config)
+    if data.unlabeled is None:
+        raise UsageError(f"data.unlabeled names {config.data.unlabeled}, and the data prepared for this run has no "
+                         "unlabelled clips (prepare it with weaktag.training.prepare_data)")
+    if len(data.unlabeled) == 0:
+        raise DataError(f"{config.data.unlabeled}: no usable unlabelled clip"
+                        + no_usable_clip_reason(data.unlabeled.skipped, "data.audio_dir"))
+    if scheme.needs_teacher:
+        raise UsageError(f"scheme {scheme.name!r} trains on teacher-labelled chunks of the training clips; "
+                         "data.unlabeled does not apply to it (leave it unset)")
 
 
 def _network_inputs(config: ExperimentConfig, model: WeakTagNet, scheme: TrainingScheme, data: PreparedData,
@@ -292,7 +324,7 @@ def _lightning_module(config: ExperimentConfig, model: WeakTagNet, scheme: Train
     t = config.train
     optimisation = Optimisation(t.lr, t.weight_decay, t.lr_schedule, t.warmup_epochs, t.max_epochs)
     module = WeakTagModule(model, scheme, optimisation, data.classes, Augmenter(config.augment, model.grid),
-                           level=data.train.level, seed=t.seed)
+                           level=data.train.level, seed=t.seed, mean_teacher=config.mean_teacher)
     module.experiment = resumable_settings(config)  # saved in every Lightning checkpoint, checked on resume
     return module
 

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..config import ExperimentConfig
-from ..data import FeatureSet
+from ..data import FeatureSet, WithUnlabeled
 from ..stopping import Stopped
 from .module import EpochLog, WeakTagModule
 from .sampling import GlobalBatchSampler, ShardSampler
@@ -56,14 +56,21 @@ def quiet_lightning(quiet: bool) -> Iterator[None]:
             logger.setLevel(level)
 
 
-def batches(features: FeatureSet, batch_size: int, num_workers: int, train_seed: int | None = None) -> DataLoader:
-    """Training batches (``train_seed`` given) or evaluation batches, sharded over the ranks of a
-    distributed run by weaktag's own samplers (weaktag.training.sampling), not Lightning's."""
+def batches(features: FeatureSet, batch_size: int, num_workers: int, train_seed: int | None = None,
+            unlabeled: FeatureSet | None = None, unlabeled_fraction: float = 0.0) -> DataLoader:
+    """Training batches (``train_seed`` given; with ``unlabeled`` clips, that share of each batch) or
+    evaluation batches, sharded over the ranks of a distributed run by weaktag's own samplers
+    (weaktag.training.sampling), not Lightning's."""
+    dataset: FeatureSet | WithUnlabeled = features
     if train_seed is not None:
-        sampler = GlobalBatchSampler([c.has_strong for c in features.clips], batch_size, seed=train_seed)
+        sampler = GlobalBatchSampler([c.has_strong for c in features.clips], batch_size, seed=train_seed,
+                                     num_unlabeled=0 if unlabeled is None else len(unlabeled),
+                                     unlabeled_fraction=unlabeled_fraction)
+        if unlabeled is not None:
+            dataset = WithUnlabeled(features, unlabeled)
     else:
         sampler = ShardSampler(len(features), batch_size)
-    return DataLoader(features, batch_sampler=sampler, collate_fn=features.collate, num_workers=num_workers,
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=dataset.collate, num_workers=num_workers,
                       persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available())
 
 
@@ -122,9 +129,10 @@ def _trainer(config: ExperimentConfig, out: Path, callbacks: list[L.Callback]) -
 
 def fit(config: ExperimentConfig, module: WeakTagModule, train: FeatureSet, validation: FeatureSet,
         resume_from: Path | None = None, callbacks: Sequence[L.Callback] = (),
-        epoch_lines: Callable[[str], None] | None = None) -> FittedRun:
+        epoch_lines: Callable[[str], None] | None = None, unlabeled: FeatureSet | None = None) -> FittedRun:
     """Run the epochs into ``<output_dir>/checkpoints`` (the best epoch's, and the last one's for
-    ``resume_from`` to continue); ``epoch_lines`` receives a line per finished epoch."""
+    ``resume_from`` to continue); ``epoch_lines`` receives a line per finished epoch; ``unlabeled`` clips
+    (the mean teacher's) fill ``mean_teacher.unlabeled_fraction`` of each training batch."""
     t = config.train
     out = Path(config.output_dir)
     best_cb = L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor="val_mAP", mode="max",
@@ -149,7 +157,8 @@ def fit(config: ExperimentConfig, module: WeakTagModule, train: FeatureSet, vali
             try:
                 trainer.fit(
                     module,
-                    batches(train, t.batch_size, t.num_workers, train_seed=t.seed),
+                    batches(train, t.batch_size, t.num_workers, train_seed=t.seed, unlabeled=unlabeled,
+                            unlabeled_fraction=config.mean_teacher.unlabeled_fraction),
                     batches(validation, t.batch_size, t.num_workers),
                     ckpt_path=None if resume_from is None else str(resume_from),
                     **_LIGHTNING_SAFE_LOAD,
