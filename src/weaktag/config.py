@@ -60,6 +60,11 @@ class DataConfig:
         return getattr(self, f"{split}_audio_dir") or self.audio_dir
 
 
+#: ModelSection's neck keys and the NeckConfig field each one sets
+NECK_KEYS = {"neck": "kind", "neck_channels": "channels", "neck_layers": "layers", "neck_kernel": "kernel",
+             "neck_heads": "heads", "dropout": "dropout"}
+
+
 @dataclass(frozen=True)
 class ModelSection(BackboneConfig):
     """The backbone's architecture (:class:`~weaktag.models.BackboneConfig`) and how to initialise it."""
@@ -67,19 +72,28 @@ class ModelSection(BackboneConfig):
     init: Optional[str] = None  # weights to start from: a weaktag checkpoint or a VGGish state dict
     # leading layers to freeze: VGGish conv layers (the paper froze 3), aisfx blocks (4 = all, features fixed)
     freeze: int = field(default=0, metadata=at_least(0))
-    # the trainable neck between backbone and head (weaktag.models.neck): 1-D convolutions over time;
-    # 0 channels: none (the paper's VGGish has its L7 already)
-    # (defaults and ranges are NeckConfig's)
+    # the trainable neck between backbone and head (weaktag.models.neck): 1-D convolutions over time,
+    # a bidirectional GRU or a local transformer; 0 channels: none (the paper's VGGish has its L7 already)
+    # (defaults and ranges are NeckConfig's; the fields each key sets: NECK_KEYS)
+    neck: str = field(default=NeckConfig.kind, metadata=NECK_RANGES["kind"])
     neck_channels: int = field(default=NeckConfig.channels, metadata=NECK_RANGES["channels"])
     neck_layers: int = field(default=NeckConfig.layers, metadata=NECK_RANGES["layers"])
-    neck_kernel: int = field(default=NeckConfig.kernel, metadata=NECK_RANGES["kernel"])
+    neck_kernel: int = field(default=NeckConfig.kernel, metadata=NECK_RANGES["kernel"])  # conv
+    neck_heads: int = field(default=NeckConfig.heads, metadata=NECK_RANGES["heads"])  # transformer
     dropout: float = field(default=NeckConfig.dropout, metadata=NECK_RANGES["dropout"])  # in the neck, before the head
 
     def backbone_config(self) -> BackboneConfig:
         return BackboneConfig(**{f.name: getattr(self, f.name) for f in fields(BackboneConfig)})
 
     def neck_config(self) -> NeckConfig:
-        return NeckConfig(self.neck_channels, self.neck_layers, self.neck_kernel, self.dropout)
+        """The neck of these keys; a rule between them broken: ConfigError naming the ``model.`` key."""
+        try:
+            return NeckConfig(**{name: getattr(self, key) for key, name in NECK_KEYS.items()})
+        except ConfigError as exc:
+            key = next((k for k, name in NECK_KEYS.items() if name == exc.key), None)
+            if key is None:
+                raise
+            raise ConfigError(f"model.{key}: {exc.problem}", key=f"model.{key}", problem=exc.problem) from None
 
     @property
     def grid(self) -> TimeGrid:
@@ -338,7 +352,9 @@ def validate(config: ExperimentConfig, where: str = "config") -> None:
     try:  # the backbone's and neck's own rules (aisfx time strides, odd neck kernels, ...)
         config.model.grid
     except ValueError as exc:
-        raise ConfigError(f"{where}: model: {exc}") from None
+        key = getattr(exc, "key", None)  # a neck rule names its model.* key itself
+        raise ConfigError(f"{where}: {exc}" if key else f"{where}: model: {exc}", key=key,
+                          problem=getattr(exc, "problem", None)) from None
     try:  # the scheme's rules between its parameters (each one's range is its field's, checked above)
         config.scheme.check()
     except ValueError as exc:

@@ -5,7 +5,7 @@ from .aisfx import AISFX_GRID, AisfxBackbone
 from .backbone import TIME_STRIDE, BackboneConfig, VGGishBackbone, num_segments
 from .heads import ATTENTION_EPS, HEADS, AttentionHead, Head, MeanPoolHead, attention_pool, head_class, register_head
 from .mmnet import MICRO_HEADS, MMNetHead, MMNetMultiScaleHead, micro_attention, mmnet_pool
-from .neck import NECK_RANGES, NeckConfig, TemporalNeck
+from .neck import NECK_KINDS, NECK_RANGES, GRUNeck, NeckConfig, TemporalNeck, TransformerNeck, build_neck
 from .network import ModelConfig, WeakTagNet, pool_inputs, pool_recording
 from .output import ModelOutput
 from .registry import BACKBONES, backbone_class, backbone_grid, build_backbone
@@ -16,6 +16,7 @@ __all__ = [
     "BACKBONES",
     "HEADS",
     "MICRO_HEADS",
+    "NECK_KINDS",
     "NECK_RANGES",
     "MMNetHead",
     "MMNetMultiScaleHead",
@@ -29,6 +30,8 @@ __all__ = [
     "ModelOutput",
     "NeckConfig",
     "TemporalNeck",
+    "TransformerNeck",
+    "GRUNeck",
     "VGGishBackbone",
     "WeakTagNet",
     "attention_pool",
@@ -39,6 +42,7 @@ __all__ = [
     "backbone_class",
     "backbone_grid",
     "build_backbone",
+    "build_neck",
     "num_segments",
     "pool_inputs",
     "pool_recording",

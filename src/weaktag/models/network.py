@@ -14,7 +14,7 @@ from .backbone import BackboneConfig
 from .registry import backbone_grid, build_backbone
 from .heads import HEADS, head_class
 from . import mmnet  # noqa: F401  (registers the M&mnet heads)
-from .neck import NeckConfig, TemporalNeck
+from .neck import NeckConfig, build_neck
 from .output import ModelOutput
 
 
@@ -80,7 +80,7 @@ def pool_recording(config: ModelConfig, segment_probs: torch.Tensor, inputs: tor
 
 
 class WeakTagNet(nn.Module):
-    """Waveform or log-mel in, :class:`ModelOutput` out. Fully convolutional in time."""
+    """Waveform or log-mel in, :class:`ModelOutput` out. Any length in time (a sequence neck too)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -88,7 +88,7 @@ class WeakTagNet(nn.Module):
         self.backbone = build_backbone(config.backbone)
         self.grid: TimeGrid = config.grid
         self.frontend = LogMel(self.grid.frontend)
-        self.neck = TemporalNeck(self.backbone.out_channels, config.neck)
+        self.neck = build_neck(self.backbone.out_channels, config.neck)
         self.head = HEADS[config.head].from_config(self.neck.out_channels, config)
 
     @property
