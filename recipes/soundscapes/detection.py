@@ -5,7 +5,7 @@
     python recipes/soundscapes/detection.py --part main        # the recipes on test_final, 5 paired trials
     python recipes/soundscapes/detection.py --part unlabeled   # 25% labelled +- mean teacher, 100%, 5 trials
     python recipes/soundscapes/detection.py --part ablation    # the new recipe, each lever removed, 3 trials
-    python recipes/soundscapes/detection.py --part main --smoke  # 1 trial, 1 epoch, into work/detection-smoke*
+    python recipes/soundscapes/detection.py --part main --smoke  # 1 trial, 1 epoch, into work/detection-*smoke*
 
 Data: ``recipes/soundscapes/soundscapes2.py`` (built if missing), config ``work/soundscapes2.yaml``. Every part
 is ``weaktag compare`` (finished trials are reused: an interrupted part resumes); extra arguments after the
@@ -22,16 +22,17 @@ only the main part's table.
    of the previous round), ``recommended:<its scheme>`` and ``recommended:attention-strong`` (the new
    ``configs/recommended.yaml``), ``data.test`` = ``test_final``; report -> ``results/detection/``.
 3. **unlabeled**: the new recipe on the 25%-labelled variant: 25% labelled alone, with the other 75% as
-   unlabelled clips under a mean teacher, and 100% labelled: three compares (a ``--recipe`` arm takes its
-   data from ``--config``), paired by seed; ``results/detection/unlabeled.md`` + ``.json``: the share of the
-   gap recovered, (MT - 25%) / (100% - 25%), and paired Wilcoxon p-values.
+   unlabelled clips under a mean teacher, and 100% labelled: one compare of three recipes, each naming its
+   own training data (``work/detection-unlabeled/recipes/``); report -> ``results/detection/unlabeled/``,
+   ``results/detection/unlabeled.md`` + ``.json``: the share of the gap recovered, (MT - 25%) / (100% - 25%),
+   and paired Wilcoxon p-values.
 4. **ablation**: the new recipe with each lever of ``ABLATIONS`` that it uses removed in turn (a lever it does
    not use is skipped); ``results/detection/ablation.md`` + ``.json`` (as quality.py's), reports in
    ``results/detection/ablation/``.
 
-When the new recipe turns the mean teacher on (``mean_teacher.weight`` > 0), the main and ablation parts pass
-``data.unlabeled`` = the ``unlabeled`` split to every arm (a ``--recipe`` arm takes its data from ``--config``):
-the arms without a mean teacher (weight 0) leave those clips unused.
+When the new recipe turns the mean teacher on (``mean_teacher.weight`` > 0), the main and ablation parts give
+its arms ``data.unlabeled`` = the ``unlabeled`` split (in a copy of the recipe under the part's work folder;
+a ``--recipe`` YAML may name its own training data); the other arms get no unlabelled clips.
 """
 
 from __future__ import annotations
@@ -110,9 +111,27 @@ def percent(mean: float | None, std: float | None = None) -> str:
     return f"{mean * 100:.1f}" + ("" if std is None or std != std else f" ± {std * 100:.1f}")
 
 
-def unlabeled_overrides(recipe: dict) -> list[str]:
-    """``data.unlabeled`` = the v2 unlabeled split when ``recipe`` turns the mean teacher on, else nothing."""
-    return [f"data.unlabeled={rel(data2.manifest('unlabeled'))}"] if uses_mean_teacher(recipe) else []
+def write_recipe(recipe: dict, path: Path, data: dict[str, Path] | None = None) -> Path:
+    """``recipe`` (without its data section) with the training ``data`` (key -> file) -> ``path``."""
+    values = {key: value for key, value in recipe.items() if key != "data"}
+    if data:
+        values["data"] = {key: str(Path(file).resolve()) for key, file in data.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# written by {SCRIPT}\n" + yaml.safe_dump(values, sort_keys=False))
+    return path
+
+
+def with_unlabeled(recipe: dict) -> dict[str, Path]:
+    """The training data a recipe's arm adds: the v2 unlabeled split when it turns the mean teacher on."""
+    return {"unlabeled": data2.manifest("unlabeled")} if uses_mean_teacher(recipe) else {}
+
+
+def new_recipe(folder: Path) -> Path:
+    """The new recipe as the main and ablation parts train it: ``configs/recommended.yaml`` itself, or a copy
+    under ``folder`` with the unlabeled split when it uses the mean teacher."""
+    recipe = recipe_yaml()
+    extra = with_unlabeled(recipe)
+    return write_recipe(recipe, folder / "recommended.yaml", extra) if extra else RECOMMENDED
 
 
 def note(argv: list[str], part: str) -> str:
@@ -182,13 +201,13 @@ def write_probe_row(row: dict, results: Path) -> None:
 
 
 def main_part(trials: int, work: Path, results: Path, overrides: list[str], argv: list[str]) -> None:
-    recipe = recipe_yaml()
     scheme = quality.recommended_scheme()
     arms = list(dict.fromkeys(["narrow:attention", "recommended-v1:attention", f"recommended:{scheme}",
                                "recommended:attention-strong"]))
-    recipes = {"narrow": "narrow", "recommended-v1": rel(RECOMMENDED_V1), "recommended": rel(RECOMMENDED)}
+    recipes = {"narrow": "narrow", "recommended-v1": rel(RECOMMENDED_V1),
+               "recommended": rel(new_recipe(work / "recipes"))}
     final = [f"data.test={rel(data2.final_test())}"]
-    compare(arms, recipes, trials, work, final + unlabeled_overrides(recipe) + overrides, argv, "main",
+    compare(arms, recipes, trials, work, final + overrides, argv, "main",
             ("recommended-v1:attention", f"recommended:{scheme}"))
     copied = soundscapes.copy_report(work, results)
     print(f"main report: {len(copied)} files -> {rel(results)}")
@@ -197,37 +216,34 @@ def main_part(trials: int, work: Path, results: Path, overrides: list[str], argv
 # --------------------------------------------------------------------------- unlabeled
 
 
-def unlabeled_arms(recipe: dict) -> dict[str, tuple[str, list[str]]]:
-    """Arm key -> (its label in the table, its data and mean-teacher overrides)."""
-    has_section = "mean_teacher" in recipe  # the key exists once the recipe uses it; today's config lacks it
-    off = ["mean_teacher.weight=0"] if has_section else []
-    weight = (recipe.get("mean_teacher") or {}).get("weight") or MEAN_TEACHER_WEIGHT
-    labelled = f"data.train={rel(data2.LABELLED)}"
-    return {
-        "labelled25": ("25% labelled", [labelled, *off]),
-        "mean-teacher": ("25% + 75% unlabelled, mean teacher",
-                         [labelled, f"data.unlabeled={rel(data2.UNLABELLED)}", f"mean_teacher.weight={weight}"]),
-        "labelled100": ("100% labelled", off),
-    }
+def unlabeled_recipes(recipe: dict, folder: Path, mean_teacher: bool = True) -> dict[str, tuple[str, Path]]:
+    """Arm's recipe name -> (its label in the table, its YAML under ``folder``): ``recipe`` on 25% labelled, on 25%
+    + 75% unlabelled under a mean teacher (left out without ``mean_teacher``: a weaktag without one), on 100%."""
+    section = dict(recipe.get("mean_teacher") or {})
+    off = {**recipe, "mean_teacher": {**section, "weight": 0.0}} if section else recipe
+    on = {**recipe, "mean_teacher": {**section, "weight": section.get("weight") or MEAN_TEACHER_WEIGHT}}
+    arms = {"labelled25": ("25% labelled", write_recipe(off, folder / "labelled25.yaml", {"train": data2.LABELLED}))}
+    if mean_teacher:
+        arms["mean-teacher"] = ("25% + 75% unlabelled, mean teacher", write_recipe(
+            on, folder / "mean-teacher.yaml", {"train": data2.LABELLED, "unlabeled": data2.UNLABELLED}))
+    arms["labelled100"] = ("100% labelled", write_recipe(off, folder / "labelled100.yaml"))
+    return arms
 
 
 def unlabeled_part(trials: int, work: Path, results: Path, overrides: list[str], argv: list[str],
-                   only: list[str] | None = None) -> None:
-    """Three compares (one per arm's data), then the table; ``only``: the arm keys to run (smoke)."""
-    recipe = recipe_yaml()
+                   mean_teacher: bool = True) -> None:
+    """One compare of the three training sets, then the table (not without the mean-teacher arm)."""
     scheme = quality.recommended_scheme()
-    arm = f"recommended:{scheme}"
-    outcomes = {}
-    for key, (label, changes) in unlabeled_arms(recipe).items():
-        if only is not None and key not in only:
-            continue
-        out = compare([arm], {"recommended": rel(RECOMMENDED)}, trials, work / key, changes + overrides, argv,
-                      f"unlabeled, {label}")
-        outcomes[key] = (label, out["runs"][arm])
-    if set(outcomes) != set(unlabeled_arms(recipe)):
-        print(f"unlabeled table not written: only {', '.join(outcomes)} ran")
+    recipes = unlabeled_recipes(recipe_yaml(), work / "recipes", mean_teacher)
+    arms = [f"{name}:{scheme}" for name in recipes]
+    out = compare(arms, {name: rel(path) for name, (_, path) in recipes.items()}, trials, work, overrides, argv,
+                  "unlabeled", (arms[0], arms[1]))
+    soundscapes.copy_report(work, results / "unlabeled")
+    if not mean_teacher:
+        print("unlabeled table not written: no mean-teacher arm (this weaktag has no mean teacher)")
         return
-    write_unlabeled_table(outcomes, scheme, results)
+    write_unlabeled_table({name: (label, out["runs"][f"{name}:{scheme}"]) for name, (label, _) in recipes.items()},
+                          scheme, results)
 
 
 def write_unlabeled_table(outcomes: dict[str, tuple[str, list[dict]]], scheme: str, results: Path) -> dict:
@@ -275,8 +291,8 @@ def write_unlabeled_table(outcomes: dict[str, tuple[str, list[dict]]], scheme: s
     lines.append("| Wilcoxon p, MT vs 100% labelled | " + " | ".join(p(m, "mean-teacher", "labelled100")
                                                                 for m in ("mAP", "psds1")) + " |")
     lines += ["", "Two-sided paired Wilcoxon signed-rank tests over the seeds (weaktag.metrics.statistics); the "
-              "three arms are three `weaktag compare` runs on their own training data, reports in "
-              "`work/detection-unlabeled/<arm>/`.", ""]
+              "three arms are recipes of one `weaktag compare` on their own training data (full report: "
+              "`unlabeled/report.md`).", ""]
     results.mkdir(parents=True, exist_ok=True)
     (results / "unlabeled.md").write_text("\n".join(lines))
     (results / "unlabeled.json").write_text(json.dumps(plain(table), indent=2))
@@ -298,11 +314,13 @@ def ablation_part(trials: int, work: Path, results: Path, overrides: list[str], 
         print(f"ablation: {rel(RECOMMENDED)} does not use {', '.join(skipped)}; skipped")
     scheme = quality.recommended_scheme()
     paths = quality.write_ablation_recipes(work / "recipes", levers)
+    for path in paths.values():  # the unlabelled clips to every arm with a mean teacher
+        lever = yaml.safe_load(path.read_text())
+        write_recipe(lever, path, with_unlabeled(lever))
     full = f"{quality.FULL}:{scheme}"
     arms = [full, *(f"{name}:{scheme}" for name in paths)]
-    recipes = {quality.FULL: rel(RECOMMENDED), **{name: rel(path) for name, path in paths.items()}}
-    out = compare(arms, recipes, trials, work, unlabeled_overrides(recipe) + overrides, argv, "ablation",
-                  (full, arms[1]))
+    recipes = {quality.FULL: rel(new_recipe(work / "recipes")), **{name: rel(path) for name, path in paths.items()}}
+    out = compare(arms, recipes, trials, work, overrides, argv, "ablation", (full, arms[1]))
     soundscapes.copy_report(work, results / "ablation")
     quality.write_ablation_table(out, out, scheme, results, levers)  # the full recipe's row: this compare's arm
 
@@ -314,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=None, help=f"default: {DEFAULT_TRIALS}")
     parser.add_argument("--base", default=str(RECOMMENDED), help="probe: the recipe probed (default: %(default)s)")
     parser.add_argument("--smoke", action="store_true", help="1 trial, 1 epoch, into recipes/soundscapes/work/"
-                        "detection-smoke* (unlabeled: the 25%% and 100%% arms only without a mean teacher)")
+                        "detection-*smoke*")
     parser.add_argument("args", nargs="*", help="probe: NAME, then overrides; other parts: overrides "
                         "(section.key=value, for every arm)")
     args = parser.parse_args(argv)
@@ -331,9 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.part == "main":
         main_part(trials, WORK / f"detection{suffix}", results, overrides, argv)
     elif args.part == "unlabeled":
-        # a smoke run without the mean teacher (not in weaktag yet) runs the two arms that exist
-        only = None if not args.smoke or has_mean_teacher() else ["labelled25", "labelled100"]
-        unlabeled_part(trials, WORK / f"detection-unlabeled{suffix}", results, overrides, argv, only)
+        if not has_mean_teacher():
+            print("this weaktag has no mean teacher (no mean_teacher config section): the mean-teacher arm is "
+                  "left out")
+        unlabeled_part(trials, WORK / f"detection-unlabeled{suffix}", results, overrides, argv, has_mean_teacher())
     else:
         ablation_part(trials, WORK / f"detection-ablation{suffix}", results, overrides, argv)
     print(f"total {time.time() - started:.0f} s")

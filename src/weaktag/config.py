@@ -312,11 +312,19 @@ def _build(layers: list[tuple[Any, str]]) -> ExperimentConfig:
     return config
 
 
+#: the data keys a recipe compared on another config's data may set for itself: what it trains on (the
+#: evaluation splits and the class list stay the other config's, so the recipes are scored on the same clips)
+RECIPE_DATA_KEYS = ("train", "train_audio_dir", "unlabeled")
+
+
 def recipe_config(base: ExperimentConfig, path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
     """A recipe on ``base``'s data: the config at ``path`` (with ``overrides``) whose ``data`` section and
-    output folder are replaced by ``base``'s, so that two recipes are compared on the same clips."""
+    output folder are replaced by ``base``'s, so that two recipes are compared on the same clips; the
+    training data the recipe's own YAML names (``RECIPE_DATA_KEYS``, e.g. a labelled subset) it keeps."""
     recipe = load_config(path, overrides)
-    recipe.data = dataclasses.replace(base.data, classes=list(base.data.classes))
+    raw = read_yaml(config_path(path)).get("data") or {}
+    own = {key: getattr(recipe.data, key) for key in RECIPE_DATA_KEYS if isinstance(raw, dict) and key in raw}
+    recipe.data = dataclasses.replace(base.data, classes=list(base.data.classes), **own)
     recipe.output_dir = base.output_dir
     return recipe
 

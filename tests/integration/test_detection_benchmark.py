@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO
 
@@ -32,8 +33,29 @@ def test_the_ablation_removes_only_the_levers_a_recipe_uses():
     assert list(detection.levers_used(recipe)) == ["no-sequence-neck", "no-durations"]
     assert list(detection.levers_used({"model": {"time_stride": 4}, "mean_teacher": {"weight": 2.0}})) == [
         "no-fine-stride", "no-mean-teacher"]
-    assert detection.unlabeled_overrides({"mean_teacher": {"weight": 2.0}})[0].startswith("data.unlabeled=")
-    assert detection.unlabeled_overrides({"mean_teacher": {"weight": 0}}) == []
+    assert detection.with_unlabeled({"mean_teacher": {"weight": 2.0}}) == {
+        "unlabeled": detection.data2.manifest("unlabeled")}
+    assert detection.with_unlabeled({"mean_teacher": {"weight": 0}}) == {}
+
+
+def test_the_unlabeled_arms_are_recipes_with_their_own_training_data(tmp_path: Path):
+    from weaktag.config import config_from_dict
+
+    recipe = {"model": {"backbone": "vggish"}, "scheme": {"name": "attention"}, "data": {"train": "x.jsonl"}}
+    arms = detection.unlabeled_recipes(recipe, tmp_path)
+    written = {name: yaml.safe_load(path.read_text()) for name, (_, path) in arms.items()}
+    assert list(written) == ["labelled25", "mean-teacher", "labelled100"]
+    assert written["labelled25"]["data"] == {"train": str(detection.data2.LABELLED.resolve())}
+    assert written["mean-teacher"]["data"] == {"train": str(detection.data2.LABELLED.resolve()),
+                                               "unlabeled": str(detection.data2.UNLABELLED.resolve())}
+    assert written["mean-teacher"]["mean_teacher"]["weight"] == detection.MEAN_TEACHER_WEIGHT
+    assert "data" not in written["labelled100"] and "mean_teacher" not in written["labelled100"]
+    config_from_dict(written["labelled25"])  # loads as a config today
+    own = detection.unlabeled_recipes({**recipe, "mean_teacher": {"weight": 3.0, "ema_decay": 0.99}}, tmp_path)
+    own = {name: yaml.safe_load(path.read_text())["mean_teacher"] for name, (_, path) in own.items()}
+    assert own == {"labelled25": {"weight": 0.0, "ema_decay": 0.99}, "mean-teacher": {"weight": 3.0, "ema_decay": 0.99},
+                   "labelled100": {"weight": 0.0, "ema_decay": 0.99}}
+    assert list(detection.unlabeled_recipes(recipe, tmp_path, mean_teacher=False)) == ["labelled25", "labelled100"]
 
 
 def _runs(values: dict[str, list[float]]) -> list[dict]:

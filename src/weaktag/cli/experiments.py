@@ -154,8 +154,9 @@ def add_verbs(verb: VerbFactory) -> None:
     p.add_argument("--schemes", default=None, help="comma-separated scheme names (default: all; see weaktag "
                    "schemes); RECIPE:SCHEME trains SCHEME under a --recipe")
     p.add_argument("--recipe", action="append", default=None, metavar="NAME=CONFIG",
-                   help="another recipe on the same data (its model, scheme, train and augment sections; the data "
-                   "comes from --config), compared as arms NAME:SCHEME; a packaged recipe by name alone "
+                   help="another recipe on the same data (its model, scheme, train and augment sections, and the "
+                   "training data its data section names; validation and test come from --config), compared "
+                   "as arms NAME:SCHEME; a packaged recipe by name alone "
                    "(--recipe recommended); repeatable")
     p.add_argument("--trials", type=int, default=None,
                    help="trials (seeds) per scheme (default 5, or the number of --seeds)")

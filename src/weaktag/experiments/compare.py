@@ -251,14 +251,21 @@ def plan_compare(config: ExperimentConfig, options: CompareConfig, out_dir: Path
 
 def _data_sources(config: ExperimentConfig, data: PreparedData | None, arms: Mapping[str, Arm],
                   recipes: Mapping[str, Recipe]) -> dict[str | None, _Data]:
-    """The shared config's data, and each recipe's: recipes on the same features share them."""
+    """The shared config's data, and each recipe's: recipes on the same features and clips share them; a recipe
+    with training data of its own (``weaktag.config.RECIPE_DATA_KEYS``) reads its labels, of the same classes."""
     source = _Data(config, data)
     sources: dict[str | None, _Data] = {None: source}
-    by_features = {features_key(config): source}
+    by_features = {(features_key(config), repr(config.data)): source}
     for name in sorted({a.recipe for a in arms.values() if a.recipe is not None}):
-        key = features_key(recipes[name].config)
+        recipe = recipes[name].config
+        key = (features_key(recipe), repr(recipe.data))
         if key not in by_features:
-            by_features[key] = _Data(recipes[name].config, None, manifests=(source.classes, source.manifests))
+            same_clips = recipe.data == config.data
+            by_features[key] = _Data(recipe, None, manifests=(source.classes, source.manifests) if same_clips else None)
+            if by_features[key].classes != source.classes:
+                raise DataError(f"recipe {name}: its training labels {recipe.data.train} have other classes than "
+                                f"{config.data.train} ({len(by_features[key].classes)} vs {len(source.classes)}); "
+                                "compared recipes need the same classes (set data.classes)")
         sources[name] = by_features[key]
     return sources
 
