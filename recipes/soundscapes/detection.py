@@ -121,6 +121,14 @@ def write_recipe(recipe: dict, path: Path, data: dict[str, Path] | None = None) 
     return path
 
 
+def with_overrides(recipe: dict, overrides: list[str]) -> dict:
+    """``recipe`` with ``section.key=value`` overrides merged in (values parsed as YAML, as weaktag's dot lists)."""
+    from omegaconf import OmegaConf
+
+    merged = OmegaConf.merge(OmegaConf.create(recipe), OmegaConf.from_dotlist(list(overrides)))
+    return OmegaConf.to_container(merged, resolve=True)
+
+
 def with_unlabeled(recipe: dict) -> dict[str, Path]:
     """The training data a recipe's arm adds: the v2 unlabeled split when it turns the mean teacher on."""
     return {"unlabeled": data2.manifest("unlabeled")} if uses_mean_teacher(recipe) else {}
@@ -165,8 +173,12 @@ def probe_part(name: str, base: Path, trials: int, work: Path, results: Path, ov
         raise SystemExit(f"--part probe needs a NAME first (a word without '/'), got {name!r}")
     scheme = load_config(base, overrides).scheme.name  # the overrides checked now, and scheme.name taken
     arm = f"probe:{scheme}"
+    # the overrides go into the probed recipe, not onto --config (the v2 config is the narrow recipe, whose
+    # backbone would reject, say, an aisfx time stride)
+    recipe = with_overrides(recipe_yaml(base), overrides)
+    path = write_recipe(recipe, work / name / "recipe.yaml", with_unlabeled(recipe))
     on_validation = [f"data.test={rel(data2.manifest('validation'))}"]
-    out = compare([arm], {"probe": rel(base)}, trials, work / name, overrides + on_validation, argv, "probe")
+    out = compare([arm], {"probe": rel(path)}, trials, work / name, on_validation, argv, "probe")
     summary = out["summary"][arm]
     row = {"name": name, "base": rel(base), "overrides": overrides, "trials": out["trials"], "seeds": out["seeds"],
            **{m: summary.get(m, {}).get("mean") for m in PROBE_METRICS},

@@ -91,3 +91,13 @@ def test_a_probe_run_again_replaces_its_row(tmp_path: Path):
     lines = [line for line in (tmp_path / "probes.md").read_text().splitlines() if line.startswith("| ")]
     assert [line.split(" | ")[0] for line in lines[1:]] == ["| conv", "| gru"]
     assert "| gru | `configs/recommended.yaml` | `model.neck=gru` | 1 | 60.0 | 20.0 | n/a | 30.0 | 7 | 1.5 |" in lines
+
+
+def test_a_probe_puts_its_overrides_into_the_probed_recipe():
+    recipe = {"model": {"backbone": "aisfx", "neck_channels": 256}, "train": {"lr": 0.001}}
+    merged = detection.with_overrides(recipe, ["model.time_stride=4", "model.neck=transformer",
+                                               "mean_teacher.weight=2"])
+    assert merged == {"model": {"backbone": "aisfx", "neck_channels": 256, "time_stride": 4, "neck": "transformer"},
+                      "train": {"lr": 0.001}, "mean_teacher": {"weight": 2}}
+    assert recipe["model"] == {"backbone": "aisfx", "neck_channels": 256}  # the base is left as it was
+    assert detection.with_unlabeled(merged) == {"unlabeled": detection.data2.manifest("unlabeled")}
