@@ -29,6 +29,22 @@ def _truth(features: FeatureSet) -> np.ndarray:
     return np.stack([features.grid.segment_labels(c.events, CLASSES, T) for c in features.clips])
 
 
+
+def _train_tiny(tmp_path, splits: dict[str, int], **train_options):
+    """A tiny attention model trained 3 epochs on synthetic clips with ``train_options``: (config, result)."""
+    from weaktag.config import config_from_dict
+    from weaktag.synth import SynthConfig, synthesize_splits
+    from weaktag.training import train
+
+    synthesize_splits(tmp_path / "data", splits, SynthConfig(seed=5))
+    config = config_from_dict({
+        "data": {s: str(tmp_path / "data" / s / "manifest.jsonl") for s in splits},
+        "model": {"width": 0.0625, "l7_channels": 64, "batch_norm": True}, "scheme": {"name": "attention"},
+        "train": {"lr": 3e-3, "batch_size": 8, "max_epochs": 3, "progress": False, "logger": "none",
+                  "accelerator": "cpu", **train_options},
+        "output_dir": str(tmp_path / "run")})
+    return config, train(config)
+
 def test_auto_picks_the_output_that_localises(tmp_path):
     features = _validation()
     truth = _truth(features)
@@ -133,23 +149,14 @@ def test_validation_chosen_output_and_thresholds_are_stored_and_used_at_test_and
     validation PSDS1 and the per-class thresholds / filters; the test events were scored with exactly those,
     and `weaktag tag` decodes a test file with them."""
     from weaktag.checkpoint import load_checkpoint
-    from weaktag.config import config_from_dict
     from weaktag.data import build_feature_set
     from weaktag.inference import Tagger
     from weaktag.labels import read_labels
     from weaktag.postprocess import decode_events
-    from weaktag.synth import SynthConfig, synthesize_splits
-    from weaktag.training import event_metrics_for, predict_features, score_matrices, train
+    from weaktag.training import event_metrics_for, predict_features, score_matrices
 
     splits = {"train": 32, "validation": 16, "test": 8}
-    synthesize_splits(tmp_path / "data", splits, SynthConfig(seed=5))
-    config = config_from_dict({
-        "data": {s: str(tmp_path / "data" / s / "manifest.jsonl") for s in splits},
-        "model": {"width": 0.0625, "l7_channels": 64, "batch_norm": True}, "scheme": {"name": "attention"},
-        "train": {"lr": 3e-3, "batch_size": 8, "max_epochs": 3, "progress": False, "logger": "none",
-                  "accelerator": "cpu", "event_output": "auto", "event_calibration": "event_f1"},
-        "output_dir": str(tmp_path / "run")})
-    result = train(config)
+    config, result = _train_tiny(tmp_path, splits, event_output="auto", event_calibration="event_f1")
     ckpt = load_checkpoint(result.checkpoint)
     by_output = ckpt.metrics["validation"]["psds1_by_event_output"]
     assert set(by_output) == set(OUTPUT_KINDS_FOR_ATTENTION)
@@ -239,24 +246,15 @@ def test_chosen_durations_and_hysteresis_are_stored_and_used_by_tag(tmp_path):
     """train.event_durations + event_hysteresis: the checkpoint stores a gap, a minimum duration and a stay-on
     fraction per class; the test evaluation and `weaktag tag` decode with them (and with tag's overrides)."""
     from weaktag.checkpoint import load_checkpoint
-    from weaktag.config import config_from_dict
     from weaktag.data import build_feature_set
     from weaktag.inference import Tagger
     from weaktag.labels import read_labels
     from weaktag.postprocess import EventSettings, decode_events
-    from weaktag.synth import SynthConfig, synthesize_splits
-    from weaktag.training import event_metrics_for, predict_features, score_matrices, train
+    from weaktag.training import event_metrics_for, predict_features, score_matrices
 
     splits = {"train": 32, "validation": 16, "test": 6}
-    synthesize_splits(tmp_path / "data", splits, SynthConfig(seed=5))
-    config = config_from_dict({
-        "data": {s: str(tmp_path / "data" / s / "manifest.jsonl") for s in splits},
-        "model": {"width": 0.0625, "l7_channels": 64, "batch_norm": True}, "scheme": {"name": "attention"},
-        "train": {"lr": 3e-3, "batch_size": 8, "max_epochs": 3, "progress": False, "logger": "none",
-                  "accelerator": "cpu", "event_calibration": "event_f1", "event_durations": True,
-                  "event_hysteresis": True},
-        "output_dir": str(tmp_path / "run")})
-    result = train(config)
+    config, result = _train_tiny(tmp_path, splits, event_calibration="event_f1", event_durations=True,
+                                 event_hysteresis=True)
     ckpt = load_checkpoint(result.checkpoint)
     assert ckpt.events.to_dict() == result.event_settings.to_dict()
     for key in ("max_gap_seconds", "min_duration_seconds", "stay_on_fraction"):
