@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark (outside CI): detection on the soundscapes v2 (issue 21): probes, the recipes, unlabelled clips, ablation.
 
-    python recipes/soundscapes/detection.py --part probe NAME [section.key=value ...]  # one validation probe
+    python recipes/soundscapes/detection.py --part probe NAME [section.key=value ...] [+ NAME ...]  # validation probes
     python recipes/soundscapes/detection.py --part main        # the recipes on test_final, 5 paired trials
     python recipes/soundscapes/detection.py --part unlabeled   # 25% labelled +- mean teacher, 100%, 5 trials
     python recipes/soundscapes/detection.py --part ablation    # the new recipe, each lever removed, 3 trials
@@ -13,7 +13,9 @@ options are ``section.key=value`` overrides for every arm. Settings are chosen o
 never on a test split; the development ``test`` split scores the unlabeled and ablation parts, ``test_final``
 only the main part's table.
 
-1. **probe** NAME: the recipe ``--base`` (default ``configs/recommended.yaml``) with the overrides, seed 0
+1. **probe** NAME [overrides] [+ NAME [overrides] ...]: each probe is the recipe ``--base`` (default
+   ``configs/recommended.yaml``) with its overrides, a recipe of one compare (probes on the same backbone
+   features share them), seed 0
    (``--trials`` 1-3), scored on the *validation* split (``data.test`` = the validation manifest, so no test
    clip is read; the thresholds and filters are chosen on the same clips, so the figures are optimistic, alike
    for every probe); validation mAP, PSDS1, PSDS2, event F1 -> one row of
@@ -164,28 +166,57 @@ def compare(arms: list[str], recipes: dict[str, str], trials: int, out_dir: Path
 # --------------------------------------------------------------------------- probe
 
 
-def probe_part(name: str, base: Path, trials: int, work: Path, results: Path, overrides: list[str],
-               argv: list[str]) -> dict:
-    """One validation probe: ``base`` with ``overrides``, scored on validation; its row -> ``results/probes.md``."""
+PROBE_SEPARATOR = "+"  # between probes of one run: NAME overrides + NAME overrides
+
+
+def split_probes(positional: list[str]) -> list[tuple[str, list[str]]]:
+    """``NAME ov ov + NAME ov`` -> [(NAME, [ov, ov]), (NAME, [ov])]."""
+    probes, current = [], []
+    for token in [*positional, PROBE_SEPARATOR]:
+        if token != PROBE_SEPARATOR:
+            current.append(token)
+            continue
+        if not current:
+            raise SystemExit(f"--part probe: an empty probe (two {PROBE_SEPARATOR!r} in a row, or one at an end)")
+        name, *overrides = current
+        if "/" in name or ":" in name or "=" in name or name.startswith("-"):
+            raise SystemExit(f"--part probe needs a NAME before each probe's overrides (a word without '/', ':', "
+                             f"'='), got {name!r}")
+        probes.append((name, overrides))
+        current = []
+    names = [name for name, _ in probes]
+    if len(set(names)) < len(names):
+        raise SystemExit(f"--part probe: probe names repeat: {names}")
+    return probes
+
+
+def probe_part(probes: list[tuple[str, list[str]]], base: Path, trials: int, work: Path, results: Path,
+               argv: list[str]) -> list[dict]:
+    """Validation probes: ``base`` with each probe's overrides, one recipe per probe of one compare (so probes
+    on the same backbone features share them: computed once), scored on validation; a row each ->
+    ``results/probes.md``."""
     from weaktag.config import load_config
 
-    if not name or "/" in name or name.startswith("-"):
-        raise SystemExit(f"--part probe needs a NAME first (a word without '/'), got {name!r}")
-    scheme = load_config(base, overrides).scheme.name  # the overrides checked now, and scheme.name taken
-    arm = f"probe:{scheme}"
-    # the overrides go into the probed recipe, not onto --config (the v2 config is the narrow recipe, whose
-    # backbone would reject, say, an aisfx time stride)
-    recipe = with_overrides(recipe_yaml(base), overrides)
-    path = write_recipe(recipe, work / name / "recipe.yaml", with_unlabeled(recipe))
+    recipes, arms = {}, {}
+    for name, overrides in probes:
+        scheme = load_config(base, overrides).scheme.name  # the overrides checked now, and scheme.name taken
+        arms[name] = f"{name}:{scheme}"
+        # the overrides go into the probed recipe, not onto --config (the v2 config is the narrow recipe, whose
+        # backbone would reject, say, an aisfx time stride)
+        recipe = with_overrides(recipe_yaml(base), overrides)
+        recipes[name] = rel(write_recipe(recipe, work / "recipes" / f"{name}.yaml", with_unlabeled(recipe)))
     on_validation = [f"data.test={rel(data2.manifest('validation'))}"]
-    out = compare([arm], {"probe": rel(path)}, trials, work / name, on_validation, argv, "probe")
-    summary = out["summary"][arm]
-    row = {"name": name, "base": rel(base), "overrides": overrides, "trials": out["trials"], "seeds": out["seeds"],
-           **{m: summary.get(m, {}).get("mean") for m in PROBE_METRICS},
-           "best_epoch": summary.get("best_epoch", {}).get("mean"),
-           "minutes_per_trial": (summary.get("wall_seconds", {}).get("mean") or 0) / 60}
-    write_probe_row(row, results)
-    return row
+    out = compare(list(arms.values()), recipes, trials, work, on_validation, argv, "probe")
+    rows = []
+    for name, overrides in probes:
+        summary = out["summary"][arms[name]]
+        row = {"name": name, "base": rel(base), "overrides": overrides, "trials": out["trials"],
+               "seeds": out["seeds"], **{m: summary.get(m, {}).get("mean") for m in PROBE_METRICS},
+               "best_epoch": summary.get("best_epoch", {}).get("mean"),
+               "minutes_per_trial": (summary.get("wall_seconds", {}).get("mean") or 0) / 60}
+        write_probe_row(row, results)
+        rows.append(row)
+    return rows
 
 
 def write_probe_row(row: dict, results: Path) -> None:
@@ -351,13 +382,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     data2.build_soundscapes2(soundscapes.shared_data())
     positional = list(args.args)
-    name = positional.pop(0) if args.part == "probe" and positional else ""
+    probes = split_probes(positional) if args.part == "probe" else []
+    if args.smoke:
+        probes = [(name, [*SMOKE_OVERRIDES, *overrides]) for name, overrides in probes]
     overrides = [*SMOKE_OVERRIDES, *positional] if args.smoke else positional
     trials = args.trials or (1 if args.smoke else DEFAULT_TRIALS[args.part])
     suffix = "-smoke" if args.smoke else ""
     results = WORK / "detection-smoke-results" if args.smoke else RESULTS
     if args.part == "probe":
-        probe_part(name, Path(args.base), trials, WORK / f"detection-probes{suffix}", results, overrides, argv)
+        probe_part(probes, Path(args.base), trials, WORK / f"detection-probes{suffix}", results, argv)
     elif args.part == "main":
         main_part(trials, WORK / f"detection{suffix}", results, overrides, argv)
     elif args.part == "unlabeled":

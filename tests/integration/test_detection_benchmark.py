@@ -101,3 +101,12 @@ def test_a_probe_puts_its_overrides_into_the_probed_recipe():
                       "train": {"lr": 0.001}, "mean_teacher": {"weight": 2}}
     assert recipe["model"] == {"backbone": "aisfx", "neck_channels": 256}  # the base is left as it was
     assert detection.with_unlabeled(merged) == {"unlabeled": detection.data2.manifest("unlabeled")}
+
+
+def test_probes_of_one_run_are_split_at_the_separator():
+    probes = detection.split_probes(["gru", "model.neck=gru", "model.neck_layers=2", "+", "v1", "+", "s4",
+                                     "model.time_stride=4"])
+    assert probes == [("gru", ["model.neck=gru", "model.neck_layers=2"]), ("v1", []), ("s4", ["model.time_stride=4"])]
+    for bad in (["gru", "+"], ["+", "gru"], ["gru", "+", "+", "v1"], ["a", "+", "a"], ["model.neck=gru"]):
+        with pytest.raises(SystemExit):
+            detection.split_probes(bad)
