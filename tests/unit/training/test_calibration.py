@@ -45,6 +45,22 @@ def _train_tiny(tmp_path, splits: dict[str, int], **train_options):
         "output_dir": str(tmp_path / "run")})
     return config, train(config)
 
+
+def _rescored_test_events_match(ckpt, result, tmp_path):
+    """The test clips scored again with the checkpoint's stored event settings give the run's test events;
+    returns the test features and predictions."""
+    from weaktag.data import build_feature_set
+    from weaktag.labels import read_labels
+    from weaktag.training import event_metrics_for, predict_features
+
+    test = build_feature_set(read_labels(tmp_path / "data" / "test" / "manifest.jsonl"), ckpt.classes)
+    predictions = predict_features(ckpt.model, test)
+    again = event_metrics_for(ckpt.events, test, predictions).to_dict()
+    for key, value in again.items():
+        if key != "psds1_operating_f1":
+            assert result.test.events[key] == pytest.approx(value, abs=1e-9, nan_ok=True), key
+    return test, predictions
+
 def test_auto_picks_the_output_that_localises(tmp_path):
     features = _validation()
     truth = _truth(features)
@@ -149,11 +165,9 @@ def test_validation_chosen_output_and_thresholds_are_stored_and_used_at_test_and
     validation PSDS1 and the per-class thresholds / filters; the test events were scored with exactly those,
     and `weaktag tag` decodes a test file with them."""
     from weaktag.checkpoint import load_checkpoint
-    from weaktag.data import build_feature_set
     from weaktag.inference import Tagger
-    from weaktag.labels import read_labels
     from weaktag.postprocess import decode_events
-    from weaktag.training import event_metrics_for, predict_features, score_matrices
+    from weaktag.training import score_matrices
 
     splits = {"train": 32, "validation": 16, "test": 8}
     config, result = _train_tiny(tmp_path, splits, event_output="auto", event_calibration="event_f1")
@@ -166,12 +180,7 @@ def test_validation_chosen_output_and_thresholds_are_stored_and_used_at_test_and
     assert len(ckpt.events.thresholds) == len(ckpt.classes)
     assert isinstance(ckpt.events.median_filter_seconds, list)  # one filter per class (event F1)
     # test events: scored with the stored settings
-    test = build_feature_set(read_labels(tmp_path / "data" / "test" / "manifest.jsonl"), ckpt.classes)
-    predictions = predict_features(ckpt.model, test)
-    again = event_metrics_for(ckpt.events, test, predictions).to_dict()
-    for key, value in again.items():
-        if key != "psds1_operating_f1":
-            assert result.test.events[key] == pytest.approx(value, abs=1e-9, nan_ok=True), key
+    test, predictions = _rescored_test_events_match(ckpt, result, tmp_path)
     # `weaktag tag` (the Tagger) decodes a test file with the same output, thresholds and filters
     tagger = Tagger.from_checkpoint(result.checkpoint)
     assert tagger.event_settings.to_dict() == ckpt.events.to_dict()
@@ -246,11 +255,9 @@ def test_chosen_durations_and_hysteresis_are_stored_and_used_by_tag(tmp_path):
     """train.event_durations + event_hysteresis: the checkpoint stores a gap, a minimum duration and a stay-on
     fraction per class; the test evaluation and `weaktag tag` decode with them (and with tag's overrides)."""
     from weaktag.checkpoint import load_checkpoint
-    from weaktag.data import build_feature_set
     from weaktag.inference import Tagger
-    from weaktag.labels import read_labels
     from weaktag.postprocess import EventSettings, decode_events
-    from weaktag.training import event_metrics_for, predict_features, score_matrices
+    from weaktag.training import score_matrices
 
     splits = {"train": 32, "validation": 16, "test": 6}
     config, result = _train_tiny(tmp_path, splits, event_calibration="event_f1", event_durations=True,
@@ -259,12 +266,7 @@ def test_chosen_durations_and_hysteresis_are_stored_and_used_by_tag(tmp_path):
     assert ckpt.events.to_dict() == result.event_settings.to_dict()
     for key in ("max_gap_seconds", "min_duration_seconds", "stay_on_fraction"):
         assert len(getattr(ckpt.events, key)) == len(ckpt.classes), key
-    test = build_feature_set(read_labels(tmp_path / "data" / "test" / "manifest.jsonl"), ckpt.classes)
-    predictions = predict_features(ckpt.model, test)
-    again = event_metrics_for(ckpt.events, test, predictions).to_dict()
-    for key, value in again.items():
-        if key != "psds1_operating_f1":
-            assert result.test.events[key] == pytest.approx(value, abs=1e-9, nan_ok=True), key
+    test, predictions = _rescored_test_events_match(ckpt, result, tmp_path)
     scores = score_matrices(predictions, ckpt.events.output)
     segment = test.grid.segment_seconds
     # the checkpoint's settings, and tag's overrides of them (steps that surely change events)
