@@ -198,12 +198,13 @@ def probe_part(probes: list[tuple[str, list[str]]], base: Path, trials: int, wor
     from weaktag.config import load_config
 
     recipes, arms = {}, {}
+    base_recipe = recipe_yaml(base)
     for name, overrides in probes:
         scheme = load_config(base, overrides).scheme.name  # the overrides checked now, and scheme.name taken
         arms[name] = f"{name}:{scheme}"
         # the overrides go into the probed recipe, not onto --config (the v2 config is the narrow recipe, whose
         # backbone would reject, say, an aisfx time stride)
-        recipe = with_overrides(recipe_yaml(base), overrides)
+        recipe = with_overrides(base_recipe, overrides)
         recipes[name] = rel(write_recipe(recipe, work / "recipes" / f"{name}.yaml", with_unlabeled(recipe)))
     on_validation = [f"data.test={rel(data2.manifest('validation'))}"]
     out = compare(list(arms.values()), recipes, trials, work, on_validation, argv, "probe")

@@ -61,6 +61,7 @@ def _rescored_test_events_match(ckpt, result, tmp_path):
             assert result.test.events[key] == pytest.approx(value, abs=1e-9, nan_ok=True), key
     return test, predictions
 
+
 def test_auto_picks_the_output_that_localises(tmp_path):
     features = _validation()
     truth = _truth(features)
