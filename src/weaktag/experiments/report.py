@@ -341,13 +341,19 @@ def recipe_summary(recipe: Mapping[str, Any]) -> str:
     if m.get("freeze"):
         backbone += f" ({m['freeze']} leading layers frozen)"
     parts.append(backbone)
+    if m.get("time_stride"):
+        parts.append(f"time stride {m['time_stride']}")
     if m.get("neck_channels"):
-        parts.append(f"neck {m.get('neck_layers')} x {m['neck_channels']} channels, dropout {m.get('dropout')}")
+        parts.append(f"{m.get('neck') or 'conv'} neck {m.get('neck_layers')} x {m['neck_channels']} channels, "
+                     f"dropout {m.get('dropout')}")
     parts.append(f"lr {t.get('lr')} ({t.get('lr_schedule')}), batch {t.get('batch_size')}, "
                  f"{plural(t.get('max_epochs') or 0, 'epoch')}")
     used = [k for k in ("gain_db", "shift_seconds", "mixup_alpha", "time_masks", "freq_masks") if a.get(k)]
     parts.append("augmentation " + (", ".join(f"{k} {a[k]}" for k in used) if used else "off"))
-    parts.append(f"event output {t.get('event_output')}, thresholds for {t.get('event_calibration')}")
+    decoding = [what for key, what in (("event_durations", "minimum durations and gaps"),
+                                       ("event_hysteresis", "hysteresis")) if t.get(key)]
+    parts.append(f"event output {t.get('event_output')}, thresholds{''.join(', ' + d for d in decoding)} "
+                 f"for {t.get('event_calibration')}")
     return "; ".join(parts)
 
 

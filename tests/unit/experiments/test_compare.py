@@ -337,6 +337,22 @@ def test_report_formatting() -> None:
     assert "Spearman rho" in rep.gain_markdown(gain)
 
 
+def test_recipe_summary_names_the_neck_the_time_stride_and_the_decoding() -> None:
+    config = {"model": {"backbone": "aisfx", "freeze": 4, "time_stride": 8, "neck": "gru", "neck_layers": 2,
+                        "neck_channels": 256, "dropout": 0.3},
+              "train": {"lr": 0.001, "lr_schedule": "constant", "batch_size": 32, "max_epochs": 100,
+                        "event_output": "auto", "event_calibration": "event_f1", "event_durations": True,
+                        "event_hysteresis": True},
+              "augment": {"mixup_alpha": 0.4}}
+    line = rep.recipe_summary({"source": "configs/recommended.yaml", "config": config})
+    assert "time stride 8; gru neck 2 x 256 channels, dropout 0.3" in line
+    assert line.endswith("thresholds, minimum durations and gaps, hysteresis for event_f1")
+    config["model"].pop("neck")
+    config["train"].update(event_durations=False, event_hysteresis=False)
+    line = rep.recipe_summary({"config": config})
+    assert "conv neck 2 x 256" in line and line.endswith("event output auto, thresholds for event_f1")
+
+
 def test_recipes_are_arms_with_their_own_config_and_paired_seeds(compared, copy: Path, capsys) -> None:
     """``--recipe alt=ALT.yaml`` and the arm ``alt:attention`` train under the other recipe on the same data,
     beside the shared config's schemes (reused), with their own folder, fingerprint and figure."""
