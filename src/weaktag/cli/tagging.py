@@ -12,7 +12,8 @@ from .common import VerbFactory
 
 
 #: the option of ``weaktag tag`` that sets each TaggingConfig field (errors name the option)
-TAG_OPTIONS = {"batch_size": "--batch-size", "chunk_seconds": "--chunk-seconds", "num_threads": "--threads",
+TAG_OPTIONS = {"batch_size": "--batch-size", "chunk_seconds": "--chunk-seconds",
+               "context_seconds": "--context-seconds", "num_threads": "--threads",
                "event_output": "--event-output", "median_filter_seconds": "--median-filter",
                "stay_on_fraction": "--stay-on", "max_gap_seconds": "--max-gap", "min_duration_seconds": "--min-duration",
                "device": "--device", "decode_workers": "--workers", "top_k": "--top-k", "select": "--select",
@@ -45,7 +46,7 @@ def _tagger(args: argparse.Namespace):
     from ..inference import Tagger, parse_thresholds
 
     settings = tagging_config(batch_size=args.batch_size, chunk_seconds=args.chunk_seconds,
-                              pad_batches=args.pad_batches or None, skip_silent=False if args.keep_silent else None,
+                              context_seconds=args.context_seconds, pad_batches=args.pad_batches or None, skip_silent=False if args.keep_silent else None,
                               keep_spectrogram=args.timeline or None, num_threads=args.threads,
                               event_output=args.event_output, median_filter_seconds=args.median_filter,
                               stay_on_fraction=args.stay_on, max_gap_seconds=args.max_gap,
@@ -184,6 +185,9 @@ def add_verbs(verb: VerbFactory) -> None:
     p.add_argument("--batch-size", type=int, default=tagging.batch_size, help="files per forward pass")
     p.add_argument("--chunk-seconds", type=float, default=tagging.chunk_seconds,
                    help="chunk length for long files, any value > 0 (rounded to whole 0.16 s segments)")
+    p.add_argument("--context-seconds", type=float, default=tagging.context_seconds, metavar="S",
+                   help="real audio on each side of a chunk (default: the model's reach; a GRU neck's is declared, "
+                        "more makes its chunks closer to a whole-file pass, see docs/model.md#necks)")
     p.add_argument("--pad-batches", action="store_true", help="also batch files of different lengths (zero-padded)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
     p.add_argument("--device", default=tagging.device, metavar="DEVICE",

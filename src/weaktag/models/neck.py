@@ -31,11 +31,12 @@ whole-file pass up to float32 rounding (measured 1.2e-7 with a trained transform
 file, 2.5 to 30.72 s chunks). A GRU's reach is the whole recording, so its context is declared:
 ``gru_context`` segments (default 64, about one 10 s training clip, so every kept segment sees at
 least as much audio on each side as in training); what the GRU state keeps from further away is
-lost at chunk edges. That is not small for a trained GRU (measured before the GRU got its input
-projection): with a 2-layer, 256-channel GRU neck trained on 10 s clips (the recommended recipe,
-30 epochs on 160 synthetic clips), 30.72 s chunks of a 278 s file differed from a whole-file pass
-by up to 0.17 in X^a and 0.034 in clip probabilities with the default context (70 segments, 13 s),
-0.055 / 0.009 with 36 s and 0.013 / 0.007 with 72 s (``TaggingConfig.context_seconds``).
+lost at chunk edges. That is not small for a trained GRU: with the recommended recipe's 2-layer,
+256-channel GRU neck (trained on the soundscapes v2 10 s clips, seed 0), 30.72 s chunks of 300 s of
+joined validation clips differed from a whole-file pass by up to 0.077 in X^a and 0.007 in clip
+probabilities with the declared context (13 s), 0.013 / 0.002 with 36 s and 0.005 / 0.001 with 72 s
+(``TaggingConfig.context_seconds``, ``weaktag tag --context-seconds``;
+``benchmarks/chunk_tolerance.py``, ``benchmarks/results/chunk_tolerance-recommended-gru.md``).
 A whole-file pass is no truer: the model never saw more than a clip. Chunked tagging of a GRU neck
 is therefore approximate; a random GRU forgets fast and meets 1e-3 (``tests/unit/models/test_necks.py``).
 """
