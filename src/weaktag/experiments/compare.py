@@ -519,20 +519,23 @@ def _results(plan: ComparePlan, trials: dict[str, list[TrialRecord]], summary: d
     config, options, schemes, classes = plan.config, plan.options, plan.schemes, plan.source.classes
     split_info = {k: {"clips": len(m), "strong": sum(1 for c in m if c.has_strong)}
                   for k, m in plan.source.manifests.items()}
+    tests = _wilcoxon_tests(trials, schemes, headline)
+    # which labels each arm's training used (weak, strong or weak+strong): its scheme's declaration
+    labels = {s: SCHEMES[scheme_of(s)].labels for s in schemes}
     return CompareResults(
         command=options.command, note=options.note,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         wall_seconds=time.time() - started,
         trial_seconds_total=sum(_num(t.metrics["wall_seconds"]) for ts in trials.values() for t in ts),
         ran=len(ran), reused=len(reused), schemes=schemes, trials=options.trials, seeds=plan.seeds,
-        # which labels each arm's training used (weak, strong or weak+strong): its scheme's declaration
-        scheme_labels={s: SCHEMES[scheme_of(s)].labels for s in schemes},
+        scheme_labels=labels,
         scheme_info={s: rep.scheme_info(SCHEMES[scheme_of(s)]) for s in schemes},
         recipes=plan.recipe_info(), compare=asdict(options), config=config.to_dict(),
         data={**{k: _shown(getattr(config.data, k)) for k in ("train", "validation", "test")},
               "classes": classes, "clips": split_info},
         metrics=metrics, headline_metrics=headline, summary=summary,
-        wilcoxon=_wilcoxon_tests(trials, schemes, headline),
+        wilcoxon=tests,
+        recovered=rep.recovered_shares(tests, schemes, labels),
         per_class={"classes": classes, "median_duration": per_class.durations, "durations_from": per_class.label,
                    "ap": per_class.ap},
         gain_vs_duration=None, gain_skipped=None, attention_figure=None, attention_skipped=None,

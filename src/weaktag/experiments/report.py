@@ -23,6 +23,7 @@ from ..errors import DataError
 from ..files import plain
 from ..supervision import SCHEMES, TrainingScheme
 from .plots import GainRow, GainVsDuration
+from .trials import Arm
 
 RESULTS_FORMAT = "weaktag-compare/1"
 
@@ -60,13 +61,15 @@ class CompareResults:
     recipes: dict[str, dict[str, Any]] | None = None  # name -> source and config of each recipe
     attention_figures: list[dict[str, Any]] | None = None  # one Fig. 5 per recipe
     diagnostics: dict[str, dict[str, Any]] | None = None  # self-supervision diagnostics per arm
+    recovered: list[dict[str, Any]] | None = None  # recovered_shares(): weak-only arms vs strong labels' gain
     files: dict[str, str] = field(default_factory=dict)  # file name -> what it holds
 
     #: results.json's key order
     KEYS = ("format", "command", "note", "created", "wall_seconds", "trial_seconds_total", "ran", "reused",
             "schemes", "trials", "seeds", "scheme_labels", "scheme_info", "recipes", "compare", "config", "data",
             "metrics", "headline_metrics", "summary", "wilcoxon", "per_class", "gain_vs_duration", "gain_skipped",
-            "attention_figure", "attention_figures", "attention_skipped", "diagnostics", "runs", "files")
+            "attention_figure", "attention_figures", "attention_skipped", "diagnostics", "recovered", "runs",
+            "files")
 
     def to_json(self) -> dict[str, Any]:
         """``results.json``'s contents."""
@@ -302,6 +305,88 @@ def key_comparisons(results: CompareResults) -> list[dict[str, Any]]:
     return out
 
 
+#: the schemes a recovered share is measured between: weak labels alone, and with strong labels as well
+SHARE_BASELINE, SHARE_STRONG = "attention", "attention-strong"
+#: the metrics of the report's one-line reading of each share (tagging, then events)
+SHARE_READING_METRICS = ("psds1", "mAP")
+
+
+def recovered_shares(tests: Sequence[Mapping[str, Any]], schemes: Sequence[str],
+                     scheme_labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """For each weak-only arm beside ``attention`` and ``attention-strong`` of the same recipe, and each tested
+    metric: the share of strong labels' gain the arm recovers, (arm − attention) / (attention-strong − attention),
+    from paired mean differences, with the arm's paired p against ``attention`` (and strong labels' own p).
+
+    The share is None where strong labels gain nothing (a difference ≤ 0): there is nothing to recover."""
+    by_pair = {(t["a"], t["b"], t["metric"]): t for t in tests}
+
+    def paired(baseline: str, challenger: str, metric: str) -> dict[str, Any] | None:
+        for key in ((baseline, challenger, metric), (challenger, baseline, metric)):
+            if key in by_pair:
+                return oriented(by_pair[key], baseline, challenger)
+        return None
+
+    out = []
+    for arm in schemes:
+        parsed = Arm.parse(arm)
+        baseline, strong = (Arm(s, parsed.recipe).name for s in (SHARE_BASELINE, SHARE_STRONG))
+        if scheme_labels.get(arm) != "weak" or arm == baseline or baseline not in schemes or strong not in schemes:
+            continue
+        for metric in dict.fromkeys(t["metric"] for t in tests):
+            gain, ceiling = paired(baseline, arm, metric), paired(baseline, strong, metric)
+            if gain is None or ceiling is None:
+                continue
+            room = ceiling["mean_diff"]
+            share = gain["mean_diff"] / room if _finite(gain["mean_diff"]) and _finite(room) and room > 0 else None
+            out.append({"arm": arm, "baseline": baseline, "strong": strong, "metric": metric,
+                        "arm_gain": gain["mean_diff"], "strong_gain": room, "share": share,
+                        "p_value": gain["p_value"], "strong_p_value": ceiling["p_value"], "n": gain["n"]})
+    return out
+
+
+def _points(value: float | None, metric: str) -> str:
+    info = METRICS.get(metric, MetricInfo(metric))
+    return f"{value * info.scale:+.{max(info.std_decimals - 1, 1)}f}" if _finite(value) else "n/a"
+
+
+def recovered_reading(shares: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per arm: the share of strong labels' PSDS1 gain it recovers, and what it costs or adds in mAP."""
+    lines = []
+    for arm in dict.fromkeys(r["arm"] for r in shares):
+        rows = {r["metric"]: r for r in shares if r["arm"] == arm}
+        metrics = [m for m in SHARE_READING_METRICS if m in rows]
+        if not metrics:
+            continue
+        first, label = rows[metrics[0]], METRICS.get(metrics[0], MetricInfo(metrics[0])).label
+        if first["share"] is not None:
+            text = (f"`{arm}` recovers {first['share']:.0%} of strong labels' {label} gain "
+                    f"({_points(first['arm_gain'], metrics[0])} of {_points(first['strong_gain'], metrics[0])} "
+                    f"points, p = {fmt_p(first['p_value'])})")
+        else:
+            text = (f"`{arm}`: {_points(first['arm_gain'], metrics[0])} {label} against `{first['baseline']}` "
+                    f"(p = {fmt_p(first['p_value'])}); strong labels add {_points(first['strong_gain'], metrics[0])}, "
+                    "so there is no gain to recover")
+        for metric in metrics[1:]:
+            r = rows[metric]
+            text += (f", at {_points(r['arm_gain'], metric)} {METRICS.get(metric, MetricInfo(metric)).label} "
+                     f"(p = {fmt_p(r['p_value'])})")
+        lines.append(text + ".")
+    return lines
+
+
+def recovered_markdown(shares: Sequence[Mapping[str, Any]]) -> str:
+    """Arm x metric: its gain, strong labels' gain, the share recovered and the paired p-values."""
+    lines = ["| arm | metric | arm − attention | strong − attention | share recovered | p (arm) | p (strong) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in shares:
+        label = METRICS.get(r["metric"], MetricInfo(r["metric"])).label
+        share = f"{r['share']:.0%}" if r["share"] is not None else "n/a"
+        lines.append(f"| `{r['arm']}` | {label} | {_points(r['arm_gain'], r['metric'])} | "
+                     f"{_points(r['strong_gain'], r['metric'])} | {share} | {fmt_p(r['p_value'])} | "
+                     f"{fmt_p(r['strong_p_value'])} |")
+    return "\n".join(lines)
+
+
 def gain_finding(gain: Mapping[str, Any]) -> str:
     """One sentence answering "is the gain larger for short events?" (paper, Fig. 4)."""
     rho, p, n = gain.get("spearman_rho"), gain.get("spearman_p"), gain.get("n", 0)
@@ -360,7 +445,10 @@ def recipe_summary(recipe: Mapping[str, Any]) -> str:
 def report_markdown(results: CompareResults) -> str:
     """The one-file report: command, data, Table I, events, Wilcoxon, Fig. 4 and Fig. 5 (relative links)."""
     lines = ["# Scheme comparison: weakly labelled audio event classification", ""]
-    for section in (_setup_section, _table_section, _tests_section, _gain_section, _diagnostics_section,
+    if results.recovered:
+        lines += [*recovered_reading(results.recovered), ""]
+    for section in (_setup_section, _table_section, _tests_section, _recovered_section, _gain_section,
+                    _diagnostics_section,
                     _attention_section, _per_class_section, _files_section):
         lines += section(results)
     return "\n".join(lines)
@@ -414,6 +502,16 @@ def _tests_section(results: CompareResults) -> list[str]:
     return lines + ["<details><summary>Every pair of schemes on every headline metric "
                     f"({', '.join(METRICS[m].label for m in headline)})</summary>", "",
                     wilcoxon_markdown(results.wilcoxon, headline), "", "</details>", ""]
+
+
+def _recovered_section(results: CompareResults) -> list[str]:
+    if not results.recovered:
+        return []
+    return ["## What weak labels alone recover of strong labels' gain", "",
+            "Per weak-only arm and tested metric: (arm − attention) / (attention-strong − attention), paired mean "
+            "differences in percentage points over the same trials (n/a where strong labels gain nothing); p: "
+            "two-sided Wilcoxon of the arm against attention, and of attention-strong against attention.", "",
+            recovered_markdown(results.recovered), ""]
 
 
 def _gain_section(results: CompareResults) -> list[str]:

@@ -103,6 +103,7 @@ def test_compare_writes_every_table_and_figure(compared) -> None:
             same_sign = (b[0] - a[0]) * (b[1] - a[1]) > 0
             assert pair["p_value"] == pytest.approx(0.5 if same_sign else 1.0)
     assert results["scheme_labels"] == {"attention": "weak", "attention-self": "weak"}
+    assert results["recovered"] == []  # no attention-strong arm: no share of its gain to recover
     assert results["scheme_info"]["attention-self"]["table_i"] == [False, False, True, False, True]
     assert results["gain_vs_duration"]["a"] == "attention" and results["gain_vs_duration"]["b"] == "attention-self"
 
@@ -335,6 +336,44 @@ def test_report_formatting() -> None:
                      for c, d, g in (("w", 0.2, 0.1), ("x", 0.5, 0.05), ("y", 2.0, 0.0), ("z", 5.0, -0.02))]}
     assert rep.gain_finding(gain).startswith("Yes: the gain of `attention-self` over `attention` is larger for shorter")
     assert "Spearman rho" in rep.gain_markdown(gain)
+
+
+def _pair(a: str, b: str, metric: str, mean_diff: float, p: float = 0.0625) -> dict:
+    return {"a": a, "b": b, "metric": metric, "mean_diff": mean_diff, "statistic": 0.0, "p_value": p, "n": 5,
+            "b_better": 5 if mean_diff > 0 else 0, "a_better": 0 if mean_diff > 0 else 5}
+
+
+def test_recovered_share_is_the_arms_gain_over_strong_labels_gain_per_recipe() -> None:
+    arms = ["r:attention", "r:attention-strong", "r:attention-self", "attention", "attention-self", "pool-weak"]
+    labels = {"r:attention": "weak", "r:attention-strong": "weak+strong", "r:attention-self": "weak",
+              "attention": "weak", "attention-self": "weak", "pool-weak": "weak"}
+    tests = [_pair("r:attention", "r:attention-strong", "psds1", 0.035, 0.03),
+             # stored the other way round: the share orients it (self − attention = +0.021)
+             _pair("r:attention-self", "r:attention", "psds1", -0.021),
+             _pair("r:attention", "r:attention-strong", "mAP", 0.004),
+             _pair("r:attention", "r:attention-self", "mAP", -0.019),
+             _pair("r:attention", "r:attention-strong", "AUC", -0.002),  # strong labels gain nothing here
+             _pair("r:attention", "r:attention-self", "AUC", 0.001),
+             _pair("attention", "attention-self", "mAP", 0.01)]  # no strong arm in this recipe group
+    shares = rep.recovered_shares(tests, arms, labels)
+    got = {(r["arm"], r["metric"]): r for r in shares}
+    assert set(got) == {("r:attention-self", m) for m in ("psds1", "mAP", "AUC")}
+    assert got[("r:attention-self", "psds1")]["share"] == pytest.approx(0.6)
+    assert got[("r:attention-self", "psds1")]["arm_gain"] == pytest.approx(0.021)
+    assert got[("r:attention-self", "psds1")]["strong_p_value"] == pytest.approx(0.03)
+    assert got[("r:attention-self", "mAP")]["share"] == pytest.approx(-4.75)
+    assert got[("r:attention-self", "AUC")]["share"] is None
+    (line,) = rep.recovered_reading(shares)
+    assert line == ("`r:attention-self` recovers 60% of strong labels' PSDS1 gain (+2.1 of +3.5 points, p = 0.0625), "
+                    "at -1.9 mAP (p = 0.0625).")
+    table = rep.recovered_markdown(shares)
+    assert "| `r:attention-self` | AUC | +0.1 | -0.2 | n/a | 0.0625 | 0.0625 |" in table
+    assert "| `r:attention-self` | PSDS1 | +2.1 | +3.5 | 60% | 0.0625 | 0.03 * |" in table
+    # the report: the reading right under the title, the table in its own section
+    results = rep.CompareResults.from_json(json.loads(COMMITTED[0].read_text()), COMMITTED[0])
+    results.recovered = shares
+    report = rep.report_markdown(results).splitlines()
+    assert report[2] == line and "## What weak labels alone recover of strong labels' gain" in report
 
 
 def test_recipe_summary_names_the_neck_the_time_stride_and_the_decoding() -> None:
