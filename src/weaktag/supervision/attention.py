@@ -21,6 +21,8 @@ from .registry import register_scheme
 from .self_supervised import pseudo_strong_labels
 
 ATTENTION_TARGETS = ("normalized", "raw")
+#: how the attention terms reduce over time: weaktag's mean, or the paper's sum (a factor T larger)
+LOSS_REDUCTIONS = ("mean", "sum")
 
 
 @dataclass
@@ -30,6 +32,10 @@ class AttentionParameters(SchemeParameters):
     alpha: float = field(default=1.0, metadata=at_least(0.0, finite=True))  # the attention terms' weight
     # what L_att is on: A ("normalized", the paper's text) or X^b before normalisation ("raw")
     attention_target: str = field(default="normalized", metadata=choices(*ATTENTION_TARGETS))
+    # the attention terms over time: "mean" (weaktag's; alpha 1 weighs them like L_pred) or "sum" (the
+    # paper's eq.: T times larger, so its alpha grid 0.1-1.5 means what the paper's does); classes and clips
+    # are averaged either way, as in L_pred
+    loss_reduction: str = field(default="mean", metadata=choices(*LOSS_REDUCTIONS))
 
 
 def attention_loss(output: ModelOutput, target: torch.Tensor, attention_target: str = "normalized",
@@ -62,16 +68,23 @@ class AttentionScheme(TrainingScheme):
     strong_term: ClassVar[bool] = False  # L_att(A, Y) on strongly labelled clips
     self_term: ClassVar[bool] = False  # L_att(A, P), P pseudo-strong labels from X^a
 
+    def over_time(self, term: torch.Tensor, output: ModelOutput) -> torch.Tensor:
+        """A per-segment mean ``term`` as ``scheme.loss_reduction`` asks: unchanged, or times T (a sum over time)."""
+        if self.params.loss_reduction == "sum":
+            return term * output.segment_probs.shape[-1]
+        return term
+
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         w = self.class_weights
         pred = bce(output.clip_probs, batch.weak, weight=w)
         parts = {"pred": pred}
         if self.strong_term:
-            parts["att_strong"] = masked_clip_mean(attention_loss(output, batch.strong, self.params.attention_target,
-                                                                  w), batch.has_strong)
+            parts["att_strong"] = self.over_time(masked_clip_mean(
+                attention_loss(output, batch.strong, self.params.attention_target, w), batch.has_strong), output)
         if self.self_term:
             pseudo = pseudo_strong_labels(output.segment_probs, batch.weak)
-            parts["att_self"] = attention_loss(output, pseudo, self.params.attention_target, w).mean()
+            parts["att_self"] = self.over_time(
+                attention_loss(output, pseudo, self.params.attention_target, w).mean(), output)
         attention_terms = [parts[k] for k in ("att_strong", "att_self") if k in parts]
         if not attention_terms:
             return LossTerms(pred, parts)

@@ -11,7 +11,8 @@ Conventions shared by every scheme (the paper is ambiguous on both, so we choose
 * Reduction is the mean over every element (classes, and segments for segment-level
   terms), then over the batch. The paper writes sums; with sums the attention term
   would outweigh the clip term by a factor T (62 for 10 s), and the paper's alpha = 1
-  was tuned for a balance we cannot see. Means keep alpha = 1 meaning "equal weight".
+  was tuned for a balance we cannot see. Means keep alpha = 1 meaning "equal weight";
+  ``scheme.loss_reduction=sum`` gives the attention terms the paper's sum over time.
 """
 
 from __future__ import annotations

@@ -129,11 +129,12 @@ class ExtendedSelfSupervisedAttention(AttentionScheme):
             att = distribution_attention_loss(output.attention, pseudo, rows)
         else:
             source = output.attention if self.params.attention_target == "normalized" else output.attention_raw
-            att = binary_row_attention_loss(source, pseudo, rows)
+            att = self.over_time(binary_row_attention_loss(source, pseudo, rows), output)  # KL: a sum already
         total = pred + self.current_alpha * att
         parts = {"pred": pred, "att_self": att}
         if self.params.segment_weight > 0:
-            parts["segment_self"] = segment_self_training_loss(output.segment_probs, pseudo, rows, batch.weak)
+            parts["segment_self"] = self.over_time(
+                segment_self_training_loss(output.segment_probs, pseudo, rows, batch.weak), output)
             total = total + self.current_alpha * self.params.segment_weight * parts["segment_self"]
         return LossTerms(total, parts)
 

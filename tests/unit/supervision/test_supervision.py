@@ -210,3 +210,33 @@ def test_losses_equal_their_formulas_on_a_hand_built_batch():
     assert torch.allclose(make_scheme("pool-strong").loss(pooled, batch).total, bce(xa, strong), atol=1e-6)
     assert torch.allclose(make_scheme("pool-weak-strong").loss(pooled, batch).total,
                           bce(xa.mean(-1), weak) + bce(xa, strong), atol=1e-6)
+
+
+def test_loss_reduction_sum_gives_the_attention_terms_the_papers_sum_over_time():
+    """scheme.loss_reduction=sum: each attention term is summed over the T segments (the paper's eq.), i.e.
+    T times weaktag's mean, while L_pred is unchanged; classes and clips are averaged either way."""
+    g = torch.Generator().manual_seed(2)
+    segments = 7
+    xa, xb = torch.rand(2, 3, segments, generator=g), torch.rand(2, 3, segments, generator=g)
+    att = xb / xb.sum(-1, keepdim=True)
+    out = ModelOutput(xa, (att * xa).sum(-1), att, xb)
+    weak = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    strong = (torch.rand(2, 3, segments, generator=g) > 0.5).float() * weak.unsqueeze(-1)
+    batch = Batch(torch.zeros(2, 16, 64), weak, strong, torch.tensor([True, True]))
+
+    def bce_sum_over_time(p, y):  # sum over t, mean over (clip, class)
+        p = p.clamp(1e-7, 1 - 1e-7)
+        return -(y * p.log() + (1 - y) * (1 - p).log()).sum(-1).mean()
+
+    for name, target in (("attention-strong", strong), ("attention-self", pseudo_strong_labels(xa, weak)),
+                         ("attention-self-ext", None)):
+        mean = make_scheme(name, scheme_parameters(name, alpha=0.5)).loss(out, batch)
+        summed = make_scheme(name, scheme_parameters(name, alpha=0.5, loss_reduction="sum")).loss(out, batch)
+        term = "att_strong" if name == "attention-strong" else "att_self"
+        assert torch.allclose(summed.parts[term], segments * mean.parts[term], atol=1e-6), name
+        assert torch.allclose(summed.parts["pred"], mean.parts["pred"]), name
+        assert torch.allclose(summed.total, summed.parts["pred"] + 0.5 * summed.parts[term], atol=1e-6), name
+        if target is not None:  # against the formula itself
+            assert torch.allclose(summed.parts[term], bce_sum_over_time(att, target), atol=1e-5), name
+    with pytest.raises(ConfigError, match="loss_reduction"):
+        make_scheme("attention-self", scheme_parameters("attention-self", loss_reduction="total"))
