@@ -48,6 +48,7 @@ class Table:
 
 
 TABLES: dict[str, Table] = {
+    "detection": Table("detection/results.json"),
     "quality": Table("quality/results.json"),
     "ablation": Table("quality/ablation.md", markdown=True),
     "self-supervision": Table("self_supervision/results.json"),
