@@ -43,6 +43,7 @@ from ..labels.summary import report_labels
 from ..training import PreparedData, build_model, prepare_data, read_manifests
 from ..training.run import embed_prepared, seed_independent_frozen_backbone
 from . import report as rep
+from .pairs import recovered_shares
 from .report import CompareResults
 from .trials import (Arm, TrialRecord, features_key, fingerprint, read_trial, run_trial, scheme_of, teacher_arm,
                      trial_dir)
@@ -535,7 +536,7 @@ def _results(plan: ComparePlan, trials: dict[str, list[TrialRecord]], summary: d
               "classes": classes, "clips": split_info},
         metrics=metrics, headline_metrics=headline, summary=summary,
         wilcoxon=tests,
-        recovered=rep.recovered_shares(tests, schemes, labels),
+        recovered=recovered_shares(tests, schemes, labels),
         per_class={"classes": classes, "median_duration": per_class.durations, "durations_from": per_class.label,
                    "ap": per_class.ap},
         gain_vs_duration=None, gain_skipped=None, attention_figure=None, attention_skipped=None,

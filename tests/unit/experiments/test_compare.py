@@ -21,6 +21,7 @@ from weaktag.data import build_feature_set
 from weaktag.experiments import report as rep
 from weaktag.experiments.compare import CompareConfig, Recipe, default_gain_pair, run_compare, trial_dir
 from weaktag.experiments.figures import choose_attention_clip
+from weaktag.experiments.pairs import recovered_shares
 from weaktag.experiments.plots import DPI, GAIN_FIGURE_SIZE, attention_figure_size
 from weaktag.experiments.trials import TrialRecord
 from weaktag.labels import Clip, Event, read_labels
@@ -355,7 +356,7 @@ def test_recovered_share_is_the_arms_gain_over_strong_labels_gain_per_recipe() -
              _pair("r:attention", "r:attention-strong", "AUC", -0.002),  # strong labels gain nothing here
              _pair("r:attention", "r:attention-self", "AUC", 0.001),
              _pair("attention", "attention-self", "mAP", 0.01)]  # no strong arm in this recipe group
-    shares = rep.recovered_shares(tests, arms, labels)
+    shares = recovered_shares(tests, arms, labels)
     got = {(r["arm"], r["metric"]): r for r in shares}
     assert set(got) == {("r:attention-self", m) for m in ("psds1", "mAP", "AUC")}
     assert got[("r:attention-self", "psds1")]["share"] == pytest.approx(0.6)
