@@ -19,11 +19,19 @@ Re-recorded on 2026-12-03, on purpose (issue 20): the last segment of audio is s
 evaluation and tagging pad a recording to whole segments (10 s: 63 segments reaching 10.08 s on
 VGGish's grid, was 62 reaching 9.92 s), so the network sees 1008 frames instead of 998, the seeded run
 trains on other inputs, and event offsets and score tables end at the clip's duration.
+
+Recorded again on 2026-12-06 for another CPU (AMD EPYC, torch's CPU capability AVX2), with the same code and
+dependencies as the figures above: there the same run differs (validation mAP 0.4717 vs 0.4705, thresholds by
+up to 0.07, since threshold choice amplifies float differences), and two runs agree exactly. Such a CPU is
+checked against its own figures (:data:`EXPECTED_ON`), every other against :data:`EXPECTED`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import torch
 
 from weaktag.checkpoint import load_checkpoint
 from weaktag.config import config_from_dict
@@ -95,6 +103,80 @@ EXPECTED = {
     }
 }
 
+#: the same figures made on CPUs whose float reductions differ from the recording machine's, by cpu_kind()
+EXPECTED_ON = {"AuthenticAMD AVX2": {
+        "attention-self": {
+            "best_epoch": 1,
+            "val_map": 0.47166854605653086,
+            "test_map": 0.42076699516585797,
+            "tag_thresholds": [
+                0.66335,
+                0.439453,
+                0.442915,
+                0.582008,
+                0.544406,
+                0.552075,
+                0.656891
+            ],
+            "event_thresholds": [
+                0.835235,
+                0.309996,
+                0.330776,
+                0.60142,
+                0.560035,
+                0.56803,
+                0.754072
+            ],
+            "events": {
+                "psds1": 0.0,
+                "psds2": 0.0,
+                "segment_f1_micro": 0.1641137855579869,
+                "segment_f1_macro": 0.186952309363377,
+                "event_f1_micro": 0.02279202279202279,
+                "event_f1_macro": 0.02195064072140484
+            }
+        },
+        "pool-weak-strong": {
+            "best_epoch": 1,
+            "val_map": 0.48266124599805893,
+            "test_map": 0.4942977061917316,
+            "tag_thresholds": [
+                0.633308,
+                0.507831,
+                0.502608,
+                0.535693,
+                0.489902,
+                0.524342,
+                0.645714
+            ],
+            "event_thresholds": [
+                0.782198,
+                0.573267,
+                0.544049,
+                0.550665,
+                0.505641,
+                0.577533,
+                0.725818
+            ],
+            "events": {
+                "psds1": 0.0,
+                "psds2": 0.0,
+                "segment_f1_micro": 0.2261640798226164,
+                "segment_f1_macro": 0.16638452409819804,
+                "event_f1_micro": 0.03738317757009346,
+                "event_f1_macro": 0.034666566119101384
+            }
+        }
+    }}
+
+
+def cpu_kind() -> str:
+    """The CPU vendor and torch's vector capability, e.g. ``AuthenticAMD AVX2``: what picks the kernels."""
+    info = Path("/proc/cpuinfo")
+    vendor = next((line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
+                   if line.startswith("vendor_id")), "unknown") if info.exists() else "unknown"
+    return f"{vendor} {torch.backends.cpu.get_cpu_capability()}"
+
 
 SPLITS = {"train": 48, "validation": 24, "test": 24}
 
@@ -118,7 +200,7 @@ def test_fixed_tiny_run_gives_the_recorded_metrics(data, scheme):
     })
     result = train(config)
     checkpoint = load_checkpoint(result.checkpoint)
-    expected = EXPECTED[scheme]
+    expected = EXPECTED_ON.get(cpu_kind(), EXPECTED)[scheme]
     assert result.best_epoch == expected["best_epoch"]
     assert result.best_val_map == pytest.approx(expected["val_map"], abs=1e-4)
     assert result.test_map == pytest.approx(expected["test_map"], abs=1e-4)
