@@ -42,8 +42,14 @@ def config_file(tmp_path_factory) -> Path:
 def _stop(command: list[str], ready: Path, signum: int) -> subprocess.CompletedProcess:
     """Run ``weaktag COMMAND`` in a subprocess, send ``signum`` once ``ready`` exists, and wait for it."""
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "weaktag.cli", *command], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    # Ctrl-C as in a terminal: a test run started in a shell's background job ignores SIGINT, and a child
+    # inherits an ignored signal (a handled one is reset to the default at exec)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "weaktag.cli", *command], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.time() + 120
     while not ready.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)

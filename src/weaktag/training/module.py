@@ -188,9 +188,11 @@ class WeakTagModule(L.LightningModule):
             teacher_scores = None if teacher_scores is None else self._gather_rows(teacher_scores)
         value = self._mean_ap(targets, scores)
         self.log("val_mAP", value, prog_bar=True, sync_dist=False)
+        teacher_map = None
         if teacher_scores is not None:
-            self.log("val_mAP_teacher", self._mean_ap(targets, teacher_scores), sync_dist=False)
-        self._end_diagnostics(value)
+            teacher_map = self._mean_ap(targets, teacher_scores)
+            self.log("val_mAP_teacher", teacher_map, sync_dist=False)
+        self._end_diagnostics(value, teacher_map)
 
     def _mean_ap(self, targets: torch.Tensor, scores: torch.Tensor) -> float:
         m = tagging_metrics(targets.cpu().numpy(), scores.cpu().numpy(), self.classes)
@@ -219,7 +221,7 @@ class WeakTagModule(L.LightningModule):
             teacher.load_state_dict(saved["teacher"])
             self._teacher_holder[:] = [teacher]
 
-    def _end_diagnostics(self, val_map: float) -> None:
+    def _end_diagnostics(self, val_map: float, teacher_map: float | None = None) -> None:
         stats, self._val_stats = self._val_stats, None
         if stats is None:
             return
@@ -230,7 +232,8 @@ class WeakTagModule(L.LightningModule):
         if stats.empty:
             return
         summary = stats.summary()
-        self.diagnostics.append({"epoch": int(self.current_epoch) + 1, "val_mAP": float(val_map), **summary})
+        teacher = {} if teacher_map is None else {"val_mAP_teacher": float(teacher_map)}  # the mean teacher's
+        self.diagnostics.append({"epoch": int(self.current_epoch) + 1, "val_mAP": float(val_map), **teacher, **summary})
         for name in ("pseudo_density", "precision", "recall", "attention_in_events"):
             if np.isfinite(summary[name]):
                 self.log(f"val_{name}", summary[name], sync_dist=False)
