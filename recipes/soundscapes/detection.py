@@ -60,6 +60,8 @@ from compare_soundscapes import rel, run_compare  # noqa: E402
 SCRIPT = "recipes/soundscapes/detection.py"
 WORK = HERE / "work"
 RESULTS = HERE / "results" / "detection"
+#: the frozen aisfx outputs of every part and probe, kept between runs (train.feature_cache)
+FEATURE_CACHE = WORK / "feature-cache"
 RECOMMENDED = quality.RECOMMENDED  # the new recipe (configs/recommended.yaml)
 RECOMMENDED_V1 = REPO / "configs" / "recommended-v1.yaml"  # the previous round's
 PROBE_METRICS = ("mAP", "psds1", "psds2", "event_f1_macro")
@@ -159,7 +161,7 @@ def compare(arms: list[str], recipes: dict[str, str], trials: int, out_dir: Path
         options += ["--recipe", name if path == name else f"{name}={path}"]
     if gain_pair is not None:
         options += ["--gain-pair", ",".join(gain_pair)]
-    run_compare(options + overrides)
+    run_compare(options + [f"train.feature_cache={rel(FEATURE_CACHE)}"] + overrides)
     return json.loads((out_dir / "results.json").read_text())
 
 

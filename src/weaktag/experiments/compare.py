@@ -155,7 +155,7 @@ class _Data:
             self._test = self._prepared.test  # log-mel, for the figures
             if seed_independent_frozen_backbone(self.config):  # once for every trial, not once per trial
                 model = build_model(self.config, len(self.classes), make_scheme("attention"))
-                self._prepared = embed_prepared(model, self._prepared)
+                self._prepared = embed_prepared(model, self._prepared, cache=self.config.train.feature_cache)
         return self._prepared
 
     @property

@@ -40,6 +40,7 @@ from ..postprocess import EventSettings
 from ..supervision import TrainingScheme, class_weights, make_scheme
 from .augment import Augmenter
 from .best_epoch import BestEpoch, Calibration, TestEvaluation, calibrate, evaluate_test, restore_best
+from .feature_cache import cache_file, features_digest, load_features, store_features
 from .module import Optimisation, WeakTagModule
 from .resume import clear_output_dir, resumable_checkpoint, resumable_settings, stopped_run
 from .trainer import fit, quiet_lightning
@@ -153,16 +154,27 @@ def backbone_is_frozen(model: WeakTagNet) -> bool:
 
 @torch.no_grad()
 def embed_frozen(model: WeakTagNet, features: FeatureSet, batch_size: int = 32, progress: bool = False,
-                 split: str = "", report: Callable[[str], None] | None = None) -> FeatureSet:
+                 split: str = "", report: Callable[[str], None] | None = None,
+                 cache: str | Path | None = None) -> FeatureSet:
     """The frozen backbone's outputs for every clip (``level="backbone"``): the head sees exactly these.
 
     This can take minutes before the first epoch: a bar on stderr with ``progress``, else a few lines
-    ("computing backbone features (train): 120/440 clips") to ``report`` when given."""
+    ("computing backbone features (train): 120/440 clips") to ``report`` when given. With a ``cache``
+    folder (``train.feature_cache``, :mod:`weaktag.training.feature_cache`) outputs computed before for
+    the same backbone and inputs are read from it, and new ones are kept there."""
     from tqdm import tqdm
 
+    what = f"backbone features{f' ({split})' if split else ''}"
+    stored = None
+    if cache is not None and len(features):
+        stored = cache_file(cache, features_digest(model.backbone, features.features))
+        cached = load_features(stored, len(features))
+        if cached is not None:
+            if report is not None:
+                report(f"{what}: {len(features)} clips read from the feature cache {stored}")
+            return replace(features, features=cached, level="backbone")
     was_training = model.training
     model.eval()
-    what = f"backbone features{f' ({split})' if split else ''}"
     bar = tqdm(total=len(features), desc=what, unit="clip", disable=not progress)
     every = max(batch_size, -(-len(features) // 4 // batch_size) * batch_size)  # about four lines a split
     parts = []
@@ -175,13 +187,15 @@ def embed_frozen(model: WeakTagNet, features: FeatureSet, batch_size: int = 32, 
     bar.close()
     model.train(was_training)
     embedded = torch.cat(parts) if parts else torch.zeros((0, model.backbone.out_channels, 0))
+    if stored is not None:
+        store_features(stored, embedded)
     return replace(features, features=embedded, level="backbone")
 
 
 def embed_prepared(model: WeakTagNet, data: PreparedData, progress: bool = False,
-                   report: Callable[[str], None] | None = None) -> PreparedData:
+                   report: Callable[[str], None] | None = None, cache: str | Path | None = None) -> PreparedData:
     def embed(split: str, features: FeatureSet) -> FeatureSet:
-        return embed_frozen(model, features, progress=progress, split=split, report=report)
+        return embed_frozen(model, features, progress=progress, split=split, report=report, cache=cache)
 
     return PreparedData(data.classes, embed("train", data.train), embed("validation", data.validation),
                         None if data.test is None else embed("test", data.test), data.manifests,
@@ -305,7 +319,8 @@ def _network_inputs(config: ExperimentConfig, model: WeakTagNet, scheme: Trainin
     training clips cut into chunks labelled by the teacher."""
     level = data.train.level  # "backbone" when the caller embedded the features already (compare)
     if level == "logmel" and _cacheable(config, model):
-        data = embed_prepared(model, data, progress=config.train.progress, report=say)
+        data = embed_prepared(model, data, progress=config.train.progress, report=say,
+                              cache=config.train.feature_cache)
     elif level == "backbone" and not _cacheable(config, model):
         raise UsageError("these features are a frozen backbone's outputs, but this run trains the backbone")
     if scheme.needs_teacher:
