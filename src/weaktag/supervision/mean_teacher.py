@@ -5,7 +5,9 @@ weakly labeled data and soundscape synthesis") trains it:
 * the teacher is an exponential moving average of the student's weights, updated after every optimiser
   step, ``theta'_n = d_n theta'_(n-1) + (1 - d_n) theta_n`` with ``d_n = min(1 - 1/(n + 1), ema_decay)``
   (the true average of the weights so far until the moving average is the better one, as both reference
-  implementations do); batch-norm buffers are copied from the student; the teacher runs without dropout;
+  implementations do); batch-norm buffers are copied from the student; the teacher runs without dropout,
+  or with its own dropout masks (``teacher_dropout``: Tarvainen & Valpola perturb the student and the
+  teacher independently; with a frozen backbone's fixed outputs dropout is the only perturbation left);
 * the consistency loss is ``MSE(y-hat_student, y-hat_teacher) + MSE(X^a_student, X^a_teacher)`` (clip
   probabilities and segment outputs, means over every element) on every clip of the batch, labelled and
   unlabelled, with the teacher's outputs as constants;
@@ -37,6 +39,8 @@ class MeanTeacherConfig:
     rampup_epochs: int = field(default=0, metadata=at_least(0))  # 0: the full weight from the first epoch
     # the share of each training batch that is unlabelled clips (data.unlabeled), e.g. 0.5
     unlabeled_fraction: float = field(default=0.5, metadata={"min": 0.0, "max_exclusive": 1.0})
+    # the teacher's training outputs with dropout (masks of its own) instead of without
+    teacher_dropout: bool = False
 
     @property
     def enabled(self) -> bool:

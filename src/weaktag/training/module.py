@@ -139,7 +139,8 @@ class WeakTagModule(L.LightningModule):
         out = self.model.forward_level(batch.features, self.level)
         teacher_out = None
         if self.teacher is not None:
-            self.teacher.eval()  # clean targets: no dropout in the teacher
+            # clean targets (no dropout), or the teacher perturbed by its own dropout masks when asked
+            self.teacher.train(self.mean_teacher is not None and self.mean_teacher.teacher_dropout)
             with torch.no_grad():
                 teacher_out = self.teacher.forward_level(batch.features, self.level)
         if batch.all_labeled:

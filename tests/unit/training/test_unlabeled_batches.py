@@ -124,3 +124,27 @@ def test_every_schemes_loss_reads_the_labelled_clips_and_the_consistency_all(nam
                        strong=torch.where(batch.labeled[:, None, None], batch.strong, 1.0),
                        has_strong=batch.has_strong | ~batch.labeled)
     torch.testing.assert_close(module.training_step(poisoned, 0), total)
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")  # a module outside a Trainer
+@pytest.mark.parametrize("teacher_dropout", [False, True])
+def test_the_teacher_runs_with_its_own_dropout_only_when_asked(teacher_dropout):
+    from weaktag.models import BackboneConfig, ModelConfig, WeakTagNet
+    from weaktag.models.neck import NeckConfig
+    from weaktag.supervision import make_scheme
+    from weaktag.supervision.mean_teacher import MeanTeacherConfig
+    from weaktag.training.module import WeakTagModule
+
+    torch.manual_seed(0)
+    model = WeakTagNet(ModelConfig(3, True, BackboneConfig(width=0.0625, batch_norm=False),
+                                   NeckConfig(channels=16, kind="gru", dropout=0.3))).train()
+    config = MeanTeacherConfig(weight=1.0, teacher_dropout=teacher_dropout)
+    module = WeakTagModule(model, make_scheme("attention"), 1e-3, ["a", "b", "c"], mean_teacher=config)
+    module.on_train_epoch_start()
+    batch = _mixed_batch()
+    dropouts = [m for m in module.teacher.modules() if isinstance(m, torch.nn.Dropout)]
+    seen: list[bool] = []
+    for dropout in dropouts:
+        dropout.register_forward_hook(lambda m, *_: seen.append(m.training))
+    module.training_step(batch, 0)
+    assert dropouts and seen and set(seen) == {teacher_dropout}
