@@ -51,6 +51,8 @@ TABLES: dict[str, Table] = {
     "detection": Table("detection/results.json"),
     "quality": Table("quality/results.json"),
     "ablation": Table("quality/ablation.md", markdown=True),
+    "detection-unlabeled": Table("detection/unlabeled.md", markdown=True),
+    "mean-teacher-probes": Table("detection/mean_teacher_probes.md", markdown=True),
     "self-supervision": Table("self_supervision/results.json"),
     "self-supervision-recommended": Table("self_supervision/recommended/results.json"),
     "peers": Table("peers/results.json", ("mAP", "psds1")),
@@ -67,9 +69,9 @@ def render(name: str) -> str:
     table = TABLES[name]
     path = RESULTS / table.source
     where = f"`recipes/soundscapes/results/{table.source}`"
-    if table.markdown:
-        lines = [line for line in path.read_text().splitlines() if line.startswith("|")]
-        return f"Generated from {where}.\n\n" + "\n".join(lines) + "\n"
+    if table.markdown:  # its tables, each apart
+        blocks = re.findall(r"(?:^\|.*\n?)+", path.read_text(), re.M)
+        return f"Generated from {where}.\n\n" + "\n".join(block.rstrip("\n") + "\n" for block in blocks)
     results = json.loads(path.read_text())
     arms = list(table.arms or results["schemes"])
     trials = results["trials"]

@@ -48,12 +48,13 @@ def test_the_unlabeled_arms_are_recipes_with_their_own_training_data(tmp_path: P
     assert written["labelled25"]["data"] == {"train": str(detection.data2.LABELLED.resolve())}
     assert written["mean-teacher"]["data"] == {"train": str(detection.data2.LABELLED.resolve()),
                                                "unlabeled": str(detection.data2.UNLABELLED.resolve())}
-    assert written["mean-teacher"]["mean_teacher"]["weight"] == detection.MEAN_TEACHER_WEIGHT
+    assert written["mean-teacher"]["mean_teacher"] == detection.MEAN_TEACHER
     assert "data" not in written["labelled100"] and "mean_teacher" not in written["labelled100"]
     config_from_dict(written["labelled25"])  # loads as a config today
     own = detection.unlabeled_recipes({**recipe, "mean_teacher": {"weight": 3.0, "ema_decay": 0.99}}, tmp_path)
     own = {name: yaml.safe_load(path.read_text())["mean_teacher"] for name, (_, path) in own.items()}
-    assert own == {"labelled25": {"weight": 0.0, "ema_decay": 0.99}, "mean-teacher": {"weight": 3.0, "ema_decay": 0.99},
+    assert own == {"labelled25": {"weight": 0.0, "ema_decay": 0.99},
+                   "mean-teacher": {**detection.MEAN_TEACHER, "weight": 3.0, "ema_decay": 0.99},  # the recipe's own
                    "labelled100": {"weight": 0.0, "ema_decay": 0.99}}
     assert list(detection.unlabeled_recipes(recipe, tmp_path, mean_teacher=False)) == ["labelled25", "labelled100"]
 
