@@ -161,7 +161,7 @@ def test_compare_computes_a_packaged_frozen_backbone_once_for_every_trial(tmp_pa
                   "accelerator": "cpu", "event_output": "auto"}})
     calls = []
     real = compare_mod.embed_prepared
-    monkeypatch.setattr(compare_mod, "embed_prepared", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(compare_mod, "embed_prepared", lambda *a, **k: calls.append(1) or real(*a, **k))
     hops = []
     real_plot = figures_mod.plot_attention
     monkeypatch.setattr(figures_mod, "plot_attention",
