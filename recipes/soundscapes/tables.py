@@ -52,6 +52,7 @@ TABLES: dict[str, Table] = {
     "quality": Table("quality/results.json"),
     "ablation": Table("quality/ablation.md", markdown=True),
     "detection-unlabeled": Table("detection/unlabeled.md", markdown=True),
+    "detection-ablation": Table("detection/ablation.md", markdown=True),
     "mean-teacher-probes": Table("detection/mean_teacher_probes.md", markdown=True),
     "self-supervision": Table("self_supervision/results.json"),
     "self-supervision-recommended": Table("self_supervision/recommended/results.json"),
