@@ -28,11 +28,9 @@ FORMAT = "weaktag-features/1"
 def features_digest(backbone: torch.nn.Module, inputs: torch.Tensor) -> str:
     """SHA-256 of the backbone's state (names, shapes, dtypes, values) and of ``inputs``."""
     digest = hashlib.sha256(FORMAT.encode())
-    for name, value in backbone.state_dict().items():
+    for name, value in [*backbone.state_dict().items(), ("inputs", inputs)]:
         digest.update(f"{name}:{tuple(value.shape)}:{value.dtype};".encode())
         digest.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    digest.update(f"inputs:{tuple(inputs.shape)}:{inputs.dtype};".encode())
-    digest.update(inputs.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
