@@ -10,8 +10,8 @@
 Data: ``recipes/soundscapes/soundscapes2.py`` (built if missing), config ``work/soundscapes2.yaml``. Every part
 is ``weaktag compare`` (finished trials are reused: an interrupted part resumes); extra arguments after the
 options are ``section.key=value`` overrides for every arm. Settings are chosen on validation (the probes),
-never on a test split; the development ``test`` split scores the unlabeled and ablation parts, ``test_final``
-only the main part's table.
+never on a test split; the development ``test`` split scores the ablation part, ``test_final`` only the
+tables of the main and unlabeled parts.
 
 1. **probe** NAME [overrides] [+ NAME [overrides] ...]: each probe is the recipe ``--base`` (default
    ``configs/recommended.yaml``) with its overrides, a recipe of one compare (probes on the same backbone
@@ -24,8 +24,8 @@ only the main part's table.
    of the previous round), ``recommended:<its scheme>`` and ``recommended:attention-strong`` (the new
    ``configs/recommended.yaml``), ``data.test`` = ``test_final``; report -> ``results/detection/``.
 3. **unlabeled**: the new recipe on the 25%-labelled variant: 25% labelled alone, with the other 75% as
-   unlabelled clips under a mean teacher, and 100% labelled: one compare of three recipes, each naming its
-   own training data (``work/detection-unlabeled/recipes/``); report -> ``results/detection/unlabeled/``,
+   unlabelled clips under a mean teacher, and 100% labelled, ``data.test`` = ``test_final``: one compare of
+   three recipes, each naming its own training data (``work/detection-unlabeled/recipes/``); report -> ``results/detection/unlabeled/``,
    ``results/detection/unlabeled.md`` + ``.json``: the share of the gap recovered, (MT - 25%) / (100% - 25%),
    and paired Wilcoxon p-values.
 4. **ablation**: the new recipe with each lever of ``ABLATIONS`` that it uses removed in turn (a lever it does
@@ -285,8 +285,9 @@ def unlabeled_part(trials: int, work: Path, results: Path, overrides: list[str],
     scheme = quality.recommended_scheme()
     recipes = unlabeled_recipes(recipe_yaml(), work / "recipes", mean_teacher)
     arms = [f"{name}:{scheme}" for name in recipes]
-    out = compare(arms, {name: rel(path) for name, (_, path) in recipes.items()}, trials, work, overrides, argv,
-                  "unlabeled", (arms[0], arms[1]))
+    final = [f"data.test={rel(data2.final_test())}"]  # the teacher was chosen on validation, dev test looked at
+    out = compare(arms, {name: rel(path) for name, (_, path) in recipes.items()}, trials, work, final + overrides,
+                  argv, "unlabeled", (arms[0], arms[1]))
     soundscapes.copy_report(work, results / "unlabeled")
     if not mean_teacher:
         print("unlabeled table not written: no mean-teacher arm (this weaktag has no mean teacher)")
@@ -327,7 +328,7 @@ def write_unlabeled_table(outcomes: dict[str, tuple[str, list[dict]]], scheme: s
         value = table["wilcoxon"][m].get(f"{a} vs {b}", {}).get("p")
         return "n/a" if value is None or value != value else f"{value:.3f}"
 
-    lines = [f"**Unlabelled clips under a mean teacher** (`recommended:{scheme}`, the development test split; "
+    lines = [f"**Unlabelled clips under a mean teacher** (`recommended:{scheme}`, the final test split; "
              f"mean ± std over {len(seeds)} paired trials, seeds {seeds}, %)", "",
              "| training data | mAP (%) | PSDS1 (%) | PSDS2 (%) | event F1 macro (%) |", "|---|---:|---:|---:|---:|"]
     for key, (label, _) in outcomes.items():

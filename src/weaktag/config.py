@@ -217,7 +217,7 @@ class TrainSection:
     # compute its outputs once and train only the head: the same model, many times faster on a CPU
     cache_frozen_features: bool = field(default=True, metadata=RUNS)
     # a folder that keeps those outputs between runs, named by a digest of the backbone's weights and the
-    # inputs, so that another train or compare on the same clips reads them (weaktag.training.feature_cache)
+    # inputs, so that another train or compare on the same clips reads them (weaktag.models.feature_cache)
     feature_cache: Optional[str] = field(default=None, metadata=RUNS)
 
     @classmethod

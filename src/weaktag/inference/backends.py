@@ -23,7 +23,8 @@ import torch
 from ..audio import LogMel
 from ..checkpoint import Checkpoint
 from ..errors import CheckpointError, UsageError
-from ..models import ModelConfig, WeakTagNet, pool_inputs
+from ..models import ModelConfig, ModelOutput, WeakTagNet, pool_inputs
+from ..models.feature_cache import cache_file, features_digest, load_features, store_features
 from ..postprocess import EventSettings
 from .export import metadata_of, read_metadata
 
@@ -93,13 +94,20 @@ class _Synchronous:
 
 
 class TorchBackend(_Synchronous):
-    """The checkpoint's network in PyTorch, on ``device``."""
+    """The checkpoint's network in PyTorch, on ``device``.
 
-    def __init__(self, checkpoint: Checkpoint, device: torch.device) -> None:
+    ``feature_cache`` (CPU only): a folder of backbone outputs (:mod:`weaktag.models.feature_cache`), keyed by
+    the backbone's weights and each batch's log-mel inputs. A comparison evaluates many heads over one frozen
+    backbone on the same test recordings; with the cache the backbone runs on them once, and every other
+    trial reads its outputs. Other weights or other audio give other keys, so nothing stale is read."""
+
+    def __init__(self, checkpoint: Checkpoint, device: torch.device,
+                 feature_cache: str | Path | None = None) -> None:
         self.model = checkpoint.model.to(device).eval()
         self.device = device
         self.cuda = device.type == "cuda"
         self.has_attention = self.model.has_attention
+        self.feature_cache = None if self.cuda else feature_cache
 
     def __call__(self, waveforms: np.ndarray) -> Outputs:
         return self.launch(waveforms)()
@@ -114,7 +122,7 @@ class TorchBackend(_Synchronous):
     def launch(self, waveforms: np.ndarray) -> Callable[[], Outputs]:
         if not self.cuda:
             with torch.inference_mode():
-                out = self.model(torch.from_numpy(waveforms).to(self.device))
+                out = self._forward_cached(torch.from_numpy(waveforms))
                 xa = out.segment_probs.float().cpu().numpy()
                 pooled = pool_inputs(self.model.config, out)
                 xb = None if pooled is None else pooled.float().cpu().numpy()
@@ -131,6 +139,18 @@ class TorchBackend(_Synchronous):
             done = torch.cuda.Event()
             done.record()
         return _CudaPending(host, done, xa, xb)
+
+
+    def _forward_cached(self, waveforms: torch.Tensor) -> ModelOutput:
+        if self.feature_cache is None:
+            return self.model(waveforms)
+        logmel = self.model.frontend(waveforms)
+        stored = cache_file(self.feature_cache, features_digest(self.model.backbone, logmel))
+        embedded = load_features(stored, len(logmel))
+        if embedded is None:
+            embedded = self.model.embed(logmel)
+            store_features(stored, embedded)
+        return self.model.forward_level(embedded, "backbone")
 
 
 class _CudaPending:

@@ -99,7 +99,9 @@ class Tagger:
     Keyword ``options`` are the same fields, for short calls: ``Tagger(ckpt, chunk_seconds=10.24)``.
     ``backend`` "torch" or "onnxruntime" (which runs ``onnx_path``, exported on the fly to a
     temporary file, removed once loaded, when not given). ``device`` (default: ``settings.device``, "cpu") is cpu, cuda
-    or cuda:N; a device this machine lacks is a ValueError. ``decode_workers`` processes decode
+    or cuda:N; a device this machine lacks is a ValueError. ``feature_cache``: a folder that keeps the backbone's
+    outputs between taggers of one frozen backbone (torch backend on the CPU; see
+    :class:`~weaktag.inference.backends.TorchBackend`). ``decode_workers`` processes decode
     files for :meth:`iter_tag` (see the module doc); :meth:`close` ends them.
 
     Derived from the settings: ``plan`` (:class:`~weaktag.inference.settings.ChunkPlan`, on the model's grid) and
@@ -108,7 +110,8 @@ class Tagger:
 
     def __init__(self, checkpoint: Checkpoint, device: str | torch.device | None = None, *,
                  settings: TaggingConfig | None = None, backend: BackendName = "torch",
-                 onnx_path: str | Path | None = None, **options: Any) -> None:
+                 onnx_path: str | Path | None = None, feature_cache: str | Path | None = None,
+                 **options: Any) -> None:
         if device is not None:  # the argument wins over settings.device
             options["device"] = str(device)
         if settings is None:
@@ -127,7 +130,7 @@ class Tagger:
         self._pool: DecodePool | None = None
         if settings.num_threads:
             torch.set_num_threads(settings.num_threads)
-        self.runner = self._start_backend(checkpoint, backend, self.onnx_path, settings.num_threads)
+        self.runner = self._start_backend(checkpoint, backend, self.onnx_path, settings.num_threads, feature_cache)
         self.model = self.runner.model if isinstance(self.runner, TorchBackend) else checkpoint.model.eval()
         self.plan: ChunkPlan = chunk_plan(settings, self.grid)
         self._spectrogram = Spectrogram(self.grid, settings.spectrogram_columns) if settings.keep_spectrogram else None
@@ -160,9 +163,9 @@ class Tagger:
         return cls(checkpoint or load_checkpoint(path), device, **options)
 
     def _start_backend(self, checkpoint: Checkpoint, backend: BackendName, onnx_path: Path | None,
-                       num_threads: int | None) -> Backend:
+                       num_threads: int | None, feature_cache: str | Path | None = None) -> Backend:
         if backend == "torch":
-            return TorchBackend(checkpoint, self.device)
+            return TorchBackend(checkpoint, self.device, feature_cache)
         # onnxruntime (the name was checked above)
         if onnx_path is None:  # onnxruntime holds the graph in memory: the temporary file goes at once
             with temporary_export(checkpoint) as exported:

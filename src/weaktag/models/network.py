@@ -104,14 +104,19 @@ class WeakTagNet(nn.Module):
                 module.eval()
         return self
 
-    def forward_features(self, logmel: torch.Tensor) -> ModelOutput:
-        """logmel: (B, frames, mel bands). Inputs shorter than one segment are padded with silence."""
+    def embed(self, logmel: torch.Tensor) -> torch.Tensor:
+        """The backbone's outputs for logmel (B, frames, mel bands); inputs shorter than one segment are
+        padded with silence."""
         stride = self.grid.time_stride
         if logmel.shape[1] < stride:
             pad = logmel.new_full((logmel.shape[0], stride - logmel.shape[1], logmel.shape[2]),
                                   self.grid.frontend.silence)
             logmel = torch.cat([logmel, pad], dim=1)
-        return self.head(self.neck(self.backbone(logmel)))
+        return self.backbone(logmel)
+
+    def forward_features(self, logmel: torch.Tensor) -> ModelOutput:
+        """logmel: (B, frames, mel bands). Inputs shorter than one segment are padded with silence."""
+        return self.head(self.neck(self.embed(logmel)))
 
     def forward_level(self, features: torch.Tensor, level: str) -> ModelOutput:
         """Outputs from log-mel (``level="logmel"``) or from precomputed backbone outputs (``"backbone"``)."""

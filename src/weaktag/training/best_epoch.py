@@ -4,6 +4,7 @@ thresholds, event settings), and its test-set evaluation with those choices."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -88,14 +89,15 @@ def calibrate(config: ExperimentConfig, best: BestEpoch, validation: FeatureSet,
 
 
 def evaluate_test(best: BestEpoch, test: FeatureSet | None, classes: list[str], calibration: Calibration,
-                  scheme: str) -> TestEvaluation | None:
+                  scheme: str, feature_cache: str | Path | None = None) -> TestEvaluation | None:
     """``best`` on the test set with the settings chosen on validation; None without test clips. Each
-    test clip's whole recording is scored, as ``weaktag evaluate`` and ``weaktag tag`` score it."""
+    test clip's whole recording is scored, as ``weaktag evaluate`` and ``weaktag tag`` score it;
+    ``feature_cache``: where a frozen backbone's outputs on these recordings are kept for the next trial."""
     if test is None or not len(test):
         return None
     trained = Checkpoint(best.model, classes, scheme, {}, calibration.tag_thresholds, calibration.event_settings)
     device = next(best.model.parameters()).device
-    predictions, recordings = predict_recordings(trained, test.clips, device)
+    predictions, recordings = predict_recordings(trained, test.clips, device, feature_cache=feature_cache)
     evaluation = TestEvaluation(predictions, tagging_metrics(recordings.weak, predictions.clip_probs, classes,
                                                              thresholds=calibration.tag_thresholds))
     if any(c.has_strong for c in recordings.clips):

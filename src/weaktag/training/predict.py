@@ -5,6 +5,7 @@ validation while training), or over each clip's whole recording through the Tagg
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -91,14 +92,16 @@ def crop_durations(features: FeatureSet) -> dict[str, float]:
 
 
 def predict_recordings(checkpoint: Checkpoint, clips: Sequence[Clip], device: str | torch.device | None = None,
-                       progress: bool = False) -> tuple[Predictions, Recordings]:
+                       progress: bool = False, feature_cache: str | Path | None = None
+                       ) -> tuple[Predictions, Recordings]:
     """Every clip's whole audio (from its pack shard or its file) through the :class:`~weaktag.inference.Tagger`
     with the checkpoint's settings: the outputs ``weaktag tag`` gives for the same audio, however long. Clips
     whose audio cannot be used are left out and listed in the returned :class:`Recordings`' ``skipped``.
-    ``progress``: a bar over the clips."""
+    ``progress``: a bar over the clips; ``feature_cache``: the Tagger's folder of backbone outputs (a frozen
+    backbone's, read again by every later trial on the same clips)."""
     from tqdm import tqdm
 
-    tagger = Tagger(checkpoint, device, detect_events=False)
+    tagger = Tagger(checkpoint, device, detect_events=False, feature_cache=feature_cache)
     rate = tagger.grid.sample_rate
     results: list[TagResult | TagFailure | None] = [None] * len(clips)
     bar = tqdm(total=len(clips), desc="evaluate", unit="clip", disable=not progress)

@@ -40,7 +40,7 @@ from ..postprocess import EventSettings
 from ..supervision import TrainingScheme, class_weights, make_scheme
 from .augment import Augmenter
 from .best_epoch import BestEpoch, Calibration, TestEvaluation, calibrate, evaluate_test, restore_best
-from .feature_cache import cache_file, features_digest, load_features, store_features
+from ..models.feature_cache import cache_file, features_digest, load_features, store_features
 from .module import Optimisation, WeakTagModule
 from .resume import clear_output_dir, resumable_checkpoint, resumable_settings, stopped_run
 from .trainer import fit, quiet_lightning
@@ -160,7 +160,7 @@ def embed_frozen(model: WeakTagNet, features: FeatureSet, batch_size: int = 32, 
 
     This can take minutes before the first epoch: a bar on stderr with ``progress``, else a few lines
     ("computing backbone features (train): 120/440 clips") to ``report`` when given. With a ``cache``
-    folder (``train.feature_cache``, :mod:`weaktag.training.feature_cache`) outputs computed before for
+    folder (``train.feature_cache``, :mod:`weaktag.models.feature_cache`) outputs computed before for
     the same backbone and inputs are read from it, and new ones are kept there."""
     from tqdm import tqdm
 
@@ -269,7 +269,8 @@ def _train(config: ExperimentConfig, data: PreparedData | None, say: Callable[[s
         return TrainResult(Path(), -1, float("nan"), None, time.time() - started)
     best = restore_best(config, module, fitted.best_checkpoint)
     calibration = calibrate(config, best, data.validation, data.classes)
-    test = evaluate_test(best, data.test, data.classes, calibration, scheme.name)
+    kept = config.train.feature_cache if backbone_is_frozen(best.model) else None  # a tuned backbone: no reuse
+    test = evaluate_test(best, data.test, data.classes, calibration, scheme.name, kept)
     result = _write_outputs(config, scheme.name, data, best, calibration, test, list(module.diagnostics), started)
     _write_summary(config, result, scheme.name, fitted.world_size, data)
     return result

@@ -12,7 +12,7 @@ from helpers import LEARNABLE_CLASSES, learnable_data, learnable_features
 from weaktag.config import load_config
 from weaktag.models import BackboneConfig, ModelConfig, WeakTagNet
 from weaktag.training import train
-from weaktag.training.feature_cache import features_digest
+from weaktag.models.feature_cache import features_digest
 from weaktag.training.run import embed_frozen
 
 
@@ -58,7 +58,7 @@ def test_an_unreadable_cache_file_is_computed_again(tmp_path: Path, caplog: pyte
     (entry,) = tmp_path.glob("*.pt")
     entry.write_bytes(b"torn")
     calls = _count_backbone_calls(model)
-    with caplog.at_level(logging.WARNING, logger="weaktag.training.feature_cache"):
+    with caplog.at_level(logging.WARNING, logger="weaktag.models.feature_cache"):
         again = embed_frozen(model, features, cache=tmp_path)
     assert calls[0] > 0 and str(entry) in caplog.text
     torch.testing.assert_close(again.features, first.features)
@@ -76,3 +76,37 @@ def test_train_with_a_feature_cache_gives_the_run_it_gives_without(tmp_path: Pat
         runs[name] = train(config, data=learnable_data(16, 8)).best_val_map
     assert len(list(cache.glob("*.pt"))) == 2  # train and validation
     assert runs["plain"] == runs["cold"] == runs["warm"]
+
+
+def test_a_tagger_reads_a_frozen_backbone_s_outputs_from_the_cache(tmp_path: Path) -> None:
+    # compare scores every trial's head on the same test recordings over one frozen backbone: the first trial's
+    # tagger stores the backbone's outputs, the next reads them, and both give what a tagger without a cache gives
+    import numpy as np
+
+    from weaktag.checkpoint import Checkpoint
+    from weaktag.inference import Tagger
+    from weaktag.postprocess import EventSettings
+
+    model = _model()
+    wave = (np.random.default_rng(0).standard_normal(int(25.0 * model.grid.sample_rate)) * 0.1).astype(np.float32)
+    checkpoint = Checkpoint(model, list(LEARNABLE_CLASSES), "attention", {}, np.full(len(LEARNABLE_CLASSES), 0.5),
+                            EventSettings())
+    plain = Tagger(checkpoint, "cpu").tag(wave, name="long")  # 25 s: chunked like a long file
+    first = Tagger(checkpoint, "cpu", feature_cache=tmp_path).tag(wave, name="long")
+    assert list(tmp_path.glob("*.pt"))
+    calls = _count_backbone_calls(model)
+    second = Tagger(checkpoint, "cpu", feature_cache=tmp_path).tag(wave, name="long")
+    assert calls[0] == 0
+    for result in (first, second):
+        np.testing.assert_allclose(result.clip_probs, plain.clip_probs, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(result.segment_probs, plain.segment_probs, rtol=0, atol=1e-6)
+    # another head over the same backbone weights (another trial) reads the same entries
+    other = Checkpoint(_model(), list(LEARNABLE_CLASSES), "attention", {}, np.full(len(LEARNABLE_CLASSES), 0.5),
+                            EventSettings())
+    torch.manual_seed(5)
+    for p in other.model.head.parameters():
+        p.data.normal_()
+    entries = len(list(tmp_path.glob("*.pt")))
+    calls_other = _count_backbone_calls(other.model)
+    Tagger(other, "cpu", feature_cache=tmp_path).tag(wave, name="long")
+    assert calls_other[0] == 0 and len(list(tmp_path.glob("*.pt"))) == entries
