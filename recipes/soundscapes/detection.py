@@ -194,8 +194,11 @@ def split_probes(positional: list[str]) -> list[tuple[str, list[str]]]:
     return probes
 
 
+PROBE_TITLE = "Validation probes of the detection recipe (`python recipes/soundscapes/detection.py --part probe NAME ...`)"
+
+
 def probe_part(probes: list[tuple[str, list[str]]], base: Path, trials: int, work: Path, results: Path,
-               argv: list[str]) -> list[dict]:
+               argv: list[str], title: str = PROBE_TITLE) -> list[dict]:
     """Validation probes: ``base`` with each probe's overrides, one recipe per probe of one compare (so probes
     on the same backbone features share them: computed once), scored on validation; a row each ->
     ``results/probes.md``."""
@@ -219,21 +222,20 @@ def probe_part(probes: list[tuple[str, list[str]]], base: Path, trials: int, wor
                "seeds": out["seeds"], **{m: summary.get(m, {}).get("mean") for m in PROBE_METRICS},
                "best_epoch": summary.get("best_epoch", {}).get("mean"),
                "minutes_per_trial": (summary.get("wall_seconds", {}).get("mean") or 0) / 60}
-        write_probe_row(row, results)
+        write_probe_row(row, results, title)
         rows.append(row)
     return rows
 
 
-def write_probe_row(row: dict, results: Path) -> None:
+def write_probe_row(row: dict, results: Path, title: str = PROBE_TITLE) -> None:
     """``probes.jsonl`` (one row per probe name, the latest kept) and ``probes.md`` made from it."""
     results.mkdir(parents=True, exist_ok=True)
     store = results / "probes.jsonl"
     rows = [json.loads(line) for line in store.read_text().splitlines() if line.strip()] if store.exists() else []
     rows = [r for r in rows if r["name"] != row["name"]] + [row]
     store.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    lines = ["Validation probes of the detection recipe (`python recipes/soundscapes/detection.py --part probe NAME "
-             "...`): the validation split scored with the thresholds and filters chosen on it (optimistic, alike "
-             "for every probe); mean over the trials (seed 0 first), %.", "",
+    lines = [f"{title}: the validation split scored with the thresholds and filters chosen on it (optimistic, "
+             "alike for every probe); mean over the trials (seed 0 first), %.", "",
              "| probe | base | overrides | trials | mAP | PSDS1 | PSDS2 | event F1 macro | best epoch | min per trial |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
