@@ -148,17 +148,17 @@ def new_recipe(folder: Path) -> Path:
     return write_recipe(recipe, folder / "recommended.yaml", extra) if extra else RECOMMENDED
 
 
-def note(argv: list[str], part: str) -> str:
-    return (f"Produced by `{shlex.join(['python', SCRIPT, *argv])}` on a machine with {os.cpu_count()} CPU cores "
+def note(argv: list[str], part: str, script: str = SCRIPT) -> str:
+    return (f"Produced by `{shlex.join(['python', script, *argv])}` on a machine with {os.cpu_count()} CPU cores "
             f"({part} part; data: recipes/soundscapes/soundscapes2.py).")
 
 
 def compare(arms: list[str], recipes: dict[str, str], trials: int, out_dir: Path, overrides: list[str],
-            argv: list[str], part: str, gain_pair: tuple[str, str] | None = None) -> dict:
-    """``weaktag compare`` of ``arms`` on the v2 config with ``recipes`` (name -> path or packaged name);
-    returns its results.json."""
+            argv: list[str], part: str, gain_pair: tuple[str, str] | None = None, script: str = SCRIPT) -> dict:
+    """``weaktag compare`` of ``arms`` on the v2 config with ``recipes`` (name -> path or packaged name), its
+    report's note naming ``script`` and ``argv``; returns its results.json."""
     options = ["compare", "--config", rel(data2.soundscapes2_config()), "--schemes", ",".join(arms),
-               "--trials", str(trials), "--out-dir", rel(out_dir), "--note", note(argv, part)]
+               "--trials", str(trials), "--out-dir", rel(out_dir), "--note", note(argv, part, script)]
     for name, path in recipes.items():
         options += ["--recipe", name if path == name else f"{name}={path}"]
     if gain_pair is not None:
@@ -198,7 +198,7 @@ PROBE_TITLE = "Validation probes of the detection recipe (`python recipes/sounds
 
 
 def probe_part(probes: list[tuple[str, list[str]]], base: Path, trials: int, work: Path, results: Path,
-               argv: list[str], title: str = PROBE_TITLE) -> list[dict]:
+               argv: list[str], title: str = PROBE_TITLE, script: str = SCRIPT) -> list[dict]:
     """Validation probes: ``base`` with each probe's overrides, one recipe per probe of one compare (so probes
     on the same backbone features share them: computed once), scored on validation; a row each ->
     ``results/probes.md``."""
@@ -214,7 +214,7 @@ def probe_part(probes: list[tuple[str, list[str]]], base: Path, trials: int, wor
         recipe = with_overrides(base_recipe, overrides)
         recipes[name] = rel(write_recipe(recipe, work / "recipes" / f"{name}.yaml", with_unlabeled(recipe)))
     on_validation = [f"data.test={rel(data2.manifest('validation'))}"]
-    out = compare(list(arms.values()), recipes, trials, work, on_validation, argv, "probe")
+    out = compare(list(arms.values()), recipes, trials, work, on_validation, argv, "probe", script=script)
     rows = []
     for name, overrides in probes:
         summary = out["summary"][arms[name]]

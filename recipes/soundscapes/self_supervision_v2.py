@@ -65,7 +65,7 @@ def final_part(trials: int, work: Path, results: Path, overrides: list[str], arg
     recipes = {"recommended": rel(recipe_with_settings(work / "recipes"))}
     final = [f"data.test={rel(data2.final_test())}"]
     detection.compare(arms, recipes, trials, work, final + overrides, argv, "final",
-                      ("recommended:attention", "recommended:attention-self-ext"))
+                      ("recommended:attention", "recommended:attention-self-ext"), SCRIPT)
     copied = soundscapes.copy_report(work, results)
     print(f"final report: {len(copied)} files -> {rel(results)}")
 
@@ -92,7 +92,7 @@ def study_part(trials: int, work: Path, results: Path, overrides: list[str], arg
         recipes[name] = rel(path)
         arms += [f"{name}:{a}" for a in ARMS]
     out = detection.compare(arms, recipes, trials, work, overrides, argv, "study",
-                            (f"{fraction_name(1.0)}:attention", f"{fraction_name(1.0)}:attention-self-ext"))
+                            (f"{fraction_name(1.0)}:attention", f"{fraction_name(1.0)}:attention-self-ext"), SCRIPT)
     soundscapes.copy_report(work, results / "study")
     return write_study(out, results)
 
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.smoke:
             probes = [(name, [*detection.SMOKE_OVERRIDES, *o]) for name, o in probes]
         detection.probe_part(probes, detection.RECOMMENDED, trials, WORK / f"ssl-v2-probes{suffix}", results, argv,
-                             PROBE_TITLE)
+                             PROBE_TITLE, SCRIPT)
     elif args.part == "final":
         final_part(trials, WORK / f"ssl-v2{suffix}", results, overrides, argv)
     else:
