@@ -25,8 +25,8 @@ tables of the main and unlabeled parts.
    ``configs/recommended.yaml``), ``data.test`` = ``test_final``; report -> ``results/detection/``.
 3. **unlabeled**: the new recipe on the 25%-labelled variant: 25% labelled alone, with the other 75% as
    unlabelled clips under a mean teacher, and 100% labelled, ``data.test`` = ``test_final``: one compare of
-   three recipes, each naming its own training data (``work/detection-unlabeled/recipes/``); report -> ``results/detection/unlabeled/``,
-   ``results/detection/unlabeled.md`` + ``.json``: the share of the gap recovered, (MT - 25%) / (100% - 25%),
+   three recipes, each naming its own training data (``work/detection-unlabeled/recipes/``); report ->
+   ``results/detection/unlabeled/``, ``results/detection/unlabeled.md`` + ``.json``: the share of the gap recovered, (MT - 25%) / (100% - 25%),
    and paired Wilcoxon p-values.
 4. **ablation**: the new recipe with each lever of ``ABLATIONS`` that it uses removed in turn (a lever it does
    not use is skipped); ``results/detection/ablation.md`` + ``.json`` (as quality.py's), reports in
@@ -68,8 +68,8 @@ PROBE_METRICS = ("mAP", "psds1", "psds2", "event_f1_macro")
 SMOKE_OVERRIDES = ["train.max_epochs=1"]
 DEFAULT_TRIALS = {"probe": 1, "main": 5, "unlabeled": 5, "ablation": 3}
 #: the unlabeled part's mean teacher where the recipe sets none of its own: chosen on the validation probes
-#: (mean_teacher_probes.py). The committed 3-trial table (results/detection/unlabeled.md) was made before them,
-#: with weight 1 alone (ema_decay 0.999, no ramp-up), which lost to 25% labelled alone there and on validation.
+#: (mean_teacher_probes.py). The first, 3-trial table (results/detection/unlabeled-gru-ema0999.md) was made before
+#: them, with weight 1 alone (ema_decay 0.999, no ramp-up), which lost to 25% labelled alone there and on validation.
 MEAN_TEACHER = {"weight": 1.0, "ema_decay": 0.95, "rampup_epochs": 10}
 
 #: the new levers of the detection recipe (issue 21), each removed in turn; name -> (what it removes, changes).

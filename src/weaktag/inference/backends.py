@@ -24,7 +24,7 @@ from ..audio import LogMel
 from ..checkpoint import Checkpoint
 from ..errors import CheckpointError, UsageError
 from ..models import ModelConfig, ModelOutput, WeakTagNet, pool_inputs
-from ..models.feature_cache import cache_file, features_digest, load_features, store_features
+from ..models.feature_cache import FeatureCache
 from ..postprocess import EventSettings
 from .export import metadata_of, read_metadata
 
@@ -107,7 +107,8 @@ class TorchBackend(_Synchronous):
         self.device = device
         self.cuda = device.type == "cuda"
         self.has_attention = self.model.has_attention
-        self.feature_cache = None if self.cuda else feature_cache
+        self.feature_cache = None if self.cuda or feature_cache is None else FeatureCache(feature_cache,
+                                                                                         self.model.backbone)
 
     def __call__(self, waveforms: np.ndarray) -> Outputs:
         return self.launch(waveforms)()
@@ -140,16 +141,11 @@ class TorchBackend(_Synchronous):
             done.record()
         return _CudaPending(host, done, xa, xb)
 
-
     def _forward_cached(self, waveforms: torch.Tensor) -> ModelOutput:
         if self.feature_cache is None:
             return self.model(waveforms)
         logmel = self.model.frontend(waveforms)
-        stored = cache_file(self.feature_cache, features_digest(self.model.backbone, logmel))
-        embedded = load_features(stored, len(logmel))
-        if embedded is None:
-            embedded = self.model.embed(logmel)
-            store_features(stored, embedded)
+        embedded, _ = self.feature_cache.outputs(logmel, lambda: self.model.embed(logmel))
         return self.model.forward_level(embedded, "backbone")
 
 

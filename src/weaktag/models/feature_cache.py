@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -25,13 +26,48 @@ log = logging.getLogger(__name__)
 FORMAT = "weaktag-features/1"
 
 
+def _add(digest: "hashlib._Hash", name: str, value: torch.Tensor) -> None:
+    digest.update(f"{name}:{tuple(value.shape)}:{value.dtype};".encode())
+    digest.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+
+
+def _backbone_digest(backbone: torch.nn.Module) -> "hashlib._Hash":
+    digest = hashlib.sha256(FORMAT.encode())
+    for name, value in backbone.state_dict().items():
+        _add(digest, name, value)
+    return digest
+
+
+def _with_inputs(backbone: "hashlib._Hash", inputs: torch.Tensor) -> str:
+    digest = backbone.copy()
+    _add(digest, "inputs", inputs)
+    return digest.hexdigest()
+
+
 def features_digest(backbone: torch.nn.Module, inputs: torch.Tensor) -> str:
     """SHA-256 of the backbone's state (names, shapes, dtypes, values) and of ``inputs``."""
-    digest = hashlib.sha256(FORMAT.encode())
-    for name, value in [*backbone.state_dict().items(), ("inputs", inputs)]:
-        digest.update(f"{name}:{tuple(value.shape)}:{value.dtype};".encode())
-        digest.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    return _with_inputs(_backbone_digest(backbone), inputs)
+
+
+class FeatureCache:
+    """One frozen backbone's outputs in ``folder``: looked up by the digest of the backbone and the inputs,
+    computed and stored on a miss. The backbone is hashed once, so each lookup hashes only its inputs (the
+    Tagger looks up every batch of chunks)."""
+
+    def __init__(self, folder: str | Path, backbone: torch.nn.Module) -> None:
+        self.folder = Path(folder)
+        self._backbone = _backbone_digest(backbone)
+
+    def outputs(self, inputs: torch.Tensor, compute: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, Path | None]:
+        """The backbone's outputs for ``inputs``, and the file they were read from (None when ``compute``
+        made them, and they were stored)."""
+        path = cache_file(self.folder, _with_inputs(self._backbone, inputs))
+        cached = load_features(path, len(inputs))
+        if cached is not None:
+            return cached, path
+        computed = compute()
+        store_features(path, computed)
+        return computed, None
 
 
 def cache_file(folder: str | Path, digest: str) -> Path:

@@ -35,12 +35,12 @@ from ..labels import Manifest, hold_out, read_labels
 from ..labels.summary import report_labels
 from ..labels.unlabeled import read_unlabeled
 from ..models import ModelConfig, WeakTagNet
+from ..models.feature_cache import FeatureCache
 from ..models.transfer import initialise_from
 from ..postprocess import EventSettings
 from ..supervision import TrainingScheme, class_weights, make_scheme
 from .augment import Augmenter
 from .best_epoch import BestEpoch, Calibration, TestEvaluation, calibrate, evaluate_test, restore_best
-from ..models.feature_cache import cache_file, features_digest, load_features, store_features
 from .module import Optimisation, WeakTagModule
 from .resume import clear_output_dir, resumable_checkpoint, resumable_settings, stopped_run
 from .trainer import fit, quiet_lightning
@@ -165,30 +165,29 @@ def embed_frozen(model: WeakTagNet, features: FeatureSet, batch_size: int = 32, 
     from tqdm import tqdm
 
     what = f"backbone features{f' ({split})' if split else ''}"
-    stored = None
-    if cache is not None and len(features):
-        stored = cache_file(cache, features_digest(model.backbone, features.features))
-        cached = load_features(stored, len(features))
-        if cached is not None:
-            if report is not None:
-                report(f"{what}: {len(features)} clips read from the feature cache {stored}")
-            return replace(features, features=cached, level="backbone")
-    was_training = model.training
-    model.eval()
-    bar = tqdm(total=len(features), desc=what, unit="clip", disable=not progress)
-    every = max(batch_size, -(-len(features) // 4 // batch_size) * batch_size)  # about four lines a split
-    parts = []
-    for start in range(0, len(features), batch_size):
-        parts.append(model.backbone(features.features[start : start + batch_size]))
-        done = min(start + batch_size, len(features))
-        bar.update(done - start)
-        if report is not None and not progress and (done % every == 0 or done == len(features)):
-            report(f"computing {what}: {done}/{len(features)} clips")
-    bar.close()
-    model.train(was_training)
-    embedded = torch.cat(parts) if parts else torch.zeros((0, model.backbone.out_channels, 0))
-    if stored is not None:
-        store_features(stored, embedded)
+
+    def compute() -> torch.Tensor:
+        was_training = model.training
+        model.eval()
+        bar = tqdm(total=len(features), desc=what, unit="clip", disable=not progress)
+        every = max(batch_size, -(-len(features) // 4 // batch_size) * batch_size)  # about four lines a split
+        parts = []
+        for start in range(0, len(features), batch_size):
+            parts.append(model.backbone(features.features[start : start + batch_size]))
+            done = min(start + batch_size, len(features))
+            bar.update(done - start)
+            if report is not None and not progress and (done % every == 0 or done == len(features)):
+                report(f"computing {what}: {done}/{len(features)} clips")
+        bar.close()
+        model.train(was_training)
+        return torch.cat(parts) if parts else torch.zeros((0, model.backbone.out_channels, 0))
+
+    if cache is None or not len(features):
+        embedded = compute()
+    else:
+        embedded, read_from = FeatureCache(cache, model.backbone).outputs(features.features, compute)
+        if read_from is not None and report is not None:
+            report(f"{what}: {len(features)} clips read from the feature cache {read_from}")
     return replace(features, features=embedded, level="backbone")
 
 
