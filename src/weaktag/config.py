@@ -150,9 +150,10 @@ def from_flat_scheme(values: dict[str, Any], name: str) -> dict[str, Any]:
     a key it does not take is dropped when it holds None or the flat section's default
     (:data:`FLAT_SCHEME_DEFAULTS`), which is what every run of that scheme wrote (it ignored them).
     Any other value of a key it does not take is kept, to fail as it would in a config file: a run
-    cannot have been made with it."""
+    cannot have been made with it. A key ``name`` takes that the section lacks (added to weaktag since)
+    is its default, as the run had it."""
     defaults = asdict(scheme_parameters(name)) if name in SCHEMES else {}
-    upgraded = {}
+    upgraded = {key: value for key, value in defaults.items() if key not in values}
     for key, value in values.items():
         if key in defaults:
             upgraded[key] = defaults[key] if value is None else value

@@ -119,19 +119,29 @@ class FeatureSet(Dataset):
         """The time axis of ``features``: frames (log-mel) or segments (backbone outputs)."""
         return 1 if self.level == "logmel" else 2
 
-    def chunks(self, chunk_segments: int) -> "FeatureSet":
-        """Every clip cut into chunks of ``chunk_segments`` segments: back to back from the start, the last
-        one ending at the clip's end (so the chunks cover the clip; it may overlap the one before).
-
-        A chunk keeps its clip's weak labels; its strong events are the clip's, cropped to the chunk and
-        shifted to its start. Chunk ids are ``<clip id>@<first segment>``.
-        """
+    def chunk_starts(self, chunk_segments: int) -> list[int]:
+        """The first segment of each chunk :meth:`chunks` cuts: back to back from the start, the last one
+        ending at the clip's end (so the chunks cover the clip; it may overlap the one before)."""
         total = self.num_segments
         if not 1 <= chunk_segments <= total:
             raise ConfigError(f"a chunk must be 1 to {total} segments long, not {chunk_segments}")
         starts = list(range(0, total - chunk_segments + 1, chunk_segments))
         if starts[-1] + chunk_segments < total:
             starts.append(total - chunk_segments)
+        return starts
+
+    def chunks(self, chunk_segments: int, starts: Sequence[int] | None = None) -> "FeatureSet":
+        """Every clip cut into chunks of ``chunk_segments`` segments beginning at ``starts`` (default:
+        :meth:`chunk_starts`).
+
+        A chunk keeps its clip's weak labels; its strong events are the clip's, cropped to the chunk and
+        shifted to its start. Chunk ids are ``<clip id>@<first segment>``.
+        """
+        total = self.num_segments
+        if starts is None:
+            starts = self.chunk_starts(chunk_segments)
+        elif not starts or any(s < 0 or s + chunk_segments > total for s in starts):
+            raise ConfigError(f"chunks of {chunk_segments} segments at {list(starts)} do not fit {total} segments")
         per_segment = 1 if self.level == "backbone" else self.grid.time_stride
         seconds = self.grid.segment_seconds
         clips, parts = [], []

@@ -283,7 +283,7 @@ def _check_arms(plan: ComparePlan) -> None:
         params = scheme_parameters(a.scheme, config.scheme)  # the arm's: the shared values it takes
         make_scheme(a.scheme, params)  # fail now on bad scheme settings
         if SCHEMES[a.scheme].needs_teacher and not getattr(params, "teacher", None):
-            teacher = teacher_arm(name)
+            teacher = teacher_arm(name, params)
             if teacher not in plan.schemes[:position]:
                 raise UsageError(f"arm {name} learns from the {teacher} trial of each seed: list {teacher} before "
                                  f"it in --schemes, or set scheme.teacher to a checkpoint")

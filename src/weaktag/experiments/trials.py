@@ -116,9 +116,11 @@ def _differences(then: Any, now: Any, default: Any, prefix: str = "") -> list[st
     return [] if then == now else [f"{prefix[:-1]} ({then!r} then, {now!r} now)"]
 
 
-def teacher_arm(arm: str) -> str:
-    """The arm whose same-seed trial teaches the PSL arm ``arm``: the same recipe's ``attention``."""
-    return Arm(TEACHER_SCHEME, Arm.parse(arm).recipe).name
+def teacher_arm(arm: str, params: object | None = None) -> str:
+    """The arm whose same-seed trial teaches the PSL arm ``arm``: its ``scheme.teacher_arm``, else the same
+    recipe's ``attention``."""
+    named = getattr(params, "teacher_arm", None)
+    return named if named else Arm(TEACHER_SCHEME, Arm.parse(arm).recipe).name
 
 
 def trial_config(config: ExperimentConfig, scheme: str, seed: int, out_dir: Path) -> ExperimentConfig:
@@ -127,7 +129,7 @@ def trial_config(config: ExperimentConfig, scheme: str, seed: int, out_dir: Path
     c.train.seed = seed
     c.output_dir = str(trial_dir(out_dir, scheme, seed))
     if SCHEMES[c.scheme.name].needs_teacher and not c.scheme.teacher:
-        c.scheme.teacher = str(trial_dir(out_dir, teacher_arm(scheme), seed) / "model.pt")
+        c.scheme.teacher = str(trial_dir(out_dir, teacher_arm(scheme, c.scheme), seed) / "model.pt")
     return c
 
 

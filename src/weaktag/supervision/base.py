@@ -172,6 +172,9 @@ class TrainingScheme(ABC):
 
     #: trains on chunks of the training clips labelled by a teacher checkpoint (PSL; weaktag.training.psl)
     needs_teacher: ClassVar[bool] = False
+    #: False: training leaves batch mixup out (a teacher's chunk labels say what is in a chunk, not in a mix
+    #: of two, and PSL's configs train without it)
+    allows_mixup: ClassVar[bool] = True
 
     #: > 0: training keeps an exponential moving average of the network (decay per step) and passes its
     #: output on each batch to :meth:`loss` (a mean teacher); 0: no teacher

@@ -5,10 +5,17 @@ A trained weaktag model (the teacher, a checkpoint) tags sub-chunks of every tra
 
     L = w * BCE(y-hat, teacher's chunk probabilities) + (1 - w) * BCE(y-hat, y)
 
-where y are the clip's weak labels and w is ``teacher_weight``. The chunks and their teacher
-labels are made once, before training (:mod:`weaktag.training.psl`); validation and test use
-whole clips. The student is whatever network the config's ``model`` section describes (the
-teacher's, or another backbone on the same front end).
+where y are the clip's weak labels and w is ``teacher_weight``. PSL proper (the paper's Table 2)
+trains on the teacher's labels alone: w = 1, the default. Its Table 3 teacher-student baseline mixes
+the two halves (w = 0.5): the ``teacher-student`` scheme. The chunks and their teacher labels are made
+once, before training (:mod:`weaktag.training.psl`), so these schemes train without batch mixup (as
+PSL's configs do: a mix of two chunks is not what the teacher labelled); validation and test use whole
+clips. The student is whatever network the config's ``model`` section describes, on any front end: a
+teacher on another front end labels the same chunks of audio through its own.
+
+In ``weaktag compare`` the teacher is the same-seed trial of ``teacher_arm`` (default: the student's
+recipe's ``attention``); naming another recipe's arm (``recommended:attention``) tests PSL's claim, that
+a teacher that knows more makes a better student than the clip labels alone.
 """
 
 from __future__ import annotations
@@ -24,10 +31,17 @@ from .registry import register_scheme
 
 @dataclass
 class PSLParameters(SchemeParameters):
-    # the teacher checkpoint (in compare, none: the same recipe's attention trial of each seed)
+    # the teacher checkpoint (in compare, none: the same-seed trial of teacher_arm)
     teacher: Optional[str] = None
+    # in compare: the arm whose same-seed trial teaches (none: the student's recipe's attention)
+    teacher_arm: Optional[str] = None
     chunk_seconds: float = field(default=2.0, metadata={"min_exclusive": 0.0, "finite": True})  # chunk length
-    teacher_weight: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})  # w of the teacher's labels
+    teacher_weight: float = field(default=1.0, metadata={"min": 0.0, "max": 1.0})  # w of the teacher's labels
+
+
+@dataclass
+class TeacherStudentParameters(PSLParameters):
+    teacher_weight: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})  # half teacher, half clip labels
 
 
 @register_scheme
@@ -40,6 +54,7 @@ class PseudoStrongLabelStudent(TrainingScheme):
     attention_supervision = "none"
     Parameters = PSLParameters
     needs_teacher = True
+    allows_mixup = False
 
     def __init__(self, params: PSLParameters) -> None:
         super().__init__(params)
@@ -55,3 +70,13 @@ class PseudoStrongLabelStudent(TrainingScheme):
         w = self.params.teacher_weight
         return LossTerms(w * from_teacher + (1.0 - w) * from_labels,
                          {"teacher": from_teacher, "pred": from_labels})
+
+
+@register_scheme
+class TeacherStudentBaseline(PseudoStrongLabelStudent):
+    """The PSL paper's teacher-student baseline (Table 3): the teacher's chunk labels and the clip labels
+    weighed half and half (``teacher_weight`` 0.5)."""
+
+    name = "teacher-student"
+    description = "teacher-student baseline: 0.5 * BCE(y-hat, teacher on chunk) + 0.5 * BCE(y-hat, y)"
+    Parameters = TeacherStudentParameters

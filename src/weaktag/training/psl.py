@@ -12,9 +12,11 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import load_checkpoint
-from ..data import FeatureSet
-from ..errors import CheckpointError, UsageError
+from ..data import FeatureSet, build_feature_set
+from ..errors import CheckpointError, DataError
+from ..labels import Manifest
 from ..models import WeakTagNet
+from ..models.feature_cache import FeatureCache
 from .predict import predict_features
 
 
@@ -29,12 +31,14 @@ def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 
 def teacher_labelled_chunks(train: FeatureSet, teacher_path: str | Path, chunk_seconds: float,
-                            student: WeakTagNet) -> FeatureSet:
+                            student: WeakTagNet, cache: str | Path | None = None) -> FeatureSet:
     """``train`` cut into chunks of about ``chunk_seconds``, each with the teacher's clip probabilities.
 
-    Raises ValueError (naming the checkpoint) when the teacher cannot label these features: other
-    classes, another front end or time grid, or (for a frozen backbone's precomputed outputs) another
-    backbone than the student's.
+    The teacher reads the student's features when it can (the same front end and time grid, and for a
+    frozen backbone's precomputed outputs the same backbone); otherwise it labels the same chunks of
+    audio through its own front end (:func:`teacher_inputs`), its backbone's outputs kept in ``cache``
+    (``train.feature_cache``) when given. Raises CheckpointError (naming the checkpoint) when the
+    teacher is missing or knows other classes.
     """
     path = Path(teacher_path)
     if not path.exists():
@@ -43,12 +47,50 @@ def teacher_labelled_chunks(train: FeatureSet, teacher_path: str | Path, chunk_s
     if list(teacher.classes) != list(train.classes):
         raise CheckpointError(f"{path}: the PSL teacher knows other classes ({len(teacher.classes)}) than the training "
                          f"labels ({len(train.classes)})")
-    if teacher.model.grid.frontend != train.grid.frontend or teacher.model.grid.time_stride != train.grid.time_stride:
-        raise CheckpointError(f"{path}: the PSL teacher's front end or time grid differs from the student's; train both "
-                         "on the same backbone family")
-    if train.level == "backbone" and not _same_weights(teacher.model.backbone, student.backbone):
-        raise UsageError(f"{path}: these features are the student's frozen backbone outputs, and the PSL teacher "
-                         "has another backbone; set train.cache_frozen_features=false")
-    chunks = train.chunks(chunk_segments_for(chunk_seconds, train.grid.segment_seconds, train.num_segments))
-    probs = predict_features(teacher.model, chunks).clip_probs
+    chunk_segments = chunk_segments_for(chunk_seconds, train.grid.segment_seconds, train.num_segments)
+    starts = train.chunk_starts(chunk_segments)
+    chunks = train.chunks(chunk_segments, starts)
+    if reads_student_features(teacher.model, train, student):
+        inputs = chunks
+    else:
+        inputs = teacher_inputs(train, teacher.model, starts, chunk_segments, cache)
+    probs = predict_features(teacher.model, inputs).clip_probs
     return replace(chunks, teacher=torch.from_numpy(probs).float())
+
+
+def reads_student_features(teacher: WeakTagNet, train: FeatureSet, student: WeakTagNet) -> bool:
+    """Whether the teacher's network takes ``train``'s features as they are."""
+    grid = teacher.grid
+    if grid.frontend != train.grid.frontend or grid.time_stride != train.grid.time_stride:
+        return False
+    return train.level != "backbone" or _same_weights(teacher.backbone, student.backbone)
+
+
+def teacher_inputs(train: FeatureSet, teacher: WeakTagNet, starts: list[int], chunk_segments: int,
+                   cache: str | Path | None = None, batch_size: int = 32) -> FeatureSet:
+    """The student's chunks (``chunk_segments`` segments from each of ``starts`` on its grid) as the teacher
+    sees them: the clips' audio through the teacher's front end, cut at the nearest segments of its grid,
+    and through its backbone (read from ``cache`` when computed before)."""
+    own = build_feature_set(Manifest(list(train.clips), list(train.classes)), train.classes, grid=teacher.grid,
+                            clip_seconds=train.clip_seconds)
+    lost = [c.clip_id for c in train.clips if c.clip_id not in {k.clip_id for k in own.clips}]
+    if lost:
+        raise DataError(f"the PSL teacher's front end could not read {len(lost)} training clip(s), e.g. {lost[0]}: "
+                        f"{own.skipped[0].reason if own.skipped else ''}")
+    seconds, theirs = train.grid.segment_seconds, teacher.grid.segment_seconds
+    length = chunk_segments_for(chunk_segments * seconds, theirs, own.num_segments)
+    chunks = own.chunks(length, [min(own.num_segments - length, int(round(s * seconds / theirs))) for s in starts])
+    if cache is None:
+        return chunks
+    backbone = teacher.backbone
+
+    @torch.no_grad()
+    def compute() -> torch.Tensor:
+        was_training = backbone.training
+        backbone.eval()
+        parts = [backbone(chunks.features[i : i + batch_size]) for i in range(0, len(chunks), batch_size)]
+        backbone.train(was_training)
+        return torch.cat(parts)
+
+    embedded, _ = FeatureCache(cache, backbone).outputs(chunks.features, compute)
+    return replace(chunks, features=embedded, level="backbone")

@@ -329,7 +329,8 @@ def _network_inputs(config: ExperimentConfig, model: WeakTagNet, scheme: Trainin
             raise ConfigError(f"scheme {scheme.name!r} needs a teacher checkpoint: set scheme.teacher")
         from .psl import teacher_labelled_chunks
 
-        chunked = teacher_labelled_chunks(data.train, teacher_path, getattr(scheme, "chunk_seconds"), model)
+        chunked = teacher_labelled_chunks(data.train, teacher_path, getattr(scheme, "chunk_seconds"), model,
+                                          cache=config.train.feature_cache)
         data = replace(data, train=chunked)
     return data
 
@@ -338,7 +339,12 @@ def _lightning_module(config: ExperimentConfig, model: WeakTagNet, scheme: Train
                       data: PreparedData) -> WeakTagModule:
     t = config.train
     optimisation = Optimisation(t.lr, t.weight_decay, t.lr_schedule, t.warmup_epochs, t.max_epochs)
-    module = WeakTagModule(model, scheme, optimisation, data.classes, Augmenter(config.augment, model.grid),
+    augment = config.augment
+    if augment.mixup_alpha and not scheme.allows_mixup:
+        logger.info("scheme %s trains without mixup (augment.mixup_alpha %g left out): its teacher labelled each "
+                    "chunk alone", scheme.name, augment.mixup_alpha)
+        augment = replace(augment, mixup_alpha=0.0)
+    module = WeakTagModule(model, scheme, optimisation, data.classes, Augmenter(augment, model.grid),
                            level=data.train.level, seed=t.seed, mean_teacher=config.mean_teacher)
     module.experiment = resumable_settings(config)  # saved in every Lightning checkpoint, checked on resume
     return module

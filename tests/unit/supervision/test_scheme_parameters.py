@@ -89,7 +89,7 @@ def test_a_yaml_scheme_section_is_read_into_the_schemes_class(tmp_path: Path) ->
     config = load_config(path, ["scheme.chunk_seconds=3"])
     assert type(config.scheme).__name__ == "PSLParameters"
     assert (config.scheme.teacher, config.scheme.chunk_seconds, config.scheme.teacher_weight) == (
-        str(tmp_path / "t.pt"), 3.0, 0.5)  # relative to the YAML; an empty value is "not set" (the default)
+        str(tmp_path / "t.pt"), 3.0, 1.0)  # relative to the YAML; an empty value is "not set" (the default)
     path.write_text("scheme:\n  name: attention\n  alpha: 0.5\n")
     with pytest.raises(ConfigError, match=rf"{path}: scheme.alpha: scheme 'attention' does not take 'alpha'"):
         load_config(path)

@@ -288,7 +288,8 @@ def test_a_trial_fingerprint_holds_only_its_schemes_settings() -> None:
     # an arm of another scheme takes the shared values it takes too, and its defaults for the rest
     assert fingerprint(config, "attention-strong")["scheme"] == {"alpha": 0.5, "attention_target": "normalized",
                                                                  "loss_reduction": "mean"}
-    assert fingerprint(config, "psl")["scheme"] == {"teacher": None, "chunk_seconds": 2.0, "teacher_weight": 0.5}
+    assert fingerprint(config, "psl")["scheme"] == {"teacher": None, "teacher_arm": None, "chunk_seconds": 2.0,
+                                                    "teacher_weight": 1.0}
     psl = load_config(None, ["scheme.name=psl", "scheme.chunk_seconds=5"])
     assert fingerprint(psl, "recommended:psl")["scheme"]["chunk_seconds"] == 5.0
     assert fingerprint(psl, "attention-self")["scheme"] == {"alpha": 1.0, "attention_target": "normalized",
