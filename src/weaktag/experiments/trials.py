@@ -180,7 +180,10 @@ def read_trial(path: Path, scheme: str, seed: int, expected: dict[str, Any]) -> 
         raise DataError(f"{file}: unreadable trial record ({exc}); delete it to run the trial again") from None
     if record.scheme != scheme or record.seed != seed:
         raise DataError(f"{file}: not the record of {scheme} seed {seed}; delete it to run the trial again")
-    diffs = _differences(record.fingerprint or {}, expected, fingerprint(ExperimentConfig(), scheme))
+    defaults = fingerprint(ExperimentConfig(), scheme)
+    # what a record made before a setting existed, or before its default changed, was made with
+    defaults["scheme"].update(SCHEMES[scheme_of(scheme)].Parameters.recorded_defaults)
+    diffs = _differences(record.fingerprint or {}, expected, defaults)
     if diffs:
         raise DataError(f"{file} was made with a different config ({'; '.join(diffs)}); use another --out-dir, "
                          f"or delete {path.parent.parent} to start over")

@@ -4,7 +4,7 @@
 from .aisfx import AISFX_GRID, AisfxBackbone
 from .backbone import TIME_STRIDE, BackboneConfig, VGGishBackbone, num_segments
 from .heads import ATTENTION_EPS, HEADS, AttentionHead, Head, MeanPoolHead, attention_pool, head_class, register_head
-from .mmnet import MICRO_HEADS, MMNetHead, MMNetMultiScaleHead, micro_attention, mmnet_pool
+from .mmnet import MICRO_HEADS, MMNetClasswiseHead, MMNetHead, MMNetMultiScaleHead, micro_attention, mmnet_pool
 from .neck import NECK_KINDS, NECK_RANGES, GRUNeck, NeckConfig, TemporalNeck, TransformerNeck, build_neck
 from .network import ModelConfig, WeakTagNet, pool_inputs, pool_recording
 from .output import ModelOutput
@@ -16,6 +16,7 @@ __all__ = [
     "BACKBONES",
     "HEADS",
     "MICRO_HEADS",
+    "MMNetClasswiseHead",
     "NECK_KINDS",
     "NECK_RANGES",
     "MMNetHead",

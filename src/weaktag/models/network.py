@@ -30,6 +30,10 @@ class ModelConfig:
     # written before M&mnet store only ``attention``)
     head: str | None = None
     ensemble_weight: float = 0.5  # M&mnet heads: mu of the ensemble prediction (1: no EP)
+    # M&mnet heads' sizes; the defaults are those of checkpoints written before they were settings
+    micro_heads: int = 4  # M, f_att's attention maps (0: the channels of the head input)
+    micro_hidden: int = 256  # hidden units of f_det (0: one linear layer)
+    macro_layers: int = 0  # hidden layers of f_cls (1024 units, batch norm, ReLU)
 
     def __post_init__(self) -> None:
         head = self.head or ("attention" if self.attention else "mean")
@@ -47,7 +51,8 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"num_classes": self.num_classes, "attention": self.attention, "backbone": self.backbone.to_dict(),
-                "neck": self.neck.to_dict(), "head": self.head, "ensemble_weight": self.ensemble_weight}
+                "neck": self.neck.to_dict(), "head": self.head, "ensemble_weight": self.ensemble_weight,
+                "micro_heads": self.micro_heads, "micro_hidden": self.micro_hidden, "macro_layers": self.macro_layers}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":

@@ -21,10 +21,12 @@ class ModelOutput:
     M&mnet heads (:mod:`weaktag.models.mmnet`) also give, None elsewhere:
     macro_probs:   the macro subnet's clip prediction y-hat, (B, C) (``clip_probs`` is the ensemble).
     macro_logits:  its per-segment logits, (B, C, T): y-hat = sigmoid(mean_t of them).
-    micro_logits:  f_att's attention logits v, (B, M, T): a_t = sum_m softmax_t(v_t,m).
-    micro_levels:  per micro subnet, (d-hat logits (B, C, T_l), a (B, T_l)); level 0 is the one whose
-                   d-hat and a are ``segment_probs`` and ``attention_raw``; M&mnet-MS adds its pyramid's
-                   levels in training mode.
+    micro_logits:  f_att's attention logits v, (B, M, T): a_t = sum_m softmax_t(v_t,m) (class-wise:
+                   (B, C * M, T), one a per class).
+    micro_levels:  per micro subnet, (d-hat logits (B, C, T_l), a / M (B, T_l), or (B, C, T_l) class-wise):
+                   the micro loss's weights, summing to 1 over time; level 0 is the one whose d-hat and a
+                   are ``segment_probs`` and ``attention_raw``; M&mnet-MS adds its pyramid's levels in
+                   training mode.
 
     Heads compute every field in float32, also under autocast: the attention normalisation and the
     losses on probabilities need its range.

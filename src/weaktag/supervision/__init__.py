@@ -22,7 +22,7 @@ from .attention import (  # isort: skip
 )
 from .extended import PSEUDO_TARGETS, ExtendedParameters, ExtendedSelfSupervisedAttention  # isort: skip
 from .psl import PseudoStrongLabelStudent, PSLParameters  # isort: skip
-from .mmnet import MMNet, MMNetMultiScale, MMNetParameters, micro_loss  # isort: skip
+from .mmnet import MMNet, MMNetClasswise, MMNetMultiScale, MMNetParameters, micro_loss  # isort: skip
 from .baselines import PredictedLabelAssumption, StrongLabelAssumption, extrapolated_labels  # isort: skip
 from ..batch import Batch
 from .base import (LabelKind, LossTerms, SchemeParameters, TrainingScheme, bce, class_weights, logit_bce,
@@ -50,6 +50,7 @@ __all__ = [
     "LabelKind",
     "LossTerms",
     "MMNet",
+    "MMNetClasswise",
     "MMNetMultiScale",
     "MMNetParameters",
     "PSLParameters",

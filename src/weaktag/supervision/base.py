@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -114,6 +114,9 @@ class SchemeParameters:
     # > 0: per-class loss weights of M&mnet's eq. 11 with this beta (the paper: 0.3), from the training
     # set's label prevalence, for any scheme (class_weights; set by training); 0: unweighted
     class_weight_beta: float = field(default=0.0, metadata=at_least(0.0))
+    #: what compare's trial records made before a setting existed (or before its default changed) were made
+    #: with, where that is not today's default: such a trial is then not reused for a trial of today's
+    recorded_defaults: ClassVar[dict[str, Any]] = {}
 
     def check(self) -> None:
         """Rules between parameters, beyond each one's range; ValueError naming the keys."""

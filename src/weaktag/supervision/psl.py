@@ -21,7 +21,7 @@ a teacher that knows more makes a better student than the clip labels alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, ClassVar, Optional
 
 from ..errors import ConfigError
 from ..models import ModelOutput
@@ -37,10 +37,12 @@ class PSLParameters(SchemeParameters):
     teacher_arm: Optional[str] = None
     chunk_seconds: float = field(default=2.0, metadata={"min_exclusive": 0.0, "finite": True})  # chunk length
     teacher_weight: float = field(default=1.0, metadata={"min": 0.0, "max": 1.0})  # w of the teacher's labels
+    recorded_defaults: ClassVar[dict[str, Any]] = {"teacher_weight": 0.5}  # its default until PSL proper's 1.0
 
 
 @dataclass
 class TeacherStudentParameters(PSLParameters):
+    recorded_defaults: ClassVar[dict[str, Any]] = {}
     teacher_weight: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})  # half teacher, half clip labels
 
 

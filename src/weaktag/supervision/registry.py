@@ -69,14 +69,18 @@ def unknown_parameter(name: str, key: str) -> str:
 def scheme_parameters(name: str, other: SchemeParameters | None = None, **values: Any) -> SchemeParameters:
     """Scheme ``name``'s parameters: its defaults, then the values of ``other`` (another scheme's
     parameters: ``compare`` trains every arm under one config) for the keys ``name`` takes too, then
-    ``values``; ConfigError for a key of ``values`` that ``name`` does not take. Ranges are checked by
-    :func:`make_scheme` (and by config loading)."""
+    ``values``; ConfigError for a key of ``values`` that ``name`` does not take. A value ``other`` holds at
+    its own scheme's default is not carried: each scheme keeps its own default there (M&mnet's class
+    weights, PSL's teacher weight). Ranges are checked by :func:`make_scheme` (and by config loading)."""
     cls = scheme_class(name).Parameters
     keys = {f.name for f in dataclasses.fields(cls)}
     for key in values:
         if key not in keys or key == "name":
             raise ConfigError(unknown_parameter(name, key), key=f"scheme.{key}")
-    carried = {k: v for k, v in dataclasses.asdict(other).items() if k in keys} if other is not None else {}
+    carried = {}
+    if other is not None:
+        defaults = {f.name: f.default for f in dataclasses.fields(other)}
+        carried = {k: v for k, v in dataclasses.asdict(other).items() if k in keys and v != defaults.get(k)}
     return cls(**{**carried, **values, "name": name})
 
 

@@ -56,8 +56,9 @@ def test_mmnet_pool_is_eq_6_and_9_by_hand() -> None:
         y_att = sum(alpha_hand[t] * d[0, c, t].item() for t in range(3))
         assert macro[0, c].item() == pytest.approx(y_hat, abs=1e-6)
         assert ens[0, c].item() == pytest.approx(0.3 * y_hat + 0.7 * y_att, abs=1e-6)
-    assert a[0].tolist() == pytest.approx(a_hand, abs=1e-6)
-    assert alpha[0].tolist() == pytest.approx(alpha_hand, abs=1e-6)
+    for c in range(2):  # one shared attention, the same row for every class
+        assert a[0, c].tolist() == pytest.approx(a_hand, abs=1e-6)
+        assert alpha[0, c].tolist() == pytest.approx(alpha_hand, abs=1e-6)
     assert mmnet_pool(macro_logits[0], d[0], v[0], 0.3)[0].tolist() == pytest.approx(ens[0].tolist())  # unbatched
 
 
@@ -74,7 +75,7 @@ def test_head_shapes_for_any_length_and_ep_is_mean_pool_then_linear(multiscale: 
     torch.testing.assert_close(out.attention.sum(dim=-1), torch.ones(2, 3))
     torch.testing.assert_close(out.attention_raw[:, 0].sum(dim=-1), torch.full((2,), float(M)))
     # macro: the paper's "pool over time, then f_cls" with f_cls one linear layer
-    w, b = head.macro.weight[:, :, 0], head.macro.bias
+    w, b = head.macro[0].weight[:, :, 0], head.macro[0].bias
     y_hat = torch.sigmoid(x.mean(dim=-1) @ w.T + b)
     torch.testing.assert_close(out.macro_probs, y_hat, atol=1e-6, rtol=0)
     y_att = (out.attention * out.segment_probs).sum(dim=-1)
@@ -84,6 +85,36 @@ def test_head_shapes_for_any_length_and_ep_is_mean_pool_then_linear(multiscale: 
     assert [level[0].shape[-1] for level in out.micro_levels] == lengths
     assert all(level[0].shape[:2] == (2, 3) and level[1].shape == (2, n) for level, n in zip(out.micro_levels, lengths))
     assert len(head.eval()(x).micro_levels) == 1  # the pyramid is training-only supervision
+
+
+@pytest.mark.parametrize("t", [1, 7, 62])
+def test_classwise_micro_attention_has_one_row_per_class_summing_to_one(t: int) -> None:
+    torch.manual_seed(t)
+    head = MMNetHead(6, 3, ensemble_weight=0.2, heads=2, classwise=True).eval()
+    x = torch.randn(2, 6, t)
+    out = head(x)
+    assert out.micro_logits.shape == (2, 3 * 2, t)
+    assert out.attention.shape == out.attention_raw.shape == out.segment_probs.shape == (2, 3, t)
+    torch.testing.assert_close(out.attention.sum(dim=-1), torch.ones(2, 3))  # alpha_c = a_c / M
+    torch.testing.assert_close(out.attention_raw.sum(dim=-1), torch.full((2, 3), 2.0))  # a_c sums to M
+    soft = torch.softmax(out.micro_logits, dim=-1)  # class c's heads are rows c*M .. c*M + M - 1
+    torch.testing.assert_close(out.attention_raw[:, 1], soft[:, 2] + soft[:, 3])
+    y_att = (out.attention_raw / 2 * out.segment_probs).sum(dim=-1)
+    torch.testing.assert_close(out.clip_probs, 0.2 * out.macro_probs + 0.8 * y_att, atol=1e-6, rtol=0)
+    if t > 1:  # each class attends on its own
+        assert not torch.allclose(out.attention[:, 0], out.attention[:, 1])
+
+
+def test_the_faithful_head_is_m_equal_k_one_linear_f_det_and_a_deeper_f_cls() -> None:
+    torch.manual_seed(0)
+    head = MMNetHead(6, 3, heads=0, micro_hidden=0, macro_layers=2).eval()
+    assert head.heads == 6 and head.micro.attend.out_channels == 6  # M = K
+    assert [type(m).__name__ for m in head.micro.detect] == ["Conv1d"]  # f_det: one linear layer
+    assert [type(m).__name__ for m in head.macro] == ["Conv1d", "BatchNorm1d", "ReLU"] * 2 + ["Conv1d"]
+    assert head.macro[0].out_channels == 1024
+    out = head(torch.randn(2, 6, 9))
+    assert out.micro_logits.shape == (2, 6, 9)
+    torch.testing.assert_close(out.attention_raw[:, 0].sum(dim=-1), torch.full((2,), 6.0))
 
 
 def test_old_checkpoint_configs_still_load_and_heads_round_trip() -> None:
@@ -110,22 +141,27 @@ def _hand_mmnet_output(levels: int) -> tuple[ModelOutput, torch.Tensor]:
     for t in [5, 3, 2][:levels]:
         logits = torch.randn(b, c, t)
         a = torch.softmax(torch.randn(b, M, t), dim=-1).sum(dim=1)
-        micro.append((logits, a))
+        micro.append((logits, a / M))  # the head gives a / M, the micro loss's weights
     out = ModelOutput(segment_probs=torch.sigmoid(micro[0][0]), clip_probs=torch.full((b, c), 0.5),
                       macro_logits=macro_logits, micro_levels=micro)
     return out, weak
 
 
 def _hand_mmnet_loss(out: ModelOutput, weak: torch.Tensor, lam: float, w: list[float]) -> float:
+    """Class weights on the positive targets only (negatives weigh 1), as the released code."""
     b, c = weak.shape
-    macro = sum(w[k] * _bce(_sigmoid(out.macro_logits[i, k].mean().item()), weak[i, k].item())
+
+    def wt(i: int, k: int) -> float:
+        return w[k] if weak[i, k].item() == 1 else 1.0
+
+    macro = sum(wt(i, k) * _bce(_sigmoid(out.macro_logits[i, k].mean().item()), weak[i, k].item())
                 for i in range(b) for k in range(c)) / (b * c)
     micro = 0.0
-    for logits, a in out.micro_levels:
+    for logits, a_over_m in out.micro_levels:
         for i in range(b):
             for t in range(logits.shape[-1]):
-                xi = sum(w[k] * _bce(_sigmoid(logits[i, k, t].item()), weak[i, k].item()) for k in range(c)) / c
-                micro += a[i, t].item() / M * xi / b
+                xi = sum(wt(i, k) * _bce(_sigmoid(logits[i, k, t].item()), weak[i, k].item()) for k in range(c)) / c
+                micro += a_over_m[i, t].item() * xi / b
     return macro + lam * micro
 
 
@@ -133,12 +169,29 @@ def _hand_mmnet_loss(out: ModelOutput, weak: torch.Tensor, lam: float, w: list[f
 def test_mmnet_losses_equal_their_formula(name: str, levels: int) -> None:
     out, weak = _hand_mmnet_output(levels)
     scheme = make_scheme(name, scheme_parameters(name, micro_weight=0.7))
+    assert scheme.params.class_weight_beta == 0.3  # eq. 11's beta, the paper's value (training sets the weights)
     got = scheme.loss(out, _batch(weak, 5))
     assert got.total.item() == pytest.approx(_hand_mmnet_loss(out, weak, 0.7, [1.0] * 3), rel=1e-5)
     scheme.class_weights = torch.tensor([2.0, 0.5, 1.0])
     weighted = scheme.loss(out, _batch(weak, 5)).total.item()
     assert weighted == pytest.approx(_hand_mmnet_loss(out, weak, 0.7, [2.0, 0.5, 1.0]), rel=1e-5)
     assert weighted != pytest.approx(got.total.item(), rel=1e-3)
+
+
+def test_classwise_micro_loss_weighs_each_class_by_its_own_attention() -> None:
+    torch.manual_seed(5)
+    b, c, t = 2, 3, 4
+    weak = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    macro_logits, logits = torch.randn(b, c, t), torch.randn(b, c, t)
+    w = torch.softmax(torch.randn(b, c, t), dim=-1)  # a_c,t / M: sums to 1 over t per class
+    out = ModelOutput(segment_probs=torch.sigmoid(logits), clip_probs=torch.full((b, c), 0.5),
+                      macro_logits=macro_logits, micro_levels=[(logits, w)])
+    scheme = make_scheme("mmnet-classwise", scheme_parameters("mmnet-classwise", micro_weight=0.5))
+    macro = sum(_bce(_sigmoid(macro_logits[i, k].mean().item()), weak[i, k].item())
+                for i in range(b) for k in range(c)) / (b * c)
+    micro = sum(w[i, k, s].item() * _bce(_sigmoid(logits[i, k, s].item()), weak[i, k].item())
+                for i in range(b) for k in range(c) for s in range(t)) / (b * c)
+    assert scheme.loss(out, _batch(weak, t)).total.item() == pytest.approx(macro + 0.5 * micro, rel=1e-5)
 
 
 def test_slat_loss_broadcasts_clip_labels_to_every_segment() -> None:
@@ -193,7 +246,9 @@ def test_peer_schemes_are_registered_with_their_heads() -> None:
                      "attention": "attention"}
     assert all(SCHEMES[n].table_i_row is None for n in ("mmnet", "mmnet-ms", "slat", "plat"))
     assert make_scheme("mmnet", scheme_parameters("mmnet", ensemble_weight=1.0)).model_options() == {
-        "ensemble_weight": 1.0}
+        "ensemble_weight": 1.0, "micro_heads": 0, "micro_hidden": 0, "macro_layers": 2}  # M = K, the paper's f_det
+    assert make_scheme("mmnet-classwise").model_options() == {
+        "ensemble_weight": 0.0, "micro_heads": 4, "micro_hidden": 256, "macro_layers": 0}
     with pytest.raises(ValueError, match=r"scheme.ensemble_weight: 1.5 is above its maximum 1.0 \(allowed: 0.0 to 1.0\)"):
         make_scheme("mmnet", scheme_parameters("mmnet", ensemble_weight=1.5))
 
@@ -201,15 +256,31 @@ def test_peer_schemes_are_registered_with_their_heads() -> None:
 # --------------------------------------------------------------------------- tagging and export parity
 
 
-def _checkpoint(path: Path, head: str, backbone: BackboneConfig | None = None) -> Path:
+#: the head options of the paper-following ``mmnet`` (M = K, one linear f_det, f_cls with two hidden layers)
+FAITHFUL = {"micro_heads": 0, "micro_hidden": 0, "macro_layers": 2}
+
+
+def _checkpoint(path: Path, head: str, backbone: BackboneConfig | None = None, options: dict | None = None) -> Path:
     torch.manual_seed(0)
-    config = ModelConfig(len(CLASSES), True, backbone or BackboneConfig(width=0.125), head=head, ensemble_weight=0.4)
-    return save_checkpoint(path, WeakTagNet(config).eval(), CLASSES, head, {}, tag_thresholds=np.full(3, 0.5))
+    config = ModelConfig(len(CLASSES), True, backbone or BackboneConfig(width=0.125), head=head, ensemble_weight=0.4,
+                         **(options or {}))
+    net = WeakTagNet(config)
+    with torch.no_grad():  # batch-norm statistics other than the initial ones, so that parity tests see them
+        for m in net.head.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    return save_checkpoint(path, net.eval(), CLASSES, head, {}, tag_thresholds=np.full(3, 0.5))
 
 
-@pytest.mark.parametrize("head", ["mmnet", "mmnet-ms"])
-def test_chunked_tagging_equals_a_whole_file_pass(head: str, tmp_path: Path) -> None:
-    ckpt = _checkpoint(tmp_path / "model.pt", head)
+HEAD_VARIANTS = [("mmnet", None), ("mmnet", FAITHFUL), ("mmnet-ms", None), ("mmnet-ms", FAITHFUL),
+                 ("mmnet-classwise", None)]
+
+
+@pytest.mark.parametrize("head, options", HEAD_VARIANTS)
+def test_chunked_tagging_equals_a_whole_file_pass(head: str, options: dict | None, tmp_path: Path) -> None:
+    ckpt = _checkpoint(tmp_path / "model.pt", head, options=options)
+    assert load_checkpoint(ckpt).model.config.micro_heads == (options or {}).get("micro_heads", 4)
     wave = (np.random.default_rng(3).standard_normal(SR * 40) * 0.1).astype(np.float32)
     wave[SR * 12 : SR * 15] *= 8  # something loud for the attention to find
     chunked = Tagger.from_checkpoint(ckpt, chunk_seconds=5.12, chunk_batch=2).tag(wave)
@@ -224,11 +295,12 @@ def test_chunked_tagging_equals_a_whole_file_pass(head: str, tmp_path: Path) -> 
     assert np.abs(ref.clip_probs - ref.macro_probs).max() > 1e-4
 
 
-@pytest.mark.parametrize("head, backbone", [("mmnet", None),
-                                            ("mmnet-ms", BackboneConfig(backbone="mobilenetv2", width=0.25,
-                                                                        l7_channels=64))])
-def test_onnx_export_and_backend_parity(head: str, backbone: BackboneConfig | None, tmp_path: Path) -> None:
-    ckpt = _checkpoint(tmp_path / "model.pt", head, backbone)
+@pytest.mark.parametrize("head, backbone, options", [
+    ("mmnet", None, None), ("mmnet", None, FAITHFUL), ("mmnet-classwise", None, None),
+    ("mmnet-ms", BackboneConfig(backbone="mobilenetv2", width=0.25, l7_channels=64), None)])
+def test_onnx_export_and_backend_parity(head: str, backbone: BackboneConfig | None, options: dict | None,
+                                        tmp_path: Path) -> None:
+    ckpt = _checkpoint(tmp_path / "model.pt", head, backbone, options)
     report = export_onnx(ckpt, tmp_path / "model.onnx")
     assert report.ok, report.max_abs_diff
     wave = (np.random.default_rng(4).standard_normal(SR * 13) * 0.1).astype(np.float32)
@@ -299,5 +371,9 @@ def test_class_weights_take_part_in_every_trial_fingerprint() -> None:
     off, on = load_config(None, []), load_config(None, ["scheme.class_weight_beta=0.3"])
     assert "class_weight_beta" not in fingerprint(off, "attention")["scheme"]  # older trial records still match
     assert fingerprint(on, "attention")["scheme"] == {"class_weight_beta": 0.3}
-    assert fingerprint(on, "mmnet")["scheme"] == {"class_weight_beta": 0.3, "micro_weight": 1.0,
-                                                  "ensemble_weight": 0.5}
+    mmnet = {"micro_weight": 1.0, "ensemble_weight": 0.5, "micro_heads": 0, "micro_hidden": 0, "macro_layers": 2}
+    assert fingerprint(on, "mmnet")["scheme"] == {"class_weight_beta": 0.3, **mmnet}
+    # M&mnet's own default (eq. 11's 0.3) is not overridden by another scheme's default (0)
+    assert fingerprint(off, "mmnet")["scheme"] == {"class_weight_beta": 0.3, **mmnet}
+    assert fingerprint(load_config(None, ["scheme.class_weight_beta=0.5"]), "mmnet")["scheme"][
+        "class_weight_beta"] == 0.5  # a value set in the shared config is carried

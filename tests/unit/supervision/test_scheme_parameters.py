@@ -149,6 +149,14 @@ OLD_FINGERPRINTS = {
 }
 
 
+#: schemes whose trials of the committed benchmark are not reused now, and why (the message's part)
+CHANGED_SINCE = {
+    "mmnet": r"scheme.micro_heads \(4 then, 0 now\)",  # follows the paper and the released code (issue 23)
+    "mmnet-ms": r"scheme.micro_heads \(4 then, 0 now\)",
+    "psl": r"scheme.teacher_weight \(None then, 1.0 now\)",  # PSL proper: the teacher's labels alone
+}
+
+
 def test_committed_trials_stay_reusable(tmp_path: Path) -> None:
     from weaktag.experiments.trials import TRIAL_FILE, TrialRecord, fingerprint, read_trial
 
@@ -170,6 +178,10 @@ def test_committed_trials_stay_reusable(tmp_path: Path) -> None:
                              fingerprint={**now, "scheme": old}, skipped={}, diagnostics=[],
                              finished="2026-01-01T00:00:00+00:00")
         (folder / TRIAL_FILE).write_text(json.dumps(record.to_json()))
+        if arm in CHANGED_SINCE:  # the scheme itself changed: its old trials are not today's
+            with pytest.raises(ValueError, match=CHANGED_SINCE[arm]):
+                read_trial(folder, arm, 0, now)
+            continue
         assert read_trial(folder, arm, 0, now).scheme == arm  # no "made with a different config"
         changed = {**now, "scheme": {**now["scheme"], "class_weight_beta": 0.3}}
         with pytest.raises(ValueError, match="different config"):  # and a real change still counts
