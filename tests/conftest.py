@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -10,6 +13,17 @@ import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def soundscape_script(name: str, module: str | None = None) -> ModuleType:
+    """A benchmark script of recipes/soundscapes (``name``.py) imported as ``module``, with its folder on the path
+    for its sibling modules (compare_soundscapes, soundscapes2, detection)."""
+    folder = REPO / "recipes" / "soundscapes"
+    sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location(module or name, folder / f"{name}.py")
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
 
 
 def shared_data(sub: str = "") -> Path:

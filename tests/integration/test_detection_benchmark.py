@@ -3,27 +3,16 @@ recipe the ablation removes, the unlabelled-clips table (gap recovered, paired W
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import soundscape_script
 
 
-def _script():
-    folder = REPO / "recipes" / "soundscapes"
-    sys.path.insert(0, str(folder))  # its sibling modules (compare_soundscapes, quality, soundscapes2)
-    spec = importlib.util.spec_from_file_location("detection_benchmark", folder / "detection.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-detection = _script()
+detection = soundscape_script("detection", "detection_benchmark")
 
 
 def test_the_ablation_removes_only_the_levers_a_recipe_uses():

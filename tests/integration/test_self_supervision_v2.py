@@ -4,26 +4,15 @@ event duration and AP gain on hand-made per-class figures."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import soundscape_script
 
 
-def _script():
-    folder = REPO / "recipes" / "soundscapes"
-    sys.path.insert(0, str(folder))
-    spec = importlib.util.spec_from_file_location("self_supervision_v2", folder / "self_supervision_v2.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ssl = _script()
+ssl = soundscape_script("self_supervision_v2")
 CLASSES = ["short", "middle", "long", "longest"]
 DURATIONS = [0.3, 1.0, 3.0, 5.0]
 
