@@ -53,9 +53,7 @@ ABLATION = [
     ("mmnet-beta0", ["scheme.name=mmnet", "scheme.class_weight_beta=0"]),
     ("mmnet-weaktag-v1", ["scheme.name=mmnet", "scheme.micro_heads=4", "scheme.micro_hidden=256",
                           "scheme.macro_layers=0", "scheme.class_weight_beta=0"]),
-    ("mmnet-mu0", ["scheme.name=mmnet", "scheme.ensemble_weight=0"]),
     ("classwise", ["scheme.name=mmnet-classwise"]),
-    ("classwise-mu0.5", ["scheme.name=mmnet-classwise", "scheme.ensemble_weight=0.5"]),
 ]
 
 
