@@ -3,6 +3,7 @@
     python benchmarks/inference_speed.py                  # both parts: about 10 minutes on 2 CPU cores
     python benchmarks/inference_speed.py --part speed     # the throughput and memory tables (about 8 minutes)
     python benchmarks/inference_speed.py --part workers   # decode workers, CPU and (when present) CUDA: ~2 min
+    python benchmarks/inference_speed.py --part cost      # MACs per 10 s and parameters of each model: seconds
     python benchmarks/inference_speed.py --quick          # fewer clips and repeats, no full-size onnxruntime
 
 What is measured (random weights: speed does not depend on what the weights are):
@@ -33,6 +34,10 @@ What is measured (random weights: speed does not depend on what the weights are)
   both models on the GPU, ``--gpu-clips`` (1000) files, batch 64, 0 and ``--gpu-workers`` workers,
   the bare forward with its input already on the GPU (front end included, synchronised), and the
   issue's targets: full width end to end >= 20,000x real time and >= 45% of its bare forward.
+* Cost (``--part cost``): multiply-accumulates per 10 s clip and parameters (:mod:`weaktag.models.cost`,
+  torch's FLOP counter: convolutions, linear layers, matrix products) of the two models above and of the
+  recommended recipe's network (frozen aisfx, convolution neck, attention head; 21 classes, as the
+  soundscapes). Counted, not timed, so the machine's load does not matter.
   A run of one part keeps the other part's figures in the JSON as they were measured.
 
 Writes ``benchmarks/results/inference_speed.json`` and ``.md`` and prints the markdown.
@@ -59,6 +64,7 @@ from weaktag.checkpoint import save_checkpoint
 from weaktag.inference import Tagger, tag_files
 from weaktag.inference.export import export_onnx
 from weaktag.models import BackboneConfig, ModelConfig, WeakTagNet
+from weaktag.models.cost import macs_per_audio, parameter_count
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -400,12 +406,42 @@ def workers_markdown(section: dict) -> list[str]:
     return lines
 
 
+def cost_models() -> dict[str, ModelConfig]:
+    """:data:`MODELS` and the recommended recipe's network (which needs the aisfx package)."""
+    from weaktag.config import load_config
+
+    recipe = load_config("recommended", []).model
+    return {**MODELS, "recommended": ModelConfig(21, True, recipe.backbone_config(), recipe.neck_config())}
+
+
+def run_cost() -> dict:
+    """The ``--part cost`` section: MACs per 10 s clip and parameters of every model."""
+    rows = []
+    for name, config in cost_models().items():
+        net = WeakTagNet(config)
+        rows.append({"model": name, "macs_per_10s": macs_per_audio(net, CLIP_SECONDS),
+                     "parameters": parameter_count(net)})
+    return {"rows": rows}
+
+
+def cost_markdown(section: dict) -> list[str]:
+    lines = ["", "## Cost per 10 s clip", "",
+             "MACs: convolutions, linear layers and matrix products of one forward pass (torch's FLOP counter, "
+             "halved); the front end's FFT and element-wise work are not counted.", "",
+             "| model | MACs per 10 s (G) | parameters (M) |", "|---|---:|---:|"]
+    for r in section["rows"]:
+        lines.append(f"| {r['model']} | {r['macs_per_10s'] / 1e9:.2f} | {r['parameters'] / 1e6:.2f} |")
+    return lines
+
+
 def to_markdown(report: dict) -> str:
     lines = ["# Inference speed (`benchmarks/inference_speed.py`)"]
     if "throughput" in report:
         lines += speed_markdown(report)
     if "decode_workers" in report:
         lines += workers_markdown(report["decode_workers"])
+    if "cost" in report:
+        lines += cost_markdown(report["cost"])
     return "\n".join(lines) + "\n"
 
 
@@ -505,8 +541,9 @@ def run_speed(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=("all", "speed", "workers"), default="all",
-                        help="speed: throughput and memory tables; workers: decode workers (CPU, and CUDA if present)")
+    parser.add_argument("--part", choices=("all", "speed", "workers", "cost"), default="all",
+                        help="speed: throughput and memory tables; workers: decode workers (CPU, and CUDA if present); "
+                             "cost: MACs and parameters")
     parser.add_argument("--quick", action="store_true", help="fewer clips and repeats; no full-size onnxruntime")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--gpu-clips", type=int, default=1000, help="clips for the CUDA rows of --part workers")
@@ -528,6 +565,8 @@ def main() -> None:
     if args.part in ("all", "workers"):
         with tempfile.TemporaryDirectory(prefix="weaktag-bench-") as tmp:
             report["decode_workers"] = bench_workers(args, Path(tmp))
+    if args.part in ("all", "cost"):
+        report["cost"] = run_cost()
     out.mkdir(parents=True, exist_ok=True)
     (out / "inference_speed.json").write_text(json.dumps(report, indent=2))
     text = to_markdown(report)
