@@ -55,8 +55,11 @@ def diagnostics_markdown(summary: Mapping[str, dict]) -> str:
     """One row per arm: each diagnostic at the best epoch (first epoch in brackets)."""
     head = "| arm | trials | " + " | ".join(LABELS[k] for k in DIAGNOSTICS) + " |"
     lines = [head, "|---|---:|" + "---:|" * len(DIAGNOSTICS)]
+    def cell(value: float | None) -> str:  # None: a mean of nothing, as results.json writes NaN
+        return "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
     for arm, s in summary.items():
-        cells = [f"{s['best'][k]:.3f} ({s['first'][k]:.3f})" if math.isfinite(s["best"][k]) else "-"
+        cells = [f"{cell(s['best'][k])} ({cell(s['first'][k])})" if cell(s["best"][k]) != "-" else "-"
                  for k in DIAGNOSTICS]
         lines.append(f"| `{arm}` | {s['trials']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -89,8 +92,8 @@ def diagnostics_finding(summary: Mapping[str, dict]) -> str:
     """The mechanism in numbers: how dense P is against Y, and how much attention falls inside events."""
     parts = []
     for arm, s in summary.items():
-        b = s["best"]
-        if not all(math.isfinite(b[k]) for k in ("pseudo_density", "true_density")):
+        b = {k: float("nan") if v is None else v for k, v in s["best"].items()}  # results.json: NaN as None
+        if not all(math.isfinite(b[k]) for k in DIAGNOSTICS):
             continue
         ratio = b["pseudo_density"] / b["true_density"] if b["true_density"] > 0 else float("nan")
         parts.append(f"`{arm}`: P marks {b['pseudo_density']:.0%} of segments where Y marks {b['true_density']:.0%}"
