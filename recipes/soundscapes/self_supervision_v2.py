@@ -143,7 +143,8 @@ def write_study(out: dict, results: Path) -> dict:
             def share_cell(m: str) -> str:
                 if row[f"share_{m}"] is None:
                     return "-" if scheme in ("attention", "attention-strong") else "undefined"
-                return f"{row[f'share_{m}'] * 100:.0f}% ({row[f'p_{m}']:.3f})"
+                p = row[f"p_{m}"]  # None with one trial: no paired test
+                return f"{row[f'share_{m}'] * 100:.0f}% ({'n/a' if p is None else f'{p:.3f}'})"
 
             rho = row["duration"]
             rho_cell = "-" if rho is None or rho["rho"] is None else f"{rho['rho']:+.2f} ({rho['p']:.2f})"

@@ -51,3 +51,13 @@ def test_a_constant_gain_has_no_duration_correlation() -> None:
     out = _results()
     rho = ssl.duration_gain(out, "train10:attention", "train10:attention-strong")
     assert rho["rho"] is None and rho["n"] == len(CLASSES)  # a constant gain: rho is undefined, not NaN
+
+
+def test_one_trial_gives_shares_without_a_p_value(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = _results()
+    out.update(trials=1, seeds=[0])
+    for row in out["recovered"]:
+        row["p_value"] = None  # one pair: no paired test
+    ssl.write_study(out, tmp_path)
+    assert "| 10% | `attention-self` | 62.0 | 15.0 | undefined | 50% (n/a) |" in (tmp_path / "study.md").read_text()
