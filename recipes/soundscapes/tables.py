@@ -60,6 +60,7 @@ TABLES: dict[str, Table] = {
     "self-supervision-recommended": Table("self_supervision/recommended/results.json"),
     "self-supervision-v2": Table("self_supervision/v2/results.json"),
     "self-supervision-v2-probes": Table("self_supervision/v2/probes.md", markdown=True),
+    "self-supervision-study": Table("self_supervision/v2/study.md", markdown=True),
     "peers": Table("peers/results.json", ("mAP", "psds1")),
     "peers-recommended": Table("peers/recommended/results.json", ("mAP", "psds1")),
     "schemes": Table("compare/results.json", ("mAP", "AUC", "d_prime", "psds1", "event_f1_macro")),
