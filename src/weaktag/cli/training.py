@@ -73,7 +73,8 @@ def add_verbs(verb: VerbFactory) -> None:
     p.add_argument("--chunk-seconds", type=float, default=None,
                    help="length of the chunks the teacher labels (default: the psl scheme's, 2 s)")
     p.add_argument("--teacher-weight", type=float, default=None,
-                   help="w in w * BCE(student, teacher) + (1 - w) * BCE(student, clip labels) (default 0.5)")
+                   help="w in w * BCE(student, teacher) + (1 - w) * BCE(student, clip labels) (default 1: PSL "
+                        "proper, the teacher's labels alone; 0.5 is the paper's teacher-student baseline)")
     p.add_argument("--resume", action="store_true", help="continue a stopped run, as for train")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in output_dir, as for train")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, as for train")
