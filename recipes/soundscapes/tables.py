@@ -64,6 +64,7 @@ TABLES: dict[str, Table] = {
     "peers": Table("peers/results.json", ("mAP", "psds1")),
     "peers-recommended": Table("peers/recommended/results.json", ("mAP", "psds1")),
     "peers-v2-ablation": Table("peers/v2/probes.md", markdown=True),
+    "peers-v2": Table("peers/v2/results.json"),
     "schemes": Table("compare/results.json", ("mAP", "AUC", "d_prime", "psds1", "event_f1_macro")),
     "probe-aisfx": Table("probe_aisfx_frozen/results.json"),
 }
