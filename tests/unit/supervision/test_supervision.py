@@ -53,7 +53,8 @@ def _tiny_batch(c: int = 3, t: int = 62) -> Batch:
 
 
 #: the loss parts of the peer schemes (M&mnet and the baselines of its Fig. 3), which Table I's columns do not describe
-PEER_PARTS = {"mmnet": {"macro", "micro"}, "mmnet-ms": {"macro", "micro"} | {f"micro_{level}" for level in range(5)},
+PEER_PARTS = {"mmnet": {"macro", "micro"}, "mmnet-classwise": {"macro", "micro"},
+              "mmnet-ms": {"macro", "micro"} | {f"micro_{level}" for level in range(5)},
               "slat": {"segment"}, "plat": {"pred", "segment"}}
 
 
@@ -143,6 +144,7 @@ TABLE_I = {
     "attention-self-ext": (False, False, True, False, True),  # weaktag's extension of row 6
     "psl": (True, False, False, False, True),  # Dinkel et al.'s student: attention trained on teacher labels
     "teacher-student": (True, False, False, False, True),  # PSL's Table 3 baseline: teacher and clip labels
+    "mmnet-classwise": (True, False, False, False, True),  # weaktag's M&mnet extension: a micro attention per class
     "mmnet": (True, False, False, False, True),  # peers (Chou et al. 2018): a_t only weighs the micro loss
     "mmnet-ms": (True, False, False, False, True),
     "slat": (False, False, False, False, True),
@@ -158,6 +160,7 @@ def test_schemes_describe_themselves_as_table_i_does():
         "pool-weak": "weak", "pool-strong": "strong", "pool-weak-strong": "weak+strong", "attention": "weak",
         "attention-strong": "weak+strong", "attention-self": "weak", "attention-strong-self": "weak+strong",
         "attention-self-ext": "weak", "psl": "weak", "teacher-student": "weak", "mmnet": "weak", "mmnet-ms": "weak",
+        "mmnet-classwise": "weak",
         "slat": "weak", "plat": "weak"}
 
 
