@@ -60,12 +60,17 @@ def bce(prediction: torch.Tensor, target: torch.Tensor, reduce_dims: tuple[int, 
         return _reduce(F.binary_cross_entropy(p, target.float(), reduction="none"), reduce_dims, weight)
 
 
+def logit_bce_terms(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Element-wise BCE of sigmoid(logits) against ``target``, not reduced, computed from the logits in float32
+    (exact, stable under mixed precision)."""
+    with torch.autocast(logits.device.type, enabled=False):
+        return F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
+
+
 def logit_bce(logits: torch.Tensor, target: torch.Tensor, reduce_dims: tuple[int, ...] | None = None,
               weight: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`bce` of sigmoid(logits), computed from the logits in float32 (exact, stable under mixed precision)."""
-    with torch.autocast(logits.device.type, enabled=False):
-        loss = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
-        return _reduce(loss, reduce_dims, weight)
+    """:func:`bce` of sigmoid(logits): :func:`logit_bce_terms`, reduced as :func:`bce` reduces."""
+    return _reduce(logit_bce_terms(logits, target), reduce_dims, weight)
 
 
 def segment_bce(output: ModelOutput, target: torch.Tensor, reduce_dims: tuple[int, ...] | None = None,

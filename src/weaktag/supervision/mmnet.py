@@ -28,19 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..models import ModelOutput
 from ..settings import at_least
-from .base import Batch, LossTerms, SchemeParameters, TrainingScheme
+from .base import Batch, LossTerms, SchemeParameters, TrainingScheme, logit_bce_terms
 from .registry import register_scheme
-
-
-def bce_terms(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Element-wise BCE of sigmoid(logits) against ``target``, from the logits in float32 (not reduced)."""
-    with torch.autocast(logits.device.type, enabled=False):
-        return F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
 
 
 def positive_weights(weak: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor | None:
@@ -56,7 +49,7 @@ def micro_loss(segment_logits: torch.Tensor, weights: torch.Tensor, weak: torch.
     class-wise attention (w_c,t weighs class c's term), y (B, C); xi averaged over classes, each target
     weighted by :func:`positive_weights`."""
     target = weak.unsqueeze(-1).expand_as(segment_logits)
-    per_target = bce_terms(segment_logits, target)  # (B, C, T)
+    per_target = logit_bce_terms(segment_logits, target)  # (B, C, T)
     targets = positive_weights(weak, class_weight)
     if targets is not None:
         per_target = per_target * targets.unsqueeze(-1)
@@ -111,7 +104,7 @@ class MMNet(TrainingScheme):
                              "this model has another head")
         w = self.class_weights
         # y-hat = sigmoid(mean_t macro logits): its BCE from the logits, exact under mixed precision
-        macro_terms = bce_terms(output.macro_logits.mean(dim=-1), batch.weak)
+        macro_terms = logit_bce_terms(output.macro_logits.mean(dim=-1), batch.weak)
         targets = positive_weights(batch.weak, w)
         macro = (macro_terms if targets is None else macro_terms * targets).mean()
         micro = [micro_loss(logits, weights, batch.weak, w) for logits, weights in output.micro_levels]

@@ -1,12 +1,13 @@
-"""Model outputs on labelled clips: batched over a prepared feature set (fixed-length crops, for
-validation while training), or over each clip's whole recording through the Tagger (the path
-``weaktag tag`` runs, for test-set evaluation of clips of any length)."""
+"""Model outputs on labelled clips: a frozen backbone's outputs (:func:`embed_frozen`, computed once for
+training), batched over a prepared feature set (fixed-length crops, for validation while training), or over
+each clip's whole recording through the Tagger (the path ``weaktag tag`` runs, for test-set evaluation of
+clips of any length)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from ..geometry import TimeGrid
 from ..inference import TagFailure, TagResult, Tagger
 from ..labels import Clip
 from ..models import WeakTagNet
+from ..models.feature_cache import FeatureCache
 from ..packing import close_shards, load_clip_audio
 
 
@@ -57,6 +59,45 @@ class Recordings:
     @property
     def weak(self) -> np.ndarray:
         return weak_matrix(self.clips, self.classes)
+
+
+@torch.no_grad()
+def embed_frozen(model: WeakTagNet, features: FeatureSet, batch_size: int = 32, progress: bool = False,
+                 split: str = "", report: Callable[[str], None] | None = None,
+                 cache: str | Path | None = None) -> FeatureSet:
+    """The frozen backbone's outputs for every clip (``level="backbone"``): the head sees exactly these.
+
+    This can take minutes before the first epoch: a bar on stderr with ``progress``, else a few lines
+    ("computing backbone features (train): 120/440 clips") to ``report`` when given. With a ``cache``
+    folder (``train.feature_cache``, :mod:`weaktag.models.feature_cache`) outputs computed before for
+    the same backbone and inputs are read from it, and new ones are kept there."""
+    from tqdm import tqdm
+
+    what = f"backbone features{f' ({split})' if split else ''}"
+
+    def compute() -> torch.Tensor:
+        was_training = model.training
+        model.eval()
+        bar = tqdm(total=len(features), desc=what, unit="clip", disable=not progress)
+        every = max(batch_size, -(-len(features) // 4 // batch_size) * batch_size)  # about four lines a split
+        parts = []
+        for start in range(0, len(features), batch_size):
+            parts.append(model.backbone(features.features[start : start + batch_size]))
+            done = min(start + batch_size, len(features))
+            bar.update(done - start)
+            if report is not None and not progress and (done % every == 0 or done == len(features)):
+                report(f"computing {what}: {done}/{len(features)} clips")
+        bar.close()
+        model.train(was_training)
+        return torch.cat(parts) if parts else torch.zeros((0, model.backbone.out_channels, 0))
+
+    if cache is None or not len(features):
+        embedded = compute()
+    else:
+        embedded, read_from = FeatureCache(cache, model.backbone).outputs(features.features, compute)
+        if read_from is not None and report is not None:
+            report(f"{what}: {len(features)} clips read from the feature cache {read_from}")
+    return replace(features, features=embedded, level="backbone")
 
 
 @torch.no_grad()

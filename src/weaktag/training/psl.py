@@ -16,8 +16,7 @@ from ..data import FeatureSet, build_feature_set
 from ..errors import CheckpointError, DataError
 from ..labels import Manifest
 from ..models import WeakTagNet
-from ..models.feature_cache import FeatureCache
-from .predict import predict_features
+from .predict import embed_frozen, predict_features
 
 
 def chunk_segments_for(chunk_seconds: float, segment_seconds: float, clip_segments: int) -> int:
@@ -73,7 +72,8 @@ def teacher_inputs(train: FeatureSet, teacher: WeakTagNet, starts: list[int], ch
     and through its backbone (read from ``cache`` when computed before)."""
     own = build_feature_set(Manifest(list(train.clips), list(train.classes)), train.classes, grid=teacher.grid,
                             clip_seconds=train.clip_seconds)
-    lost = [c.clip_id for c in train.clips if c.clip_id not in {k.clip_id for k in own.clips}]
+    read = {clip.clip_id for clip in own.clips}
+    lost = [c.clip_id for c in train.clips if c.clip_id not in read]
     if lost:
         raise DataError(f"the PSL teacher's front end could not read {len(lost)} training clip(s), e.g. {lost[0]}: "
                         f"{own.skipped[0].reason if own.skipped else ''}")
@@ -82,15 +82,4 @@ def teacher_inputs(train: FeatureSet, teacher: WeakTagNet, starts: list[int], ch
     chunks = own.chunks(length, [min(own.num_segments - length, int(round(s * seconds / theirs))) for s in starts])
     if cache is None:
         return chunks
-    backbone = teacher.backbone
-
-    @torch.no_grad()
-    def compute() -> torch.Tensor:
-        was_training = backbone.training
-        backbone.eval()
-        parts = [backbone(chunks.features[i : i + batch_size]) for i in range(0, len(chunks), batch_size)]
-        backbone.train(was_training)
-        return torch.cat(parts)
-
-    embedded, _ = FeatureCache(cache, backbone).outputs(chunks.features, compute)
-    return replace(chunks, features=embedded, level="backbone")
+    return embed_frozen(teacher, chunks, batch_size=batch_size, cache=cache)

@@ -35,13 +35,13 @@ from ..labels import Manifest, hold_out, read_labels
 from ..labels.summary import report_labels
 from ..labels.unlabeled import read_unlabeled
 from ..models import ModelConfig, WeakTagNet
-from ..models.feature_cache import FeatureCache
 from ..models.transfer import initialise_from
 from ..postprocess import EventSettings
 from ..supervision import TrainingScheme, class_weights, make_scheme
 from .augment import Augmenter
 from .best_epoch import BestEpoch, Calibration, TestEvaluation, calibrate, evaluate_test, restore_best
 from .module import Optimisation, WeakTagModule
+from .predict import embed_frozen
 from .resume import clear_output_dir, resumable_checkpoint, resumable_settings, stopped_run
 from .trainer import fit, quiet_lightning
 
@@ -150,45 +150,6 @@ def build_model(config: ExperimentConfig, num_classes: int, scheme: TrainingSche
 
 def backbone_is_frozen(model: WeakTagNet) -> bool:
     return not any(p.requires_grad for p in model.backbone.parameters())
-
-
-@torch.no_grad()
-def embed_frozen(model: WeakTagNet, features: FeatureSet, batch_size: int = 32, progress: bool = False,
-                 split: str = "", report: Callable[[str], None] | None = None,
-                 cache: str | Path | None = None) -> FeatureSet:
-    """The frozen backbone's outputs for every clip (``level="backbone"``): the head sees exactly these.
-
-    This can take minutes before the first epoch: a bar on stderr with ``progress``, else a few lines
-    ("computing backbone features (train): 120/440 clips") to ``report`` when given. With a ``cache``
-    folder (``train.feature_cache``, :mod:`weaktag.models.feature_cache`) outputs computed before for
-    the same backbone and inputs are read from it, and new ones are kept there."""
-    from tqdm import tqdm
-
-    what = f"backbone features{f' ({split})' if split else ''}"
-
-    def compute() -> torch.Tensor:
-        was_training = model.training
-        model.eval()
-        bar = tqdm(total=len(features), desc=what, unit="clip", disable=not progress)
-        every = max(batch_size, -(-len(features) // 4 // batch_size) * batch_size)  # about four lines a split
-        parts = []
-        for start in range(0, len(features), batch_size):
-            parts.append(model.backbone(features.features[start : start + batch_size]))
-            done = min(start + batch_size, len(features))
-            bar.update(done - start)
-            if report is not None and not progress and (done % every == 0 or done == len(features)):
-                report(f"computing {what}: {done}/{len(features)} clips")
-        bar.close()
-        model.train(was_training)
-        return torch.cat(parts) if parts else torch.zeros((0, model.backbone.out_channels, 0))
-
-    if cache is None or not len(features):
-        embedded = compute()
-    else:
-        embedded, read_from = FeatureCache(cache, model.backbone).outputs(features.features, compute)
-        if read_from is not None and report is not None:
-            report(f"{what}: {len(features)} clips read from the feature cache {read_from}")
-    return replace(features, features=embedded, level="backbone")
 
 
 def embed_prepared(model: WeakTagNet, data: PreparedData, progress: bool = False,
