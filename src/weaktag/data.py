@@ -63,7 +63,7 @@ class FeatureSet(Dataset):
     grid: TimeGrid = VGGISH_GRID
     clip_seconds: float = CLIP_SECONDS
     # "logmel": features are (N, frames, bands); "backbone": a frozen backbone's outputs (N, channels, T),
-    # computed once so that training runs only the head (see weaktag.training.run.embed_frozen)
+    # computed once so that training runs only the head (see weaktag.training.predict.embed_frozen)
     level: str = "logmel"
     teacher: torch.Tensor | None = None  # (N, C) a teacher's clip probabilities for each clip (PSL chunks)
     # made on first use by _label_tensors; not copied by dataclasses.replace (clips may change)
