@@ -21,6 +21,7 @@ class Batch:
     clip_ids: list[str] = field(default_factory=list)
     teacher: torch.Tensor | None = None  # (B, C) a teacher's clip probabilities (PSL), when the set has them
     labeled: torch.Tensor | None = None  # (B,) bool; None: every clip is labelled
+    teacher_segments: torch.Tensor | None = None  # (B, C, T) a teacher's segment probabilities (distillation)
 
     def __len__(self) -> int:
         return self.features.shape[0]
@@ -35,7 +36,8 @@ class Batch:
         return Batch(self.features[index], self.weak[index], self.strong[index], self.has_strong[index],
                      [self.clip_ids[i] for i in picked] if self.clip_ids else [],
                      None if self.teacher is None else self.teacher[index],
-                     None if self.labeled is None else self.labeled[index])
+                     None if self.labeled is None else self.labeled[index],
+                     None if self.teacher_segments is None else self.teacher_segments[index])
 
     def labeled_part(self) -> "Batch":
         """The labelled clips: the batch itself when every clip is."""
@@ -50,4 +52,4 @@ class Batch:
         return Batch(torch.cat([first.features, second.features]), torch.cat([first.weak, second.weak]),
                      torch.cat([first.strong, second.strong]), torch.cat([first.has_strong, second.has_strong]),
                      first.clip_ids + second.clip_ids, cat(first.teacher, second.teacher),
-                     cat(first.labeled, second.labeled))
+                     cat(first.labeled, second.labeled), cat(first.teacher_segments, second.teacher_segments))

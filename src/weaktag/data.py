@@ -66,6 +66,7 @@ class FeatureSet(Dataset):
     # computed once so that training runs only the head (see weaktag.training.predict.embed_frozen)
     level: str = "logmel"
     teacher: torch.Tensor | None = None  # (N, C) a teacher's clip probabilities for each clip (PSL chunks)
+    teacher_segments: torch.Tensor | None = None  # (N, C, T) its segment probabilities on this grid (distillation)
     # made on first use by _label_tensors; not copied by dataclasses.replace (clips may change)
     _labels: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -112,6 +113,7 @@ class FeatureSet(Dataset):
             has_strong=has_strong,
             clip_ids=[self.clips[i].clip_id for i in indices],
             teacher=None if self.teacher is None else self.teacher[indices],
+            teacher_segments=None if self.teacher_segments is None else self.teacher_segments[indices],
         )
 
     @property
@@ -154,7 +156,7 @@ class FeatureSet(Dataset):
         # (chunks per clip, N, ...) -> (N * chunks, ...), clip-major like ``clips``
         features = torch.stack(parts, dim=1).flatten(0, 1).contiguous()
         return replace(self, clips=clips, features=features, clip_seconds=chunk_segments * seconds,
-                       teacher=None)
+                       teacher=None, teacher_segments=None)
 
 
 @dataclass

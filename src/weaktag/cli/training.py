@@ -1,4 +1,4 @@
-"""``weaktag train``, ``psl`` and ``evaluate``: training runs and their evaluation."""
+"""``weaktag train``, ``psl``, ``distill`` and ``evaluate``: training runs and their evaluation."""
 
 from __future__ import annotations
 
@@ -30,11 +30,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_psl(args: argparse.Namespace) -> int:
-    # PSL is a training scheme; this verb is `train` with the scheme and its teacher set (chunk length
-    # and teacher weight: the scheme's defaults unless given)
-    overrides = ["scheme.name=psl", f"scheme.teacher={Path(args.teacher).resolve()}"]
-    for key, value in (("chunk_seconds", args.chunk_seconds), ("teacher_weight", args.teacher_weight)):
+def _cmd_taught(args: argparse.Namespace) -> int:
+    # PSL and distillation are training schemes; these verbs are `train` with the scheme and its teacher set
+    # (the other settings: the scheme's defaults unless given)
+    overrides = [f"scheme.name={args.scheme}", f"scheme.teacher={Path(args.teacher).resolve()}"]
+    for key in ("chunk_seconds", "teacher_weight", "segment_weight"):
+        value = getattr(args, key, None)
         if value is not None:
             overrides.append(f"scheme.{key}={value}")
     overrides += args.overrides
@@ -78,7 +79,22 @@ def add_verbs(verb: VerbFactory) -> None:
     p.add_argument("--resume", action="store_true", help="continue a stopped run, as for train")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in output_dir, as for train")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, as for train")
-    p.set_defaults(func=_cmd_psl)
+    p.set_defaults(func=_cmd_taught, scheme="psl")
+
+    p = verb("distill", "train a small student on a teacher checkpoint's clip and segment outputs on chunks, "
+                        "with the clip labels mixed in")
+    p.add_argument("--teacher", required=True, help="the teacher: a weaktag checkpoint (model.pt) on the same classes")
+    p.add_argument("--config", required=True, help="YAML config of the student (data, model, train), e.g. narrow")
+    p.add_argument("--chunk-seconds", type=float, default=None,
+                   help="length of the chunks the teacher labels (default: the distill scheme's, 2 s)")
+    p.add_argument("--teacher-weight", type=float, default=None,
+                   help="w in w * BCE(student, teacher) + (1 - w) * BCE(student, clip labels) (default 0.9)")
+    p.add_argument("--segment-weight", type=float, default=None,
+                   help="lambda of BCE(student's segment probabilities, teacher's segment scores) (default 1)")
+    p.add_argument("--resume", action="store_true", help="continue a stopped run, as for train")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in output_dir, as for train")
+    p.add_argument("overrides", nargs="*", help="section.key=value overrides, as for train")
+    p.set_defaults(func=_cmd_taught, scheme="distill")
 
     p = verb("evaluate", "tagging (and event) metrics of a checkpoint on a labelled set")
     p.add_argument("--checkpoint", required=True, help="a weaktag checkpoint (model.pt written by train)")

@@ -22,6 +22,7 @@ from .attention import (  # isort: skip
 )
 from .extended import PSEUDO_TARGETS, ExtendedParameters, ExtendedSelfSupervisedAttention  # isort: skip
 from .psl import PseudoStrongLabelStudent, PSLParameters  # isort: skip
+from .distill import DistilledStudent, DistillParameters  # isort: skip
 from .mmnet import MMNet, MMNetClasswise, MMNetMultiScale, MMNetParameters, micro_loss  # isort: skip
 from .baselines import PredictedLabelAssumption, StrongLabelAssumption, extrapolated_labels  # isort: skip
 from ..batch import Batch
@@ -38,6 +39,8 @@ __all__ = [
     "SCHEMES",
     "Attention",
     "AttentionParameters",
+    "DistillParameters",
+    "DistilledStudent",
     "AttentionScheme",
     "Batch",
     "ExtendedParameters",

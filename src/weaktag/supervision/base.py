@@ -180,6 +180,7 @@ class TrainingScheme(ABC):
 
     #: trains on chunks of the training clips labelled by a teacher checkpoint (PSL; weaktag.training.psl)
     needs_teacher: ClassVar[bool] = False
+    needs_teacher_segments: ClassVar[bool] = False  # the teacher's segment scores as well (distillation)
     #: False: training leaves batch mixup out (a teacher's chunk labels say what is in a chunk, not in a mix
     #: of two, and PSL's configs train without it)
     allows_mixup: ClassVar[bool] = True

@@ -58,7 +58,11 @@ def time_shift(batch: Batch, segments: torch.Tensor, grid: TimeGrid) -> Batch:
         if k:
             features[i, :usable] = torch.roll(batch.features[i, :usable], k * grid.time_stride, dims=0)
             strong[i] = torch.roll(batch.strong[i], k, dims=-1)
-    return replace(batch, features=features, strong=strong)
+    teacher_segments = batch.teacher_segments
+    if teacher_segments is not None:  # a teacher's segment targets stay with the sound, as the strong labels
+        teacher_segments = torch.stack([torch.roll(row, int(k), dims=-1)
+                                        for row, k in zip(teacher_segments, segments.tolist())])
+    return replace(batch, features=features, strong=strong, teacher_segments=teacher_segments)
 
 
 def mixup(batch: Batch, lam: torch.Tensor, partner: torch.Tensor) -> Batch:
@@ -69,8 +73,10 @@ def mixup(batch: Batch, lam: torch.Tensor, partner: torch.Tensor) -> Batch:
     strong = torch.maximum(batch.strong, batch.strong[partner])
     has_strong = batch.has_strong & batch.has_strong[partner]
     teacher = None if batch.teacher is None else torch.maximum(batch.teacher, batch.teacher[partner])
+    teacher_segments = (None if batch.teacher_segments is None
+                        else torch.maximum(batch.teacher_segments, batch.teacher_segments[partner]))
     return replace(batch, features=features, weak=weak, strong=strong * has_strong.view(-1, 1, 1).to(strong.dtype),
-                   has_strong=has_strong, teacher=teacher)
+                   has_strong=has_strong, teacher=teacher, teacher_segments=teacher_segments)
 
 
 def mask(features: torch.Tensor, starts: torch.Tensor, widths: torch.Tensor, dim: int, fill: float) -> torch.Tensor:

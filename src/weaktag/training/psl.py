@@ -1,7 +1,9 @@
 """PSL's data step: cut the training clips into chunks and label each chunk with a teacher checkpoint.
 
 The teacher sees each chunk alone (as PSL's machine annotator does) and its clip probabilities
-become the chunk's targets (:class:`~weaktag.supervision.psl.PseudoStrongLabelStudent`).
+become the chunk's targets (:class:`~weaktag.supervision.psl.PseudoStrongLabelStudent`); for
+distillation (:class:`~weaktag.supervision.distill.DistilledStudent`) also its segment scores, on the
+student's time grid.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..checkpoint import load_checkpoint
 from ..data import FeatureSet, build_feature_set
 from ..errors import CheckpointError, DataError
 from ..labels import Manifest
 from ..models import WeakTagNet
+from ..postprocess import segment_scores
 from .predict import embed_frozen, predict_features
 
 
@@ -30,8 +34,10 @@ def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 
 def teacher_labelled_chunks(train: FeatureSet, teacher_path: str | Path, chunk_seconds: float,
-                            student: WeakTagNet, cache: str | Path | None = None) -> FeatureSet:
-    """``train`` cut into chunks of about ``chunk_seconds``, each with the teacher's clip probabilities.
+                            student: WeakTagNet, cache: str | Path | None = None,
+                            with_segments: bool = False) -> FeatureSet:
+    """``train`` cut into chunks of about ``chunk_seconds``, each with the teacher's clip probabilities, and
+    with ``with_segments`` its segment scores too (:func:`teacher_segment_targets`).
 
     The teacher reads the student's features when it can (the same front end and time grid, and for a
     frozen backbone's precomputed outputs the same backbone); otherwise it labels the same chunks of
@@ -53,8 +59,21 @@ def teacher_labelled_chunks(train: FeatureSet, teacher_path: str | Path, chunk_s
         inputs = chunks
     else:
         inputs = teacher_inputs(train, teacher.model, starts, chunk_segments, cache)
-    probs = predict_features(teacher.model, inputs).clip_probs
-    return replace(chunks, teacher=torch.from_numpy(probs).float())
+    said = predict_features(teacher.model, inputs)
+    segments = None
+    if with_segments:
+        scores = segment_scores(teacher.events.output, said.segment_probs, said.attention, said.clip_probs)
+        segments = teacher_segment_targets(scores, chunks.num_segments)
+    return replace(chunks, teacher=torch.from_numpy(said.clip_probs).float(), teacher_segments=segments)
+
+
+def teacher_segment_targets(scores, segments: int) -> torch.Tensor:
+    """The teacher's segment scores (N, C, T_teacher) (its event output, the one it chose on validation) on the
+    student's ``segments`` per chunk: linear interpolation in time (the identity on the same grid)."""
+    tensor = torch.as_tensor(scores, dtype=torch.float32)
+    if tensor.shape[-1] == segments:
+        return tensor.clamp(0.0, 1.0)
+    return F.interpolate(tensor, size=segments, mode="linear", align_corners=False).clamp(0.0, 1.0)
 
 
 def reads_student_features(teacher: WeakTagNet, train: FeatureSet, student: WeakTagNet) -> bool:

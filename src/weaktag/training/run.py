@@ -291,7 +291,8 @@ def _network_inputs(config: ExperimentConfig, model: WeakTagNet, scheme: Trainin
         from .psl import teacher_labelled_chunks
 
         chunked = teacher_labelled_chunks(data.train, teacher_path, getattr(scheme, "chunk_seconds"), model,
-                                          cache=config.train.feature_cache)
+                                          cache=config.train.feature_cache,
+                                          with_segments=scheme.needs_teacher_segments)
         data = replace(data, train=chunked)
     return data
 

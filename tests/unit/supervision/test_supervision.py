@@ -68,6 +68,8 @@ def test_every_scheme_loss_falls_on_a_tiny_batch(name):
     batch = _tiny_batch()
     if scheme.needs_teacher:  # PSL: chunk targets from a teacher, here a softened copy of the clip labels
         batch.teacher = batch.weak * 0.8 + 0.1
+    if scheme.needs_teacher_segments:  # distillation: segment targets too, the strong labels softened
+        batch.teacher_segments = batch.strong * 0.8 + 0.1
     losses = []
     for _ in range(20):
         terms = scheme.loss(model.forward_features(batch.features), batch)
@@ -80,6 +82,7 @@ def test_every_scheme_loss_falls_on_a_tiny_batch(name):
         expected_parts |= {"att_strong"} if "strong" in scheme.attention_supervision else set()
         expected_parts |= {"att_self"} if "self" in scheme.attention_supervision else set()
         expected_parts |= {"teacher"} if scheme.needs_teacher else set()
+        expected_parts |= {"segments"} if scheme.needs_teacher_segments else set()
         expected_parts = PEER_PARTS.get(name, expected_parts)  # peers name their own terms
         assert set(terms.parts) == expected_parts, name  # the parts follow what the scheme declares
     # the attention terms have a floor well above 0 (A sums to 1 over time), so ask for a clear drop
@@ -144,6 +147,7 @@ TABLE_I = {
     "attention-self-ext": (False, False, True, False, True),  # weaktag's extension of row 6
     "psl": (True, False, False, False, True),  # Dinkel et al.'s student: attention trained on teacher labels
     "teacher-student": (True, False, False, False, True),  # PSL's Table 3 baseline: teacher and clip labels
+    "distill": (True, False, False, False, True),  # a teacher's clip and segment outputs on chunks, clip labels
     "mmnet-classwise": (True, False, False, False, True),  # weaktag's M&mnet extension: a micro attention per class
     "mmnet": (True, False, False, False, True),  # peers (Chou et al. 2018): a_t only weighs the micro loss
     "mmnet-ms": (True, False, False, False, True),
@@ -159,7 +163,7 @@ def test_schemes_describe_themselves_as_table_i_does():
     assert {n: c.labels for n, c in SCHEMES.items()} == {
         "pool-weak": "weak", "pool-strong": "strong", "pool-weak-strong": "weak+strong", "attention": "weak",
         "attention-strong": "weak+strong", "attention-self": "weak", "attention-strong-self": "weak+strong",
-        "attention-self-ext": "weak", "psl": "weak", "teacher-student": "weak", "mmnet": "weak", "mmnet-ms": "weak",
+        "attention-self-ext": "weak", "psl": "weak", "teacher-student": "weak", "distill": "weak", "mmnet": "weak", "mmnet-ms": "weak",
         "mmnet-classwise": "weak",
         "slat": "weak", "plat": "weak"}
 

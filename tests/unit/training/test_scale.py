@@ -38,6 +38,8 @@ def test_every_scheme_loss_runs_under_bf16_autocast_in_float32():
     for name, cls in SCHEMES.items():
         if cls.needs_teacher:
             batch.teacher = torch.rand(6, 3)
+        if cls.needs_teacher_segments:
+            batch.teacher_segments = torch.rand_like(batch.strong)
         scheme = make_scheme(name)
         # a narrow backbone: on a CPU without native bf16 (AVX2) bf16 convolutions at full width take minutes
         model = WeakTagNet(ModelConfig(3, scheme.uses_attention, BackboneConfig(width=0.125, l7_channels=128),
