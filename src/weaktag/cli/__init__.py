@@ -1,6 +1,6 @@
 """``weaktag <verb>``: every verb parses its arguments and calls one library function.
 
-One module per command group (``training``, ``data``, ``tagging``, ``experiments``); this one builds the parser
+One module per command group (``training``, ``data``, ``tagging``, ``embedding``, ``experiments``); this one builds the parser
 from them and turns a user's mistake (a :class:`~weaktag.errors.WeaktagError`, an ``OSError``) into one line and
 exit status 2, and anything else (a bug in weaktag) into its traceback, a request to report it and exit status 70.
 """
@@ -15,7 +15,7 @@ import traceback
 import warnings
 from typing import Iterator
 
-from . import data, experiments, tagging, training
+from . import data, embedding, experiments, tagging, training
 from ..errors import WeaktagError
 from ..stopping import Stopped, sigterm_raises_stopped
 from .common import VERBOSE_HELP, HelpFormatter, verbose_after_verb
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         verbose_after_verb(p)
         return p
 
-    for group in (training, data, tagging, experiments):
+    for group in (training, data, tagging, embedding, experiments):
         group.add_verbs(verb)
     return parser
 

@@ -9,6 +9,7 @@ timelines and ONNX export.
 * :mod:`.backends` — PyTorch and onnxruntime;
 * :mod:`.decoding` — headers and short files read in worker processes (``decode_workers``);
 * :mod:`.batch` — :func:`tag_files` (what ``weaktag tag`` runs) and input discovery;
+* :mod:`.embedding` — :class:`Embedder` and :func:`embed_files` (``weaktag embed``): features instead of tags;
 * :mod:`.writers` — tags.csv / tags.json / events.tsv / errors.tsv / segments.npz;
 * :mod:`.timeline` — a PNG per recording;
 * :mod:`.export` — ``weaktag export`` to ONNX, verified against PyTorch.
@@ -18,11 +19,14 @@ from .settings import TaggingConfig, tagging_config
 from ..postprocess import DetectedEvent, EventSettings, parse_thresholds
 from .batch import TagRunSummary, discover_inputs, tag_files
 from .engine import Tagger
+from .embedding import Embedder, Embedding, embed_files
 from .results import ClipTag, TagFailure, TagResult
 
 __all__ = [
     "ClipTag",
     "DetectedEvent",
+    "Embedder",
+    "Embedding",
     "EventSettings",
     "TagFailure",
     "TagResult",
@@ -30,6 +34,7 @@ __all__ = [
     "Tagger",
     "TaggingConfig",
     "discover_inputs",
+    "embed_files",
     "parse_thresholds",
     "tag_files",
     "tagging_config",

@@ -106,6 +106,14 @@ class Tagger:
 
     Derived from the settings: ``plan`` (:class:`~weaktag.inference.settings.ChunkPlan`, on the model's grid) and
     ``decisions`` (:class:`~weaktag.inference.settings.Decisions`: the thresholds and event settings in use).
+
+    >>> import weaktag
+    >>> tagger = weaktag.Tagger.from_checkpoint(checkpoint)
+    >>> result = tagger.tag(recording)  # a path, or a float array (sample_rate=...)
+    >>> [label for label, _ in result.top(3)] == [t.label for t in result.select_tags(3, "top-k")]
+    True
+    >>> result.segment_probs.shape == (len(tagger.classes), len(result.segment_times()))
+    True
     """
 
     def __init__(self, checkpoint: Checkpoint, device: str | torch.device | None = None, *,

@@ -175,6 +175,11 @@ def read_labels(path: str | Path, **kwargs: Any) -> Manifest:
 
     ``classes_from`` says where ``classes`` came from (e.g. "the training labels"); an unknown
     label's :class:`UnknownLabelError` says it too.
+
+    >>> import weaktag
+    >>> manifest = weaktag.read_labels(f"{data}/train/manifest.jsonl")
+    >>> len(manifest), manifest.clips[0].audio_path.exists(), manifest.classes == sorted(manifest.classes)
+    (12, True, True)
     """
     path = Path(path)
     classes_from = kwargs.pop("classes_from", None)
