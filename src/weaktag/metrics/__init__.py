@@ -1,7 +1,8 @@
 """Metrics, pure: numpy arrays and label manifests in, numbers out (no model or training code).
 
 One module per evaluation mode: clip tagging (:mod:`.tagging`), sound event detection with
-PSDS and sed_eval (:mod:`.events`), and statistics over repeated trials (:mod:`.statistics`).
+PSDS and sed_eval (:mod:`.events`), score tables in sed_scores_eval's layout, written and scored
+(:mod:`.score_tables`), and statistics over repeated trials (:mod:`.statistics`).
 """
 
 from .events import (
