@@ -20,6 +20,7 @@ from ..metrics.score_tables import read_score_tables, score_table_metrics
 from ..metrics.tagging import TaggingMetrics, per_class_table, tagging_metrics
 from ..training import Predictions, event_metrics_for
 from ..training.predict import Recordings, predict_recordings
+from .plots import plot_confusion_matrix
 
 
 @dataclass
@@ -32,7 +33,8 @@ class EvaluationReport:
     events: EventMetrics | None = None  # when the labels are strong
     note: str | None = None  # how the clip scores were made, when not by the model's clip output
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, confusion_figure: str | None = None) -> str:
+        """The report; ``confusion_figure``: a link to the confusion matrix's PNG, for single-label labels."""
         t = self.tagging
         lines = [
             f"# Evaluation of {self.checkpoint}",
@@ -46,6 +48,8 @@ class EvaluationReport:
             f"| AUC | {t.AUC:.4f} |",
             f"| d' | {t.d_prime:.3f} |",
         ]
+        if t.accuracy is not None:  # single-label labels
+            lines.append(f"| accuracy (top-1) | {t.accuracy:.4f} |")
         if t.f1_macro is not None:
             lines += [f"| F1 macro (validation thresholds) | {t.f1_macro:.4f} |", f"| F1 micro | {t.f1_micro:.4f} |"]
         if self.events is not None:
@@ -53,6 +57,8 @@ class EvaluationReport:
                 if isinstance(value, (int, float)):
                     lines.append(f"| {name} | {value:.4f} |")
         lines += ["", per_class_table(t)]
+        if confusion_figure:
+            lines += ["", f"![confusion matrix]({confusion_figure})"]
         return "\n".join(lines) + "\n"
 
 
@@ -96,3 +102,12 @@ def evaluate_score_tables(scores_dir: str | Path, labels: str | Path,
     metrics = score_table_metrics(tables, manifest)
     return EvaluationReport(f"the score tables in {scores_dir}", str(labels), metrics.num_clips, 0, metrics.tagging,
                             metrics.events, note="clip scores: each class's highest segment score in its table")
+
+
+def write_confusion_figure(report: EvaluationReport, path: str | Path) -> Path | None:
+    """The confusion matrix of a single-label evaluation as a PNG at ``path``; None (nothing written) otherwise."""
+    t = report.tagging
+    if t.confusion is None:
+        return None
+    return plot_confusion_matrix(t.confusion, t.classes, path,
+                                 f"{Path(report.labels).name}: top-1 accuracy {t.accuracy:.3f} ({report.num_clips} clips)")
