@@ -60,6 +60,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     import shlex
     from ..config import load_config, recipe_config
     from ..experiments.compare import CompareConfig, Recipe, run_compare
+    from ..experiments.crossval import run_fold_compare
     from ..recipes import recipe_names, recipe_path
     from ..supervision import SCHEMES
     from ..stopping import Stopped
@@ -82,11 +83,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             seeds = [int(s) for s in args.seeds.split(",")]
         except ValueError:
             raise UsageError(f"--seeds: {args.seeds!r} is not comma-separated whole numbers (e.g. 0,1,2)") from None
+    if args.folds and args.trials is not None:
+        raise UsageError("--folds runs one trial per fold: leave out --trials")
     trials = args.trials if args.trials is not None else (len(seeds) if seeds else 5)
     gain_pair = tuple(s.strip() for s in args.gain_pair.split(",")) if args.gain_pair else None
     out_dir = args.out_dir or config.output_dir
-    command = ["weaktag", "compare", "--config", args.config, "--schemes", ",".join(schemes), "--trials", str(trials),
-               "--out-dir", str(out_dir)]
+    command = ["weaktag", "compare", "--config", args.config, "--schemes", ",".join(schemes),
+               *(["--folds"] if args.folds else ["--trials", str(trials)]), "--out-dir", str(out_dir)]
     for flag, value in (("--seeds", args.seeds), ("--gain-pair", args.gain_pair), ("--clip", args.clip)):
         if value:
             command += [flag, value]
@@ -97,8 +100,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     try:
         options = CompareConfig(schemes, trials, seeds, gain_pair, args.clip, args.durations_from,
                                 shlex.join(command + list(args.overrides)), args.note)
+        run = run_fold_compare if args.folds else run_compare
         with warnings_only("weaktag.training"):  # a line per trial, not per epoch (as train prints them)
-            result = run_compare(config, options, out_dir, recipes=recipes, log=None if args.quiet else print)
+            result = run(config, options, out_dir, recipes=recipes, log=None if args.quiet else print)
     except KeyboardInterrupt as exc:  # a trial's training, or anything around it
         stopped = Stopped.of(exc)
         raise Stopped.of(exc, f"stopped by {stopped.signal_name}; the finished trials are kept in {out_dir}: run the "
@@ -150,7 +154,7 @@ def add_verbs(verb: VerbFactory) -> None:
     p.set_defaults(func=_cmd_schemes)
 
     p = verb("compare", "paired trials of several schemes on one data set: tables, tests, figures")
-    p.add_argument("--config", required=True, help="YAML config shared by every trial (needs data.test)")
+    p.add_argument("--config", required=True, help="YAML config shared by every trial (needs data.test, or --folds)")
     p.add_argument("--schemes", default=None, help="comma-separated scheme names (default: all; see weaktag "
                    "schemes); RECIPE:SCHEME trains SCHEME under a --recipe")
     p.add_argument("--recipe", action="append", default=None, metavar="NAME=CONFIG",
@@ -168,6 +172,10 @@ def add_verbs(verb: VerbFactory) -> None:
     p.add_argument("--clip", default=None, help="test clip id for Fig. 5 (default: one with a short event)")
     p.add_argument("--durations-from", choices=("auto", "train", "test"), default="auto",
                    help="strong labels giving each class's median event duration (auto: train when strong)")
+    p.add_argument("--folds", action="store_true",
+                   help="leave-one-fold-out cross-validation: data.train holds every clip with its fold (esc50.csv, "
+                   "UrbanSound8K.csv, a table with a fold column); trial i tests on fold i, trains on the others and "
+                   "holds data.validation_fraction of them out for validation")
     p.add_argument("--note", default=None, help="a line of text for the report")
     p.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
     p.add_argument("overrides", nargs="*", help="section.key=value config overrides, e.g. train.max_epochs=10")

@@ -90,7 +90,8 @@ def _run_tag(args: argparse.Namespace, tagger, segments) -> int:
               "marked when their class is below its clip threshold", file=sys.stderr)
     try:
         summary = tag_files(tagger, args.inputs, args.out, timeline=args.timeline, segments=segments,
-                            json_path=args.json, progress=not args.quiet, on_result=None if args.out else show)
+                            json_path=args.json, progress=not args.quiet, on_result=None if args.out else show,
+                            scores=args.scores)
     except OSError as exc:  # an output that could not be written (tag_files names it): say what that leaves
         if exc.filename is None or not exc.strerror:
             raise
@@ -180,6 +181,9 @@ def add_verbs(verb: VerbFactory) -> None:
     p.add_argument("--segments", nargs="?", const="", default=None, metavar="FILE.npz",
                    help="save X^a, A and X^b per file (default file: OUT/segments.npz)")
     p.add_argument("--json", default=None, help="also write the tags and events as JSON here")
+    p.add_argument("--scores", default=None, metavar="DIR",
+                   help="also write each file's segment scores (the --event-output) as a sed_scores_eval table "
+                   "DIR/<audio id>.tsv (onset offset <class>...)")
     p.add_argument("--keep-silent", action="store_true",
                    help="tag all-zero (silent) files too, instead of reporting them as failures")
     p.add_argument("--batch-size", type=int, default=tagging.batch_size, help="files per forward pass")

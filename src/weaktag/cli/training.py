@@ -6,6 +6,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
+from ..errors import UsageError
 from .common import VerbFactory, labelled_set_options, log_lines_on_stdout
 
 
@@ -44,15 +45,25 @@ def _cmd_taught(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ..experiments.evaluation import evaluate_checkpoint
+    from ..experiments.evaluation import evaluate_checkpoint, evaluate_score_tables, write_confusion_figure
 
-    report = evaluate_checkpoint(args.checkpoint, args.labels, args.audio_dir, progress=not args.quiet,
-                                 event_output=args.event_output)
-    text = report.to_markdown()
+    if args.scores is not None:
+        if args.event_output is not None:
+            raise UsageError("--event-output chooses a checkpoint's output; score tables hold one already")
+        report = evaluate_score_tables(args.scores, args.labels, args.audio_dir)
+    else:
+        report = evaluate_checkpoint(args.checkpoint, args.labels, args.audio_dir, progress=not args.quiet,
+                                     event_output=args.event_output)
+    figure = None
+    if args.output and report.tagging.confusion is not None:  # single-label labels: beside the report
+        figure = write_confusion_figure(report, Path(args.output).with_suffix(".confusion.png"))
+    text = report.to_markdown(confusion_figure=figure.name if figure else None)
     print(text)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)  # as export and plot do
         Path(args.output).write_text(text)
+    if figure:
+        print(f"confusion matrix: {figure}")
     return 0
 
 
@@ -96,10 +107,15 @@ def add_verbs(verb: VerbFactory) -> None:
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, as for train")
     p.set_defaults(func=_cmd_taught, scheme="distill")
 
-    p = verb("evaluate", "tagging (and event) metrics of a checkpoint on a labelled set")
-    p.add_argument("--checkpoint", required=True, help="a weaktag checkpoint (model.pt written by train)")
+    p = verb("evaluate", "tagging (and event) metrics of a checkpoint, or of another system's score tables, on a "
+             "labelled set")
+    scored = p.add_mutually_exclusive_group(required=True)
+    scored.add_argument("--checkpoint", help="a weaktag checkpoint (model.pt written by train)")
+    scored.add_argument("--scores", metavar="DIR", help="a folder of sed_scores_eval score tables (<audio id>.tsv: "
+                        "onset offset <class>...), e.g. from `weaktag tag --scores`, instead of a checkpoint")
     labelled_set_options(p, "DCASE TSV, manifest .jsonl, folder ...")
-    p.add_argument("--output", default=None, help="also write the report (markdown) here")
+    p.add_argument("--output", default=None, help="also write the report (markdown) here, and for single-label "
+                   "labels the confusion matrix beside it (REPORT.confusion.png)")
     p.add_argument("--event-output", choices=OUTPUT_KINDS, default=None,
                    help="which output scores time for event metrics (default: the checkpoint's, X^a)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -49,6 +49,7 @@ from .trials import (Arm, TrialRecord, features_key, fingerprint, read_trial, ru
                      trial_dir)
 from .diagnostics import diagnostics_markdown, plot_diagnostics, summarize_diagnostics
 from .figures import draw_attention
+from .folds import draw_confusion_matrices
 from .plots import gain_vs_duration_table, median_event_durations, plot_gain_vs_duration
 
 @dataclass
@@ -63,6 +64,7 @@ class CompareConfig:
     durations_from: str = "auto"  # median event durations from "train" or "test" strong labels; auto: train if strong
     command: str | None = None  # recorded in the report
     note: str | None = None  # a line for the report (e.g. which script ran the command)
+    folds: bool = False  # leave-one-fold-out: trial i tests on fold i (run by weaktag.experiments.folds)
 
     def validate(self, base_seed: int) -> list[int]:
         """Check the options; return the seed of every trial."""
@@ -195,6 +197,19 @@ class ComparePlan:
     recipes: dict[str, Recipe]
     sources: dict[str | None, _Data]  # recipe (None: the shared config) -> its data
     expected: dict[str, dict[str, Any]]  # arm -> fingerprint
+    # leave-one-fold-out: trial i's own plan (its fold's data and fingerprints) and the fold it tests on;
+    # the report describes the first fold's data
+    per_trial: list["ComparePlan"] | None = None
+    folds: list[str] | None = None
+
+    def trial(self, i: int) -> "ComparePlan":
+        """The plan trial ``i`` trains under: its fold's with folds, else this one."""
+        return self.per_trial[i] if self.per_trial else self
+
+    def release(self, keep_test: bool) -> None:
+        """Forget the prepared features (the test set's too unless ``keep_test``: the figures draw the first one's)."""
+        for source in self.sources.values():
+            source._prepared, source._test = None, source._test if keep_test else None
 
     @property
     def schemes(self) -> list[str]:
@@ -224,8 +239,13 @@ def run_compare(config: ExperimentConfig, options: CompareConfig, out_dir: str |
     ``options.schemes`` may name arms ``recipe:scheme``, trained under ``recipes[recipe]``.
     """
     started = time.time()
-    say = log or (lambda _msg: None)
     plan = plan_compare(config, options, Path(out_dir), recipes or {}, data)
+    return run_plan(plan, started, log)
+
+
+def run_plan(plan: ComparePlan, started: float, log: Callable[[str], None] | None = print) -> CompareResult:
+    """Every trial of a checked plan that is not finished yet, then the report."""
+    say = log or (lambda _msg: None)
     records, reused = finished_trials(plan)
     ran = run_missing_trials(plan, records, say, reused=len(reused))
     trials = {s: [r for r in records[s] if r is not None] for s in plan.schemes}
@@ -297,7 +317,7 @@ def finished_trials(plan: ComparePlan) -> tuple[dict[str, list[TrialRecord | Non
     for i, seed in enumerate(plan.seeds):
         for scheme in plan.schemes:
             folder = trial_dir(plan.out_dir, scheme, seed)
-            record = read_trial(folder, scheme, seed, plan.expected[scheme])
+            record = read_trial(folder, scheme, seed, plan.trial(i).expected[scheme])
             if record is not None:
                 if record.classes != classes:
                     raise DataError(f"{folder} was trained on other classes than the config's "
@@ -315,9 +335,13 @@ def run_missing_trials(plan: ComparePlan, records: dict[str, list[TrialRecord | 
         say(f"compare: {reused} finished trial(s) reused, {len(todo)} to run")
     ran = []
     for n, (i, seed, scheme) in enumerate(todo, start=1):
-        say(f"compare: trial {n}/{len(todo)}: {scheme} seed {seed} ...")
-        data = plan.sources[plan.arms[scheme].recipe].prepared
-        record = run_trial(plan.config_of(scheme), scheme, seed, i, plan.out_dir, data, plan.expected[scheme])
+        if plan.per_trial and n > 1 and todo[n - 2][0] != i:  # a fold's trials are done: free its features
+            plan.trial(todo[n - 2][0]).release(keep_test=todo[n - 2][0] == 0)
+        fold = f" (test: fold {plan.folds[i]})" if plan.folds else ""
+        say(f"compare: trial {n}/{len(todo)}: {scheme} seed {seed}{fold} ...")
+        trial = plan.trial(i)
+        data = trial.sources[plan.arms[scheme].recipe].prepared
+        record = run_trial(trial.config_of(scheme), scheme, seed, i, plan.out_dir, data, trial.expected[scheme])
         records[scheme][i] = record
         ran.append((scheme, seed))
         m = record.metrics
@@ -377,6 +401,7 @@ def write_report(plan: ComparePlan, trials: dict[str, list[TrialRecord]], ran: l
     results.attention_figures, results.attention_figure = figures, figures[0] if figures else None
     results.attention_skipped = None if figures else "no test clip has strong labels"
     results.diagnostics = diagnostics
+    results.confusion = draw_confusion_matrices(plan.out_dir, trials, plan.source.classes, files.add)
     results = CompareResults.from_json(results.to_json())  # JSON types (NaN as None), as results.json holds them
     _write_summaries(plan, results, files)
     files.add("results.json", out_dir / "results.json", "everything above, and every trial's metrics")
@@ -539,7 +564,7 @@ def _results(plan: ComparePlan, trials: dict[str, list[TrialRecord]], summary: d
         recovered=recovered_shares(tests, schemes, labels),
         per_class={"classes": classes, "median_duration": per_class.durations, "durations_from": per_class.label,
                    "ap": per_class.ap},
-        gain_vs_duration=None, gain_skipped=None, attention_figure=None, attention_skipped=None,
+        gain_vs_duration=None, gain_skipped=None, attention_figure=None, attention_skipped=None, folds=plan.folds,
         runs={s: [{"trial": t.trial, "seed": t.seed, "metrics": t.metrics, "per_class_ap": t.per_class_ap,
                    "checkpoint": t.checkpoint} for t in trials[s]] for s in schemes},
     )

@@ -275,3 +275,40 @@ def _save(fig: Figure, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
+
+
+# --------------------------------------------------------------------------- single-label sets
+
+
+def confusion_figure_size(num_classes: int) -> tuple[float, float]:
+    """Inches: wide enough for a class name per row and column (at least 5 x 4.5, at most 20 x 19)."""
+    side = min(20.0, max(5.0, 2.0 + 0.3 * num_classes))
+    return side, side - 0.5
+
+
+def plot_confusion_matrix(confusion: np.ndarray, classes: Sequence[str], path: str | Path, title: str) -> Path:
+    """The (C, C) counts (row: true class, column: predicted) as a PNG, each row shaded by its share of the row's
+    clips (so classes of different sizes read alike), counts written in the cells up to 30 classes."""
+    confusion = np.asarray(confusion)
+    if confusion.shape != (len(classes), len(classes)):
+        raise ValueError(f"confusion matrix {confusion.shape} for {len(classes)} classes")
+    rows = confusion.sum(axis=1, keepdims=True)
+    shares = np.divide(confusion, rows, out=np.zeros(confusion.shape, dtype=float), where=rows > 0)
+    fig = Figure(figsize=confusion_figure_size(len(classes)), dpi=DPI)
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    ticks = np.arange(len(classes))
+    ax.set_xticks(ticks, labels=list(classes), rotation=90, fontsize=8)
+    ax.set_yticks(ticks, labels=list(classes), fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=10)
+    if len(classes) <= 30:
+        for (i, j), count in np.ndenumerate(confusion):
+            if count:
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                        color="white" if shares[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class's clips")
+    fig.tight_layout()
+    _save(fig, path)
+    return Path(path)

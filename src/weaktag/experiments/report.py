@@ -63,13 +63,15 @@ class CompareResults:
     attention_figures: list[dict[str, Any]] | None = None  # one Fig. 5 per recipe
     diagnostics: dict[str, dict[str, Any]] | None = None  # self-supervision diagnostics per arm
     recovered: list[dict[str, Any]] | None = None  # recovered_shares(): weak-only arms vs strong labels' gain
+    folds: list[str] | None = None  # leave-one-fold-out: the fold trial i tests on
+    confusion: dict[str, dict[str, Any]] | None = None  # single-label: arm -> figure, pooled_accuracy, counts
     files: dict[str, str] = field(default_factory=dict)  # file name -> what it holds
 
     #: results.json's key order
     KEYS = ("format", "command", "note", "created", "wall_seconds", "trial_seconds_total", "ran", "reused",
-            "schemes", "trials", "seeds", "scheme_labels", "scheme_info", "recipes", "compare", "config", "data",
+            "schemes", "trials", "seeds", "folds", "scheme_labels", "scheme_info", "recipes", "compare", "config", "data",
             "metrics", "headline_metrics", "summary", "wilcoxon", "per_class", "gain_vs_duration", "gain_skipped",
-            "attention_figure", "attention_figures", "attention_skipped", "diagnostics", "recovered", "runs",
+            "attention_figure", "attention_figures", "attention_skipped", "diagnostics", "recovered", "confusion", "runs",
             "files")
 
     def to_json(self) -> dict[str, Any]:
@@ -107,6 +109,7 @@ class MetricInfo:
 #: every metric a trial records, in report order (keys of ``trial.json``'s ``metrics``)
 METRICS: dict[str, MetricInfo] = {
     "mAP": MetricInfo("mAP"),
+    "accuracy": MetricInfo("accuracy"),
     "AUC": MetricInfo("AUC"),
     "d_prime": MetricInfo("d'", 1.0, 2, 2),
     "f1_macro": MetricInfo("F1 macro"),
@@ -122,11 +125,11 @@ METRICS: dict[str, MetricInfo] = {
     "best_epoch": MetricInfo("best epoch", 1.0, 1, 1, higher_is_better=False),
     "wall_seconds": MetricInfo("time per trial (s)", 1.0, 0, 0, higher_is_better=False),
 }
-TAGGING_COLUMNS = ("mAP", "AUC", "d_prime", "f1_macro", "f1_micro")
+TAGGING_COLUMNS = ("mAP", "accuracy", "AUC", "d_prime", "f1_macro", "f1_micro")
 EVENT_COLUMNS = ("psds1", "psds2", "segment_f1_macro", "event_f1_macro", "event_f1_micro", "psds1_operating_f1")
 TRAINING_COLUMNS = ("val_mAP", "best_epoch", "wall_seconds")
 #: metrics tested pairwise when present: the paper's mAP, plus AUC and the event-level summaries
-HEADLINE_METRICS = ("mAP", "AUC", "psds1", "psds2", "event_f1_macro")
+HEADLINE_METRICS = ("mAP", "accuracy", "AUC", "psds1", "psds2", "event_f1_macro")
 
 #: Table I's columns: attention with no / strong / self supervision, strong labels, weak labels.
 #: "Strong label": onsets/offsets enter the loss; "weak label": clip labels enter the loss.
@@ -395,7 +398,7 @@ def report_markdown(results: CompareResults) -> str:
     lines = ["# Scheme comparison: weakly labelled audio event classification", ""]
     if results.recovered:
         lines += [*recovered_reading(results.recovered), ""]
-    for section in (_setup_section, _table_section, _tests_section, _recovered_section, _gain_section,
+    for section in (_setup_section, _table_section, _confusion_section, _tests_section, _recovered_section, _gain_section,
                     _diagnostics_section,
                     _attention_section, _per_class_section, _files_section):
         lines += section(results)
@@ -418,6 +421,10 @@ def _setup_section(results: CompareResults) -> list[str]:
         f"{results.reused} reused from earlier runs)",
         f"- written {results.created}",
     ]
+    if results.folds:
+        lines.append(f"- leave-one-fold-out cross-validation: trial i tests on the i-th of the folds "
+                     f"{', '.join(results.folds)} and trains on the others (validation held out of them); the data "
+                     "below are the first trial's")
     for split in ("train", "validation", "test"):
         if data.get(split):
             info = data.get("clips", {}).get(split)
@@ -438,6 +445,16 @@ def _setup_section(results: CompareResults) -> list[str]:
 
 def _table_section(results: CompareResults) -> list[str]:
     return ["", "## Results (Table I)", "", table_markdown(results).rstrip(), ""]
+
+
+def _confusion_section(results: CompareResults) -> list[str]:
+    """Single-label test sets: each arm's confusion matrix over every trial's test clips."""
+    lines = ["## Confusion matrices", "", "Top-1 predictions of each arm on the test clips of all its trials "
+             "(with folds, every clip once), rows shaded by the share of the true class's clips.", ""]
+    for arm, entry in (results.confusion or {}).items():
+        lines += [f"`{arm}`: pooled top-1 accuracy {100 * entry['pooled_accuracy']:.1f}%", "",
+                  f"![confusion matrix of {arm}]({entry['figure']})", ""]
+    return lines if results.confusion else []
 
 
 def _tests_section(results: CompareResults) -> list[str]:

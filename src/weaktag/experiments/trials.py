@@ -153,6 +153,10 @@ class TrialRecord:
     skipped: dict[str, int]
     diagnostics: list[dict[str, Any]]
     finished: str  # UTC, ISO 8601
+    confusion: list[list[int]] | None = None  # single-label test sets: (C, C) counts, row = true class
+
+    #: fields that records written before they existed lack
+    OPTIONAL = ("confusion",)
 
     def to_json(self) -> dict[str, Any]:
         """``trial.json``'s contents (NaN as None)."""
@@ -164,7 +168,7 @@ class TrialRecord:
         if not isinstance(record, dict) or record.get("format") != TRIAL_FORMAT:
             raise DataError(f"{file}: not a {TRIAL_FORMAT} record; delete it to run the trial again")
         try:
-            return cls(**{f.name: record[f.name] for f in fields(cls)})
+            return cls(**{f.name: record[f.name] for f in fields(cls) if f.name in record or f.name not in cls.OPTIONAL})
         except KeyError as exc:
             raise DataError(f"{file}: trial record lacks {exc}; delete it to run the trial again") from None
 
@@ -198,11 +202,13 @@ def trial_metrics(result: TrainResult) -> dict[str, Any]:
     tagging = result.test.tagging
     metrics: dict[str, Any] = {"mAP": tagging.mAP, "AUC": tagging.AUC, "d_prime": tagging.d_prime,
                                "f1_macro": tagging.f1_macro, "f1_micro": tagging.f1_micro}
+    if tagging.accuracy is not None:  # a single-label test set
+        metrics["accuracy"] = tagging.accuracy
     if result.test.events is not None:
         metrics.update(result.test.events)
     metrics["val_mAP"] = result.best_val_map
     return {"metrics": metrics, "per_class_ap": tagging.per_class_ap, "per_class_auc": tagging.per_class_auc,
-            "support": tagging.support}
+            "support": tagging.support, "confusion": None if tagging.confusion is None else tagging.confusion.tolist()}
 
 
 def run_trial(config: ExperimentConfig, scheme: str, seed: int, index: int, out_dir: Path, data: PreparedData,
@@ -222,7 +228,7 @@ def run_trial(config: ExperimentConfig, scheme: str, seed: int, index: int, out_
         n_test=len(data.test), metrics=metrics, per_class_ap=evaluation["per_class_ap"],
         per_class_auc=evaluation["per_class_auc"], test_support=evaluation["support"], fingerprint=expected,
         skipped={k: len(v) for k, v in result.skipped.items()}, diagnostics=result.diagnostics,
-        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), confusion=evaluation["confusion"])
     write_json(folder / TRIAL_FILE, record.to_json())
     return TrialRecord.from_json(record.to_json())  # as a reused trial reads back: plain values, NaN as None
 

@@ -152,7 +152,7 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
               top_k: int | None = None, select: TagSelection | None = None, timeline: bool = False,
               segments: str | Path | bool | None = None, json_path: str | Path | None = None, progress: bool = True,
               on_result: Callable[[TagResult], None] | None = None,
-              timeline_workers: int | None = None) -> TagRunSummary:
+              timeline_workers: int | None = None, scores: str | Path | None = None) -> TagRunSummary:
     """What ``weaktag tag`` does: find files, tag them in batches, write the outputs, summarise.
 
     With ``out_dir``: ``tags.csv`` and ``tags.json`` (selected clip tags), ``events.tsv``
@@ -163,7 +163,9 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
     ``<name>/segment_probs`` and, for attention models, ``<name>/attention`` and
     ``<name>/attention_raw``, plus ``classes`` and ``segment_seconds``. Rows follow the order
     of the inputs. Bad files are reported, never fatal. ``top_k`` and ``select`` default to the
-    tagger's settings. Timelines are drawn in ``timeline_workers`` processes beside the tagging
+    tagger's settings. With ``scores`` (a folder): per file, the segment scores of the tagger's event
+    output as a sed_scores_eval table ``<audio id>.tsv`` (:mod:`weaktag.metrics.score_tables`).
+    Timelines are drawn in ``timeline_workers`` processes beside the tagging
     (0: in this process; None: one per CPU core, at most 4).
 
     The tables are streamed as files finish (flushed; ``summary.json`` says ``"status": "running"``
@@ -182,7 +184,7 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
                             backend=tagger.backend, input_root=None if root is None else str(root))
     if out is not None:
         _start_output_folder(out, len(found) + len(failures))
-    run = _TagRun(tagger, settings, summary, on_result)
+    run = _TagRun(tagger, settings, summary, on_result, None if scores is None else Path(scores))
     try:
         run.open(out, segments, timeline, timeline_workers, failures)
         run.tag(found, _ProgressBar() if progress else None)
@@ -199,6 +201,8 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
         summary.outputs["json"] = str(json_path)
     if segments:
         summary.outputs["segments"] = str(segments)
+    if scores is not None:
+        summary.outputs["scores"] = str(scores)
     if out is not None:
         _finish_output_folder(out, tagger, settings, summary, tagged, failures, run.timeline_dir, started)
     return summary
@@ -289,8 +293,9 @@ class _TagRun:
     """One :func:`tag_files` run's streamed outputs, and what it has tagged so far, by input position."""
 
     def __init__(self, tagger: Tagger, settings: TaggingConfig, summary: TagRunSummary,
-                 on_result: Callable[[TagResult], None] | None) -> None:
+                 on_result: Callable[[TagResult], None] | None, scores: Path | None = None) -> None:
         self.tagger, self.settings, self.summary, self.on_result = tagger, settings, summary, on_result
+        self.scores = scores  # a folder of sed_scores_eval tables, one per file
         self.tables: TagTables | None = None
         self.npz: NpzWriter | None = None
         self.timelines: TimelineWriter | None = None
@@ -362,6 +367,11 @@ class _TagRun:
             if result.attention is not None:
                 self.npz.add(f"{result.source}/attention", result.attention)
                 self.npz.add(f"{result.source}/attention_raw", result.attention_raw)
+        if self.scores is not None:
+            from ..metrics.score_tables import write_score_table  # lazy: tagging alone loads no label readers
+
+            write_score_table(self.scores, result.source, result.scores(self.tagger.event_settings.output),
+                              result.classes, result.segment_seconds, result.duration)
         if self.timelines is not None and self.timeline_dir is not None:
             self.timelines.submit(result, self.timeline_dir / timeline_filename(result.source))
 

@@ -23,6 +23,7 @@ from .dcase import (
     write_dcase_weak_tsv,
 )
 from .dcase17_classes import DCASE17_CLASS_LIST, DCASE17_CLASSES
+from .fold_sets import header_cells, is_esc50_csv, is_urbansound8k_csv, read_esc50_csv, read_urbansound8k_csv
 from .folder import read_folder
 from .manifest import Clip, Event, LabelError, LabelSource, Manifest, PackedAudio, UnknownLabelError, _label_file_lines
 from .pack import PACK_JSON, read_pack
@@ -54,6 +55,7 @@ __all__ = [
     "read_dcase17_class_list",
     "read_dcase_strong_tsv",
     "read_dcase_weak_tsv",
+    "read_esc50_csv",
     "read_folder",
     "read_labels",
     "read_manifest_jsonl",
@@ -61,6 +63,7 @@ __all__ = [
     "read_sl_dcase17_segments",
     "read_sl_dcase17_strong",
     "read_tag_table",
+    "read_urbansound8k_csv",
     "recording_of",
     "split_weak_labels",
     "write_dcase_strong_tsv",
@@ -101,7 +104,8 @@ def detect_label_format(path: str | Path) -> str:
 
     One of ``pack`` (a folder with a ``pack.json``, or that file: see :mod:`weaktag.packing`),
     ``folder``, ``jsonl``, ``dcase_strong``, ``dcase_weak``, ``audioset``, ``sl_dcase17_strong``,
-    ``sl_dcase17_segments``, ``tags`` (a CSV/TSV of file and labels, see :mod:`weaktag.labels.table`);
+    ``sl_dcase17_segments``, ``esc50`` and ``urbansound8k`` (the datasets' CSVs, see
+    :mod:`weaktag.labels.fold_sets`), ``tags`` (a CSV/TSV of file and labels, see :mod:`weaktag.labels.table`);
     anything else is a :class:`LabelError` that lists what is accepted.
     Headerless tab-separated rows of four columns with a numeric second one are DCASE
     strong labels, unless every row's times are the segment bounds in its file name (DCASE
@@ -118,6 +122,11 @@ def detect_label_format(path: str | Path) -> str:
     if not lines:
         raise LabelError(path, None, "empty label file: cannot tell its format")
     first_line, first = lines[0]
+    comma_cells = header_cells(path)
+    if is_esc50_csv(comma_cells):
+        return "esc50"
+    if is_urbansound8k_csv(comma_cells):
+        return "urbansound8k"
     cells = [c.strip().lower() for c in first.split("\t")]
     if "dcase17-filename" in cells:
         return "sl_dcase17_strong"
@@ -170,7 +179,8 @@ def read_labels(path: str | Path, **kwargs: Any) -> Manifest:
     of an AudioSet segment list and the relative audio paths of a .jsonl manifest are resolved
     against the label file's own folder (not the working folder). A class folder holds its
     audio, so ``audio_dir`` does not apply to it and is ignored (one config value can serve
-    every split). Nor does it apply to a pack (:mod:`weaktag.packing`), whose clips read their audio from
+    every split). ESC-50's and UrbanSound8K's CSVs find their audio in ``audio`` beside the CSV's folder,
+    as the datasets are distributed (``audio_dir`` names that folder instead). Nor does it apply to a pack (:mod:`weaktag.packing`), whose clips read their audio from
     its shards.
 
     ``classes_from`` says where ``classes`` came from (e.g. "the training labels"); an unknown
@@ -207,10 +217,13 @@ def read_labels(path: str | Path, **kwargs: Any) -> Manifest:
         "sl_dcase17_strong": read_sl_dcase17_strong,
         "sl_dcase17_segments": read_sl_dcase17_segments,
         "tags": read_tag_table,
+        "esc50": read_esc50_csv,
+        "urbansound8k": read_urbansound8k_csv,
     }[kind]
     if kind in ("folder", "pack"):  # they hold their audio
         kwargs.pop("audio_dir", None)
-    elif kind != "jsonl" and "audio_dir" not in kwargs:  # a .jsonl resolves against its folder itself
+    elif kind not in ("jsonl", "esc50", "urbansound8k") and "audio_dir" not in kwargs:
+        # a .jsonl resolves against its folder itself; ESC-50 and UrbanSound8K against their audio folder
         kwargs["audio_dir"] = path.parent
     try:
         return reader(path, **kwargs)

@@ -323,8 +323,9 @@ def read_dcase_weak_tsv(
 
 
 def weak_manifest(labels_of: dict[str, set[str]], source_of: dict[str, LabelSource], audio_dir: str | Path | None,
-                  classes: Sequence[str] | None) -> Manifest:
-    """One weakly labelled clip per file name, its labels merged over its rows, its source its first row."""
+                  classes: Sequence[str] | None, fold_of: dict[str, str] | None = None) -> Manifest:
+    """One weakly labelled clip per file name, its labels merged over its rows, its source its first row (and its
+    fold, from ``fold_of``)."""
     clips = [
         Clip(
             clip_id=clip_id_from_filename(filename),
@@ -332,6 +333,7 @@ def weak_manifest(labels_of: dict[str, set[str]], source_of: dict[str, LabelSour
             labels=frozenset(labels),
             events=None,
             source=source_of[filename],
+            fold=(fold_of or {}).get(filename),
         )
         for filename, labels in labels_of.items()
     ]

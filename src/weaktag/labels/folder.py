@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 from .manifest import Clip, LabelError, LabelSource, Manifest, _check_known, _manifest
+
+
+#: ESC's file names, ``<fold>-<Freesound clip id>-<take>[-<class number>]`` (ESC-10 and ESC-50 as distributed)
+ESC_FILE_NAME = re.compile(r"^(\d+)-\d+-[A-Za-z]+(?:-\d+)?$")
 
 
 def _is_hidden(relative: Path) -> bool:
@@ -24,7 +30,9 @@ def read_folder(
     files and folders skipped, files directly in ``root`` ignored. ``clip_id`` is
     ``<class>/<path inside the class folder without suffix>``; clips are sorted by it.
     ``with_durations`` reads each file's header for ``duration`` (slow on large trees).
-    A class folder outside ``classes`` is an error; a root without audio is an error.
+    A class folder outside ``classes`` is an error; a root without audio is an error. When every file is
+    named as ESC names its clips (``<fold>-<clip id>-<take>``, as ESC-10 is distributed), each clip gets the
+    fold its name starts with.
     """
     from weaktag.audio import AUDIO_SUFFIXES, audio_duration  # lazy: pulls in torch
 
@@ -64,4 +72,7 @@ def read_folder(
             f"no audio files ({', '.join(sorted(suffixes))}) in class sub-folders: expected <root>/<class>/<file>",
         )
     clips.sort(key=lambda c: c.clip_id)
+    named = [ESC_FILE_NAME.match(c.audio_path.stem) for c in clips if c.audio_path is not None]
+    if all(named):
+        clips = [replace(c, fold=str(int(m.group(1)))) for c, m in zip(clips, named)]
     return _manifest(clips, classes)

@@ -93,7 +93,8 @@ class Clip:
     ``source`` is where the readers found the clip's labels, for messages; it is not part of
     the clip's value (two clips read from different files compare equal). ``packed``, set by the
     pack reader, is where the audio is read from instead of ``audio_path`` (which then names the
-    file the clip was packed from, for messages only).
+    file the clip was packed from, for messages only). ``fold`` is the clip's cross-validation fold
+    when its labels have one (ESC-50's and UrbanSound8K's official folds, a table's ``fold`` column).
     """
 
     clip_id: str
@@ -103,6 +104,7 @@ class Clip:
     duration: float | None = None
     source: LabelSource | None = field(default=None, compare=False, repr=False)
     packed: PackedAudio | None = None
+    fold: str | None = None
 
     @property
     def has_strong(self) -> bool:
@@ -187,6 +189,7 @@ class Manifest:
                             if c.events is None
                             else [[e.label, e.onset, e.offset] for e in c.events],
                             "duration": c.duration,
+                            **({"fold": c.fold} if c.fold is not None else {}),
                         }
                     )
                     + "\n"
@@ -228,6 +231,7 @@ class Manifest:
                             events=None if events is None else tuple(Event(l, float(a), float(b)) for l, a, b in events),
                             duration=obj.get("duration"),
                             source=LabelSource(path, lineno),
+                            fold=None if obj.get("fold") is None else str(obj["fold"]),
                         )
                     )
                 except (KeyError, TypeError, ValueError) as exc:

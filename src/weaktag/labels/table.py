@@ -5,7 +5,8 @@ Accepted: a header naming a file column (:data:`FILE_COLUMNS`) and a label colum
 The delimiter is a tab when the first line has one, else a comma; a CSV label cell may be
 quoted and hold several labels (``a.wav,"dog,cat"``), and a headerless CSV row's cells after
 the file are all labels (``a.wav,dog,cat``). Labels are split with
-:func:`~weaktag.labels.dcase.split_weak_labels`; rows of one file merge.
+:func:`~weaktag.labels.dcase.split_weak_labels`; rows of one file merge. A header with a ``fold``
+column gives every clip its cross-validation fold (``weaktag compare --folds``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from .manifest import LabelError, LabelSource, Manifest, _check_known, _label_fi
 FILE_COLUMNS = ("filename", "file", "path", "audio")
 #: header names of the label column, in order of preference (case-insensitive)
 LABEL_COLUMNS = ("labels", "event_labels", "label", "tags")
+#: header name of the optional cross-validation fold column (case-insensitive)
+FOLD_COLUMN = "fold"
 
 
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
@@ -75,10 +78,12 @@ def read_tag_table(
     if not rows:
         return _manifest([], classes)
     header = _header_columns(rows[0][1])
+    fold_col = _fold_column(rows[0][1]) if header is not None else None
     if header is not None:
         rows = rows[1:]
     labels_of: dict[str, set[str]] = {}
     source_of: dict[str, LabelSource] = {}
+    fold_of: dict[str, str] = {}
     for line, cells in rows:
         if header is not None:
             file_col, label_col = header
@@ -96,4 +101,19 @@ def read_tag_table(
             _check_known(label, known, path, line, clip_id_from_filename(filename))
         labels_of.setdefault(filename, set()).update(labels)
         source_of.setdefault(filename, LabelSource(path, line))
-    return weak_manifest(labels_of, source_of, audio_dir, classes)
+        if fold_col is not None:
+            _add_fold(fold_of, filename, cells[fold_col] if fold_col < len(cells) else "", path, line)
+    return weak_manifest(labels_of, source_of, audio_dir, classes, fold_of if fold_col is not None else None)
+
+
+def _fold_column(header: Sequence[str]) -> int | None:
+    lowered = [c.lower() for c in header]
+    return lowered.index(FOLD_COLUMN) if FOLD_COLUMN in lowered else None
+
+
+def _add_fold(fold_of: dict[str, str], filename: str, fold: str, path: Path, line: int) -> None:
+    """A file's fold; every row of one file must name the same one."""
+    if not fold:
+        raise LabelError(path, line, f"{filename}: empty fold")
+    if fold_of.setdefault(filename, fold) != fold:
+        raise LabelError(path, line, f"{filename}: fold {fold!r}, but an earlier row gave it fold {fold_of[filename]!r}")

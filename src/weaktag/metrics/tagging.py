@@ -25,6 +25,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from .accuracy import accuracy_metrics
+
 #: threshold given to a class that has no positive validation clip (nothing to tune on).
 DEFAULT_THRESHOLD = 0.5
 
@@ -60,12 +62,17 @@ class TaggingMetrics:
     per_class_precision: np.ndarray | None = None
     per_class_recall: np.ndarray | None = None
     per_class_f1: np.ndarray | None = None
+    # single-label sets (one label per clip): top-1 accuracy and the (C, C) confusion counts (row: true class)
+    accuracy: float | None = None
+    confusion: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: arrays become lists and NaN becomes None (JSON has no NaN)."""
         out: dict[str, Any] = {}
         for name, value in self.__dict__.items():
-            if isinstance(value, np.ndarray):
+            if isinstance(value, np.ndarray) and value.ndim > 1:  # the confusion matrix: counts
+                out[name] = value.tolist()
+            elif isinstance(value, np.ndarray):
                 out[name] = [_json_number(v) for v in value.tolist()]
             elif isinstance(value, (float, np.floating)):
                 out[name] = _json_number(float(value))
@@ -94,6 +101,7 @@ def tagging_metrics(
     Classes with no positive clip get NaN AP (and NaN AUC; AUC is also NaN for a class with no
     negative clip) and are excluded from the macro means mAP / AUC / F1-macro. If no class is
     defined the macro mean is NaN. ``thresholds`` (scalar or (C,)) turns on the P/R/F1 fields.
+    When every clip has exactly one label, ``accuracy`` (top-1) and ``confusion`` are filled in too.
     """
     y_true, y_score = _check_inputs(y_true, y_score, classes)
     n_clips, n_classes = y_true.shape
@@ -120,6 +128,9 @@ def tagging_metrics(
         support=support,
         n_clips=n_clips,
     )
+    single = accuracy_metrics(y_true, y_score)
+    if single is not None:
+        metrics.accuracy, metrics.confusion = single.accuracy, single.confusion
     if thresholds is None:
         return metrics
 
