@@ -48,12 +48,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..experiments.evaluation import evaluate_checkpoint, evaluate_score_tables, write_confusion_figure
 
     if args.scores is not None:
+        if args.onnx is not None:
+            raise UsageError("--onnx runs a checkpoint's export; score tables hold their scores already")
         if args.event_output is not None:
             raise UsageError("--event-output chooses a checkpoint's output; score tables hold one already")
         report = evaluate_score_tables(args.scores, args.labels, args.audio_dir)
     else:
         report = evaluate_checkpoint(args.checkpoint, args.labels, args.audio_dir, progress=not args.quiet,
-                                     event_output=args.event_output)
+                                     event_output=args.event_output, onnx_path=args.onnx)
     figure = None
     if args.output and report.tagging.confusion is not None:  # single-label labels: beside the report
         figure = write_confusion_figure(report, Path(args.output).with_suffix(".confusion.png"))
@@ -118,5 +120,7 @@ def add_verbs(verb: VerbFactory) -> None:
                    "labels the confusion matrix beside it (REPORT.confusion.png)")
     p.add_argument("--event-output", choices=OUTPUT_KINDS, default=None,
                    help="which output scores time for event metrics (default: the checkpoint's, X^a)")
+    p.add_argument("--onnx", default=None, metavar="FILE", help="score the audio with this export of the checkpoint "
+                   "(e.g. its int8 copy, `weaktag export --int8`) on onnxruntime instead of PyTorch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)

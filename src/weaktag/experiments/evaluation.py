@@ -74,15 +74,17 @@ def evaluate_predictions(checkpoint: Checkpoint, features: Recordings, predictio
 
 
 def evaluate_checkpoint(checkpoint_path: str | Path, labels: str | Path, audio_dir: str | Path | None = None,
-                        progress: bool = False, event_output: str | None = None) -> EvaluationReport:
+                        progress: bool = False, event_output: str | None = None,
+                        onnx_path: str | Path | None = None) -> EvaluationReport:
     """``event_output`` picks the matrix that scores time (X^a "segment", "attention", "product", or a
     clip-gated "gated-segment" / "gated-attention");
-    None uses the checkpoint's setting (X^a unless changed)."""
+    None uses the checkpoint's setting (X^a unless changed). ``onnx_path``: an export of the checkpoint (e.g. its
+    int8 copy) that scores the audio on onnxruntime instead."""
     checkpoint = load_checkpoint(checkpoint_path)
     kwargs = {"audio_dir": audio_dir} if audio_dir else {}
     manifest = read_labels(labels, classes=checkpoint.classes, classes_from=f"the checkpoint {checkpoint_path}",
                            **kwargs)
-    predictions, features = predict_recordings(checkpoint, manifest.clips, progress=progress)
+    predictions, features = predict_recordings(checkpoint, manifest.clips, progress=progress, onnx_path=onnx_path)
     for skipped in features.skipped:
         warn_skipped(skipped.clip_id, skipped.reason)
     if len(features) == 0:

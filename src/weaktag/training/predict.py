@@ -133,16 +133,18 @@ def crop_durations(features: FeatureSet) -> dict[str, float]:
 
 
 def predict_recordings(checkpoint: Checkpoint, clips: Sequence[Clip], device: str | torch.device | None = None,
-                       progress: bool = False, feature_cache: str | Path | None = None
-                       ) -> tuple[Predictions, Recordings]:
+                       progress: bool = False, feature_cache: str | Path | None = None,
+                       onnx_path: str | Path | None = None) -> tuple[Predictions, Recordings]:
     """Every clip's whole audio (from its pack shard or its file) through the :class:`~weaktag.inference.Tagger`
     with the checkpoint's settings: the outputs ``weaktag tag`` gives for the same audio, however long. Clips
     whose audio cannot be used are left out and listed in the returned :class:`Recordings`' ``skipped``.
     ``progress``: a bar over the clips; ``feature_cache``: the Tagger's folder of backbone outputs (a frozen
-    backbone's, read again by every later trial on the same clips)."""
+    backbone's, read again by every later trial on the same clips); ``onnx_path``: an export of the checkpoint
+    run on onnxruntime instead of the PyTorch network."""
     from tqdm import tqdm
 
-    tagger = Tagger(checkpoint, device, detect_events=False, feature_cache=feature_cache)
+    backend = {"backend": "onnxruntime", "onnx_path": onnx_path} if onnx_path is not None else {}
+    tagger = Tagger(checkpoint, device, detect_events=False, feature_cache=feature_cache, **backend)
     rate = tagger.grid.sample_rate
     results: list[TagResult | TagFailure | None] = [None] * len(clips)
     bar = tqdm(total=len(clips), desc="evaluate", unit="clip", disable=not progress)

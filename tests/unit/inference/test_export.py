@@ -249,3 +249,41 @@ def test_sigmoid_error_widens_attention_tolerance_only_where_attention_is_ill_co
     assert errors["segment_probs"] == errors["attention_raw"] == d
     assert errors["attention"][0, 0].max() < 10 * d and errors["attention"][0, 1].min() > 0.1
     assert errors["clip_probs"][0, 0] < 10 * d < errors["clip_probs"][0, 1]
+
+
+def test_int8_copy_keeps_metadata_and_stays_near_the_float_model(exported: Path, tmp_path: Path) -> None:
+    from weaktag.inference.export import INT8_TOLERANCE, quantize_onnx
+
+    report = quantize_onnx(exported, tmp_path / "model.int8.onnx")
+    assert report.ok and report.path.stat().st_size < exported.stat().st_size  # int8 weights
+    assert read_metadata(report.path)["classes"] == CLASSES
+    wave = (0.1 * np.random.default_rng(7).standard_normal((1, SR * 10))).astype(np.float32)  # a fixed input
+    out = {}
+    for path in (exported, report.path):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        out[path] = session.run(["clip_probs", "segment_probs"], {"waveform": wave})
+    for float_out, int8_out in zip(out[exported], out[report.path]):
+        assert np.abs(float_out - int8_out).max() <= INT8_TOLERANCE
+    assert not np.array_equal(out[exported][0], out[report.path][0])  # it is another model, not a copy
+
+
+def test_evaluate_scores_audio_through_an_export(ckpt: Path, exported: Path, tmp_path: Path, capsys) -> None:
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    rng = np.random.default_rng(3)
+    rows = ["filename\tlabels"]
+    for i in range(4):
+        sf.write(str(audio / f"{i}.wav"), rng.standard_normal(SR * 4).astype(np.float32) * 0.1, SR)
+        rows.append(f"{i}.wav\t{CLASSES[i % 2]}")
+    labels = tmp_path / "weak.tsv"
+    labels.write_text("\n".join(rows) + "\n")
+    from weaktag.experiments.evaluation import evaluate_checkpoint
+
+    torch_report = evaluate_checkpoint(ckpt, labels, audio)
+    onnx_report = evaluate_checkpoint(ckpt, labels, audio, onnx_path=exported)
+    assert onnx_report.tagging.mAP == pytest.approx(torch_report.tagging.mAP, abs=1e-6)
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--labels", str(labels), "--audio-dir", str(audio),
+                 "--onnx", str(exported), "--quiet"]) == 0
+    assert "mAP" in capsys.readouterr().out
+    assert main(["export", "--checkpoint", str(ckpt), "--output", str(tmp_path / "q.onnx"), "--int8"]) == 0
+    assert "int8 dynamic quantisation" in capsys.readouterr().out and (tmp_path / "q.int8.onnx").exists()
