@@ -19,11 +19,11 @@ MAX_LINES = 600
 #: module (or package) -> layer rank; a module's rank is that of its longest listed prefix
 LAYERS: dict[str, int] = {
     "weaktag": 0, "weaktag.geometry": 0, "weaktag.files": 0, "weaktag.recipes": 0, "weaktag.stopping": 0,
-    "weaktag.errors": 0, "weaktag.settings": 0, "weaktag.batch": 0,
+    "weaktag.errors": 0, "weaktag.settings": 0, "weaktag.batch": 0, "weaktag.version": 0, "weaktag.provenance": 0,
     "weaktag.audio": 1, "weaktag.labels": 1,
     "weaktag.models": 2, "weaktag.postprocess": 2, "weaktag.packing": 2,
     "weaktag.supervision": 3, "weaktag.data": 3, "weaktag.checkpoint": 3, "weaktag.metrics": 3,
-    "weaktag.config": 4,
+    "weaktag.config": 4, "weaktag.card": 4,
     "weaktag.training": 5, "weaktag.inference": 5,
     "weaktag.synth": 3, "weaktag.experiments": 6, "weaktag.hear": 6,
     "weaktag.cli": 7, "weaktag.api": 7,

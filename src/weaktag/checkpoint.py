@@ -19,6 +19,8 @@ from .files import atomic_path, plain
 from .models import ModelConfig, WeakTagNet
 from .models.transfer import load_weights_file
 from .postprocess import EventSettings
+from .provenance import TrainingData
+from .version import weaktag_version
 
 FORMAT = "weaktag-checkpoint/1"
 
@@ -33,12 +35,17 @@ class Checkpoint:
     events: EventSettings
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    data: TrainingData | None = None  # the clips it was trained on (None: written before weaktag kept them)
+    weaktag_version: str | None = None  # the weaktag that wrote it (None: written before weaktag kept it)
 
 
 def save_checkpoint(path: str | Path, model: WeakTagNet, classes: list[str], scheme: str, experiment: dict,
                     tag_thresholds: np.ndarray | None = None, events: EventSettings | None = None,
-                    metrics: dict | None = None) -> Path:
-    """Write atomically (temp file + rename) so an interrupted save never corrupts a good checkpoint."""
+                    metrics: dict | None = None, data: TrainingData | None = None) -> Path:
+    """Write atomically (temp file + rename) so an interrupted save never corrupts a good checkpoint.
+
+    ``data``: the clip counts of the run's splits, for the model card; the running weaktag's version is
+    recorded too."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     thresholds = np.full(len(classes), 0.5) if tag_thresholds is None else np.asarray(tag_thresholds, dtype=float)
@@ -53,6 +60,8 @@ def save_checkpoint(path: str | Path, model: WeakTagNet, classes: list[str], sch
         "events": (events or EventSettings()).to_dict(),
         # numpy -> Python so the payload stays weights_only-loadable; NaN stays NaN (a float)
         "metrics": plain(metrics or {}, nan=float("nan")),
+        "data": None if data is None else data.to_dict(),
+        "weaktag_version": weaktag_version(),
     }
     with atomic_path(path) as tmp:
         try:
@@ -92,4 +101,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         events=EventSettings(**payload["events"]),
         metrics=payload.get("metrics", {}),
         path=path,
+        data=_training_data(payload.get("data"), path),
+        weaktag_version=payload.get("weaktag_version"),
     )
+
+
+def _training_data(values: Any, path: Path) -> TrainingData | None:
+    if values is None:  # a checkpoint from before weaktag kept its data's counts
+        return None
+    try:
+        return TrainingData.from_dict(values)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"not a weaktag checkpoint: {path} (damaged training data summary: "
+                              f"{type(exc).__name__}: {exc})") from None

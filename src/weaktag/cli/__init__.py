@@ -1,6 +1,6 @@
 """``weaktag <verb>``: every verb parses its arguments and calls one library function.
 
-One module per command group (``training``, ``data``, ``tagging``, ``embedding``, ``experiments``); this one builds the parser
+One module per command group (``training``, ``data``, ``tagging``, ``embedding``, ``experiments``, ``info``); this one builds the parser
 from them and turns a user's mistake (a :class:`~weaktag.errors.WeaktagError`, an ``OSError``) into one line and
 exit status 2, and anything else (a bug in weaktag) into its traceback, a request to report it and exit status 70.
 """
@@ -15,21 +15,11 @@ import traceback
 import warnings
 from typing import Iterator
 
-from . import data, embedding, experiments, tagging, training
+from . import data, embedding, experiments, info, tagging, training
 from ..errors import WeaktagError
 from ..stopping import Stopped, sigterm_raises_stopped
+from ..version import weaktag_version
 from .common import VERBOSE_HELP, HelpFormatter, verbose_after_verb
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("weaktag")
-    except Exception:  # running from a source tree that was never installed
-        from .. import __version__
-
-        return __version__
 
 
 #: exit status of a user's mistake (bad file, config, labels, option), as argparse's for a bad command line
@@ -49,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="weaktag", description="Weakly labeled audio event classification.",
                                      epilog=EXIT_STATUSES)
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
-    parser.add_argument("--version", action="version", version=f"weaktag {_version()}")
+    parser.add_argument("--version", action="version", version=f"weaktag {weaktag_version()}")
     sub = parser.add_subparsers(dest="verb", required=True)
 
     def verb(name: str, help: str) -> argparse.ArgumentParser:
@@ -57,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         verbose_after_verb(p)
         return p
 
-    for group in (training, data, tagging, embedding, experiments):
+    for group in (training, data, tagging, embedding, experiments, info):
         group.add_verbs(verb)
     return parser
 

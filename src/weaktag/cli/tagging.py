@@ -30,6 +30,8 @@ def _cmd_tag(args: argparse.Namespace) -> int:
         raise UsageError(f"{TAG_OPTIONS[exc.key]}: {exc.problem}") from None
     if args.timeline and not args.out:
         raise UsageError("--timeline needs --out DIR")
+    if args.report and not args.out:
+        raise UsageError("--report needs --out DIR")
     segments = args.segments
     if segments == "":
         if not args.out:
@@ -47,7 +49,7 @@ def _tagger(args: argparse.Namespace):
 
     settings = tagging_config(batch_size=args.batch_size, chunk_seconds=args.chunk_seconds,
                               context_seconds=args.context_seconds, pad_batches=args.pad_batches or None, skip_silent=False if args.keep_silent else None,
-                              keep_spectrogram=args.timeline or None, num_threads=args.threads,
+                              keep_spectrogram=args.timeline or args.report or None, num_threads=args.threads,
                               event_output=args.event_output, median_filter_seconds=args.median_filter,
                               stay_on_fraction=args.stay_on, max_gap_seconds=args.max_gap,
                               min_duration_seconds=args.min_duration,
@@ -91,7 +93,7 @@ def _run_tag(args: argparse.Namespace, tagger, segments) -> int:
     try:
         summary = tag_files(tagger, args.inputs, args.out, timeline=args.timeline, segments=segments,
                             json_path=args.json, progress=not args.quiet, on_result=None if args.out else show,
-                            scores=args.scores)
+                            scores=args.scores, report=args.report)
     except OSError as exc:  # an output that could not be written (tag_files names it): say what that leaves
         if exc.filename is None or not exc.strerror:
             raise
@@ -184,6 +186,9 @@ def add_verbs(verb: VerbFactory) -> None:
                    "of the classes tagged for the clip")
     p.add_argument("--no-events", action="store_true", help="clip tags only: no event decoding, no events.tsv")
     p.add_argument("--timeline", action="store_true", help="also write timelines/<name>.png under --out")
+    p.add_argument("--report", action="store_true", help="also write report.html under --out: one self-contained "
+                   "page (opens offline) with a player, the spectrogram, scores and clickable events per file, and a "
+                   "sortable table of tags")
     p.add_argument("--segments", nargs="?", const="", default=None, metavar="FILE.npz",
                    help="save X^a, A and X^b per file (default file: OUT/segments.npz)")
     p.add_argument("--json", default=None, help="also write the tags and events as JSON here")

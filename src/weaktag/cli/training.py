@@ -77,7 +77,7 @@ def add_verbs(verb: VerbFactory) -> None:
     p.add_argument("--resume", action="store_true", help="continue a stopped run of this config from the last "
                    "epoch saved in its output_dir (same result as an uninterrupted run)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in output_dir (its model.pt, "
-                   "summary.json, checkpoints/ and logs/; other files stay)")
+                   "summary.json, MODEL_CARD.md, checkpoints/ and logs/; other files stay)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. scheme.name=attention train.lr=1e-3")
     p.set_defaults(func=_cmd_train)
 

@@ -22,6 +22,7 @@ from .settings import TaggingConfig
 from ..files import json_lines, write_json, write_text_atomic
 from ..stopping import Stopped, sigterm_raises_stopped
 from .engine import Tagger
+from .report import REPORT_FILE, ReportWriter, run_header
 from .results import FileTags, TagFailure, TagResult, TagSelection
 from .timeline import TimelineWriter
 from .writers import NpzWriter, TagTables, timeline_filename, write_tag_tables
@@ -152,13 +153,15 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
               top_k: int | None = None, select: TagSelection | None = None, timeline: bool = False,
               segments: str | Path | bool | None = None, json_path: str | Path | None = None, progress: bool = True,
               on_result: Callable[[TagResult], None] | None = None,
-              timeline_workers: int | None = None, scores: str | Path | None = None) -> TagRunSummary:
+              timeline_workers: int | None = None, scores: str | Path | None = None,
+              report: bool = False) -> TagRunSummary:
     """What ``weaktag tag`` does: find files, tag them in batches, write the outputs, summarise.
 
     With ``out_dir``: ``tags.csv`` and ``tags.json`` (selected clip tags), ``events.tsv``
     (DCASE: filename onset offset event_label score, then clip_above_threshold; with header; not
     with a tagger made with ``detect_events=False``), ``errors.tsv`` (filename, reason),
-    ``summary.json``; ``timelines/<name>.png`` with ``timeline``; ``segments.npz``
+    ``summary.json``; ``timelines/<name>.png`` with ``timeline``; ``report.html`` with ``report`` (one
+    self-contained page to listen and see: :mod:`weaktag.inference.report`); ``segments.npz``
     with ``segments=True`` (or at the path ``segments`` names): per file ``<name>/clip_probs``,
     ``<name>/segment_probs`` and, for attention models, ``<name>/attention`` and
     ``<name>/attention_raw``, plus ``classes`` and ``segment_seconds``. Rows follow the order
@@ -178,6 +181,8 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
     settings = tagging_settings(tagger, top_k, select)
     out = None if out_dir is None else Path(out_dir)
     segments = _segments_path(out, timeline, segments)
+    if report and out is None:
+        raise UsageError("the HTML report needs an output folder (out_dir)")
     found, failures = discover_inputs(inputs)
     root = input_root([p for p, _ in found])
     summary = TagRunSummary(files=0, ok=0, failed=0, audio_seconds=0.0, wall_seconds=0.0, events=0,
@@ -186,8 +191,10 @@ def tag_files(tagger: Tagger, inputs: Sequence[str | Path], out_dir: str | Path 
         _start_output_folder(out, len(found) + len(failures))
     run = _TagRun(tagger, settings, summary, on_result, None if scores is None else Path(scores))
     try:
-        run.open(out, segments, timeline, timeline_workers, failures)
+        run.open(out, segments, timeline, timeline_workers, failures, report)
         run.tag(found, _ProgressBar() if progress else None)
+        if run.report is not None:
+            summary.outputs["report"] = str(run.finish_report(failures))
     finally:
         run.close()
     tagged = [run.tagged[i] for i in sorted(run.tagged)]
@@ -300,14 +307,17 @@ class _TagRun:
         self.npz: NpzWriter | None = None
         self.timelines: TimelineWriter | None = None
         self.timeline_dir: Path | None = None
+        self.report: ReportWriter | None = None
+        self.paths: list[Path] = []  # the files found, by input position
         self.bar: _ProgressBar | None = None
         self.tagged: dict[int, FileTags] = {}
         self.failed_at: dict[int, TagFailure] = {}
         self.unmatched = 0  # inputs that matched no file
 
     def open(self, out: Path | None, segments: str | Path | None, timeline: bool, timeline_workers: int | None,
-             failures: list[TagFailure]) -> None:
-        """The streamed tables (with the inputs that matched nothing), segments.npz and the timeline workers."""
+             failures: list[TagFailure], report: bool = False) -> None:
+        """The streamed tables (with the inputs that matched nothing), segments.npz, the timeline workers and
+        the report's rows."""
         tagger, self.unmatched = self.tagger, len(failures)
         if out is not None:
             self.tables = TagTables(out, events=tagger.settings.detect_events)
@@ -323,10 +333,13 @@ class _TagRun:
             workers = default_timeline_workers() if timeline_workers is None else timeline_workers
             self.timelines = TimelineWriter(workers, top_k=min(self.settings.top_k, 8),
                                             event_settings=tagger.event_settings)
+        if report and out is not None:
+            self.report = ReportWriter(out / REPORT_FILE, tagger.classes, tagger.event_settings,
+                                       top_k=min(self.settings.top_k, 8))
 
     def tag(self, found: list[tuple[Path, str]], bar: _ProgressBar | None) -> None:
         """Tag every file, writing each one's outputs as it finishes; Ctrl-C or SIGTERM ends it early."""
-        self.bar = bar
+        self.bar, self.paths = bar, [p for p, _ in found]
         on_total = bar.start if bar is not None else None
         advance = bar.advance if bar is not None else None
         with sigterm_raises_stopped(only_if_default=True):
@@ -348,7 +361,7 @@ class _TagRun:
             self.failed_at[i] = result
         else:
             file = result.file_tags(self.settings.top_k, self.settings.select)
-            self._write(result, file)
+            self._write(i, result, file)
             self.summary.audio_seconds += result.duration
             self.summary.events += len(result.events)
             self.tagged[i] = file
@@ -357,8 +370,8 @@ class _TagRun:
         if self.bar is not None:
             self.bar.counts(len(self.tagged), len(self.failed_at) + self.unmatched)
 
-    def _write(self, result: TagResult, file: FileTags) -> None:
-        """One finished file's rows, matrices and timeline."""
+    def _write(self, i: int, result: TagResult, file: FileTags) -> None:
+        """One finished file's rows, matrices, timeline and report row."""
         if self.tables is not None:
             self.tables.add(file)
         if self.npz is not None:
@@ -374,6 +387,17 @@ class _TagRun:
                               result.classes, result.segment_seconds, result.duration)
         if self.timelines is not None and self.timeline_dir is not None:
             self.timelines.submit(result, self.timeline_dir / timeline_filename(result.source))
+        if self.report is not None:
+            self.report.add(i, self.paths[i], result, file)
+
+    def finish_report(self, unmatched: list[TagFailure]) -> Path:
+        """report.html: the files tagged so far, in input order, and those that failed."""
+        assert self.report is not None
+        failures = unmatched + [self.failed_at[i] for i in sorted(self.failed_at)]
+        checkpoint = self.tagger.checkpoint.path
+        return self.report.finish(failures, run_header(None if checkpoint is None else str(checkpoint),
+                                                       self.tagger.event_settings.output, len(self.tagged),
+                                                       len(failures)))
 
     def close(self) -> None:
         """After an error: the timeline workers stopped (the error is the news); the files closed either way."""
@@ -385,6 +409,8 @@ class _TagRun:
             self.tables.close()
         if self.npz is not None:
             self.npz.close()
+        if self.report is not None:
+            self.report.close()
 
 
 def tagging_settings(tagger: Tagger, top_k: int | None, select: str | None) -> TaggingConfig:

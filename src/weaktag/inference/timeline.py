@@ -144,6 +144,17 @@ def timeline_figure(result: TagResult, top_k: int = 3, event_settings: EventSett
     return _TimelineFigure(_Layout.of(content, dpi)).show(content)
 
 
+def shown_classes(result: TagResult, top_k: int, max_classes: int) -> list[int]:
+    """The class indices a timeline (and the HTML report) shows: those with events, then the ``top_k`` most
+    probable clip tags, at most ``max_classes``."""
+    index = {name: i for i, name in enumerate(result.classes)}
+    shown: list[int] = []
+    for label in [e.label for e in result.events] + [label for label, _ in result.top(top_k)]:
+        if index[label] not in shown:
+            shown.append(index[label])
+    return shown[:max_classes]
+
+
 @dataclass(frozen=True)
 class _TimelineContent:
     """What one timeline shows."""
@@ -160,16 +171,8 @@ class _TimelineContent:
     def of(cls, result: TagResult, top_k: int, event_settings: EventSettings | None,
            max_classes: int) -> "_TimelineContent":
         settings = event_settings or EventSettings()
-        index = {name: i for i, name in enumerate(result.classes)}
-        shown: list[int] = []
-        for e in result.events:
-            if index[e.label] not in shown:
-                shown.append(index[e.label])
-        for label, _ in result.top(top_k):
-            if index[label] not in shown:
-                shown.append(index[label])
         tags = ", ".join(f"{label} {p:.2f}" for label, p in result.top(min(top_k, 3)))
-        return cls(result, shown[:max_classes], result.scores(settings.output),
+        return cls(result, shown_classes(result, top_k, max_classes), result.scores(settings.output),
                    np.asarray(settings.thresholds_for(result.classes), dtype=float), settings.output,
                    f"{result.source}  ({result.duration:.1f} s)  top: {tags}", top_k)
 

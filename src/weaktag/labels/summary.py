@@ -1,14 +1,16 @@
 """What a training run's labels hold, said before training: clips per class and split, and the
 label problems that otherwise pass silently (a typo that became a class, a class that validation
-cannot score)."""
+cannot score); and the same counts kept with the model (:func:`training_data`: a
+:class:`~weaktag.provenance.TrainingData`, in its checkpoint and model card)."""
 
 from __future__ import annotations
 
 import logging
 import warnings
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
-from .manifest import Manifest
+from ..provenance import UNLABELLED_SPLIT, SplitData, TrainingData
+from .manifest import Clip, Manifest
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +18,7 @@ logger = logging.getLogger(__name__)
 MAX_TABLE_ROWS = 30
 
 
-def _clips_per_class(manifest: Manifest, classes: Sequence[str]) -> dict[str, int]:
+def _clips_per_class(manifest: Iterable[Clip], classes: Sequence[str]) -> dict[str, int]:
     counts = dict.fromkeys(classes, 0)
     for clip in manifest:
         for label in clip.labels:
@@ -94,3 +96,16 @@ def report_labels(classes: Sequence[str], manifests: Mapping[str, Manifest],
         (say or logger.info)(line)
     for message in label_warnings(classes, manifests):
         warnings.warn(message, stacklevel=2)
+
+
+def training_data(classes: Sequence[str], clips: Mapping[str, Sequence[Clip]],
+                  skipped: Mapping[str, int] | None = None) -> TrainingData:
+    """The counts of :class:`TrainingData` from each split's clips (the ``unlabeled`` split's are unlabelled)."""
+    splits = []
+    for name, split in clips.items():
+        if name == UNLABELLED_SPLIT:  # its readers dropped any labels: nothing to count per class
+            splits.append(SplitData(name, len(split), {}, 0, 0, len(split)))
+            continue
+        strong = sum(clip.has_strong for clip in split)
+        splits.append(SplitData(name, len(split), _clips_per_class(split, classes), len(split) - strong, strong, 0))
+    return TrainingData(tuple(splits), {k: int(v) for k, v in (skipped or {}).items()})

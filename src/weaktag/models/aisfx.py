@@ -63,6 +63,14 @@ def aisfx_grid(stride: int = 8) -> TimeGrid:
 AISFX_GRID = aisfx_grid(8)
 WEIGHTS_FILE = Path("models") / "checkpoint.pth"
 INSTALL_HINT = "pip install --no-deps aisfx==0.1.2"
+#: the licence of the packaged weights, and the attribution it asks every model built on them to carry
+#: (each such model's card repeats it)
+AISFX_LICENCE = "CC BY 4.0"
+AISFX_ATTRIBUTION = ("aiSFX CNN weights (A. B. Ma and A. Lerch, \"Representation Learning for the Automatic Indexing "
+                     "of Sound Effects Libraries\", ISMIR 2022), from the aisfx PyPI package, copyright 2022 "
+                     "A. B. Ma and A. Lerch, CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/); "
+                     "https://github.com/alisonbma/aisfx. weaktag rebuilt its convolutional part, and trained "
+                     "the layers after it (and, unless frozen, changed its weights).")
 
 
 class ConvBlock(nn.Module):
@@ -120,6 +128,8 @@ class AisfxBackbone(nn.Module):
 
     grid: ClassVar[TimeGrid] = AISFX_GRID  # the package's own layout
     packaged_weights: ClassVar[bool] = True  # its initial weights do not depend on the seed
+    licence: ClassVar[str | None] = AISFX_LICENCE  # of the packaged weights
+    attribution: ClassVar[str | None] = AISFX_ATTRIBUTION
 
     @classmethod
     def grid_for(cls, config: BackboneConfig) -> TimeGrid:

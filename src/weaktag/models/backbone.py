@@ -70,6 +70,8 @@ class VGGishBackbone(nn.Module):
             raise ConfigError(f"the vggish backbone's time stride is {TIME_STRIDE} frames, not {config.time_stride}")
         return cls.grid
     packaged_weights: ClassVar[bool] = False  # random initialisation: a frozen VGGish depends on the seed
+    licence: ClassVar[str | None] = None  # no packaged weights: nothing to attribute
+    attribution: ClassVar[str | None] = None
 
     def __init__(self, config: BackboneConfig = BackboneConfig()) -> None:
         super().__init__()

@@ -56,6 +56,8 @@ class MobileNetV2Backbone(nn.Module):
 
     grid: ClassVar[TimeGrid] = MOBILENET_GRID
     packaged_weights: ClassVar[bool] = False
+    licence: ClassVar[str | None] = None  # no packaged weights: nothing to attribute
+    attribution: ClassVar[str | None] = None
 
     @classmethod
     def grid_for(cls, config: BackboneConfig) -> TimeGrid:

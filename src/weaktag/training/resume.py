@@ -11,13 +11,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..card import CARD_FILE
 from ..config import DEFAULT_SCHEME, ExperimentConfig, TrainSection, from_flat_scheme
 from ..errors import CheckpointError, UsageError
 from ..models.transfer import load_weights_file
 from ..stopping import Stopped
 
 #: what a run writes into its output_dir: what ``overwrite`` clears, and nothing else there
-RUN_OUTPUTS = ("model.pt", "summary.json", "diagnostics.json", "checkpoints", "logs")
+RUN_OUTPUTS = ("model.pt", "summary.json", CARD_FILE, "diagnostics.json", "checkpoints", "logs")
 
 
 def stopped_run(exc: BaseException, output_dir: str | Path) -> Stopped:

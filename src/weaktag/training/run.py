@@ -2,7 +2,8 @@
 
 ``train(config)`` reads the labels, computes features once, trains, reloads the best
 epoch, chooses per-class tag thresholds and event settings on validation, writes
-``<output_dir>/model.pt`` (the weaktag checkpoint) and ``<output_dir>/summary.json``, and
+``<output_dir>/model.pt`` (the weaktag checkpoint), ``<output_dir>/summary.json`` and
+``<output_dir>/MODEL_CARD.md`` (:mod:`weaktag.card`, from the two), and
 returns a :class:`TrainResult` that also carries the model and its test-set evaluation (so
 ``compare`` never reloads or re-predicts). Clips that cannot be read are skipped and counted,
 never fatal.
@@ -26,17 +27,19 @@ import lightning as L
 import numpy as np
 import torch
 
+from ..card import write_model_card
 from ..checkpoint import save_checkpoint
 from ..config import SPLITS, ExperimentConfig, check_mean_teacher
 from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..errors import ConfigError, DataError, UsageError
 from ..files import write_json
 from ..labels import Manifest, hold_out, read_labels
-from ..labels.summary import report_labels
+from ..labels.summary import report_labels, training_data
 from ..labels.unlabeled import read_unlabeled
 from ..models import ModelConfig, WeakTagNet
 from ..models.transfer import initialise_from
 from ..postprocess import EventSettings
+from ..provenance import UNLABELLED_SPLIT, TrainingData
 from ..supervision import TrainingScheme, class_weights, make_scheme
 from .augment import Augmenter
 from .best_epoch import BestEpoch, Calibration, TestEvaluation, calibrate, evaluate_test, restore_best
@@ -216,6 +219,7 @@ def _train(config: ExperimentConfig, data: PreparedData | None, say: Callable[[s
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
     scheme = make_scheme(config.scheme.name, config.scheme)
     data = _usable_data(config, data, scheme, say)
+    counts = _training_data(config, data)  # the clips as read (before PSL cuts the training clips into chunks)
     if config.scheme.class_weight_beta > 0:  # eq. 11 of M&mnet, from the training labels' prevalence
         prevalence = torch.from_numpy(np.asarray(data.train.weak, dtype=np.float32)).mean(dim=0)
         scheme.class_weights = class_weights(prevalence, config.scheme.class_weight_beta)
@@ -231,9 +235,21 @@ def _train(config: ExperimentConfig, data: PreparedData | None, say: Callable[[s
     calibration = calibrate(config, best, data.validation, data.classes)
     kept = config.train.feature_cache if backbone_is_frozen(best.model) else None  # a tuned backbone: no reuse
     test = evaluate_test(best, data.test, data.classes, calibration, scheme.name, kept)
-    result = _write_outputs(config, scheme.name, data, best, calibration, test, list(module.diagnostics), started)
+    result = _write_outputs(config, scheme.name, data, best, calibration, test, list(module.diagnostics), started,
+                            counts)
     _write_summary(config, result, scheme.name, fitted.world_size, data)
+    write_model_card(result.checkpoint)
     return result
+
+
+def _training_data(config: ExperimentConfig, data: PreparedData) -> TrainingData:
+    """The clip counts the checkpoint keeps for its model card."""
+    clips = {"train": data.train.clips, "validation": data.validation.clips}
+    if data.test is not None:
+        clips["test"] = data.test.clips
+    if config.data.unlabeled and data.unlabeled is not None:
+        clips[UNLABELLED_SPLIT] = data.unlabeled.clips
+    return training_data(data.classes, clips, {split: len(v) for split, v in data.skipped.items()})
 
 
 def _usable_data(config: ExperimentConfig, data: PreparedData | None, scheme: TrainingScheme,
@@ -314,14 +330,14 @@ def _lightning_module(config: ExperimentConfig, model: WeakTagNet, scheme: Train
 
 def _write_outputs(config: ExperimentConfig, scheme: str, data: PreparedData, best: BestEpoch,
                    calibration: Calibration, test: TestEvaluation | None, diagnostics: list[dict],
-                   started: float) -> TrainResult:
+                   started: float, counts: TrainingData) -> TrainResult:
     """model.pt (the best epoch's network on the CPU, with its validation choices) and diagnostics.json."""
     out = Path(config.output_dir)
     model = best.model.cpu()
     metrics = {"validation": calibration.metrics, **({"test": test.metrics()} if test is not None else {})}
     checkpoint = save_checkpoint(out / "model.pt", model, data.classes, scheme, config.to_dict(),
                                  tag_thresholds=calibration.tag_thresholds, events=calibration.event_settings,
-                                 metrics=metrics)
+                                 metrics=metrics, data=counts)
     result = TrainResult(checkpoint, best.epoch, float(calibration.tagging.mAP),
                          None if test is None else float(test.tagging.mAP), time.time() - started, data.skipped,
                          model=model, tag_thresholds=calibration.tag_thresholds,
