@@ -4,6 +4,7 @@
     python recipes/soundscapes/self_supervision_v2.py --part probe NAME [section.key=value ...] [+ NAME ...]
     python recipes/soundscapes/self_supervision_v2.py --part final    # 10 paired trials on test_final
     python recipes/soundscapes/self_supervision_v2.py --part study    # training-set size x event duration
+    python recipes/soundscapes/self_supervision_v2.py --part scratch  # the narrow net from scratch, to early stopping
     python recipes/soundscapes/self_supervision_v2.py --part final --smoke   # 1 trial, 1 epoch, into work/*-smoke
 
 Data: ``recipes/soundscapes/soundscapes2.py`` (built if missing), as ``detection.py``. Arms, all on
@@ -22,6 +23,11 @@ Data: ``recipes/soundscapes/soundscapes2.py`` (built if missing), as ``detection
    test split: ``results/self_supervision/v2/study.md`` + ``.json`` (per fraction: each arm's mAP and PSDS1,
    the recovered shares, and Spearman's rho between a class's median event duration and its AP gain over
    ``attention``, the paper's Fig. 4) and ``study.png``; reports in ``results/self_supervision/v2/study/``.
+
+4. **scratch**: the paper-like regime, fairly trained: the four arms on the narrow VGGish from scratch
+   (``narrow`` recipe) trained until validation mAP stops improving (:data:`SCRATCH_SCHEDULE`) instead of
+   the fixed 10 epochs at which ``attention`` was still improving, so that no arm wins by training longer;
+   ``data.test`` = ``test_final``; report -> ``results/self_supervision/v2/scratch/``.
 
 Finished trials are reused (``compare`` resumes an interrupted part).
 """
@@ -49,7 +55,9 @@ ARMS = ("attention", "attention-strong", "attention-self", "attention-self-ext")
 SCHEME_SETTINGS: dict = {}
 FRACTIONS = (0.1, 0.3, 1.0)
 STUDY_SEED = 0  # which clips each fraction keeps
-DEFAULT_TRIALS = {"probe": 1, "final": 10, "study": 3}
+DEFAULT_TRIALS = {"probe": 1, "final": 10, "study": 3, "scratch": 3}
+#: the scratch part's schedule: up to 60 epochs, stopped 8 epochs after the best validation mAP
+SCRATCH_SCHEDULE = {"max_epochs": 60, "early_stopping_patience": 8}
 PROBE_TITLE = ("Validation probes of self-supervised attention on the recommended recipe (`python "
                f"{SCRIPT} --part probe NAME ...`)")
 
@@ -68,6 +76,20 @@ def final_part(trials: int, work: Path, results: Path, overrides: list[str], arg
                       ("recommended:attention", "recommended:attention-self-ext"), SCRIPT)
     copied = soundscapes.copy_report(work, results)
     print(f"final report: {len(copied)} files -> {rel(results)}")
+
+
+def scratch_part(trials: int, work: Path, results: Path, overrides: list[str], argv: list[str]) -> None:
+    from importlib.resources import files
+
+    narrow = detection.recipe_yaml(Path(str(files("weaktag.recipes") / "narrow.yaml")))
+    narrow["train"] = {**narrow.get("train", {}), **SCRATCH_SCHEDULE}
+    narrow["scheme"] = {**narrow.get("scheme", {}), **SCHEME_SETTINGS}
+    recipe = detection.write_recipe(narrow, work / "recipes" / "narrow-es.yaml")
+    final = [f"data.test={rel(data2.final_test())}"]
+    detection.compare([f"narrow-es:{a}" for a in ARMS], {"narrow-es": rel(recipe)}, trials, work, final + overrides,
+                      argv, "scratch", ("narrow-es:attention", "narrow-es:attention-self-ext"), SCRIPT)
+    copied = soundscapes.copy_report(work, results / "scratch")
+    print(f"scratch report: {len(copied)} files -> {rel(results / 'scratch')}")
 
 
 def fraction_name(fraction: float) -> str:
@@ -189,7 +211,7 @@ def study_figure(table: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=("probe", "final", "study"), required=True)
+    parser.add_argument("--part", choices=("probe", "final", "study", "scratch"), required=True)
     parser.add_argument("--trials", type=int, default=None, help=f"default: {DEFAULT_TRIALS}")
     parser.add_argument("--smoke", action="store_true", help="1 trial, 1 epoch, into recipes/soundscapes/work/"
                         "ssl-v2-*smoke*")
@@ -210,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                              PROBE_TITLE, SCRIPT)
     elif args.part == "final":
         final_part(trials, WORK / f"ssl-v2{suffix}", results, overrides, argv)
+    elif args.part == "scratch":
+        scratch_part(trials, WORK / f"ssl-v2-scratch{suffix}", results, overrides, argv)
     else:
         study_part(trials, WORK / f"ssl-v2-study{suffix}", results, overrides, argv)
     print(f"total {time.time() - started:.0f} s")

@@ -61,3 +61,17 @@ def test_one_trial_gives_shares_without_a_p_value(tmp_path: Path) -> None:
         row["p_value"] = None  # one pair: no paired test
     ssl.write_study(out, tmp_path)
     assert "| 10% | `attention-self` | 62.0 | 15.0 | undefined | 50% (n/a) |" in (tmp_path / "study.md").read_text()
+
+
+def test_the_scratch_part_trains_the_narrow_net_to_early_stopping(tmp_path: Path, monkeypatch) -> None:
+    import yaml
+
+    calls = []
+    monkeypatch.setattr(ssl.detection, "compare", lambda arms, recipes, *a, **k: calls.append((arms, recipes)))
+    monkeypatch.setattr(ssl.soundscapes, "copy_report", lambda work, results: [])
+    ssl.scratch_part(1, tmp_path / "work", tmp_path / "results", [], [])
+    (arms, recipes), = calls
+    assert arms == [f"narrow-es:{a}" for a in ssl.ARMS]
+    recipe = yaml.safe_load(Path(recipes["narrow-es"]).read_text())
+    assert recipe["train"]["early_stopping_patience"] == 8 and recipe["train"]["max_epochs"] == 60
+    assert recipe["model"]["width"] == 0.125  # the narrow network, from scratch
