@@ -7,7 +7,8 @@ narrow model on clip labels, on the 2 CPU cores of this machine.
 Run ``python recipes/soundscapes/distill.py`` first: the models are its seed-0 trials (trained weights, so event
 decoding finds as many events as it would in use), and the accuracy columns are its paired test trials.
 
-* Throughput on 10 s clips (16 kHz WAV files on disk), batch 1 and 32, of each model on
+* Throughput on 10 s clips (WAV files on disk at the model's sample rate: 44.1 kHz for the recommended model's
+  aisfx, 16 kHz for the others), batch 1 and 32, of each model on
   PyTorch; onnxruntime with the front end in the graph (``weaktag export``); onnxruntime with the graph starting
   at the log-mel (``--no-frontend``: the front end in PyTorch); and onnxruntime's dynamic int8 copy
   (``weaktag export --int8``): ``inference_speed.py``'s :func:`bench_throughput`, end to end (``weaktag tag`` on
@@ -18,7 +19,8 @@ decoding finds as many events as it would in use), and the accuracy columns are 
   for each of the teacher's trials and each student's seed 0 (the same audio path as ``weaktag tag``).
 * MACs per 10 s and parameters (:mod:`weaktag.models.cost`).
 
-Writes ``benchmarks/results/deployment_speed.json`` and ``.md`` and prints the markdown.
+Writes ``benchmarks/results/deployment_speed.json`` and ``.md`` (and ``deployment_summary.md``, README's table) and
+prints the markdown.
 """
 
 from __future__ import annotations
@@ -111,10 +113,13 @@ def run(args: argparse.Namespace) -> dict:
     rows, memory, cost, int8 = [], {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="weaktag-deploy-") as tmp:
         work = Path(tmp)
-        clips = speed._write_clips(work / "clips", 32)
         for model, arm in MODELS.items():
             ckpt = trial_checkpoint(arm)
             net = load_checkpoint(ckpt).model
+            # files at the model's own rate, so that the bare forward sees the same 10 s (aisfx reads 44.1 kHz)
+            rate = net.grid.sample_rate
+            clips = speed._write_clips(work / f"clips{rate}", 32, sr=rate) if not (work / f"clips{rate}").exists() \
+                else sorted((work / f"clips{rate}").glob("*.wav"))
             cost[model] = {"macs_per_10s": macs_per_audio(net, speed.CLIP_SECONDS), "parameters": parameter_count(net)}
             files = exports(ckpt, work / model)
             print(f"{model}: throughput on 10 s clips", flush=True)
@@ -204,8 +209,8 @@ def to_markdown(report: dict) -> str:
     lines = ["# Deployment speed of the trained models (`benchmarks/deployment_speed.py`)", "",
              f"{m['cpu']}, {m['cpus']} CPU cores, torch {m['torch']} ({m['torch_threads']} threads); load average "
              f"{m['load_before']:.1f} before, {m['load_after']:.1f} after. Models: the seed-0 trials of "
-             "`recipes/soundscapes/distill.py`; accuracy: its paired test_final trials (mean). 10 s clips, 16 kHz "
-             f"WAV files; throughput: best of {report['repeats']} repeats; ratio: median over repeats of back-to-back "
+             "`recipes/soundscapes/distill.py`; accuracy: its paired test_final trials (mean). 10 s clips, WAV files "
+             f"at each model's sample rate; throughput: best of {report['repeats']} repeats; ratio: median over repeats of back-to-back "
              "end-to-end / bare.", "", *summary_table(report), "",
              "| model | backend | batch | bare forward (x RT) | end to end, tags + events (x RT) | ratio to bare | "
              "events/clip | clip tags only (x RT) | ratio to bare |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -252,6 +257,8 @@ def main() -> None:
     path.write_text(json.dumps(report, indent=2))
     text = to_markdown(report)
     (out / "deployment_speed.md").write_text(text)
+    # README's table (recipes/soundscapes/tables.py fills it from this file)
+    (out / "deployment_summary.md").write_text("\n".join(summary_table(report)) + "\n")
     print(text)
 
 

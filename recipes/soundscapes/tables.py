@@ -45,6 +45,7 @@ class Table:
     arms: tuple[str, ...] = ()
     markdown: bool = False
     labels: bool = True  # a column of the labels each arm trained on (results.json's scheme_labels)
+    in_repo: bool = False  # ``source`` is relative to the repository (a benchmark's results), not results/
 
 
 TABLES: dict[str, Table] = {
@@ -67,6 +68,8 @@ TABLES: dict[str, Table] = {
     "peers-v2": Table("peers/v2/results.json"),
     "schemes": Table("compare/results.json", ("mAP", "AUC", "d_prime", "psds1", "event_f1_macro")),
     "probe-aisfx": Table("probe_aisfx_frozen/results.json"),
+    "distill": Table("distill/results.json"),
+    "deployment": Table("benchmarks/results/deployment_summary.md", markdown=True, in_repo=True),
 }
 
 
@@ -75,8 +78,8 @@ def render(name: str) -> str:
     from weaktag.experiments.report import metrics_table
 
     table = TABLES[name]
-    path = RESULTS / table.source
-    where = f"`recipes/soundscapes/results/{table.source}`"
+    path = REPO / table.source if table.in_repo else RESULTS / table.source
+    where = f"`{table.source}`" if table.in_repo else f"`recipes/soundscapes/results/{table.source}`"
     if table.markdown:  # its tables, each apart
         blocks = re.findall(r"(?:^\|.*\n?)+", path.read_text(), re.M)
         return f"Generated from {where}.\n\n" + "\n".join(block.rstrip("\n") + "\n" for block in blocks)
