@@ -385,7 +385,21 @@ def check_mean_teacher(config: ExperimentConfig, where: str = "config") -> None:
             batch_split(config.train.batch_size, mt.unlabeled_fraction)
         except ValueError as exc:
             raise ConfigError(f"{where}: mean_teacher.unlabeled_fraction: {exc}") from None
+    setting = config.scheme.unlabeled_setting()  # (its data.unlabeled: check_unlabeled_scheme, at training)
+    if setting and not mt.enabled:
+        raise ConfigError(f"{where}: {setting}: trains on data.unlabeled's clips with the mean teacher's outputs "
+                          "as their labels; set mean_teacher.weight > 0 (DESED: 2), or leave it at 0")
     scheme_decay = getattr(config.scheme, "teacher_decay", 0.0)
     if mt.enabled and scheme_decay > 0 and scheme_decay != mt.ema_decay:
         raise ConfigError(f"{where}: scheme.teacher_decay: {scheme_decay} and mean_teacher.ema_decay: {mt.ema_decay} "
                           "describe one teacher; set them equal, or leave scheme.teacher_decay at 0")
+
+
+def check_unlabeled_scheme(config: ExperimentConfig) -> None:
+    """ConfigError when the scheme's loss reads unlabelled clips and data.unlabeled names none. Checked when
+    training starts rather than by :func:`validate`: a recipe's data section (compare's, a benchmark probe's) is
+    given after its config is loaded."""
+    setting = config.scheme.unlabeled_setting()
+    if setting and not config.data.unlabeled:
+        raise ConfigError(f"{setting}: trains on unlabelled clips, and data.unlabeled names none; set data.unlabeled "
+                          "(a folder, list, manifest or pack of clips), or leave it at 0")

@@ -1,7 +1,7 @@
 """Unlabelled clips (``data.unlabeled``, the mean teacher's extra data): a folder of audio, a list of audio
 paths, or any label source :func:`weaktag.labels.read_labels` reads (a manifest .jsonl, a pack, ...).
 
-Whatever labels the source holds are dropped (the clips train only through the consistency loss), and a
+Whatever labels the source holds are dropped (the clips train only through the mean teacher), and a
 log line says so, so that a labelled list given here by mistake is noticed.
 """
 
@@ -76,7 +76,7 @@ def read_unlabeled(path: str | Path, audio_dir: str | Path | None = None) -> Man
             labelled = read_labels(path, audio_dir=audio_dir).clips
             if any(c.labels or c.events is not None for c in labelled):
                 log.info("data.unlabeled: %s: its labels are ignored (unlabelled clips train only through the "
-                         "mean teacher's consistency loss)", path)
+                         "mean teacher's outputs)", path)
             clips = [replace(c, labels=frozenset(), events=None) for c in labelled]
     if not clips:
         raise LabelError(path, None, "no clip in this source of unlabelled clips (data.unlabeled)")

@@ -126,6 +126,12 @@ class SchemeParameters:
     def check(self) -> None:
         """Rules between parameters, beyond each one's range; ValueError naming the keys."""
 
+    def unlabeled_setting(self) -> str | None:
+        """``scheme.<key>=<value>``, the setting that makes this scheme's loss read data.unlabeled's clips through the
+        mean teacher's outputs (:meth:`TrainingScheme.unlabeled_loss`), so that a config without both can be refused
+        naming it; None (the default): the scheme reads labelled clips only."""
+        return None
+
 
 class TrainingScheme(ABC):
     """One row of the paper's Table I (or a peer method): its model head, its labels and its loss.
@@ -177,6 +183,13 @@ class TrainingScheme(ABC):
     @abstractmethod
     def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
         """The loss of a batch; ``teacher`` is the mean teacher's output on it when :attr:`teacher_decay` > 0."""
+
+    def unlabeled_loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput) -> LossTerms | None:
+        """The loss this scheme adds for a batch's unlabelled clips (``batch`` holds them alone, their label rows
+        zeros), given the mean teacher's ``teacher`` output on them; training adds it to :meth:`loss`'s (which reads
+        the labelled clips). None (the default): unlabelled clips train only through the mean teacher's
+        consistency loss. A scheme that returns terms says so in :meth:`SchemeParameters.unlabeled_setting`."""
+        return None
 
     #: trains on chunks of the training clips labelled by a teacher checkpoint (PSL; weaktag.training.psl)
     needs_teacher: ClassVar[bool] = False

@@ -17,12 +17,15 @@ validation data; see README):
   instead of the network itself;
 * ``segment_weight``: also train X^a on P (self-training of the segment outputs):
   ``segment_weight * BCE(X^a, P)`` over the supervised rows and every segment of the classes absent
-  from the clip (which the weak labels say are negative everywhere).
+  from the clip (which the weak labels say are negative everywhere);
+* ``unlabeled_pseudo_threshold``: the attention term also on data.unlabeled's clips (the mean teacher's),
+  their clip labels the teacher's clip predictions at or above it and P made from them by the same rule
+  (:meth:`ExtendedSelfSupervisedAttention.unlabeled_loss`); their L_pred stays off.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -50,11 +53,20 @@ class ExtendedParameters(AttentionParameters):
     alpha_warmup_epochs: int = field(default=0, metadata=at_least(0))  # alpha ramps from 0 over these epochs
     teacher_decay: float = field(default=0.0, metadata={"min": 0.0, "max_exclusive": 1.0})  # > 0: a mean teacher
     segment_weight: float = field(default=0.0, metadata=at_least(0.0, finite=True))  # > 0: also BCE(X^a, P)
+    # > 0: L_att(A, P) on the unlabelled clips too, a class present where the mean teacher's clip probability
+    # reaches it: where A looks is what weak labels leave unsupervised, and it needs only a guess of which classes
+    # are there; L_pred does not train on those guesses (the consistency loss already pulls y-hat to the
+    # teacher's). 0: off; needs data.unlabeled and mean_teacher.weight > 0
+    unlabeled_pseudo_threshold: float = field(default=0.0, metadata=UNIT)
 
     def check(self) -> None:
         if self.pseudo_target == "distribution" and self.attention_target != "normalized":
             raise ConfigError("scheme.pseudo_target=distribution needs scheme.attention_target=normalized "
                              f"(A is a distribution over time), not {self.attention_target!r}")
+
+    def unlabeled_setting(self) -> str | None:
+        threshold = self.unlabeled_pseudo_threshold
+        return f"scheme.unlabeled_pseudo_threshold={threshold:g}" if threshold > 0 else None
 
 
 def distribution_attention_loss(attention: torch.Tensor, pseudo: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -120,16 +132,19 @@ class ExtendedSelfSupervisedAttention(AttentionScheme):
     def pseudo_labels(self, output: ModelOutput, batch: Batch) -> torch.Tensor | None:
         return self._pseudo(output, batch)[0]
 
-    def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
+    def _attention_term(self, output: ModelOutput, pseudo: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """L_att(A, P) on the supervised ``rows`` as ``scheme.pseudo_target`` asks."""
         if output.attention is None or output.attention_raw is None:
             raise ValueError("attention loss needs a model with an attention head (L8-b)")
-        pred = bce(output.clip_probs, batch.weak, weight=self.class_weights)  # the attention terms stay unweighted
-        pseudo, rows = self._pseudo(teacher if teacher is not None else output, batch)
         if self.params.pseudo_target == "distribution":
-            att = distribution_attention_loss(output.attention, pseudo, rows)
-        else:
-            source = output.attention if self.params.attention_target == "normalized" else output.attention_raw
-            att = self.over_time(binary_row_attention_loss(source, pseudo, rows), output)  # KL: a sum already
+            return distribution_attention_loss(output.attention, pseudo, rows)
+        source = output.attention if self.params.attention_target == "normalized" else output.attention_raw
+        return self.over_time(binary_row_attention_loss(source, pseudo, rows), output)  # KL: a sum already
+
+    def loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput | None = None) -> LossTerms:
+        pseudo, rows = self._pseudo(teacher if teacher is not None else output, batch)
+        att = self._attention_term(output, pseudo, rows)
+        pred = bce(output.clip_probs, batch.weak, weight=self.class_weights)  # the attention terms stay unweighted
         total = pred + self.current_alpha * att
         parts = {"pred": pred, "att_self": att}
         if self.params.segment_weight > 0:
@@ -138,3 +153,19 @@ class ExtendedSelfSupervisedAttention(AttentionScheme):
             total = total + self.current_alpha * self.params.segment_weight * parts["segment_self"]
         return LossTerms(total, parts)
 
+    def unlabeled_loss(self, output: ModelOutput, batch: Batch, teacher: ModelOutput) -> LossTerms | None:
+        """alpha * L_att(A, P) on unlabelled clips (none when ``scheme.unlabeled_pseudo_threshold`` is 0): their clip
+        labels the teacher's clip probabilities at or above the threshold, P made from the teacher's X^a by the rule
+        of the labelled clips (whose P, with a teacher, is the teacher's too)."""
+        threshold = self.params.unlabeled_pseudo_threshold
+        if threshold <= 0:
+            return None
+        guessed = replace(batch, weak=teacher_clip_labels(teacher, threshold).to(batch.weak.dtype))
+        pseudo, rows = self._pseudo(teacher, guessed)
+        att = self._attention_term(output, pseudo, rows)
+        return LossTerms(self.current_alpha * att, {"att_unlabeled": att})
+
+
+def teacher_clip_labels(teacher: ModelOutput, threshold: float) -> torch.Tensor:
+    """(B, C) bool: the classes whose teacher clip probability reaches ``threshold`` (no gradient)."""
+    return teacher.clip_probs.detach().float() >= threshold

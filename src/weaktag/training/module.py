@@ -6,8 +6,9 @@ a run resumed from an epoch's checkpoint continues exactly as the uninterrupted 
 A mean teacher (:mod:`weaktag.supervision.mean_teacher`; also the one ``attention-self-ext``'s
 ``teacher_decay`` makes its pseudo-labels with) is updated after every optimiser step and saved in
 every Lightning checkpoint, so ``--resume`` continues with it; the exported model is the student.
-Batches with unlabelled clips give the scheme's loss their labelled clips only; the consistency
-loss reads them all.
+Batches with unlabelled clips give the scheme's loss their labelled clips only, and its
+``unlabeled_loss`` (where the scheme has one) the unlabelled clips with the teacher's outputs on them; the
+consistency loss reads them all.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import torch
 
 from ..batch import Batch
 from ..metrics.tagging import tagging_metrics
-from ..models import WeakTagNet
-from ..supervision import TrainingScheme
+from ..models import ModelOutput, WeakTagNet
+from ..supervision import LossTerms, TrainingScheme
 from ..supervision.diagnostics import SelfSupervisionStats
 from ..supervision.mean_teacher import (MeanTeacherConfig, consistency_loss, ema_decay_at, ema_update, output_rows,
                                         sigmoid_rampup)
@@ -149,6 +150,8 @@ class WeakTagModule(L.LightningModule):
             rows = batch.labeled
             terms = self.scheme.loss(output_rows(out, rows), batch.labeled_part(),
                                      teacher=None if teacher_out is None else output_rows(teacher_out, rows))
+            if teacher_out is not None:
+                terms = self._with_unlabeled_loss(terms, out, batch, teacher_out)
         total = terms.total
         if self.mean_teacher is not None:
             consistency = consistency_loss(out, teacher_out)
@@ -158,6 +161,15 @@ class WeakTagModule(L.LightningModule):
         for name, value in terms.parts.items():
             self.log(f"train_{name}", value, batch_size=len(batch))
         return total
+
+    def _with_unlabeled_loss(self, terms: LossTerms, out: ModelOutput, batch: Batch, teacher_out: ModelOutput
+                             ) -> LossTerms:
+        """``terms`` plus the scheme's loss on the batch's unlabelled clips, where it has one."""
+        rows = ~batch.labeled
+        extra = self.scheme.unlabeled_loss(output_rows(out, rows), batch.rows(rows), output_rows(teacher_out, rows))
+        if extra is None:
+            return terms
+        return LossTerms(terms.total + extra.total, {**terms.parts, **extra.parts})
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         out = self.model.forward_level(batch.features, self.level)

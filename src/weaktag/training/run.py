@@ -29,7 +29,7 @@ import torch
 
 from ..card import write_model_card
 from ..checkpoint import save_checkpoint
-from ..config import SPLITS, ExperimentConfig, check_mean_teacher
+from ..config import SPLITS, ExperimentConfig, check_mean_teacher, check_unlabeled_scheme
 from ..data import FeatureSet, build_feature_set, no_usable_clip_reason
 from ..errors import ConfigError, DataError, UsageError
 from ..files import write_json
@@ -256,6 +256,7 @@ def _usable_data(config: ExperimentConfig, data: PreparedData | None, scheme: Tr
                  say: Callable[[str], None]) -> PreparedData:
     """``data``, or the configured labels read and their features computed; ValueError when a split has no
     usable clip or the scheme's labels are missing."""
+    check_unlabeled_scheme(config)  # before minutes of feature computation
     if data is None:  # the class summary and label warnings before minutes of feature computation
         classes, manifests = read_manifests(config)
         report_labels(classes, manifests, say=say)
