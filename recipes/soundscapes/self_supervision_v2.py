@@ -78,7 +78,8 @@ def final_part(trials: int, work: Path, results: Path, overrides: list[str], arg
     print(f"final report: {len(copied)} files -> {rel(results)}")
 
 
-def scratch_part(trials: int, work: Path, results: Path, overrides: list[str], argv: list[str]) -> None:
+def scratch_part(trials: int, work: Path, results: Path, overrides: list[str], argv: list[str],
+                 arms: tuple[str, ...] = ARMS) -> None:
     from importlib.resources import files
 
     narrow = detection.recipe_yaml(Path(str(files("weaktag.recipes") / "narrow.yaml")))
@@ -86,8 +87,10 @@ def scratch_part(trials: int, work: Path, results: Path, overrides: list[str], a
     narrow["scheme"] = {**narrow.get("scheme", {}), **SCHEME_SETTINGS}
     recipe = detection.write_recipe(narrow, work / "recipes" / "narrow-es.yaml")
     final = [f"data.test={rel(data2.final_test())}"]
-    detection.compare([f"narrow-es:{a}" for a in ARMS], {"narrow-es": rel(recipe)}, trials, work, final + overrides,
-                      argv, "scratch", ("narrow-es:attention", "narrow-es:attention-self-ext"), SCRIPT)
+    pair = ("narrow-es:attention", "narrow-es:attention-self-ext")
+    names = [f"narrow-es:{a}" for a in arms]
+    detection.compare(names, {"narrow-es": rel(recipe)}, trials, work, final + overrides, argv, "scratch",
+                      pair if set(pair) <= set(names) else None, SCRIPT)
     copied = soundscapes.copy_report(work, results / "scratch")
     print(f"scratch report: {len(copied)} files -> {rel(results / 'scratch')}")
 
@@ -215,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=None, help=f"default: {DEFAULT_TRIALS}")
     parser.add_argument("--smoke", action="store_true", help="1 trial, 1 epoch, into recipes/soundscapes/work/"
                         "ssl-v2-*smoke*")
+    parser.add_argument("--arms", default=",".join(ARMS), help="scratch: the arms to run (a subset runs beside "
+                        "another process's; a run of all of them reuses both)")
     parser.add_argument("args", nargs="*", help="probe: NAME, then overrides; other parts: overrides")
     args = parser.parse_args(argv)
     started = time.time()
@@ -233,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.part == "final":
         final_part(trials, WORK / f"ssl-v2{suffix}", results, overrides, argv)
     elif args.part == "scratch":
-        scratch_part(trials, WORK / f"ssl-v2-scratch{suffix}", results, overrides, argv)
+        scratch_part(trials, WORK / f"ssl-v2-scratch{suffix}", results, overrides, argv, tuple(args.arms.split(",")))
     else:
         study_part(trials, WORK / f"ssl-v2-study{suffix}", results, overrides, argv)
     print(f"total {time.time() - started:.0f} s")
