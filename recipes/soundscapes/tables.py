@@ -62,6 +62,7 @@ TABLES: dict[str, Table] = {
     "self-supervision-v2": Table("self_supervision/v2/results.json"),
     "self-supervision-v2-probes": Table("self_supervision/v2/probes.md", markdown=True),
     "self-supervision-study": Table("self_supervision/v2/study.md", markdown=True),
+    "self-supervision-scratch": Table("self_supervision/v2/scratch/results.json"),
     "peers": Table("peers/results.json", ("mAP", "psds1")),
     "peers-recommended": Table("peers/recommended/results.json", ("mAP", "psds1")),
     "peers-v2-ablation": Table("peers/v2/probes.md", markdown=True),
