@@ -69,6 +69,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _taught_verb(verb: VerbFactory, name: str, description: str, config_help: str,
+                 weight_default: str) -> argparse.ArgumentParser:
+    """A verb that trains a student of a teacher checkpoint (``psl``, ``distill``): `train` with its scheme set."""
+    p = verb(name, description)
+    p.add_argument("--teacher", required=True, help="the teacher: a weaktag checkpoint (model.pt) on the same classes")
+    p.add_argument("--config", required=True, help=config_help)
+    p.add_argument("--chunk-seconds", type=float, default=None,
+                   help=f"length of the chunks the teacher labels (default: the {name} scheme's, 2 s)")
+    p.add_argument("--teacher-weight", type=float, default=None,
+                   help=f"w in w * BCE(student, teacher) + (1 - w) * BCE(student, clip labels) ({weight_default})")
+    p.add_argument("--resume", action="store_true", help="continue a stopped run, as for train")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in output_dir, as for train")
+    p.add_argument("overrides", nargs="*", help="section.key=value overrides, as for train")
+    return p
+
+
 def add_verbs(verb: VerbFactory) -> None:
     from ..postprocess import OUTPUT_KINDS
 
@@ -81,32 +97,16 @@ def add_verbs(verb: VerbFactory) -> None:
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. scheme.name=attention train.lr=1e-3")
     p.set_defaults(func=_cmd_train)
 
-    p = verb("psl", "train a PSL student (Dinkel et al. 2022) on chunks labelled by a teacher checkpoint")
-    p.add_argument("--teacher", required=True, help="the teacher: a weaktag checkpoint (model.pt) on the same classes")
-    p.add_argument("--config", required=True, help="YAML config of the student (data, model, train); see configs/")
-    p.add_argument("--chunk-seconds", type=float, default=None,
-                   help="length of the chunks the teacher labels (default: the psl scheme's, 2 s)")
-    p.add_argument("--teacher-weight", type=float, default=None,
-                   help="w in w * BCE(student, teacher) + (1 - w) * BCE(student, clip labels) (default 1: PSL "
-                        "proper, the teacher's labels alone; 0.5 is the paper's teacher-student baseline)")
-    p.add_argument("--resume", action="store_true", help="continue a stopped run, as for train")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in output_dir, as for train")
-    p.add_argument("overrides", nargs="*", help="section.key=value overrides, as for train")
+    p = _taught_verb(verb, "psl", "train a PSL student (Dinkel et al. 2022) on chunks labelled by a teacher checkpoint",
+                     "YAML config of the student (data, model, train); see configs/",
+                     "default 1: PSL proper, the teacher's labels alone; 0.5 is the paper's teacher-student baseline")
     p.set_defaults(func=_cmd_taught, scheme="psl")
 
-    p = verb("distill", "train a small student on a teacher checkpoint's clip and segment outputs on chunks, "
-                        "with the clip labels mixed in")
-    p.add_argument("--teacher", required=True, help="the teacher: a weaktag checkpoint (model.pt) on the same classes")
-    p.add_argument("--config", required=True, help="YAML config of the student (data, model, train), e.g. narrow")
-    p.add_argument("--chunk-seconds", type=float, default=None,
-                   help="length of the chunks the teacher labels (default: the distill scheme's, 2 s)")
-    p.add_argument("--teacher-weight", type=float, default=None,
-                   help="w in w * BCE(student, teacher) + (1 - w) * BCE(student, clip labels) (default 0.9)")
+    p = _taught_verb(verb, "distill", "train a small student on a teacher checkpoint's clip and segment outputs on "
+                     "chunks, with the clip labels mixed in",
+                     "YAML config of the student (data, model, train), e.g. narrow", "default 0.9")
     p.add_argument("--segment-weight", type=float, default=None,
                    help="lambda of BCE(student's segment probabilities, teacher's segment scores) (default 1)")
-    p.add_argument("--resume", action="store_true", help="continue a stopped run, as for train")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in output_dir, as for train")
-    p.add_argument("overrides", nargs="*", help="section.key=value overrides, as for train")
     p.set_defaults(func=_cmd_taught, scheme="distill")
 
     p = verb("evaluate", "tagging (and event) metrics of a checkpoint, or of another system's score tables, on a "

@@ -54,14 +54,14 @@ def time_shift(batch: Batch, segments: torch.Tensor, grid: TimeGrid) -> Batch:
     usable = (frames // grid.time_stride) * grid.time_stride  # a partial last segment stays in place
     features = batch.features.clone()
     strong = batch.strong.clone()
+    # a teacher's segment targets (distillation) stay with the sound, as the strong labels do
+    teacher_segments = None if batch.teacher_segments is None else batch.teacher_segments.clone()
     for i, k in enumerate(segments.tolist()):
         if k:
             features[i, :usable] = torch.roll(batch.features[i, :usable], k * grid.time_stride, dims=0)
             strong[i] = torch.roll(batch.strong[i], k, dims=-1)
-    teacher_segments = batch.teacher_segments
-    if teacher_segments is not None:  # a teacher's segment targets stay with the sound, as the strong labels
-        teacher_segments = torch.stack([torch.roll(row, int(k), dims=-1)
-                                        for row, k in zip(teacher_segments, segments.tolist())])
+            if teacher_segments is not None:
+                teacher_segments[i] = torch.roll(batch.teacher_segments[i], k, dims=-1)
     return replace(batch, features=features, strong=strong, teacher_segments=teacher_segments)
 
 
